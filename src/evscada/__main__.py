@@ -1,0 +1,3 @@
+from evscada.cli import main
+
+raise SystemExit(main())

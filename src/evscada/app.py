@@ -1,0 +1,120 @@
+"""Composition root: builds storage, bus, core and gateway from Settings; owns start-up and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from types import TracebackType
+
+from evscada.bus.local import LocalBus
+from evscada.core.clock import SystemClock
+from evscada.core.ports import Clock
+from evscada.core.services import Core, CoreConfig
+from evscada.gateway.ocpp16.handlers import ADAPTER as OCPP16
+from evscada.gateway.ocpp201.handlers import ADAPTER as OCPP201
+from evscada.gateway.server import Gateway, GatewayConfig
+from evscada.security.passwords import Argon2Hasher
+from evscada.settings import Settings
+from evscada.storage.db import Database
+from evscada.storage.repositories import SqlStore
+
+log = logging.getLogger(__name__)
+
+ADAPTERS = {adapter.subprotocol: adapter for adapter in (OCPP201, OCPP16)}
+
+
+def build_core(settings: Settings, store: SqlStore, bus: LocalBus, clock: Clock | None = None) -> Core:
+    return Core.build(
+        store=store,
+        bus=bus,
+        clock=clock or SystemClock(),
+        hasher=Argon2Hasher(),
+        config=CoreConfig(
+            heartbeat_interval=settings.heartbeat_interval,
+            register_unknown_stations=settings.register_unknown_stations,
+            allow_concurrent_transactions=settings.allow_concurrent_transactions,
+            accepted_data_transfer_vendors=frozenset(settings.accepted_data_transfer_vendors),
+        ),
+    )
+
+
+class Application:
+    """The running CSMS; `async with Application(settings) as app:` starts and stops everything."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.database = Database(settings.database_url, pool_size=settings.database_pool_size)
+        self.store = SqlStore(self.database)
+        self.bus = LocalBus()
+        self.core = build_core(settings, self.store, self.bus, clock)
+        self.gateway = Gateway(
+            core=self.core,
+            adapters=[ADAPTERS[name] for name in settings.ocpp_versions],
+            config=GatewayConfig(
+                host=settings.ocpp_host,
+                port=settings.ocpp_port,
+                tls_port=settings.ocpp_tls_port,
+                tls_cert_file=settings.tls_cert_file,
+                tls_key_file=settings.tls_key_file,
+                tls_client_ca_file=settings.tls_client_ca_file,
+                call_timeout=settings.call_timeout,
+                frame_log_size=settings.frame_log_size,
+                compression=settings.websocket_compression,
+                ping_interval=settings.websocket_ping_interval,
+                max_message_size=settings.websocket_max_message_size,
+            ),
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        if self.settings.migrate_on_start:
+            await self.database.migrate()
+        await self.gateway.start()
+        self._tasks.append(
+            asyncio.create_task(
+                self.gateway.registry.keep_last_seen_flushed(self.store, self.settings.last_seen_flush_interval),
+                name="last-seen-flush",
+            )
+        )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.gateway.stop()
+        await self.gateway.registry.flush_last_seen(self.store)
+        await self.database.close()
+
+    async def __aenter__(self) -> Application:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object | TracebackType | None) -> None:
+        await self.stop()
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Application(settings) as app:
+        log.info("evscada is running (database %s); Ctrl-C stops it", _safe_url(settings.database_url))
+        await stop.wait()
+        log.info("stopping: closing %d station connections", len(app.gateway.registry))
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

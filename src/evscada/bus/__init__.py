@@ -1,0 +1,1 @@
+"""Event distribution: in-process by default, Redis when several nodes share the work."""

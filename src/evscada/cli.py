@@ -1,0 +1,189 @@
+"""Command line: `evscada serve | migrate | station add | token add | cert dev`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from evscada import __version__
+from evscada.core.errors import DomainError
+from evscada.core.model import AuthorizationStatus, RegistrationStatus, SecurityProfile, StationId, Token
+from evscada.settings import Settings
+
+Command = Callable[[argparse.Namespace, Settings], Awaitable[int] | int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evscada",
+        description="evscada: OCPP 1.6-J / 2.0.1 charging station management system. Settings come from "
+        "EVSCADA_* environment variables and the TOML file named by --config (default ./evscada.toml).",
+    )
+    parser.add_argument("--version", action="version", version=f"evscada {__version__}")
+    parser.add_argument("--config", type=Path, help="TOML settings file (sets EVSCADA_CONFIG)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the CSMS: OCPP gateway (ws/wss) until Ctrl-C")
+    serve.set_defaults(run=_serve)
+
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date (serve does it on start)")
+    migrate.set_defaults(run=_migrate)
+
+    station = commands.add_parser("station", help="manage charging stations").add_subparsers(
+        dest="station_command", required=True, metavar="ACTION"
+    )
+    add = station.add_parser("add", help="register a station so it may connect")
+    add.add_argument("station_id", help="the id the station puts at the end of its URL")
+    add.add_argument(
+        "--profile",
+        type=int,
+        choices=[0, 1, 2, 3],
+        default=0,
+        help="security profile: 0 none, 1 Basic Auth, 2 TLS + Basic Auth, 3 mutual TLS (default 0)",
+    )
+    add.add_argument("--password", help="Basic Auth password (profiles 1 and 2); stored hashed")
+    add.add_argument("--pending", action="store_true", help="register as Pending: it connects but may not charge")
+    add.set_defaults(run=_station_add)
+
+    token = commands.add_parser("token", help="manage idTags / idTokens").add_subparsers(
+        dest="token_command", required=True, metavar="ACTION"
+    )
+    token_add = token.add_parser("add", help="register or update an idTag / idToken")
+    token_add.add_argument("value", help="the idTag (1.6) / idToken (2.0.1), e.g. an RFID UID")
+    token_add.add_argument(
+        "--type",
+        default="ISO14443",
+        help="idToken type: ISO14443, ISO15693, eMAID, KeyCode, Local, MacAddress, Central ...",
+    )
+    token_add.add_argument("--status", default="Accepted", choices=["Accepted", "Blocked", "Expired", "Invalid"])
+    token_add.add_argument("--expires", type=_utc_datetime, help="expiry, ISO 8601 (e.g. 2027-01-31T00:00:00Z)")
+    token_add.add_argument("--group", help="group / parent idTag")
+    token_add.set_defaults(run=_token_add)
+
+    cert = commands.add_parser("cert", help="certificates").add_subparsers(
+        dest="cert_command", required=True, metavar="ACTION"
+    )
+    dev = cert.add_parser("dev", help="make a self-signed certificate to try wss:// locally")
+    dev.add_argument("--out", type=Path, default=Path("var/tls"), help="directory (default var/tls)")
+    dev.add_argument(
+        "--host",
+        action="append",
+        help="host name or IP it is valid for (repeatable; default: localhost, 127.0.0.1 and this host's name)",
+    )
+    dev.set_defaults(run=_cert_dev)
+    return parser
+
+
+def _utc_datetime(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.config is not None:
+        os.environ["EVSCADA_CONFIG"] = str(args.config)
+    try:
+        settings = Settings()
+    except (ValidationError, FileNotFoundError) as exc:
+        print(f"evscada: the settings are not valid:\n{exc}\nSee README.md, section Settings.", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    try:
+        result = args.run(args, settings)
+        return asyncio.run(result) if asyncio.iscoroutine(result) else int(result)
+    except DomainError as exc:
+        print(f"evscada: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from evscada.app import serve
+
+    await serve(settings)
+    return 0
+
+
+async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from evscada.storage.db import Database
+
+    database = Database(settings.database_url)
+    try:
+        await database.migrate()
+    finally:
+        await database.close()
+    print("database schema is up to date")
+    return 0
+
+
+async def _with_app(settings: Settings, action: Callable[..., Awaitable[None]]) -> None:
+    """Run one core action against the configured database, without opening the OCPP listener."""
+    from evscada.app import build_core
+    from evscada.bus.local import LocalBus
+    from evscada.storage.db import Database
+    from evscada.storage.repositories import SqlStore
+
+    database = Database(settings.database_url)
+    try:
+        await database.migrate()
+        await action(build_core(settings, SqlStore(database), LocalBus()))
+    finally:
+        await database.close()
+
+
+async def _station_add(args: argparse.Namespace, settings: Settings) -> int:
+    async def add(core):  # type: ignore[no-untyped-def]
+        await core.stations.register(
+            station_id=StationId(args.station_id),
+            security_profile=SecurityProfile(args.profile),
+            password=args.password,
+            registration=RegistrationStatus.PENDING if args.pending else RegistrationStatus.ACCEPTED,
+        )
+
+    await _with_app(settings, add)
+    print(f"station {args.station_id} registered (security profile {args.profile})")
+    return 0
+
+
+async def _token_add(args: argparse.Namespace, settings: Settings) -> int:
+    token = Token(
+        value=args.value,
+        type=args.type,
+        status=AuthorizationStatus(args.status),
+        expires_at=args.expires,
+        group_id=args.group,
+    )
+
+    async def add(core):  # type: ignore[no-untyped-def]
+        await core.authorization.save_token(token=token)
+
+    await _with_app(settings, add)
+    print(f"token {args.value} saved ({args.status})")
+    return 0
+
+
+def _cert_dev(args: argparse.Namespace, settings: Settings) -> int:
+    from evscada.security.certificates import make_dev_certificate
+
+    hosts = args.host or ["localhost", "127.0.0.1", socket.gethostname()]
+    made = make_dev_certificate(args.out, hosts)
+    print(
+        f"wrote {made.cert_file} and {made.key_file} (self-signed, for {', '.join(hosts)}).\n"
+        f"Use them with:\n  EVSCADA_TLS_CERT_FILE={made.cert_file} EVSCADA_TLS_KEY_FILE={made.key_file} evscada serve\n"
+        f"and give stations {made.cert_file} as the CA to trust."
+    )
+    return 0

@@ -1,0 +1,63 @@
+"""Events the core publishes on the bus; subscribers (console, alarms, integrations) react to them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from evscada.core.model import EvseRef, StationId, TransactionPk
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    station_id: StationId
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StationConnected(Event):
+    ocpp_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class StationDisconnected(Event):
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StationBooted(Event):
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorStatusChanged(Event):
+    evse: EvseRef
+    status: str
+    error_code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionStarted(Event):
+    transaction_pk: TransactionPk
+    evse: EvseRef
+    id_token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionEnded(Event):
+    transaction_pk: TransactionPk
+    stop_reason: str | None
+    energy_wh: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterValuesRecorded(Event):
+    evse: EvseRef
+    transaction_pk: TransactionPk | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityEventRaised(Event):
+    kind: str
+    detail: str

@@ -1,0 +1,93 @@
+"""Operating data from the meters: the raw time series behind trends and fault analysis."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from evscada.core import events
+from evscada.core.model import EvseRef, MeterSample, StationId
+from evscada.core.ports import Clock, EventBus, Store
+
+
+class MeterValueService:
+    def __init__(self, *, store: Store, bus: EventBus, clock: Clock) -> None:
+        self._store = store
+        self._bus = bus
+        self._clock = clock
+
+    async def record(
+        self,
+        *,
+        station_id: StationId,
+        evse: EvseRef,
+        station_transaction_id: str | None,
+        samples: Sequence[MeterSample],
+        message_key: str | None = None,
+    ) -> bool:
+        """Store samples once; a message repeated after a reconnect (same `message_key`) is skipped."""
+        now = self._clock.now()
+        transaction_pk = None
+        async with self._store.unit() as uow:
+            if message_key is not None and not await uow.receipts.claim(station_id=station_id, key=message_key, at=now):
+                return False
+            if station_transaction_id is not None:
+                transaction = await uow.transactions.find(
+                    station_id=station_id, station_transaction_id=station_transaction_id
+                )
+                transaction_pk = transaction.pk if transaction else None
+            await uow.meter_samples.add(
+                station_id=station_id, evse=evse, transaction_pk=transaction_pk, samples=samples
+            )
+        if samples:
+            self._bus.publish(
+                events.MeterValuesRecorded(
+                    station_id=station_id,
+                    at=samples[-1].timestamp,
+                    evse=evse,
+                    transaction_pk=transaction_pk,
+                    count=len(samples),
+                )
+            )
+        return True
+
+
+# Scaled units stations report, to the base units the core keeps.
+_SCALE = {
+    "kWh": ("Wh", 1000.0),
+    "kW": ("W", 1000.0),
+    "kvarh": ("varh", 1000.0),
+    "kvar": ("var", 1000.0),
+    "kVA": ("VA", 1000.0),
+    "kVAh": ("VAh", 1000.0),
+}
+
+_DEFAULT_UNITS = {
+    "Energy.Active.Import.Register": "Wh",
+    "Energy.Active.Export.Register": "Wh",
+    "Energy.Active.Import.Interval": "Wh",
+    "Energy.Active.Export.Interval": "Wh",
+    "Power.Active.Import": "W",
+    "Power.Active.Export": "W",
+    "Power.Offered": "W",
+    "Current.Import": "A",
+    "Current.Export": "A",
+    "Current.Offered": "A",
+    "Voltage": "V",
+    "SoC": "Percent",
+    "Temperature": "Celsius",
+    "Frequency": "Hz",
+}
+
+
+def to_base_unit(
+    value: float | None, unit: str | None, measurand: str, multiplier: int = 0
+) -> tuple[float | None, str | None]:
+    """Apply a 2.0.1 multiplier (10^n) and turn kWh/kW... into Wh/W; a missing unit takes the measurand's default."""
+    if unit is None:
+        unit = _DEFAULT_UNITS.get(measurand)
+    if value is not None and multiplier:
+        value = value * (10.0**multiplier)
+    if unit in _SCALE:
+        base, factor = _SCALE[unit]
+        return (value * factor if value is not None else None), base
+    return value, unit

@@ -1,0 +1,219 @@
+"""Domain types shared by every OCPP version and every edge of the system."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NewType
+
+StationId = NewType("StationId", str)
+TransactionPk = NewType("TransactionPk", int)
+
+
+class OcppVersion(enum.StrEnum):
+    V16 = "1.6"
+    V201 = "2.0.1"
+    V21 = "2.1"
+
+
+class RegistrationStatus(enum.StrEnum):
+    """Whether the CSMS lets a station operate; answered in BootNotification."""
+
+    ACCEPTED = "Accepted"
+    PENDING = "Pending"
+    REJECTED = "Rejected"
+
+
+class SecurityProfile(enum.IntEnum):
+    NONE = 0  # no authentication (trusted networks only)
+    BASIC = 1  # HTTP Basic Auth over ws://
+    TLS_BASIC = 2  # TLS + HTTP Basic Auth
+    MUTUAL_TLS = 3  # TLS with a client certificate
+
+
+class ConnectorStatus(enum.StrEnum):
+    """Union of 1.6 ChargePointStatus and 2.0.1 ConnectorStatus."""
+
+    AVAILABLE = "Available"
+    PREPARING = "Preparing"
+    CHARGING = "Charging"
+    SUSPENDED_EVSE = "SuspendedEVSE"
+    SUSPENDED_EV = "SuspendedEV"
+    FINISHING = "Finishing"
+    OCCUPIED = "Occupied"
+    RESERVED = "Reserved"
+    UNAVAILABLE = "Unavailable"
+    FAULTED = "Faulted"
+
+
+class AuthorizationStatus(enum.StrEnum):
+    ACCEPTED = "Accepted"
+    BLOCKED = "Blocked"
+    EXPIRED = "Expired"
+    INVALID = "Invalid"
+    CONCURRENT_TX = "ConcurrentTx"
+    UNKNOWN = "Unknown"
+
+
+class TransactionState(enum.StrEnum):
+    RUNNING = "running"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class EvseRef:
+    """Where on a station something happens; evse 0 / connector 0 means the whole station."""
+
+    evse_id: int
+    connector_id: int
+
+
+STATION_WIDE = EvseRef(evse_id=0, connector_id=0)
+
+
+@dataclass(frozen=True, slots=True)
+class IdToken:
+    value: str
+    type: str = "Central"
+
+
+@dataclass(slots=True)
+class Station:
+    id: StationId
+    registration: RegistrationStatus = RegistrationStatus.PENDING
+    security_profile: SecurityProfile = SecurityProfile.NONE
+    password_hash: str | None = None
+    ocpp_version: str | None = None
+    vendor: str | None = None
+    model: str | None = None
+    serial_number: str | None = None
+    firmware_version: str | None = None
+    modem_iccid: str | None = None
+    modem_imsi: str | None = None
+    online: bool = False
+    connected_since: datetime | None = None
+    last_seen: datetime | None = None
+    last_boot: datetime | None = None
+    disconnect_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BootInfo:
+    vendor: str
+    model: str
+    serial_number: str | None = None
+    firmware_version: str | None = None
+    modem_iccid: str | None = None
+    modem_imsi: str | None = None
+    reason: str | None = None  # 2.0.1 BootReason; None for 1.6
+
+
+@dataclass(frozen=True, slots=True)
+class BootDecision:
+    status: RegistrationStatus
+    current_time: datetime
+    interval: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    evse: EvseRef
+    status: ConnectorStatus
+    timestamp: datetime
+    error_code: str | None = None  # 1.6 ChargePointErrorCode; "NoError" is stored as None
+    info: str | None = None
+    vendor_id: str | None = None
+    vendor_error_code: str | None = None
+
+
+@dataclass(slots=True)
+class Token:
+    value: str
+    type: str = "Central"
+    status: AuthorizationStatus = AuthorizationStatus.ACCEPTED
+    expires_at: datetime | None = None
+    group_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationResult:
+    status: AuthorizationStatus
+    expires_at: datetime | None = None
+    group_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSample:
+    """One sampled value, in the units OCPP reports (Wh, W, A, V, %...), multipliers applied."""
+
+    timestamp: datetime
+    value: float | None
+    measurand: str = "Energy.Active.Import.Register"
+    unit: str | None = None
+    phase: str | None = None
+    location: str | None = None
+    context: str | None = None
+    raw: str | None = None  # kept when the station sent a value that is not a number (e.g. signed data)
+
+
+class TransactionEventKind(enum.StrEnum):
+    STARTED = "Started"
+    UPDATED = "Updated"
+    ENDED = "Ended"
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionReport:
+    """What a station says about a session: 1.6 Start/StopTransaction and 2.0.1 TransactionEvent alike."""
+
+    kind: TransactionEventKind
+    timestamp: datetime
+    station_transaction_id: str | None = None  # None for a 1.6 start: the CSMS assigns the id
+    evse: EvseRef | None = None
+    id_token: IdToken | None = None
+    meter_value: float | None = None  # 1.6 meterStart / meterStop in Wh
+    stop_reason: str | None = None
+    trigger_reason: str | None = None
+    charging_state: str | None = None
+    seq_no: int | None = None
+    offline: bool = False
+    reservation_id: int | None = None
+    samples: tuple[MeterSample, ...] = ()
+
+
+@dataclass(slots=True)
+class Transaction:
+    pk: TransactionPk
+    station_id: StationId
+    station_transaction_id: str
+    evse: EvseRef
+    state: TransactionState
+    id_token: str | None = None
+    token_type: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    meter_start: float | None = None
+    meter_stop: float | None = None
+    stop_reason: str | None = None
+    offline: bool = False
+    auth_status: str | None = None
+    charging_state: str | None = None
+    last_seq_no: int | None = None
+    reservation_id: int | None = None
+
+    @property
+    def energy_wh(self) -> float | None:
+        if self.meter_start is None or self.meter_stop is None:
+            return None
+        return self.meter_stop - self.meter_start
+
+
+@dataclass(frozen=True, slots=True)
+class StationMessage:
+    """A station-initiated message kept as a record (DataTransfer, firmware status, security event ...)."""
+
+    kind: str
+    timestamp: datetime
+    payload: dict[str, Any] = field(default_factory=dict)
+    summary: str | None = None

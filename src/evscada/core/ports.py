@@ -1,0 +1,134 @@
+"""What the core needs from the outside world, as Protocols; storage, bus and gateway implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Protocol
+
+from evscada.core.events import Event
+from evscada.core.model import (
+    BootInfo,
+    EvseRef,
+    MeterSample,
+    Station,
+    StationId,
+    StationMessage,
+    StatusReport,
+    Token,
+    Transaction,
+    TransactionPk,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class EventBus(Protocol):
+    def publish(self, event: Event) -> None:
+        """Hand an event to subscribers without waiting for them."""
+        ...
+
+
+class PasswordHasher(Protocol):
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password_hash: str, password: str) -> bool: ...
+
+
+class StationRepository(Protocol):
+    async def get(self, *, station_id: StationId) -> Station | None: ...
+
+    async def add(self, *, station: Station) -> None: ...
+
+    async def save(self, *, station: Station) -> None: ...
+
+    async def record_boot(self, *, station_id: StationId, boot: BootInfo, at: datetime) -> None: ...
+
+    async def set_connection(
+        self, *, station_id: StationId, online: bool, at: datetime, ocpp_version: str | None, reason: str | None
+    ) -> None: ...
+
+
+class StatusRepository(Protocol):
+    async def record(self, *, station_id: StationId, report: StatusReport, received_at: datetime) -> bool:
+        """Store the report in the history and as current state; True when the current state changed."""
+        ...
+
+
+class TokenRepository(Protocol):
+    async def get(self, *, value: str) -> Token | None: ...
+
+    async def upsert(self, *, token: Token) -> None: ...
+
+
+class TransactionRepository(Protocol):
+    async def add(self, *, transaction: Transaction) -> Transaction:
+        """Insert; assigns pk, and station_transaction_id = str(pk) when the station gave none (1.6)."""
+        ...
+
+    async def find(self, *, station_id: StationId, station_transaction_id: str) -> Transaction | None: ...
+
+    async def find_start(
+        self, *, station_id: StationId, evse: EvseRef, started_at: datetime, id_token: str | None
+    ) -> Transaction | None: ...
+
+    async def running_with_token(self, *, id_token: str) -> int: ...
+
+    async def save(self, *, transaction: Transaction, at: datetime) -> None: ...
+
+    async def add_event(
+        self,
+        *,
+        transaction_pk: TransactionPk,
+        seq_no: int,
+        event_type: str,
+        trigger_reason: str | None,
+        timestamp: datetime,
+        received_at: datetime,
+    ) -> bool:
+        """Record one 2.0.1 event by its seqNo; False when that seqNo was already stored."""
+        ...
+
+
+class MeterSampleRepository(Protocol):
+    async def add(
+        self,
+        *,
+        station_id: StationId,
+        evse: EvseRef,
+        transaction_pk: TransactionPk | None,
+        samples: Sequence[MeterSample],
+    ) -> None: ...
+
+
+class StationMessageRepository(Protocol):
+    async def add(self, *, station_id: StationId, message: StationMessage, received_at: datetime) -> None: ...
+
+
+class ReceiptRepository(Protocol):
+    async def claim(self, *, station_id: StationId, key: str, at: datetime) -> bool:
+        """Remember a processed message; False when it had been processed before (a repeat)."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """Repositories bound to one database transaction, committed when the context exits cleanly."""
+
+    stations: StationRepository
+    statuses: StatusRepository
+    tokens: TokenRepository
+    transactions: TransactionRepository
+    meter_samples: MeterSampleRepository
+    messages: StationMessageRepository
+    receipts: ReceiptRepository
+
+
+class Store(Protocol):
+    def unit(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
+
+    async def touch_stations(self, *, last_seen: Mapping[StationId, datetime]) -> None:
+        """Write many stations' last-seen times in one go (kept in memory between flushes)."""
+        ...

@@ -1,0 +1,53 @@
+"""The core's services bundled for the edges (gateway, API, CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from evscada.core.authorization import AuthorizationService
+from evscada.core.meter_values import MeterValueService
+from evscada.core.ports import Clock, EventBus, PasswordHasher, Store
+from evscada.core.station_messages import StationMessageService
+from evscada.core.stations import StationService
+from evscada.core.transactions import TransactionService
+
+
+@dataclass(frozen=True, slots=True)
+class CoreConfig:
+    heartbeat_interval: int = 300
+    register_unknown_stations: bool = False
+    allow_concurrent_transactions: bool = False
+    accepted_data_transfer_vendors: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Core:
+    stations: StationService
+    authorization: AuthorizationService
+    transactions: TransactionService
+    meter_values: MeterValueService
+    messages: StationMessageService
+    clock: Clock
+
+    @classmethod
+    def build(cls, *, store: Store, bus: EventBus, clock: Clock, hasher: PasswordHasher, config: CoreConfig) -> Core:
+        authorization = AuthorizationService(
+            store=store, clock=clock, allow_concurrent_transactions=config.allow_concurrent_transactions
+        )
+        return cls(
+            stations=StationService(
+                store=store,
+                bus=bus,
+                clock=clock,
+                hasher=hasher,
+                heartbeat_interval=config.heartbeat_interval,
+                register_unknown=config.register_unknown_stations,
+            ),
+            authorization=authorization,
+            transactions=TransactionService(store=store, bus=bus, clock=clock, authorization=authorization),
+            meter_values=MeterValueService(store=store, bus=bus, clock=clock),
+            messages=StationMessageService(
+                store=store, bus=bus, clock=clock, accepted_data_transfer_vendors=config.accepted_data_transfer_vendors
+            ),
+            clock=clock,
+        )

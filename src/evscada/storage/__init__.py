@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy 2 (async) on SQLite or PostgreSQL, schema managed by Alembic."""

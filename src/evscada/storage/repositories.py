@@ -1,0 +1,437 @@
+"""SQL implementations of the core's repository Protocols (SQLAlchemy Core, one connection per unit)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from evscada.core.model import (
+    AuthorizationStatus,
+    BootInfo,
+    EvseRef,
+    MeterSample,
+    RegistrationStatus,
+    SecurityProfile,
+    Station,
+    StationId,
+    StationMessage,
+    StatusReport,
+    Token,
+    Transaction,
+    TransactionPk,
+    TransactionState,
+)
+from evscada.storage import tables as t
+from evscada.storage.db import Database
+
+
+def _insert_ignoring_conflicts(connection: AsyncConnection, table: Any) -> Any:
+    if connection.dialect.name == "postgresql":
+        return pg_insert(table).on_conflict_do_nothing()
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
+class SqlStations:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def get(self, *, station_id: StationId) -> Station | None:
+        row = (await self._c.execute(select(t.stations).where(t.stations.c.id == station_id))).mappings().first()
+        if row is None:
+            return None
+        return Station(
+            id=StationId(row["id"]),
+            registration=RegistrationStatus(row["registration"]),
+            security_profile=SecurityProfile(row["security_profile"]),
+            password_hash=row["password_hash"],
+            ocpp_version=row["ocpp_version"],
+            vendor=row["vendor"],
+            model=row["model"],
+            serial_number=row["serial_number"],
+            firmware_version=row["firmware_version"],
+            modem_iccid=row["modem_iccid"],
+            modem_imsi=row["modem_imsi"],
+            online=row["online"],
+            connected_since=row["connected_since"],
+            last_seen=row["last_seen"],
+            last_boot=row["last_boot"],
+            disconnect_reason=row["disconnect_reason"],
+        )
+
+    async def add(self, *, station: Station) -> None:
+        await self._c.execute(insert(t.stations).values(**self._values(station), created_at=func.now()))
+
+    async def save(self, *, station: Station) -> None:
+        await self._c.execute(update(t.stations).where(t.stations.c.id == station.id).values(**self._values(station)))
+
+    @staticmethod
+    def _values(station: Station) -> dict[str, Any]:
+        return {
+            "id": station.id,
+            "registration": str(station.registration),
+            "security_profile": int(station.security_profile),
+            "password_hash": station.password_hash,
+            "ocpp_version": station.ocpp_version,
+            "vendor": station.vendor,
+            "model": station.model,
+            "serial_number": station.serial_number,
+            "firmware_version": station.firmware_version,
+            "modem_iccid": station.modem_iccid,
+            "modem_imsi": station.modem_imsi,
+            "online": station.online,
+            "connected_since": station.connected_since,
+            "last_seen": station.last_seen,
+            "last_boot": station.last_boot,
+            "disconnect_reason": station.disconnect_reason,
+        }
+
+    async def record_boot(self, *, station_id: StationId, boot: BootInfo, at: datetime) -> None:
+        await self._c.execute(
+            update(t.stations)
+            .where(t.stations.c.id == station_id)
+            .values(
+                vendor=boot.vendor,
+                model=boot.model,
+                serial_number=boot.serial_number,
+                firmware_version=boot.firmware_version,
+                modem_iccid=boot.modem_iccid,
+                modem_imsi=boot.modem_imsi,
+                last_boot=at,
+                last_seen=at,
+            )
+        )
+
+    async def set_connection(
+        self, *, station_id: StationId, online: bool, at: datetime, ocpp_version: str | None, reason: str | None
+    ) -> None:
+        values: dict[str, Any] = {"online": online, "last_seen": at, "disconnect_reason": reason}
+        if online:
+            values.update(connected_since=at, ocpp_version=ocpp_version)
+        await self._c.execute(update(t.stations).where(t.stations.c.id == station_id).values(**values))
+
+
+class SqlStatuses:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def record(self, *, station_id: StationId, report: StatusReport, received_at: datetime) -> bool:
+        values = {
+            "status": str(report.status),
+            "error_code": report.error_code,
+            "info": report.info,
+            "vendor_id": report.vendor_id,
+            "vendor_error_code": report.vendor_error_code,
+        }
+        key = {"station_id": station_id, "evse_id": report.evse.evse_id, "connector_id": report.evse.connector_id}
+        await self._c.execute(
+            insert(t.status_history).values(**key, **values, timestamp=report.timestamp, received_at=received_at)
+        )
+        c = t.connectors.c
+        current = (
+            (
+                await self._c.execute(
+                    select(t.connectors).where(
+                        c.station_id == station_id,
+                        c.evse_id == report.evse.evse_id,
+                        c.connector_id == report.evse.connector_id,
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if current is None:
+            await self._c.execute(insert(t.connectors).values(**key, **values, status_at=report.timestamp))
+            return True
+        if current["status_at"] is not None and current["status_at"] > report.timestamp:
+            return False  # a late report (queued offline) goes to history, not over a newer state
+        await self._c.execute(
+            update(t.connectors)
+            .where(
+                c.station_id == station_id, c.evse_id == report.evse.evse_id, c.connector_id == report.evse.connector_id
+            )
+            .values(**values, status_at=report.timestamp)
+        )
+        return any(current[k] != v for k, v in values.items())
+
+
+class SqlTokens:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def get(self, *, value: str) -> Token | None:
+        row = (await self._c.execute(select(t.tokens).where(t.tokens.c.value == value))).mappings().first()
+        if row is None:
+            return None
+        return Token(
+            value=row["value"],
+            type=row["type"],
+            status=AuthorizationStatus(row["status"]),
+            expires_at=row["expires_at"],
+            group_id=row["group_id"],
+        )
+
+    async def upsert(self, *, token: Token) -> None:
+        values = {
+            "type": token.type,
+            "status": str(token.status),
+            "expires_at": token.expires_at,
+            "group_id": token.group_id,
+            "updated_at": func.now(),
+        }
+        result = await self._c.execute(update(t.tokens).where(t.tokens.c.value == token.value).values(**values))
+        if result.rowcount == 0:
+            await self._c.execute(insert(t.tokens).values(value=token.value, created_at=func.now(), **values))
+
+
+def _transaction_from(row: Mapping[str, Any]) -> Transaction:
+    evse = EvseRef(row["evse_id"], row["connector_id"]) if row["evse_id"] is not None else None
+    return Transaction(
+        pk=TransactionPk(row["pk"]),
+        station_id=StationId(row["station_id"]),
+        station_transaction_id=row["station_transaction_id"],
+        evse=evse,
+        state=TransactionState(row["state"]),
+        id_token=row["id_token"],
+        token_type=row["token_type"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        meter_start=row["meter_start"],
+        meter_stop=row["meter_stop"],
+        stop_reason=row["stop_reason"],
+        offline=row["offline"],
+        auth_status=row["auth_status"],
+        charging_state=row["charging_state"],
+        last_seq_no=row["last_seq_no"],
+        reservation_id=row["reservation_id"],
+    )
+
+
+class SqlTransactions:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    @staticmethod
+    def _values(tx: Transaction) -> dict[str, Any]:
+        return {
+            "station_id": tx.station_id,
+            "evse_id": tx.evse.evse_id if tx.evse else None,
+            "connector_id": tx.evse.connector_id if tx.evse else None,
+            "state": str(tx.state),
+            "id_token": tx.id_token,
+            "token_type": tx.token_type,
+            "auth_status": tx.auth_status,
+            "started_at": tx.started_at,
+            "ended_at": tx.ended_at,
+            "meter_start": tx.meter_start,
+            "meter_stop": tx.meter_stop,
+            "stop_reason": tx.stop_reason,
+            "charging_state": tx.charging_state,
+            "offline": tx.offline,
+            "last_seq_no": tx.last_seq_no,
+            "reservation_id": tx.reservation_id,
+        }
+
+    async def add(self, *, transaction: Transaction) -> Transaction:
+        values = self._values(transaction)
+        values["station_transaction_id"] = transaction.station_transaction_id or None
+        result = await self._c.execute(
+            insert(t.transactions)
+            .values(**values, created_at=func.now(), updated_at=func.now())
+            .returning(t.transactions.c.pk)
+        )
+        transaction.pk = TransactionPk(result.scalar_one())
+        if not transaction.station_transaction_id:
+            transaction.station_transaction_id = str(transaction.pk)
+            await self._c.execute(
+                update(t.transactions)
+                .where(t.transactions.c.pk == transaction.pk)
+                .values(station_transaction_id=transaction.station_transaction_id)
+            )
+        return transaction
+
+    async def find(self, *, station_id: StationId, station_transaction_id: str) -> Transaction | None:
+        c = t.transactions.c
+        row = (
+            (
+                await self._c.execute(
+                    select(t.transactions).where(
+                        c.station_id == station_id, c.station_transaction_id == station_transaction_id
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return _transaction_from(row) if row else None
+
+    async def find_start(
+        self, *, station_id: StationId, evse: EvseRef, started_at: datetime, id_token: str | None
+    ) -> Transaction | None:
+        c = t.transactions.c
+        row = (
+            (
+                await self._c.execute(
+                    select(t.transactions).where(
+                        c.station_id == station_id,
+                        c.evse_id == evse.evse_id,
+                        c.connector_id == evse.connector_id,
+                        c.started_at == started_at,
+                        c.id_token == id_token,
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return _transaction_from(row) if row else None
+
+    async def running_with_token(self, *, id_token: str) -> int:
+        c = t.transactions.c
+        result = await self._c.execute(
+            select(func.count())
+            .select_from(t.transactions)
+            .where(c.id_token == id_token, c.state == str(TransactionState.RUNNING))
+        )
+        return int(result.scalar_one())
+
+    async def save(self, *, transaction: Transaction, at: datetime) -> None:
+        await self._c.execute(
+            update(t.transactions)
+            .where(t.transactions.c.pk == transaction.pk)
+            .values(**self._values(transaction), updated_at=at)
+        )
+
+    async def add_event(
+        self,
+        *,
+        transaction_pk: TransactionPk,
+        seq_no: int,
+        event_type: str,
+        trigger_reason: str | None,
+        timestamp: datetime,
+        received_at: datetime,
+    ) -> bool:
+        result = await self._c.execute(
+            _insert_ignoring_conflicts(self._c, t.transaction_events).values(
+                transaction_pk=transaction_pk,
+                seq_no=seq_no,
+                event_type=str(event_type),
+                trigger_reason=trigger_reason,
+                timestamp=timestamp,
+                received_at=received_at,
+            )
+        )
+        return result.rowcount == 1
+
+
+class SqlMeterSamples:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add(
+        self,
+        *,
+        station_id: StationId,
+        evse: EvseRef,
+        transaction_pk: TransactionPk | None,
+        samples: Sequence[MeterSample],
+    ) -> None:
+        if not samples:
+            return
+        rows = [
+            {
+                "station_id": station_id,
+                "evse_id": evse.evse_id,
+                "connector_id": evse.connector_id,
+                "transaction_pk": transaction_pk,
+                "timestamp": s.timestamp,
+                "measurand": s.measurand,
+                "phase": s.phase,
+                "location": s.location,
+                "context": s.context,
+                "unit": s.unit,
+                "value": s.value,
+                "raw": s.raw,
+            }
+            for s in samples
+        ]
+        await self._c.execute(insert(t.meter_samples), rows)
+
+
+class SqlStationMessages:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add(self, *, station_id: StationId, message: StationMessage, received_at: datetime) -> None:
+        await self._c.execute(
+            insert(t.station_messages).values(
+                station_id=station_id,
+                kind=message.kind,
+                timestamp=message.timestamp,
+                received_at=received_at,
+                summary=(message.summary or "")[:500] or None,
+                payload=message.payload,
+            )
+        )
+
+
+class SqlReceipts:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def claim(self, *, station_id: StationId, key: str, at: datetime) -> bool:
+        result = await self._c.execute(
+            _insert_ignoring_conflicts(self._c, t.message_receipts).values(
+                station_id=station_id, message_key=key, received_at=at
+            )
+        )
+        return result.rowcount == 1
+
+
+@dataclass(slots=True)
+class SqlUnitOfWork:
+    stations: SqlStations
+    statuses: SqlStatuses
+    tokens: SqlTokens
+    transactions: SqlTransactions
+    meter_samples: SqlMeterSamples
+    messages: SqlStationMessages
+    receipts: SqlReceipts
+
+    @classmethod
+    def on(cls, connection: AsyncConnection) -> SqlUnitOfWork:
+        return cls(
+            stations=SqlStations(connection),
+            statuses=SqlStatuses(connection),
+            tokens=SqlTokens(connection),
+            transactions=SqlTransactions(connection),
+            meter_samples=SqlMeterSamples(connection),
+            messages=SqlStationMessages(connection),
+            receipts=SqlReceipts(connection),
+        )
+
+
+class SqlStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[SqlUnitOfWork]:
+        async with self._db.transaction() as connection:
+            yield SqlUnitOfWork.on(connection)
+
+    async def touch_stations(self, *, last_seen: Mapping[StationId, datetime]) -> None:
+        if not last_seen:
+            return
+        statement = update(t.stations).where(t.stations.c.id == bindparam("sid")).values(last_seen=bindparam("seen"))
+        async with self._db.transaction() as connection:
+            await connection.execute(statement, [{"sid": sid, "seen": at} for sid, at in last_seen.items()])

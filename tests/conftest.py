@@ -1,0 +1,136 @@
+"""Shared fixtures: a real CSMS on ephemeral ports over SQLite, and over PostgreSQL when configured."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from evscada.app import Application
+from evscada.settings import Settings
+from evscada.storage.db import Database
+from tests.support import Csms
+
+POSTGRES_URL = os.environ.get("EVSCADA_TEST_POSTGRES_URL")
+REQUIRE_SERVICES = bool(os.environ.get("EVSCADA_TEST_REQUIRE_SERVICES"))
+
+
+def _postgres_admin(url: str) -> tuple[str, dict[str, object]]:
+    parsed = make_url(url)
+    return parsed.database or "postgres", {
+        "host": parsed.host or "127.0.0.1", "port": parsed.port or 5432, "user": parsed.username or "postgres",
+        "password": parsed.password,
+    }
+
+
+async def _create_postgres_database(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    database, options = _postgres_admin(admin_url)
+    connection = await asyncpg.connect(database=database, **options)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+async def _drop_postgres_database(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    database, options = _postgres_admin(admin_url)
+    connection = await asyncpg.connect(database=database, **options)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_database_url() -> Iterator[str]:
+    """One PostgreSQL database for the whole run, migrated once, dropped at the end."""
+    if not POSTGRES_URL:
+        if REQUIRE_SERVICES:
+            pytest.fail("EVSCADA_TEST_POSTGRES_URL is not set but CI requires the PostgreSQL tests")
+        pytest.skip("PostgreSQL tests need EVSCADA_TEST_POSTGRES_URL (e.g. postgresql+asyncpg://postgres@127.0.0.1/postgres)")
+    name = f"evscada_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_create_postgres_database(POSTGRES_URL, name))
+    except OSError as exc:
+        if REQUIRE_SERVICES:
+            raise
+        pytest.skip(f"PostgreSQL at {POSTGRES_URL} is not reachable: {exc}")
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+    async def migrate() -> None:
+        database = Database(url)
+        await database.migrate()
+        await database.close()
+
+    asyncio.run(migrate())
+    yield url
+    asyncio.run(_drop_postgres_database(POSTGRES_URL, name))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'evscada.db'}"
+    url: str = request.getfixturevalue("postgres_database_url")
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'evscada.db'}"
+
+
+def test_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "ocpp_host": "127.0.0.1",
+        "ocpp_port": 0,
+        "ocpp_tls_port": 0,
+        "websocket_ping_interval": None,
+        "heartbeat_interval": 60,
+        "call_timeout": 5.0,
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+async def start_csms(settings: Settings) -> AsyncIterator[Csms]:
+    app = Application(settings)
+    await app.database.migrate()
+    if app.database.engine.dialect.name == "postgresql":
+        await _truncate(app.database)
+    async with app:
+        yield Csms(app)
+
+
+async def _truncate(database: Database) -> None:
+    from sqlalchemy import text
+
+    from evscada.storage.tables import metadata
+
+    names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+    async with database.transaction() as connection:
+        await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def csms(database_url: str) -> AsyncIterator[Csms]:
+    """A running CSMS (OCPP gateway on an ephemeral port) on SQLite and on PostgreSQL."""
+    async for running in start_csms(test_settings(database_url)):
+        yield running
+
+
+@pytest.fixture
+async def csms_sqlite(sqlite_url: str) -> AsyncIterator[Csms]:
+    """The same on SQLite only, for protocol-level tests where storage does not vary."""
+    async for running in start_csms(test_settings(sqlite_url)):
+        yield running

@@ -1,0 +1,111 @@
+"""Test helpers: a handle on the running CSMS, and real OCPP clients built on the `ocpp` package."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ocpp.v16 import ChargePoint as ChargePoint16
+from ocpp.v201 import ChargePoint as ChargePoint201
+from sqlalchemy import select
+from websockets.asyncio.client import ClientConnection, connect
+
+from evscada.app import Application
+from evscada.core.model import AuthorizationStatus, SecurityProfile, StationId, Token
+from evscada.storage import tables
+
+
+class Csms:
+    """The CSMS under test, with shortcuts to register things and read what landed in the database."""
+
+    def __init__(self, app: Application) -> None:
+        self.app = app
+
+    def url(self, station_id: str, *, tls: bool = False, base: str = "/ocpp") -> str:
+        scheme = "wss" if tls else "ws"
+        return f"{scheme}://127.0.0.1:{self.app.gateway.ports[scheme]}{base}/{station_id}"
+
+    async def add_station(
+        self, station_id: str, *, profile: int = 0, password: str | None = None, pending: bool = False
+    ) -> None:
+        from evscada.core.model import RegistrationStatus
+
+        await self.app.core.stations.register(
+            station_id=StationId(station_id), security_profile=SecurityProfile(profile), password=password,
+            registration=RegistrationStatus.PENDING if pending else RegistrationStatus.ACCEPTED,
+        )
+
+    async def add_token(self, value: str, *, status: str = "Accepted", **fields: Any) -> None:
+        await self.app.core.authorization.save_token(
+            token=Token(value=value, status=AuthorizationStatus(status), **fields)
+        )
+
+    async def rows(self, table_name: str, **where: Any) -> list[dict[str, Any]]:
+        table = tables.metadata.tables[table_name]
+        statement = select(table).where(*(table.c[key] == value for key, value in where.items()))
+        async with self.app.database.transaction() as connection:
+            result = await connection.execute(statement)
+            return [dict(row) for row in result.mappings()]
+
+    async def station(self, station_id: str) -> dict[str, Any]:
+        (row,) = await self.rows("stations", id=station_id)
+        return row
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@contextlib.asynccontextmanager
+async def open_socket(
+    url: str, subprotocol: str, *, headers: dict[str, str] | None = None, ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[ClientConnection]:
+    async with connect(url, subprotocols=[subprotocol], additional_headers=headers, ssl=ssl_context,  # type: ignore[list-item]
+                       open_timeout=10, ping_interval=None) as ws:
+        yield ws
+
+
+@contextlib.asynccontextmanager
+async def station16(csms: Csms, station_id: str, **options: Any) -> AsyncIterator[ChargePoint16]:
+    """A real OCPP 1.6 ChargePoint (the `ocpp` package's client side) connected over a real socket."""
+    async with _station(ChargePoint16, "ocpp1.6", csms, station_id, **options) as cp:
+        yield cp
+
+
+@contextlib.asynccontextmanager
+async def station201(csms: Csms, station_id: str, **options: Any) -> AsyncIterator[ChargePoint201]:
+    async with _station(ChargePoint201, "ocpp2.0.1", csms, station_id, **options) as cp:
+        yield cp
+
+
+@contextlib.asynccontextmanager
+async def _station(
+    cls: type, subprotocol: str, csms: Csms, station_id: str, *, password: str | None = None, tls: bool = False,
+    ssl_context: ssl.SSLContext | None = None,
+) -> AsyncIterator[Any]:
+    headers = basic_auth(station_id, password) if password is not None else None
+    async with open_socket(csms.url(station_id, tls=tls), subprotocol, headers=headers,
+                           ssl_context=ssl_context) as ws:
+        cp = cls(station_id, ws, response_timeout=10)
+        reader = asyncio.create_task(cp.start())
+        try:
+            yield cp
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+
+async def eventually(check: Any, *, timeout: float = 5.0) -> Any:
+    """Poll an async predicate until it returns something truthy (for effects that land after a reply)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await check()
+        if result or asyncio.get_running_loop().time() > deadline:
+            return result
+        await asyncio.sleep(0.05)
