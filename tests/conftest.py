@@ -23,7 +23,9 @@ REQUIRE_SERVICES = bool(os.environ.get("EVSCADA_TEST_REQUIRE_SERVICES"))
 def _postgres_admin(url: str) -> tuple[str, dict[str, object]]:
     parsed = make_url(url)
     return parsed.database or "postgres", {
-        "host": parsed.host or "127.0.0.1", "port": parsed.port or 5432, "user": parsed.username or "postgres",
+        "host": parsed.host or "127.0.0.1",
+        "port": parsed.port or 5432,
+        "user": parsed.username or "postgres",
         "password": parsed.password,
     }
 
@@ -56,7 +58,9 @@ def postgres_database_url() -> Iterator[str]:
     if not POSTGRES_URL:
         if REQUIRE_SERVICES:
             pytest.fail("EVSCADA_TEST_POSTGRES_URL is not set but CI requires the PostgreSQL tests")
-        pytest.skip("PostgreSQL tests need EVSCADA_TEST_POSTGRES_URL (e.g. postgresql+asyncpg://postgres@127.0.0.1/postgres)")
+        pytest.skip(
+            "PostgreSQL tests need EVSCADA_TEST_POSTGRES_URL (e.g. postgresql+asyncpg://postgres@127.0.0.1/postgres)"
+        )
     name = f"evscada_test_{uuid.uuid4().hex[:12]}"
     try:
         asyncio.run(_create_postgres_database(POSTGRES_URL, name))
@@ -101,6 +105,9 @@ def test_settings(database_url: str, **overrides: object) -> Settings:
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
 
 async def start_csms(settings: Settings) -> AsyncIterator[Csms]:

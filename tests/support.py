@@ -35,7 +35,9 @@ class Csms:
         from evscada.core.model import RegistrationStatus
 
         await self.app.core.stations.register(
-            station_id=StationId(station_id), security_profile=SecurityProfile(profile), password=password,
+            station_id=StationId(station_id),
+            security_profile=SecurityProfile(profile),
+            password=password,
             registration=RegistrationStatus.PENDING if pending else RegistrationStatus.ACCEPTED,
         )
 
@@ -65,8 +67,14 @@ def basic_auth(user: str, password: str) -> dict[str, str]:
 async def open_socket(
     url: str, subprotocol: str, *, headers: dict[str, str] | None = None, ssl_context: ssl.SSLContext | None = None
 ) -> AsyncIterator[ClientConnection]:
-    async with connect(url, subprotocols=[subprotocol], additional_headers=headers, ssl=ssl_context,  # type: ignore[list-item]
-                       open_timeout=10, ping_interval=None) as ws:
+    async with connect(
+        url,
+        subprotocols=[subprotocol],
+        additional_headers=headers,
+        ssl=ssl_context,  # type: ignore[list-item]
+        open_timeout=10,
+        ping_interval=None,
+    ) as ws:
         yield ws
 
 
@@ -85,12 +93,17 @@ async def station201(csms: Csms, station_id: str, **options: Any) -> AsyncIterat
 
 @contextlib.asynccontextmanager
 async def _station(
-    cls: type, subprotocol: str, csms: Csms, station_id: str, *, password: str | None = None, tls: bool = False,
+    cls: type,
+    subprotocol: str,
+    csms: Csms,
+    station_id: str,
+    *,
+    password: str | None = None,
+    tls: bool = False,
     ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[Any]:
     headers = basic_auth(station_id, password) if password is not None else None
-    async with open_socket(csms.url(station_id, tls=tls), subprotocol, headers=headers,
-                           ssl_context=ssl_context) as ws:
+    async with open_socket(csms.url(station_id, tls=tls), subprotocol, headers=headers, ssl_context=ssl_context) as ws:
         cp = cls(station_id, ws, response_timeout=10)
         reader = asyncio.create_task(cp.start())
         try:

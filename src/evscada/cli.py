@@ -69,6 +69,21 @@ def build_parser() -> argparse.ArgumentParser:
     token_add.add_argument("--group", help="group / parent idTag")
     token_add.set_defaults(run=_token_add)
 
+    demo = commands.add_parser("demo", help="run the CSMS with a simulated fleet on its own demo database")
+    demo.add_argument("--stations", type=int, default=24, help="number of simulated stations (default 24)")
+    demo.add_argument("--reset", action="store_true", help="start from an empty demo database")
+    demo.add_argument("--database", help="database URL (default sqlite+aiosqlite:///var/demo.db)")
+    demo.set_defaults(run=_demo)
+
+    simulate = commands.add_parser("simulate", help="connect simulated stations to a CSMS (ours or another)")
+    simulate.add_argument("--url", default="ws://127.0.0.1:9000/ocpp", help="base URL; the station id is appended")
+    simulate.add_argument("--stations", type=int, default=10, help="how many stations (default 10)")
+    simulate.add_argument("--prefix", default="SIM", help="station id prefix (default SIM: SIM-0001 ...)")
+    simulate.add_argument("--v201-share", type=float, default=0.5, help="share of 2.0.1 stations, 0..1 (default 0.5)")
+    simulate.add_argument("--password", help="Basic Auth password for every station (security profile 1/2)")
+    simulate.add_argument("--token", action="append", help="idTag the vehicles present (repeatable; default SIM-TOKEN)")
+    simulate.set_defaults(run=_simulate)
+
     cert = commands.add_parser("cert", help="certificates").add_subparsers(
         dest="cert_command", required=True, metavar="ACTION"
     )
@@ -101,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evscada: the settings are not valid:\n{exc}\nSee README.md, section Settings.", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    for chatty in ("websockets", "ocpp"):  # a line per socket / per frame: only with log_level DEBUG
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         result = args.run(args, settings)
         return asyncio.run(result) if asyncio.iscoroutine(result) else int(result)
@@ -186,4 +203,39 @@ def _cert_dev(args: argparse.Namespace, settings: Settings) -> int:
         f"Use them with:\n  EVSCADA_TLS_CERT_FILE={made.cert_file} EVSCADA_TLS_KEY_FILE={made.key_file} evscada serve\n"
         f"and give stations {made.cert_file} as the CA to trust."
     )
+    return 0
+
+
+async def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from evscada.simulator.demo import DEMO_DATABASE, run_demo
+
+    if args.stations < 1:
+        print("evscada demo: --stations must be at least 1", file=sys.stderr)
+        return 2
+    # The demo never writes into the production database by accident: its own file unless told otherwise.
+    url = args.database or f"sqlite+aiosqlite:///{DEMO_DATABASE}"
+    await run_demo(settings.model_copy(update={"database_url": url}), stations=args.stations, reset=args.reset)
+    return 0
+
+
+async def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from evscada.simulator.fleet import run_fleet
+    from evscada.simulator.station import StationSpec, Timing
+
+    if args.stations < 1 or not 0.0 <= args.v201_share <= 1.0:
+        print("evscada simulate: --stations must be >= 1 and --v201-share between 0 and 1", file=sys.stderr)
+        return 2
+    tokens = tuple(args.token or ["SIM-TOKEN"])
+    every = round(1 / args.v201_share) if args.v201_share else 0
+    specs = [
+        StationSpec(
+            station_id=f"{args.prefix}-{n:04d}",
+            version="2.0.1" if every and n % every == 0 else "1.6",
+            password=args.password,
+            tokens=tokens,
+        )
+        for n in range(1, args.stations + 1)
+    ]
+    print(f"simulating {len(specs)} stations against {args.url}; Ctrl-C stops")
+    await run_fleet(args.url, specs, Timing())
     return 0

@@ -14,8 +14,14 @@ async def test_a_full_charging_session_lands_in_the_database(csms: Csms) -> None
     await csms.add_station("CP-16")
     await csms.add_token("CARD-1")
     async with station16(csms, "CP-16") as cp:
-        boot = await cp.call(call.BootNotification(charge_point_model="Wallbox X", charge_point_vendor="ACME",
-                                                   firmware_version="1.2.3", charge_point_serial_number="SN-1"))
+        boot = await cp.call(
+            call.BootNotification(
+                charge_point_model="Wallbox X",
+                charge_point_vendor="ACME",
+                firmware_version="1.2.3",
+                charge_point_serial_number="SN-1",
+            )
+        )
         assert boot.status == "Accepted" and boot.interval == 60 and boot.current_time.endswith("Z")
         await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Preparing", timestamp=T0))
         auth = await cp.call(call.Authorize(id_tag="CARD-1"))
@@ -23,15 +29,31 @@ async def test_a_full_charging_session_lands_in_the_database(csms: Csms) -> None
         start = await cp.call(call.StartTransaction(connector_id=1, id_tag="CARD-1", meter_start=1000, timestamp=T0))
         assert start.id_tag_info["status"] == "Accepted"
         tx_id = start.transaction_id
-        await cp.call(call.MeterValues(connector_id=1, transaction_id=tx_id, meter_value=[
-            MeterValue(timestamp="2026-11-25T08:05:00Z", sampled_value=[
-                SampledValue(value="2.5", measurand="Energy.Active.Import.Register", unit="kWh"),
-                SampledValue(value="7400", measurand="Power.Active.Import", unit="W"),
-                SampledValue(value="32.1", measurand="Current.Import", unit="A", phase="L1"),
-            ])
-        ]))
-        stop = await cp.call(call.StopTransaction(meter_stop=6000, timestamp="2026-11-25T08:30:00Z",
-                                                  transaction_id=tx_id, reason="EVDisconnected", id_tag="CARD-1"))
+        await cp.call(
+            call.MeterValues(
+                connector_id=1,
+                transaction_id=tx_id,
+                meter_value=[
+                    MeterValue(
+                        timestamp="2026-11-25T08:05:00Z",
+                        sampled_value=[
+                            SampledValue(value="2.5", measurand="Energy.Active.Import.Register", unit="kWh"),
+                            SampledValue(value="7400", measurand="Power.Active.Import", unit="W"),
+                            SampledValue(value="32.1", measurand="Current.Import", unit="A", phase="L1"),
+                        ],
+                    )
+                ],
+            )
+        )
+        stop = await cp.call(
+            call.StopTransaction(
+                meter_stop=6000,
+                timestamp="2026-11-25T08:30:00Z",
+                transaction_id=tx_id,
+                reason="EVDisconnected",
+                id_tag="CARD-1",
+            )
+        )
         assert stop.id_tag_info["status"] == "Accepted"
 
     station = await csms.station("CP-16")

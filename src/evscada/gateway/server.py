@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from evscada.core.errors import AuthenticationFailed, UnknownStation
@@ -190,6 +191,8 @@ class Gateway:
         reason = "connection closed"
         try:
             await session.run(connection)
+        except ConnectionClosed:
+            pass  # an abnormal close is still just the end of the session; its code is the reason
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
             raise

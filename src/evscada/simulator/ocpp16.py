@@ -1,0 +1,73 @@
+"""The simulated station's words in OCPP 1.6."""
+
+from __future__ import annotations
+
+from ocpp.v16 import ChargePoint, call
+from ocpp.v16.datatypes import MeterValue, SampledValue
+
+from evscada.simulator.station import Reading, StationSpec, now_iso
+
+
+class Link16(ChargePoint):  # type: ignore[misc]
+    async def boot(self, spec: StationSpec) -> tuple[str, int]:
+        result = await self.call(
+            call.BootNotification(
+                charge_point_vendor=spec.vendor,
+                charge_point_model=spec.model,
+                firmware_version=spec.firmware,
+                charge_point_serial_number=spec.serial,
+            )
+        )
+        return result.status, result.interval
+
+    async def heartbeat(self) -> None:
+        await self.call(call.Heartbeat())
+
+    async def status(self, connector: int, status: str) -> None:
+        await self.call(
+            call.StatusNotification(connector_id=connector, error_code="NoError", status=status, timestamp=now_iso())
+        )
+
+    async def authorize(self, token: str) -> str:
+        result = await self.call(call.Authorize(id_tag=token))
+        return str(result.id_tag_info["status"])
+
+    async def start_transaction(self, connector: int, token: str, meter_wh: float) -> tuple[str, str]:
+        result = await self.call(
+            call.StartTransaction(connector_id=connector, id_tag=token, meter_start=int(meter_wh), timestamp=now_iso())
+        )
+        return str(result.transaction_id), str(result.id_tag_info["status"])
+
+    async def meter(self, connector: int, transaction: str, reading: Reading) -> None:
+        await self.call(
+            call.MeterValues(
+                connector_id=connector,
+                transaction_id=int(transaction),
+                meter_value=[MeterValue(timestamp=now_iso(), sampled_value=_sampled(reading))],
+            )
+        )
+
+    async def stop_transaction(
+        self, connector: int, transaction: str, token: str, reading: Reading, reason: str
+    ) -> None:
+        await self.call(
+            call.StopTransaction(
+                meter_stop=int(reading.energy_wh),
+                timestamp=now_iso(),
+                transaction_id=int(transaction),
+                reason=reason,
+                id_tag=token,
+            )
+        )
+
+
+def _sampled(r: Reading) -> list[SampledValue]:
+    values = [
+        SampledValue(value=f"{r.energy_wh:.1f}", measurand="Energy.Active.Import.Register", unit="Wh"),
+        SampledValue(value=f"{r.power_w:.1f}", measurand="Power.Active.Import", unit="W"),
+        SampledValue(value=f"{r.soc:.1f}", measurand="SoC", unit="Percent", location="EV"),
+    ]
+    for phase in ("L1", "L2", "L3")[: r.phases]:
+        values.append(SampledValue(value=f"{r.current_a:.2f}", measurand="Current.Import", unit="A", phase=phase))
+        values.append(SampledValue(value=f"{r.voltage_v:.1f}", measurand="Voltage", unit="V", phase=f"{phase}-N"))
+    return values
