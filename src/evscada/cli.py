@@ -53,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--password", help="Basic Auth password (profiles 1 and 2); stored hashed")
     add.add_argument("--pending", action="store_true", help="register as Pending: it connects but may not charge")
     add.set_defaults(run=_station_add)
+    accept = station.add_parser("accept", help="accept a Pending station (it is told at its next BootNotification)")
+    accept.add_argument("station_id")
+    accept.set_defaults(run=_station_accept, registration=RegistrationStatus.ACCEPTED)
+    reject = station.add_parser("reject", help="reject a station: its BootNotification is answered Rejected")
+    reject.add_argument("station_id")
+    reject.set_defaults(run=_station_accept, registration=RegistrationStatus.REJECTED)
+    listing = station.add_parser("list", help="list registered stations with their state")
+    listing.set_defaults(run=_station_list)
 
     token = commands.add_parser("token", help="manage idTags / idTokens").add_subparsers(
         dest="token_command", required=True, metavar="ACTION"
@@ -116,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evscada: the settings are not valid:\n{exc}\nSee README.md, section Settings.", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    for chatty in ("websockets", "ocpp"):  # a line per socket / per frame: only with log_level DEBUG
+    for chatty in ("websockets", "ocpp", "alembic"):  # a line per socket / per frame: only with log_level DEBUG
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         result = args.run(args, settings)
@@ -173,6 +181,37 @@ async def _station_add(args: argparse.Namespace, settings: Settings) -> int:
 
     await _with_app(settings, add)
     print(f"station {args.station_id} registered (security profile {args.profile})")
+    return 0
+
+
+async def _station_accept(args: argparse.Namespace, settings: Settings) -> int:
+    async def change(core):  # type: ignore[no-untyped-def]
+        await core.stations.set_registration(station_id=StationId(args.station_id), registration=args.registration)
+
+    await _with_app(settings, change)
+    print(f"station {args.station_id} is now {args.registration}")
+    return 0
+
+
+async def _station_list(args: argparse.Namespace, settings: Settings) -> int:
+    found = []
+
+    async def collect(core):  # type: ignore[no-untyped-def]
+        found.extend(await core.stations.list())
+
+    await _with_app(settings, collect)
+    print(
+        f"{'station':<24} {'registration':<12} {'profile':>7} {'online':<6} {'ocpp':<6} "
+        f"{'vendor / model':<30} last seen"
+    )
+    for s in found:
+        seen = s.last_seen.strftime("%Y-%m-%d %H:%M:%SZ") if s.last_seen else "never"
+        model = f"{s.vendor or '?'} / {s.model or '?'}"
+        print(
+            f"{s.id:<24} {s.registration:<12} {int(s.security_profile):>7} {'yes' if s.online else 'no':<6} "
+            f"{s.ocpp_version or '-':<6} {model:<30} {seen}"
+        )
+    print(f"{len(found)} station(s)")
     return 0
 
 

@@ -76,6 +76,21 @@ class StationService:
             await uow.stations.add(station=station)
         return station
 
+    async def set_registration(self, *, station_id: StationId, registration: RegistrationStatus) -> Station:
+        """Accept, park (Pending) or reject a station; it learns the answer at its next BootNotification."""
+        async with self._store.unit() as uow:
+            station = await uow.stations.get(station_id=station_id)
+            if station is None:
+                raise UnknownStation(f"station {station_id} is not registered")
+            station.registration = registration
+            await uow.stations.save(station=station)
+        log.info("%s: registration set to %s", station_id, registration)
+        return station
+
+    async def list(self) -> list[Station]:
+        async with self._store.unit() as uow:
+            return await uow.stations.list()
+
     async def admit(self, *, station_id: StationId, credentials: Credentials) -> Station:
         """Decide whether a connecting station may open its OCPP session; raises with a reason if not."""
         async with self._store.unit() as uow:

@@ -45,8 +45,14 @@ class SqlStations:
 
     async def get(self, *, station_id: StationId) -> Station | None:
         row = (await self._c.execute(select(t.stations).where(t.stations.c.id == station_id))).mappings().first()
-        if row is None:
-            return None
+        return None if row is None else self._station_from(row)
+
+    async def list(self) -> list[Station]:
+        result = await self._c.execute(select(t.stations).order_by(t.stations.c.id))
+        return [self._station_from(row) for row in result.mappings()]
+
+    @staticmethod
+    def _station_from(row: Mapping[str, Any]) -> Station:
         return Station(
             id=StationId(row["id"]),
             registration=RegistrationStatus(row["registration"]),
