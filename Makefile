@@ -23,11 +23,11 @@ demo: $(STAMP)
 	$(BIN)/evscada demo
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check
 	$(BIN)/mypy src
 
 bench: $(STAMP)
