@@ -14,6 +14,7 @@ from evscada.core.ports import Clock
 from evscada.core.services import Core, CoreConfig
 from evscada.gateway.ocpp16.handlers import ADAPTER as OCPP16
 from evscada.gateway.ocpp201.handlers import ADAPTER as OCPP201
+from evscada.gateway.ocpp201.handlers import ADAPTER_21 as OCPP21
 from evscada.gateway.server import Gateway, GatewayConfig
 from evscada.security.passwords import Argon2Hasher
 from evscada.settings import Settings
@@ -22,7 +23,7 @@ from evscada.storage.repositories import SqlStore
 
 log = logging.getLogger(__name__)
 
-ADAPTERS = {adapter.subprotocol: adapter for adapter in (OCPP201, OCPP16)}
+ADAPTERS = {adapter.subprotocol: adapter for adapter in (OCPP21, OCPP201, OCPP16)}
 
 
 def build_core(settings: Settings, store: SqlStore, bus: LocalBus, clock: Clock | None = None) -> Core:

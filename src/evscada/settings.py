@@ -29,8 +29,9 @@ class Settings(BaseSettings):
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = Field(None, description="CA that signs station certificates (profile 3)")
-    ocpp_versions: list[Literal["ocpp2.0.1", "ocpp1.6"]] = Field(
-        default_factory=lambda: ["ocpp2.0.1", "ocpp1.6"], description="sub-protocols offered, preferred first"
+    ocpp_versions: list[Literal["ocpp2.1", "ocpp2.0.1", "ocpp1.6"]] = Field(
+        default_factory=lambda: ["ocpp2.0.1", "ocpp1.6"],
+        description='sub-protocols offered; add "ocpp2.1" to accept 2.1 stations (2.0.1 messages only)',
     )
     register_unknown_stations: bool = Field(
         False, description="false: refuse unknown station ids (HTTP 404); true: register them as Pending"

@@ -10,6 +10,7 @@ from datetime import datetime
 from evscada.core import events
 from evscada.core.authorization import AuthorizationService
 from evscada.core.model import (
+    STATION_WIDE,
     AuthorizationResult,
     MeterSample,
     StationId,
@@ -55,9 +56,11 @@ class TransactionService:
             if authorization is not None:
                 transaction.auth_status = authorization.status
             await uow.transactions.save(transaction=transaction, at=now)
-            if report.samples and transaction.evse is not None:
+            if report.samples:
+                # A transaction first seen at its end may not say where it ran: keep its samples all the same.
+                evse = transaction.evse or STATION_WIDE
                 await uow.meter_samples.add(
-                    station_id=station_id, evse=transaction.evse, transaction_pk=transaction.pk, samples=report.samples
+                    station_id=station_id, evse=evse, transaction_pk=transaction.pk, samples=report.samples
                 )
         self._publish(station_id, transaction, report, is_new, was_running)
         return TransactionOutcome(transaction=transaction, authorization=authorization)

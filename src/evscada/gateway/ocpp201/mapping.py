@@ -1,0 +1,194 @@
+"""OCPP 2.0.1 payloads <-> core types; pure functions, no I/O."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from evscada.core.meter_values import to_base_unit
+from evscada.core.model import (
+    STATION_WIDE,
+    AuthorizationResult,
+    BootDecision,
+    BootInfo,
+    ConnectorStatus,
+    EvseRef,
+    IdToken,
+    MeterSample,
+    StationMessage,
+    StatusReport,
+    TransactionEventKind,
+    TransactionReport,
+)
+from evscada.core.transactions import TransactionOutcome
+from evscada.gateway.rpc import format_datetime, parse_datetime
+
+Payload = dict[str, Any]
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"  # 2.0.1 SampledValue default measurand
+SUMMARY_LENGTH = 500  # station_messages.summary column
+
+
+def boot_info(p: Payload) -> BootInfo:
+    station = p["chargingStation"]
+    modem = station.get("modem", {})
+    return BootInfo(
+        vendor=station["vendorName"],
+        model=station["model"],
+        serial_number=station.get("serialNumber"),
+        firmware_version=station.get("firmwareVersion"),
+        modem_iccid=modem.get("iccid"),
+        modem_imsi=modem.get("imsi"),
+        reason=p["reason"],
+    )
+
+
+def boot_result(decision: BootDecision) -> Payload:
+    return {
+        "currentTime": format_datetime(decision.current_time),
+        "interval": decision.interval,
+        "status": str(decision.status),
+    }
+
+
+def status_report(p: Payload) -> StatusReport:
+    return StatusReport(
+        evse=EvseRef(evse_id=p["evseId"], connector_id=p["connectorId"]),
+        status=ConnectorStatus(p["connectorStatus"]),
+        timestamp=parse_datetime(p["timestamp"]),
+    )
+
+
+def id_token(p: Payload) -> IdToken:
+    return IdToken(value=p["idToken"], type=p["type"])
+
+
+def transaction_token(p: Payload | None) -> IdToken | None:
+    """The token of a TransactionEvent; None when there is none to check."""
+    if p is None or p["type"] == "NoAuthorization":
+        # NoAuthorization (free vend, idToken "") is no card: looking it up would answer Invalid and could
+        # make a station configured with StopTxOnInvalidId end a session nobody needed to authorize.
+        return None
+    return id_token(p)
+
+
+def id_token_info(result: AuthorizationResult) -> Payload:
+    """2.0.1 AuthorizationStatus has every core status (Unknown and ConcurrentTx too): 1:1."""
+    info: Payload = {"status": str(result.status)}
+    if result.expires_at is not None:
+        info["cacheExpiryDateTime"] = format_datetime(result.expires_at)
+    if result.group_id is not None:
+        # The core keeps a group id without its token type; Central is the type of CSMS-issued ids.
+        info["groupIdToken"] = {"idToken": result.group_id, "type": "Central"}
+    return info
+
+
+def evse_of(evse: Payload | None) -> EvseRef | None:
+    """TransactionEvent evse; a station with one connector per EVSE may leave out connectorId."""
+    if evse is None:
+        return None
+    return EvseRef(evse_id=evse["id"], connector_id=evse.get("connectorId", 1))
+
+
+def meter_evse(evse_id: int) -> EvseRef:
+    """MeterValues evseId: 0 is the station's main meter; otherwise the EVSE as a whole (connector 0),
+    since 2.0.1 meters per EVSE, not per connector."""
+    return STATION_WIDE if evse_id == 0 else EvseRef(evse_id=evse_id, connector_id=0)
+
+
+def samples(meter_values: list[Payload]) -> tuple[MeterSample, ...]:
+    out = []
+    for meter_value in meter_values:
+        timestamp = parse_datetime(meter_value["timestamp"])
+        for sv in meter_value["sampledValue"]:
+            out.append(sample(timestamp, sv))
+    return tuple(out)
+
+
+def sample(timestamp: datetime, sv: Payload) -> MeterSample:
+    measurand = sv.get("measurand", ENERGY_REGISTER)
+    unit_of_measure = sv.get("unitOfMeasure", {})
+    value, unit = to_base_unit(
+        float(sv["value"]), unit_of_measure.get("unit"), measurand, unit_of_measure.get("multiplier", 0)
+    )
+    signed = sv.get("signedMeterValue")
+    return MeterSample(
+        timestamp=timestamp,
+        value=value,
+        measurand=measurand,
+        unit=unit,
+        phase=sv.get("phase"),
+        location=sv.get("location"),
+        context=sv.get("context"),
+        # Signed data (e.g. OCMF) is what an eichrecht-compliant bill is checked against: keep it verbatim.
+        raw=signed["signedMeterData"] if signed else None,
+    )
+
+
+def transaction_report(p: Payload) -> TransactionReport:
+    info = p["transactionInfo"]
+    kind = TransactionEventKind(p["eventType"])
+    stop_reason = info.get("stoppedReason")
+    if kind == TransactionEventKind.ENDED and stop_reason is None:
+        stop_reason = "Local"  # 2.0.1: stoppedReason "SHALL only be omitted when Reason is Local"
+    return TransactionReport(
+        kind=kind,
+        timestamp=parse_datetime(p["timestamp"]),
+        station_transaction_id=info["transactionId"],
+        evse=evse_of(p.get("evse")),
+        id_token=transaction_token(p.get("idToken")),
+        stop_reason=stop_reason,
+        trigger_reason=p["triggerReason"],
+        charging_state=info.get("chargingState"),
+        seq_no=p["seqNo"],
+        offline=p.get("offline", False),
+        reservation_id=p.get("reservationId"),
+        samples=samples(p.get("meterValue", [])),
+    )
+
+
+def transaction_event_result(p: Payload, outcome: TransactionOutcome) -> Payload:
+    if outcome.authorization is not None:
+        return {"idTokenInfo": id_token_info(outcome.authorization)}
+    if outcome.duplicate and transaction_token(p.get("idToken")) is not None and outcome.transaction.auth_status:
+        # idTokenInfo is required when the request had an idToken: a repeat is answered from the stored record.
+        return {"idTokenInfo": {"status": outcome.transaction.auth_status}}
+    return {}
+
+
+def message(
+    kind: str, p: Payload, received: datetime, *, summary: str | None = None, at: str | None = None
+) -> StationMessage:
+    timestamp = parse_datetime(p[at]) if at and at in p else received
+    if summary is not None:
+        summary = summary[:SUMMARY_LENGTH]
+    return StationMessage(kind=kind, timestamp=timestamp, payload=p, summary=summary)
+
+
+def data_transfer_summary(p: Payload) -> str:
+    return f"{p['vendorId']} {p.get('messageId', '')}".strip()
+
+
+def security_event_summary(p: Payload) -> str:
+    return f"{p['type']}: {p.get('techInfo', '')}".strip(": ")
+
+
+def request_summary(status: str, p: Payload) -> str:
+    """'Downloaded (request 7)': a status reported for one of the CSMS's requests, if it says which."""
+    return f"{status} (request {p['requestId']})" if "requestId" in p else status
+
+
+def events_summary(p: Payload) -> str:
+    """NotifyEvent: which components and variables changed, e.g. 'Connector/AvailabilityState=Faulted'."""
+    parts = [
+        f"{e['component']['name']}/{e['variable']['name']}={e['actualValue']}"
+        + (" (cleared)" if e.get("cleared") else "")
+        for e in p["eventData"]
+    ]
+    return "; ".join(parts)
+
+
+def part_summary(what: str, p: Payload, count: int) -> str:
+    """NotifyReport and the like arrive in parts (seqNo, tbc): say which part and how much it holds."""
+    more = ", more to come" if p.get("tbc") else ""
+    return f"{what} for request {p['requestId']}, part {p['seqNo']}: {count} item(s){more}"
