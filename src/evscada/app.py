@@ -12,9 +12,11 @@ from evscada.bus.local import LocalBus
 from evscada.core.clock import SystemClock
 from evscada.core.ports import Clock
 from evscada.core.services import Core, CoreConfig
+from evscada.gateway.commander import GatewayCommander
 from evscada.gateway.ocpp16.handlers import ADAPTER as OCPP16
 from evscada.gateway.ocpp201.handlers import ADAPTER as OCPP201
 from evscada.gateway.ocpp201.handlers import ADAPTER_21 as OCPP21
+from evscada.gateway.registry import SessionRegistry
 from evscada.gateway.server import Gateway, GatewayConfig
 from evscada.security.passwords import Argon2Hasher
 from evscada.settings import Settings
@@ -26,12 +28,20 @@ log = logging.getLogger(__name__)
 ADAPTERS = {adapter.subprotocol: adapter for adapter in (OCPP21, OCPP201, OCPP16)}
 
 
-def build_core(settings: Settings, store: SqlStore, bus: LocalBus, clock: Clock | None = None) -> Core:
+def build_core(
+    settings: Settings,
+    store: SqlStore,
+    bus: LocalBus,
+    clock: Clock | None = None,
+    registry: SessionRegistry | None = None,
+) -> Core:
+    """The core; without a registry (CLI tools) commands find every station offline."""
     return Core.build(
         store=store,
         bus=bus,
         clock=clock or SystemClock(),
         hasher=Argon2Hasher(),
+        commander=GatewayCommander(SessionRegistry() if registry is None else registry),
         config=CoreConfig(
             heartbeat_interval=settings.heartbeat_interval,
             register_unknown_stations=settings.register_unknown_stations,
@@ -49,9 +59,11 @@ class Application:
         self.database = Database(settings.database_url, pool_size=settings.database_pool_size)
         self.store = SqlStore(self.database)
         self.bus = LocalBus()
-        self.core = build_core(settings, self.store, self.bus, clock)
+        registry = SessionRegistry()
+        self.core = build_core(settings, self.store, self.bus, clock, registry)
         self.gateway = Gateway(
             core=self.core,
+            registry=registry,
             adapters=[ADAPTERS[name] for name in settings.ocpp_versions],
             config=GatewayConfig(
                 host=settings.ocpp_host,

@@ -61,3 +61,11 @@ class MeterValuesRecorded(Event):
 class SecurityEventRaised(Event):
     kind: str
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class CommandFinished(Event):
+    command_id: int
+    command: str
+    outcome: str
+    status: str | None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from evscada.core.events import Event
 from evscada.core.model import (
@@ -20,6 +20,9 @@ from evscada.core.model import (
     Transaction,
     TransactionPk,
 )
+
+if TYPE_CHECKING:
+    from evscada.core.commands import CommandLogEntry, CommandOutcome
 
 
 class Clock(Protocol):
@@ -116,6 +119,12 @@ class ReceiptRepository(Protocol):
         ...
 
 
+class CommandLogRepository(Protocol):
+    async def add(self, *, entry: CommandLogEntry) -> int: ...
+
+    async def finish(self, *, outcome: CommandOutcome) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """Repositories bound to one database transaction, committed when the context exits cleanly."""
 
@@ -126,6 +135,7 @@ class UnitOfWork(Protocol):
     meter_samples: MeterSampleRepository
     messages: StationMessageRepository
     receipts: ReceiptRepository
+    commands: CommandLogRepository
 
 
 class Store(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from evscada.core.authorization import AuthorizationService
+from evscada.core.commands import CommandService, StationCommander
 from evscada.core.meter_values import MeterValueService
 from evscada.core.ports import Clock, EventBus, PasswordHasher, Store
 from evscada.core.station_messages import StationMessageService
@@ -27,10 +28,20 @@ class Core:
     transactions: TransactionService
     meter_values: MeterValueService
     messages: StationMessageService
+    commands: CommandService
     clock: Clock
 
     @classmethod
-    def build(cls, *, store: Store, bus: EventBus, clock: Clock, hasher: PasswordHasher, config: CoreConfig) -> Core:
+    def build(
+        cls,
+        *,
+        store: Store,
+        bus: EventBus,
+        clock: Clock,
+        hasher: PasswordHasher,
+        commander: StationCommander,
+        config: CoreConfig,
+    ) -> Core:
         authorization = AuthorizationService(
             store=store, clock=clock, allow_concurrent_transactions=config.allow_concurrent_transactions
         )
@@ -49,5 +60,6 @@ class Core:
             messages=StationMessageService(
                 store=store, bus=bus, clock=clock, accepted_data_transfer_vendors=config.accepted_data_transfer_vendors
             ),
+            commands=CommandService(store=store, bus=bus, clock=clock, commander=commander),
             clock=clock,
         )

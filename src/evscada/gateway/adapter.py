@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from evscada.core.commands import Command, CommandNotSupported, CommandReply
 from evscada.gateway.rpc import FrameProblem
 from evscada.gateway.validation import SchemaSet
 
@@ -14,6 +15,25 @@ if TYPE_CHECKING:
 
 Payload = dict[str, Any]
 Handler = Callable[["StationSession", Payload], Awaitable[Payload]]
+
+
+def _no_commands(command: Command) -> tuple[str, Payload]:
+    raise CommandNotSupported(f"{command.name} is not available for this OCPP version")
+
+
+def _plain_reply(command: Command, payload: Payload) -> CommandReply:
+    """Most answers are a status word plus details (statusInfo, ...)."""
+    return CommandReply(
+        status=str(payload.get("status", "Accepted")), data={k: v for k, v in payload.items() if k != "status"}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CommandTranslator:
+    """A version's way of saying a core command (to_call) and of reading the answer (to_reply)."""
+
+    to_call: Callable[[Command], tuple[str, Payload]] = _no_commands
+    to_reply: Callable[[Command, Payload], CommandReply] = _plain_reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +88,4 @@ class VersionAdapter:
     requires_acceptance: frozenset[str] = frozenset()
     # Actions whose repeat after a reconnect must not be stored twice; deduplicated by a digest of the frame.
     deduplicated: frozenset[str] = frozenset()
+    commands: CommandTranslator = CommandTranslator()

@@ -80,9 +80,16 @@ def basic_auth_password(headers: Headers, station_id: str) -> tuple[str | None, 
 
 
 class Gateway:
-    def __init__(self, *, core: Core, adapters: Sequence[VersionAdapter], config: GatewayConfig) -> None:
+    def __init__(
+        self,
+        *,
+        core: Core,
+        adapters: Sequence[VersionAdapter],
+        config: GatewayConfig,
+        registry: SessionRegistry | None = None,
+    ) -> None:
         self.core = core
-        self.registry = SessionRegistry()
+        self.registry = SessionRegistry() if registry is None else registry  # an empty one is falsy
         self._adapters = {adapter.subprotocol: adapter for adapter in adapters}
         self._config = config
         self._servers: list[Server] = []

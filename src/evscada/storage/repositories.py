@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from evscada.core.commands import CommandLogEntry, CommandOutcome
 from evscada.core.model import (
     AuthorizationStatus,
     BootInfo,
@@ -403,6 +404,39 @@ class SqlReceipts:
         return result.rowcount == 1
 
 
+class SqlCommandLog:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add(self, *, entry: CommandLogEntry) -> int:
+        result = await self._c.execute(
+            insert(t.command_log)
+            .values(
+                station_id=entry.station_id,
+                command=entry.command,
+                arguments=entry.arguments,
+                actor=entry.actor,
+                reason=entry.reason,
+                requested_at=entry.requested_at,
+            )
+            .returning(t.command_log.c.id)
+        )
+        return int(result.scalar_one())
+
+    async def finish(self, *, outcome: CommandOutcome) -> None:
+        await self._c.execute(
+            update(t.command_log)
+            .where(t.command_log.c.id == outcome.command_id)
+            .values(
+                finished_at=outcome.finished_at,
+                outcome=str(outcome.outcome),
+                status=outcome.status,
+                response=outcome.data or None,
+                error=(outcome.error or "")[:500] or None,
+            )
+        )
+
+
 @dataclass(slots=True)
 class SqlUnitOfWork:
     stations: SqlStations
@@ -412,6 +446,7 @@ class SqlUnitOfWork:
     meter_samples: SqlMeterSamples
     messages: SqlStationMessages
     receipts: SqlReceipts
+    commands: SqlCommandLog
 
     @classmethod
     def on(cls, connection: AsyncConnection) -> SqlUnitOfWork:
@@ -423,6 +458,7 @@ class SqlUnitOfWork:
             meter_samples=SqlMeterSamples(connection),
             messages=SqlStationMessages(connection),
             receipts=SqlReceipts(connection),
+            commands=SqlCommandLog(connection),
         )
 
 

@@ -205,3 +205,23 @@ message_receipts = Table(
     Column("message_key", String(64), primary_key=True),
     Column("received_at", UtcDateTime, nullable=False, index=True),
 )
+
+command_log = Table(
+    "command_log",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("station_id", String(64), nullable=False),
+    Column("command", String(40), nullable=False),
+    Column("arguments", JSON, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("reason", String(500)),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    # answered | call_error | timeout | offline | not_supported; NULL while the command is under way
+    Column("outcome", String(16)),
+    Column("status", String(40)),
+    Column("response", JSON),
+    Column("error", String(500)),
+    Index("ix_command_log_station_time", "station_id", "requested_at"),
+    Index("ix_command_log_requested_at", "requested_at"),
+)

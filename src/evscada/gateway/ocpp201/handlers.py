@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from evscada.gateway import validation
-from evscada.gateway.adapter import Dialect, HandlerTable, Payload, VersionAdapter
-from evscada.gateway.ocpp201 import mapping
+from evscada.gateway.adapter import CommandTranslator, Dialect, HandlerTable, Payload, VersionAdapter
+from evscada.gateway.ocpp201 import commands, mapping
 from evscada.gateway.rpc import FrameProblem, format_datetime
 from evscada.gateway.session import StationSession
 
@@ -195,6 +195,7 @@ ADAPTER = VersionAdapter(
     handlers=table.handlers,
     requires_acceptance=frozenset({"Authorize", "TransactionEvent"}),
     deduplicated=frozenset({"MeterValues"}),
+    commands=CommandTranslator(to_call=commands.to_call),
 )
 
 # 2.1 extends the 2.0.1 messages with optional fields only (for what a station reports and the CSMS answers
@@ -208,4 +209,5 @@ ADAPTER_21 = VersionAdapter(
     handlers=table.handlers,
     requires_acceptance=frozenset({"Authorize", "TransactionEvent"}),
     deduplicated=frozenset({"MeterValues"}),
+    commands=CommandTranslator(to_call=commands.to_call),
 )

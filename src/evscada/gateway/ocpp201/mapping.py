@@ -72,6 +72,10 @@ def transaction_token(p: Payload | None) -> IdToken | None:
     return id_token(p)
 
 
+def id_token_payload(token: IdToken) -> Payload:
+    return {"idToken": token.value, "type": token.type}
+
+
 def id_token_info(result: AuthorizationResult) -> Payload:
     """2.0.1 AuthorizationStatus has every core status (Unknown and ConcurrentTx too): 1:1."""
     info: Payload = {"status": str(result.status)}

@@ -1,0 +1,231 @@
+"""Remote control: version-neutral commands, sent through the gateway, every outcome logged."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from evscada.core import events
+from evscada.core.errors import DomainError
+from evscada.core.model import IdToken, StationId
+from evscada.core.ports import Clock, EventBus, Store
+
+log = logging.getLogger(__name__)
+
+
+class StationOffline(DomainError):
+    code = "station_offline"  # the API answers 409: nothing was sent
+
+
+class CommandNotSupported(DomainError):
+    code = "command_not_supported"  # the station's OCPP version has no such message: 400
+
+
+class Command:
+    """Base of every command; `name` is how logs and the API call it."""
+
+    name = "command"
+
+    def arguments(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload, no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteStart(Command):
+    id_token: IdToken
+    evse_id: int | None = None
+    remote_start_id: int | None = None  # set by the service: links the transaction that follows
+    name = "remote_start"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteStop(Command):
+    station_transaction_id: str
+    name = "remote_stop"
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeAvailability(Command):
+    operative: bool
+    evse_id: int = 0  # 0: the whole station
+    connector_id: int | None = None
+    name = "change_availability"
+
+
+class ResetKind(enum.StrEnum):
+    SOFT = "soft"  # 1.6 Soft; 2.0.1 OnIdle (after running transactions)
+    HARD = "hard"  # 1.6 Hard; 2.0.1 Immediate
+
+
+@dataclass(frozen=True, slots=True)
+class Reset(Command):
+    kind: ResetKind = ResetKind.SOFT
+    evse_id: int | None = None
+    name = "reset"
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockConnector(Command):
+    evse_id: int
+    connector_id: int = 1
+    name = "unlock_connector"
+
+
+@dataclass(frozen=True, slots=True)
+class ClearCache(Command):
+    name = "clear_cache"
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerMessage(Command):
+    message: str  # BootNotification, Heartbeat, StatusNotification, MeterValues, FirmwareStatusNotification, ...
+    evse_id: int | None = None
+    name = "trigger_message"
+
+
+@dataclass(frozen=True, slots=True)
+class DataTransfer(Command):
+    vendor_id: str
+    message_id: str | None = None
+    data: Any = None
+    name = "data_transfer"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReply:
+    """The station's answer: its status word (Accepted, Rejected, ...) and the rest of its payload."""
+
+    status: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class CommandOutcomeKind(enum.StrEnum):
+    ANSWERED = "answered"
+    CALL_ERROR = "call_error"
+    TIMEOUT = "timeout"
+    OFFLINE = "offline"
+    NOT_SUPPORTED = "not_supported"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    command_id: int
+    station_id: StationId
+    command: str
+    outcome: CommandOutcomeKind
+    status: str | None
+    data: dict[str, Any]
+    error: str | None
+    requested_at: datetime
+    finished_at: datetime
+
+
+class CommandCallError(DomainError):
+    """The station answered with a CALLERROR."""
+
+    code = "command_call_error"
+
+    def __init__(self, ocpp_code: str, description: str) -> None:
+        super().__init__(f"the station answered {ocpp_code}: {description}")
+        self.ocpp_code = ocpp_code
+
+
+class CommandTimeout(DomainError):
+    code = "command_timeout"
+
+
+class StationCommander(Protocol):
+    """Sends a command to the live session of a station; the gateway implements it."""
+
+    async def execute(self, *, station_id: StationId, command: Command) -> CommandReply: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CommandLogEntry:
+    station_id: StationId
+    command: str
+    arguments: dict[str, Any]
+    actor: str
+    reason: str | None
+    requested_at: datetime
+
+
+class CommandService:
+    def __init__(self, *, store: Store, bus: EventBus, clock: Clock, commander: StationCommander) -> None:
+        self._store = store
+        self._bus = bus
+        self._clock = clock
+        self._commander = commander
+
+    async def send(
+        self, *, station_id: StationId, command: Command, actor: str, reason: str | None = None
+    ) -> CommandOutcome:
+        """Send, wait for the answer, log who asked what and what came back; never hangs past the call timeout."""
+        requested_at = self._clock.now()
+        entry = CommandLogEntry(
+            station_id=station_id,
+            command=command.name,
+            arguments=_jsonable(command.arguments()),
+            actor=actor,
+            reason=reason,
+            requested_at=requested_at,
+        )
+        async with self._store.unit() as uow:
+            command_id = await uow.commands.add(entry=entry)
+        if isinstance(command, RemoteStart) and command.remote_start_id is None:
+            command = RemoteStart(id_token=command.id_token, evse_id=command.evse_id, remote_start_id=command_id)
+        status: str | None = None
+        data: dict[str, Any] = {}
+        error: str | None = None
+        try:
+            reply = await self._commander.execute(station_id=station_id, command=command)
+            kind, status, data = CommandOutcomeKind.ANSWERED, reply.status, reply.data
+        except StationOffline as exc:
+            kind, error = CommandOutcomeKind.OFFLINE, exc.message
+        except CommandTimeout as exc:
+            kind, error = CommandOutcomeKind.TIMEOUT, exc.message
+        except CommandCallError as exc:
+            kind, status, error = CommandOutcomeKind.CALL_ERROR, exc.ocpp_code, exc.message
+        except CommandNotSupported as exc:
+            kind, error = CommandOutcomeKind.NOT_SUPPORTED, exc.message
+        finished_at = self._clock.now()
+        outcome = CommandOutcome(
+            command_id=command_id,
+            station_id=station_id,
+            command=command.name,
+            outcome=kind,
+            status=status,
+            data=data,
+            error=error,
+            requested_at=requested_at,
+            finished_at=finished_at,
+        )
+        async with self._store.unit() as uow:
+            await uow.commands.finish(outcome=outcome)
+        log.info("%s: %s by %s -> %s %s", station_id, command.name, actor, kind, status or error or "")
+        self._bus.publish(
+            events.CommandFinished(
+                station_id=station_id,
+                at=finished_at,
+                command_id=command_id,
+                command=command.name,
+                outcome=kind,
+                status=status,
+            )
+        )
+        if kind == CommandOutcomeKind.NOT_SUPPORTED:
+            raise CommandNotSupported(error or f"{command.name} is not supported by this station")
+        return outcome
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

@@ -1,0 +1,68 @@
+"""Core commands as OCPP 1.6 CALLs, and the answers back; pure functions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from evscada.core import commands as c
+from evscada.gateway.adapter import Payload
+
+
+def _remote_start(cmd: c.RemoteStart) -> tuple[str, Payload]:
+    payload: Payload = {"idTag": cmd.id_token.value}
+    if cmd.evse_id is not None:
+        payload["connectorId"] = cmd.evse_id  # 1.6 connector n is EVSE n
+    return "RemoteStartTransaction", payload
+
+
+def _remote_stop(cmd: c.RemoteStop) -> tuple[str, Payload]:
+    if not cmd.station_transaction_id.isdigit():
+        raise c.CommandNotSupported(f"{cmd.station_transaction_id!r} is not a 1.6 transaction id (an integer)")
+    return "RemoteStopTransaction", {"transactionId": int(cmd.station_transaction_id)}
+
+
+def _availability(cmd: c.ChangeAvailability) -> tuple[str, Payload]:
+    return "ChangeAvailability", {"connectorId": cmd.evse_id, "type": "Operative" if cmd.operative else "Inoperative"}
+
+
+def _reset(cmd: c.Reset) -> tuple[str, Payload]:
+    return "Reset", {"type": "Hard" if cmd.kind == c.ResetKind.HARD else "Soft"}
+
+
+def _trigger(cmd: c.TriggerMessage) -> tuple[str, Payload]:
+    # 1.6 reports logs as diagnostics.
+    requested = "DiagnosticsStatusNotification" if cmd.message == "LogStatusNotification" else cmd.message
+    payload: Payload = {"requestedMessage": requested}
+    if cmd.evse_id is not None:
+        payload["connectorId"] = cmd.evse_id
+    return "TriggerMessage", payload
+
+
+def _data_transfer(cmd: c.DataTransfer) -> tuple[str, Payload]:
+    payload: Payload = {"vendorId": cmd.vendor_id}
+    if cmd.message_id is not None:
+        payload["messageId"] = cmd.message_id
+    if cmd.data is not None:  # 1.6 data is a string
+        payload["data"] = cmd.data if isinstance(cmd.data, str) else json.dumps(cmd.data, separators=(",", ":"))
+    return "DataTransfer", payload
+
+
+_BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
+    c.RemoteStart: _remote_start,
+    c.RemoteStop: _remote_stop,
+    c.ChangeAvailability: _availability,
+    c.Reset: _reset,
+    c.UnlockConnector: lambda cmd: ("UnlockConnector", {"connectorId": cmd.evse_id}),
+    c.ClearCache: lambda cmd: ("ClearCache", {}),
+    c.TriggerMessage: _trigger,
+    c.DataTransfer: _data_transfer,
+}
+
+
+def to_call(command: c.Command) -> tuple[str, Payload]:
+    builder = _BUILDERS.get(type(command))
+    if builder is None:
+        raise c.CommandNotSupported(f"{command.name} has no OCPP 1.6 message")
+    return builder(command)

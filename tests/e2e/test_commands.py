@@ -1,0 +1,266 @@
+"""Operators command stations: the CALL reaches a real OCPP client, its answer comes back and is logged."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint as ChargePoint16
+from ocpp.v16 import call_result as result16
+from ocpp.v201 import ChargePoint as ChargePoint201
+from ocpp.v201 import call_result as result201
+
+from evscada.core import commands as c
+from evscada.core.model import IdToken, StationId
+from tests.support import Csms, open_socket
+
+
+class Station16(ChargePoint16):  # type: ignore[misc]
+    """Answers what a 1.6 station would, and remembers what it was asked."""
+
+    received: list[tuple[str, dict[str, Any]]]
+
+    @on("RemoteStartTransaction")
+    def remote_start(self, **p: Any) -> Any:
+        self.received.append(("RemoteStartTransaction", p))
+        return result16.RemoteStartTransaction(status="Accepted")
+
+    @on("RemoteStopTransaction")
+    def remote_stop(self, **p: Any) -> Any:
+        self.received.append(("RemoteStopTransaction", p))
+        return result16.RemoteStopTransaction(status="Rejected")
+
+    @on("ChangeAvailability")
+    def availability(self, **p: Any) -> Any:
+        self.received.append(("ChangeAvailability", p))
+        return result16.ChangeAvailability(status="Scheduled")
+
+    @on("Reset")
+    def reset(self, **p: Any) -> Any:
+        self.received.append(("Reset", p))
+        return result16.Reset(status="Accepted")
+
+    @on("UnlockConnector")
+    def unlock(self, **p: Any) -> Any:
+        self.received.append(("UnlockConnector", p))
+        return result16.UnlockConnector(status="Unlocked")
+
+    @on("ClearCache")
+    def clear_cache(self, **p: Any) -> Any:
+        self.received.append(("ClearCache", p))
+        return result16.ClearCache(status="Accepted")
+
+    @on("TriggerMessage")
+    def trigger(self, **p: Any) -> Any:
+        self.received.append(("TriggerMessage", p))
+        return result16.TriggerMessage(status="Accepted")
+
+    @on("DataTransfer")
+    def data_transfer(self, **p: Any) -> Any:
+        self.received.append(("DataTransfer", p))
+        return result16.DataTransfer(status="Accepted", data="pong")
+
+
+class Station201(ChargePoint201):  # type: ignore[misc]
+    received: list[tuple[str, dict[str, Any]]]
+
+    @on("RequestStartTransaction")
+    def remote_start(self, **p: Any) -> Any:
+        self.received.append(("RequestStartTransaction", p))
+        return result201.RequestStartTransaction(status="Accepted")
+
+    @on("RequestStopTransaction")
+    def remote_stop(self, **p: Any) -> Any:
+        self.received.append(("RequestStopTransaction", p))
+        return result201.RequestStopTransaction(status="Rejected")
+
+    @on("ChangeAvailability")
+    def availability(self, **p: Any) -> Any:
+        self.received.append(("ChangeAvailability", p))
+        return result201.ChangeAvailability(status="Scheduled")
+
+    @on("Reset")
+    def reset(self, **p: Any) -> Any:
+        self.received.append(("Reset", p))
+        return result201.Reset(status="Accepted")
+
+    @on("UnlockConnector")
+    def unlock(self, **p: Any) -> Any:
+        self.received.append(("UnlockConnector", p))
+        return result201.UnlockConnector(status="Unlocked")
+
+    @on("ClearCache")
+    def clear_cache(self, **p: Any) -> Any:
+        self.received.append(("ClearCache", p))
+        return result201.ClearCache(status="Accepted")
+
+    @on("TriggerMessage")
+    def trigger(self, **p: Any) -> Any:
+        self.received.append(("TriggerMessage", p))
+        return result201.TriggerMessage(status="Accepted")
+
+    @on("DataTransfer")
+    def data_transfer(self, **p: Any) -> Any:
+        self.received.append(("DataTransfer", p))
+        return result201.DataTransfer(status="Accepted", data="pong")
+
+
+STATIONS = {"1.6": ("ocpp1.6", Station16), "2.0.1": ("ocpp2.0.1", Station201)}
+
+
+@contextlib.asynccontextmanager
+async def answering_station(csms: Csms, station_id: str, version: str) -> AsyncIterator[Any]:
+    await csms.add_station(station_id)
+    subprotocol, cls = STATIONS[version]
+    async with open_socket(csms.url(station_id), subprotocol) as ws:
+        station = cls(station_id, ws, response_timeout=5)
+        station.received = []
+        reader = asyncio.create_task(station.start())
+        await _until_connected(csms, station_id)
+        try:
+            yield station
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+
+async def _until_connected(csms: Csms, station_id: str) -> None:
+    for _ in range(100):
+        if csms.app.gateway.registry.get(StationId(station_id)) is not None:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{station_id} never registered a session")
+
+
+# (command, 1.6 action and payload the station must receive, 2.0.1 action and payload, expected status)
+CASES = [
+    (
+        c.RemoteStart(id_token=IdToken("CARD-1", "ISO14443"), evse_id=2),
+        ("RemoteStartTransaction", {"connector_id": 2, "id_tag": "CARD-1"}),
+        ("RequestStartTransaction", {"evse_id": 2, "id_token": {"id_token": "CARD-1", "type": "ISO14443"}}),
+        "Accepted",
+    ),
+    (
+        c.RemoteStop(station_transaction_id="17"),
+        ("RemoteStopTransaction", {"transaction_id": 17}),
+        ("RequestStopTransaction", {"transaction_id": "17"}),
+        "Rejected",
+    ),
+    (
+        c.ChangeAvailability(operative=False, evse_id=1),
+        ("ChangeAvailability", {"connector_id": 1, "type": "Inoperative"}),
+        ("ChangeAvailability", {"operational_status": "Inoperative", "evse": {"id": 1}}),
+        "Scheduled",
+    ),
+    (c.Reset(kind=c.ResetKind.HARD), ("Reset", {"type": "Hard"}), ("Reset", {"type": "Immediate"}), "Accepted"),
+    (
+        c.UnlockConnector(evse_id=1),
+        ("UnlockConnector", {"connector_id": 1}),
+        ("UnlockConnector", {"evse_id": 1, "connector_id": 1}),
+        "Unlocked",
+    ),
+    (c.ClearCache(), ("ClearCache", {}), ("ClearCache", {}), "Accepted"),
+    (
+        c.TriggerMessage(message="StatusNotification", evse_id=1),
+        ("TriggerMessage", {"requested_message": "StatusNotification", "connector_id": 1}),
+        ("TriggerMessage", {"requested_message": "StatusNotification", "evse": {"id": 1}}),
+        "Accepted",
+    ),
+    (
+        c.DataTransfer(vendor_id="com.acme", message_id="ping"),
+        ("DataTransfer", {"vendor_id": "com.acme", "message_id": "ping"}),
+        ("DataTransfer", {"vendor_id": "com.acme", "message_id": "ping"}),
+        "Accepted",
+    ),
+]
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+@pytest.mark.parametrize(("command", "call16", "call201", "status"), CASES, ids=[case[0].name for case in CASES])
+async def test_a_command_reaches_the_station_and_its_answer_is_logged(  # noqa: PLR0917
+    csms_sqlite: Csms, version: str, command: c.Command, call16: Any, call201: Any, status: str
+) -> None:
+    csms = csms_sqlite
+    async with answering_station(csms, "CP-CMD", version) as station:
+        outcome = await csms.app.core.commands.send(
+            station_id=StationId("CP-CMD"), command=command, actor="alice", reason="test"
+        )
+    action, expected = call16 if version == "1.6" else call201
+    ((received_action, received),) = station.received
+    assert received_action == action
+    assert {k: v for k, v in received.items() if k in expected} == expected
+    assert (outcome.outcome, outcome.status) == ("answered", status)
+    (logged,) = await csms.rows("command_log", id=outcome.command_id)
+    assert (logged["station_id"], logged["command"], logged["actor"], logged["reason"]) == (
+        "CP-CMD",
+        command.name,
+        "alice",
+        "test",
+    )
+    assert (logged["outcome"], logged["status"]) == ("answered", status)
+    assert logged["finished_at"] >= logged["requested_at"]
+
+
+async def test_the_remote_start_id_of_a_2_0_1_start_is_the_command_log_id(csms_sqlite: Csms) -> None:
+    async with answering_station(csms_sqlite, "CP-CMD", "2.0.1") as station:
+        outcome = await csms_sqlite.app.core.commands.send(
+            station_id=StationId("CP-CMD"), command=c.RemoteStart(id_token=IdToken("CARD-1")), actor="alice"
+        )
+    assert station.received[0][1]["remote_start_id"] == outcome.command_id
+
+
+async def test_a_command_to_an_offline_station_fails_at_once_and_is_logged(csms: Csms) -> None:
+    await csms.add_station("CP-OFF")
+    outcome = await asyncio.wait_for(
+        csms.app.core.commands.send(station_id=StationId("CP-OFF"), command=c.ClearCache(), actor="bob"), 1.0
+    )
+    assert outcome.outcome == "offline" and "not connected" in (outcome.error or "")
+    (logged,) = await csms.rows("command_log", station_id="CP-OFF")
+    assert logged["outcome"] == "offline"
+
+
+async def test_a_station_that_never_answers_times_out_and_is_logged(csms_sqlite: Csms) -> None:
+    csms = csms_sqlite
+    await csms.add_station("CP-MUTE")
+    async with open_socket(csms.url("CP-MUTE"), "ocpp1.6") as ws:  # reads nothing, answers nothing
+        await _until_connected(csms, "CP-MUTE")
+        session = csms.app.gateway.registry.get(StationId("CP-MUTE"))
+        assert session is not None
+        session._call_timeout = 0.3  # the setting is 30 s; a test does not wait that long
+        outcome = await csms.app.core.commands.send(station_id=StationId("CP-MUTE"), command=c.Reset(), actor="bob")
+        assert ws.state.name == "OPEN"
+    assert outcome.outcome == "timeout"
+    (logged,) = await csms.rows("command_log", station_id="CP-MUTE")
+    assert logged["outcome"] == "timeout" and logged["finished_at"] is not None
+
+
+async def test_a_call_error_from_the_station_is_returned_and_logged(csms_sqlite: Csms) -> None:
+    csms = csms_sqlite
+    await csms.add_station("CP-ERR")
+    async with open_socket(csms.url("CP-ERR"), "ocpp1.6") as ws:
+        bare = ChargePoint16("CP-ERR", ws)  # no handlers: the `ocpp` client answers every CALL NotImplemented
+        reader = asyncio.create_task(bare.start())
+        await _until_connected(csms, "CP-ERR")
+        outcome = await csms.app.core.commands.send(station_id=StationId("CP-ERR"), command=c.ClearCache(), actor="bob")
+        reader.cancel()
+    assert (outcome.outcome, outcome.status) == ("call_error", "NotImplemented")
+    (logged,) = await csms.rows("command_log", station_id="CP-ERR")
+    assert (logged["outcome"], logged["status"]) == ("call_error", "NotImplemented")
+    assert "NotImplemented" in logged["error"]
+
+
+async def test_a_command_the_version_cannot_express_is_refused_before_sending(csms_sqlite: Csms) -> None:
+    csms = csms_sqlite
+    async with answering_station(csms, "CP-16", "1.6") as station:
+        with pytest.raises(c.CommandNotSupported, match=r"not a 1\.6 transaction id"):
+            await csms.app.core.commands.send(
+                station_id=StationId("CP-16"), command=c.RemoteStop(station_transaction_id="abc"), actor="bob"
+            )
+    assert station.received == []
+    (logged,) = await csms.rows("command_log", station_id="CP-16")
+    assert logged["outcome"] == "not_supported"
