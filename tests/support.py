@@ -101,9 +101,11 @@ async def _station(
     password: str | None = None,
     tls: bool = False,
     ssl_context: ssl.SSLContext | None = None,
+    base: str = "/ocpp",
 ) -> AsyncIterator[Any]:
     headers = basic_auth(station_id, password) if password is not None else None
-    async with open_socket(csms.url(station_id, tls=tls), subprotocol, headers=headers, ssl_context=ssl_context) as ws:
+    url = csms.url(station_id, tls=tls, base=base)
+    async with open_socket(url, subprotocol, headers=headers, ssl_context=ssl_context) as ws:
         cp = cls(station_id, ws, response_timeout=10)
         reader = asyncio.create_task(cp.start())
         try:

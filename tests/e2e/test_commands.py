@@ -182,7 +182,7 @@ CASES = [
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])
 @pytest.mark.parametrize(("command", "call16", "call201", "status"), CASES, ids=[case[0].name for case in CASES])
-async def test_a_command_reaches_the_station_and_its_answer_is_logged(  # noqa: PLR0917
+async def test_a_command_reaches_the_station_and_its_answer_is_logged(
     csms_sqlite: Csms, version: str, command: c.Command, call16: Any, call201: Any, status: str
 ) -> None:
     csms = csms_sqlite
