@@ -1,0 +1,148 @@
+"""The command line, as an operator uses it: effects checked in the database, errors said plainly."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from evscada.cli import main
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "cli.db"
+    monkeypatch.setenv("EVSCADA_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    monkeypatch.delenv("EVSCADA_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return path
+
+
+def _rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as connection:
+        return connection.execute(sql).fetchall()
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("serve", "migrate", "station", "token", "cert", "demo", "simulate"):
+        assert command in out
+
+
+def test_migrate_creates_the_schema(database: Path) -> None:
+    assert main(["migrate"]) == 0
+    tables = {row[0] for row in _rows(database, "select name from sqlite_master where type='table'")}
+    assert {"stations", "transactions", "meter_samples", "command_log", "alembic_version"} <= tables
+
+
+def test_station_add_stores_a_hashed_password(database: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["station", "add", "CP-9", "--profile", "1", "--password", "s3cret-s3cret-s3cret"]) == 0
+    ((registration, profile, password_hash),) = _rows(
+        database, "select registration, security_profile, password_hash from stations where id='CP-9'"
+    )
+    assert (registration, profile) == ("Accepted", 1)
+    assert str(password_hash).startswith("$argon2id$") and "s3cret" not in str(password_hash)
+    assert "CP-9 registered" in capsys.readouterr().out
+
+
+def test_adding_a_station_twice_fails_with_a_clear_message(database: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["station", "add", "CP-9"]) == 0
+    assert main(["station", "add", "CP-9"]) == 1
+    err = capsys.readouterr().err
+    assert "already registered" in err and "Traceback" not in err
+
+
+def test_profile_1_without_a_password_is_refused(database: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["station", "add", "CP-9", "--profile", "1"]) == 1
+    assert "needs a password" in capsys.readouterr().err
+
+
+def test_station_accept_and_list(database: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["station", "add", "CP-P", "--pending"]) == 0
+    assert main(["station", "accept", "CP-P"]) == 0
+    assert _rows(database, "select registration from stations where id='CP-P'") == [("Accepted",)]
+    assert main(["station", "list"]) == 0
+    assert "CP-P" in capsys.readouterr().out
+    assert main(["station", "accept", "NOPE"]) == 1
+    assert "not registered" in capsys.readouterr().err
+
+
+def test_token_add_stores_status_expiry_and_group(database: Path) -> None:
+    assert (
+        main(["token", "add", "04AABB", "--status", "Blocked", "--expires", "2027-01-31T00:00:00Z", "--group", "FLEET"])
+        == 0
+    )
+    ((status, expires, group),) = _rows(
+        database, "select status, expires_at, group_id from tokens where value='04AABB'"
+    )
+    assert (status, group) == ("Blocked", "FLEET")
+    assert str(expires).startswith("2027-01-31 00:00:00")
+    assert main(["token", "add", "04AABB"]) == 0  # updating keeps one row, now Accepted
+    assert _rows(database, "select status from tokens") == [("Accepted",)]
+
+
+def test_a_bad_expiry_date_is_explained(database: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["token", "add", "X", "--expires", "next tuesday"])
+    assert exited.value.code == 2
+    assert "not an ISO 8601 date-time" in capsys.readouterr().err
+
+
+def test_cert_dev_writes_a_usable_pair(database: Path, tmp_path: Path) -> None:
+    import ssl
+
+    assert main(["cert", "dev", "--out", str(tmp_path / "tls"), "--host", "localhost"]) == 0
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "tls" / "cert.pem", tmp_path / "tls" / "key.pem")  # raises if unusable
+    assert (tmp_path / "tls" / "key.pem").stat().st_mode & 0o077 == 0  # the key is private
+
+
+def test_invalid_settings_are_reported_not_raised(
+    database: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EVSCADA_OCPP_PORT", "not-a-port")
+    assert main(["migrate"]) == 2
+    assert "ocpp_port" in capsys.readouterr().err
+    monkeypatch.delenv("EVSCADA_OCPP_PORT")
+    monkeypatch.setenv("EVSCADA_CONFIG", "/nonexistent/evscada.toml")
+    assert main(["migrate"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_settings_come_from_a_toml_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evscada.settings import Settings
+
+    config = tmp_path / "site.toml"
+    config.write_text("heartbeat_interval = 42\nregister_unknown_stations = true\n")
+    monkeypatch.setenv("EVSCADA_CONFIG", str(config))
+    monkeypatch.setenv("EVSCADA_HEARTBEAT_INTERVAL", "77")  # the environment wins over the file
+    settings = Settings()
+    assert (settings.heartbeat_interval, settings.register_unknown_stations) == (77, True)
+
+
+async def test_serve_starts_and_stops_on_sigint(database: Path) -> None:
+    import os
+    import signal
+    import sys
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "evscada",
+        "serve",
+        env={**os.environ, "EVSCADA_OCPP_PORT": "0"},
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    seen = b""
+    while b"evscada is running" not in seen:
+        line = await asyncio.wait_for(process.stderr.readline(), 20)
+        assert line, seen.decode()
+        seen += line
+    process.send_signal(signal.SIGINT)
+    assert await asyncio.wait_for(process.wait(), 20) == 0
