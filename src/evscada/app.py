@@ -101,6 +101,7 @@ class Application:
         self._tasks.clear()
         await self.gateway.stop()
         await self.gateway.registry.flush_last_seen(self.store)
+        await self.store.close()
         await self.database.close()
 
     async def __aenter__(self) -> Application:

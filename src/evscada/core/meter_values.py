@@ -25,30 +25,25 @@ class MeterValueService:
         message_key: str | None = None,
     ) -> bool:
         """Store samples once; a message repeated after a reconnect (same `message_key`) is skipped."""
-        now = self._clock.now()
-        transaction_pk = None
-        async with self._store.unit() as uow:
-            if message_key is not None and not await uow.receipts.claim(station_id=station_id, key=message_key, at=now):
-                return False
-            if station_transaction_id is not None:
-                transaction = await uow.transactions.find(
-                    station_id=station_id, station_transaction_id=station_transaction_id
-                )
-                transaction_pk = transaction.pk if transaction else None
-            await uow.meter_samples.add(
-                station_id=station_id, evse=evse, transaction_pk=transaction_pk, samples=samples
-            )
-        if samples:
+        write = await self._store.meter_samples.append(
+            station_id=station_id,
+            evse=evse,
+            station_transaction_id=station_transaction_id,
+            samples=samples,
+            message_key=message_key,
+            at=self._clock.now(),
+        )
+        if write.stored and samples:
             self._bus.publish(
                 events.MeterValuesRecorded(
                     station_id=station_id,
                     at=samples[-1].timestamp,
                     evse=evse,
-                    transaction_pk=transaction_pk,
+                    transaction_pk=write.transaction_pk,
                     count=len(samples),
                 )
             )
-        return True
+        return write.stored
 
 
 # Scaled units stations report, to the base units the core keeps.

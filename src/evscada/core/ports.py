@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -109,14 +110,29 @@ class MeterSampleRepository(Protocol):
     ) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class MeterWrite:
+    stored: bool  # False: the same message was stored before (a repeat)
+    transaction_pk: TransactionPk | None
+
+
+class MeterSampleSink(Protocol):
+    """Where MeterValues go: writes may be grouped with other stations' into one commit, never skipped."""
+
+    async def append(
+        self,
+        *,
+        station_id: StationId,
+        evse: EvseRef,
+        station_transaction_id: str | None,
+        samples: Sequence[MeterSample],
+        message_key: str | None,
+        at: datetime,
+    ) -> MeterWrite: ...
+
+
 class StationMessageRepository(Protocol):
     async def add(self, *, station_id: StationId, message: StationMessage, received_at: datetime) -> None: ...
-
-
-class ReceiptRepository(Protocol):
-    async def claim(self, *, station_id: StationId, key: str, at: datetime) -> bool:
-        """Remember a processed message; False when it had been processed before (a repeat)."""
-        ...
 
 
 class CommandLogRepository(Protocol):
@@ -134,12 +150,14 @@ class UnitOfWork(Protocol):
     transactions: TransactionRepository
     meter_samples: MeterSampleRepository
     messages: StationMessageRepository
-    receipts: ReceiptRepository
     commands: CommandLogRepository
 
 
 class Store(Protocol):
     def unit(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
+
+    @property
+    def meter_samples(self) -> MeterSampleSink: ...
 
     async def touch_stations(self, *, last_seen: Mapping[StationId, datetime]) -> None:
         """Write many stations' last-seen times in one go (kept in memory between flushes)."""

@@ -85,8 +85,8 @@ def parse(text: str | bytes) -> Message:
     raise FrameError(FrameProblem.UNKNOWN_MESSAGE_TYPE, f"unknown MessageTypeId {type_id!r}", unique_id)
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+# One encoder for all frames: json.dumps with options builds a new encoder on every call.
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def call_frame(unique_id: str, action: str, payload: dict[str, Any]) -> str:
@@ -103,7 +103,7 @@ def call_error_frame(unique_id: str, code: str, description: str, details: dict[
 
 def format_datetime(value: datetime) -> str:
     """UTC with a Z suffix and milliseconds, the form stations parse most reliably."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_datetime(value: str) -> datetime:

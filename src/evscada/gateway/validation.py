@@ -33,21 +33,30 @@ class SchemaSet:
         self._package = package
         self._request_suffix = request_suffix
         self._response_suffix = response_suffix
+        # action -> compiled validator, filled on first use (the hot path is one dict lookup)
+        self._requests: dict[str, Validator | None] = {}
+        self._responses: dict[str, Validator | None] = {}
 
     def has_action(self, action: str) -> bool:
-        return _load(self._package, f"{action}{self._request_suffix}") is not None
+        return self._validator(self._requests, action, self._request_suffix) is not None
 
     def check_request(self, action: str, payload: dict[str, Any]) -> None:
-        _check(self._package, f"{action}{self._request_suffix}", payload)
+        _check(self._validator(self._requests, action, self._request_suffix), action, payload)
 
     def check_response(self, action: str, payload: dict[str, Any]) -> None:
-        _check(self._package, f"{action}{self._response_suffix}", payload)
+        _check(self._validator(self._responses, action, self._response_suffix), action, payload)
+
+    def _validator(self, cache: dict[str, Validator | None], action: str, suffix: str) -> Validator | None:
+        try:
+            return cache[action]
+        except KeyError:
+            validator = cache[action] = _load(self._package, f"{action}{suffix}")
+            return validator
 
 
-def _check(package: str, name: str, payload: dict[str, Any]) -> None:
-    validator = _load(package, name)
+def _check(validator: Validator | None, action: str, payload: dict[str, Any]) -> None:
     if validator is None:
-        raise SchemaViolation("unknown", f"no schema {name} in OCPP schemas")
+        raise SchemaViolation("unknown", f"no OCPP schema for {action}")
     try:
         validator(payload)
     except fastjsonschema.JsonSchemaValueException as exc:

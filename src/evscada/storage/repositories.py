@@ -32,6 +32,7 @@ from evscada.core.model import (
 )
 from evscada.storage import tables as t
 from evscada.storage.db import Database
+from evscada.storage.sample_writer import MeterSampleWriter
 
 
 def _insert_ignoring_conflicts(connection: AsyncConnection, table: Any) -> Any:
@@ -391,19 +392,6 @@ class SqlStationMessages:
         )
 
 
-class SqlReceipts:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._c = connection
-
-    async def claim(self, *, station_id: StationId, key: str, at: datetime) -> bool:
-        result = await self._c.execute(
-            _insert_ignoring_conflicts(self._c, t.message_receipts).values(
-                station_id=station_id, message_key=key, received_at=at
-            )
-        )
-        return result.rowcount == 1
-
-
 class SqlCommandLog:
     def __init__(self, connection: AsyncConnection) -> None:
         self._c = connection
@@ -445,7 +433,6 @@ class SqlUnitOfWork:
     transactions: SqlTransactions
     meter_samples: SqlMeterSamples
     messages: SqlStationMessages
-    receipts: SqlReceipts
     commands: SqlCommandLog
 
     @classmethod
@@ -457,7 +444,6 @@ class SqlUnitOfWork:
             transactions=SqlTransactions(connection),
             meter_samples=SqlMeterSamples(connection),
             messages=SqlStationMessages(connection),
-            receipts=SqlReceipts(connection),
             commands=SqlCommandLog(connection),
         )
 
@@ -465,6 +451,14 @@ class SqlUnitOfWork:
 class SqlStore:
     def __init__(self, database: Database) -> None:
         self._db = database
+        self._samples = MeterSampleWriter(database)
+
+    @property
+    def meter_samples(self) -> MeterSampleWriter:
+        return self._samples
+
+    async def close(self) -> None:
+        await self._samples.close()
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[SqlUnitOfWork]:

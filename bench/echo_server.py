@@ -1,0 +1,33 @@
+"""The baseline: a bare `websockets` server that sends every frame straight back."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+
+async def echo(connection: ServerConnection) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        async for message in connection:
+            await connection.send(message)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    logging.getLogger("websockets").setLevel(logging.CRITICAL)
+    async with serve(
+        echo, "127.0.0.1", args.port, subprotocols=["ocpp1.6"], compression=None, ping_interval=None, max_size=1 << 20
+    ):
+        print("echo server listening", flush=True)
+        await asyncio.Future()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,241 @@
+"""Gateway benchmark: evscada against a bare `websockets` echo server, measured in the same run.
+
+    python bench/gateway.py [--scenario heartbeat|metervalues|idle|storm|all] [--stations 1000]
+                            [--idle-stations 10000] [--storm-stations 10000] [--seconds 10]
+
+Server and load run as separate processes pinned to separate cores (server: CPU 0, load: CPU 1), and both
+processes' CPU use is printed, so a reader can tell which side was saturated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import resource
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+SERVER_CPU, LOAD_CPU = 0, 1
+
+
+@dataclass
+class Measured:
+    scenario: str
+    server: str
+    figures: dict[str, object] = field(default_factory=dict)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def pinned(cpu: int):  # type: ignore[no-untyped-def]
+    def apply() -> None:
+        raise_fd_limit()
+        if hasattr(os, "sched_setaffinity") and cpu < (os.cpu_count() or 1):
+            os.sched_setaffinity(0, {cpu})
+
+    return apply
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before listening")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"server not listening on {port} after {timeout} s")
+
+
+def prepare_evscada_database(directory: Path, stations: int) -> str:
+    """A fresh SQLite file, migrated, with the bench stations registered (rows inserted directly: 10,000
+    `evscada station add` calls would take minutes; this is a set-up shortcut, not how stations are added)."""
+    path = directory / "bench.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    env = {**os.environ, "EVSCADA_DATABASE_URL": url, "EVSCADA_LOG_LEVEL": "WARNING"}
+    subprocess.run([sys.executable, "-m", "evscada", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(sep=" ")
+    with sqlite3.connect(path) as connection:
+        connection.executemany(
+            "insert into stations (id, registration, security_profile, online, created_at) values (?, ?, 0, 0, ?)",
+            [(f"BENCH-{n:05d}", "Accepted", now) for n in range(1, stations + 1)],
+        )
+    return url
+
+
+@contextlib.contextmanager
+def server(kind: str, workdir: Path, database_url: str) -> Iterator[tuple[int, psutil.Process]]:
+    port = free_port()
+    if kind == "echo":
+        command = [sys.executable, str(HERE / "echo_server.py"), "--port", str(port)]
+        env = dict(os.environ)
+    else:
+        command = [sys.executable, "-m", "evscada", "serve"]
+        env = {
+            **os.environ,
+            "EVSCADA_DATABASE_URL": database_url,
+            "EVSCADA_OCPP_HOST": "127.0.0.1",
+            "EVSCADA_OCPP_PORT": str(port),
+            "EVSCADA_LOG_LEVEL": "WARNING",
+            "EVSCADA_MIGRATE_ON_START": "false",
+        }
+    process = subprocess.Popen(
+        command,
+        env=env,
+        cwd=workdir,
+        preexec_fn=pinned(SERVER_CPU),  # noqa: PLW1509
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / f"{kind}.log", "ab"),
+    )  # noqa: SIM115
+    try:
+        wait_for_port(port, process)
+        yield port, psutil.Process(process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def run_load(
+    port: int, scenario: str, stations: int, seconds: float, target: psutil.Process
+) -> dict[str, object]:
+    """Run bench/load.py on the load core; sample the server's CPU and memory at the load's markers."""
+    samples: dict[str, object] = {"rss_before": target.memory_info().rss}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(HERE / "load.py"),
+        "--port",
+        str(port),
+        "--scenario",
+        scenario,
+        "--stations",
+        str(stations),
+        "--seconds",
+        str(seconds),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=pinned(LOAD_CPU),
+    )
+    assert process.stdout is not None and process.stderr is not None
+    cpu_start = wall_start = 0.0
+    async for raw in process.stderr:
+        line = raw.decode().strip()
+        times = target.cpu_times()
+        if line == "measure-start":
+            cpu_start, wall_start = times.user + times.system, time.monotonic()
+            print(f"  {scenario}: measuring ...", flush=True)
+        elif line == "measure-end":
+            samples["server_cpu_percent"] = (
+                100 * (times.user + times.system - cpu_start) / (time.monotonic() - wall_start)
+            )
+        elif line.startswith("connected"):
+            await asyncio.sleep(1.0)
+            samples["rss_connected"] = target.memory_info().rss
+            print(
+                f"  {scenario}: {line.split()[1]} connected, server RSS {samples['rss_connected'] / 2**20:.0f} MiB",
+                flush=True,
+            )
+        elif line:
+            print(f"  load: {line}", flush=True)
+    output = (await process.stdout.read()).decode().strip().splitlines()
+    if await process.wait() != 0 or not output:
+        raise RuntimeError(f"load generator failed for {scenario}")
+    return {**samples, **json.loads(output[-1])}
+
+
+def measure(scenario: str, kind: str, stations: int, seconds: float, workdir: Path, database_url: str) -> Measured:
+    print(f"{kind}: {scenario} with {stations} stations", flush=True)
+    with server(kind, workdir, database_url) as (port, target):
+        figures = asyncio.run(run_load(port, scenario, stations, seconds, target))
+    if "rss_connected" in figures:
+        per = (int(figures["rss_connected"]) - int(figures["rss_before"])) / stations  # type: ignore[call-overload]
+        figures["kib_per_connection"] = per / 1024
+    return Measured(scenario, kind, figures)
+
+
+def report(results: list[Measured]) -> str:
+    lines = [
+        "| scenario | server | round trips/s | p50 ms | p99 ms | server CPU % | load CPU % | KiB/conn | ratio to echo |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    by_key = {(m.scenario, m.server): m.figures for m in results}
+    for m in results:
+        f = m.figures
+        echo = by_key.get((m.scenario, "echo"), {})
+        ratio = ""
+        if m.server == "evscada" and f.get("rate") and echo.get("rate"):
+            ratio = f"{float(f['rate']) / float(echo['rate']):.2f}x"  # type: ignore[arg-type]
+        elif m.server == "evscada" and f.get("kib_per_connection") and echo.get("kib_per_connection"):
+            ratio = f"{float(f['kib_per_connection']) / float(echo['kib_per_connection']):.2f}x memory"  # type: ignore[arg-type]
+
+        def num(key: str, fmt: str = "{:.0f}") -> str:
+            value = f.get(key)
+            return fmt.format(value) if isinstance(value, int | float) else ""
+
+        if m.scenario == "storm":
+            rate = f"all {f.get('stations')} answered in {float(f['all_answered_s']):.1f} s, {f.get('failed')} failed"  # type: ignore[arg-type]
+        else:
+            rate = num("rate")
+        lines.append(
+            f"| {m.scenario} | {m.server} | {rate} | {num('p50_ms', '{:.2f}')} | {num('p99_ms', '{:.2f}')} | "
+            f"{num('server_cpu_percent')} | {num('load_cpu_percent')} | {num('kib_per_connection', '{:.1f}')} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", choices=["heartbeat", "metervalues", "idle", "storm", "all"], default="all")
+    parser.add_argument("--stations", type=int, default=1000, help="concurrent stations for round-trip scenarios")
+    parser.add_argument("--idle-stations", type=int, default=10_000)
+    parser.add_argument("--storm-stations", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per round-trip run")
+    args = parser.parse_args()
+    raise_fd_limit()
+    scenarios = ["heartbeat", "metervalues", "idle", "storm"] if args.scenario == "all" else [args.scenario]
+    counts = {"idle": args.idle_stations, "storm": args.storm_stations}
+    results: list[Measured] = []
+    with tempfile.TemporaryDirectory(prefix="evscada-bench-") as tmp:
+        workdir = Path(tmp)
+        needed = max([counts.get(s, args.stations) for s in scenarios])
+        database_url = prepare_evscada_database(workdir, needed)
+        for scenario in scenarios:
+            stations = counts.get(scenario, args.stations)
+            hold = 3.0 if scenario == "idle" else 30.0 if scenario == "storm" else args.seconds
+            kinds = ["evscada"] if scenario == "storm" else ["echo", "evscada"]
+            for kind in kinds:
+                results.append(measure(scenario, kind, stations, hold, workdir, database_url))
+    print()
+    print(
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; server on CPU {SERVER_CPU}, load on CPU {LOAD_CPU}"
+    )
+    print(report(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Load generator: N lean OCPP-J 1.6 stations against a server; prints one JSON result line on stdout.
+
+Markers on stderr ("measure-start", "measure-end", "connected") let the caller sample the server at those moments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import sys
+import time
+
+from lean_ws import LeanSocket, RoundTripProtocol, frame
+
+TIMESTAMP = "2026-11-25T08:00:00.000Z"
+_SAMPLES = ",".join(
+    '{"value":"%s","measurand":"%s","unit":"%s"%s}' % (value, measurand, unit, extra)  # noqa: UP031
+    for value, measurand, unit, extra in [
+        ("12345.6", "Energy.Active.Import.Register", "Wh", ""),
+        ("7400.0", "Power.Active.Import", "W", ""),
+        ("32.1", "Current.Import", "A", ',"phase":"L1"'),
+        ("230.4", "Voltage", "V", ',"phase":"L1-N"'),
+        ("55.0", "SoC", "Percent", ',"location":"EV"'),
+    ]
+)
+TEMPLATES = {
+    "heartbeat": '[2,"%s","Heartbeat",{}]',
+    "metervalues": '[2,"%s","MeterValues",{"connectorId":1,"meterValue":[{"timestamp":"'
+    + TIMESTAMP
+    + '","sampledValue":['
+    + _SAMPLES
+    + "]}]}]",
+    "boot": '[2,"%s","BootNotification",{"chargePointVendor":"Bench","chargePointModel":"B1"}]',
+    "status": '[2,"%s","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Available",'
+    '"timestamp":"' + TIMESTAMP + '"}]',
+}
+
+
+def mark(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def connect_all(args: argparse.Namespace, count: int) -> list[LeanSocket]:
+    gate = asyncio.Semaphore(args.connect_concurrency)
+
+    async def one(n: int) -> LeanSocket:
+        async with gate:
+            return await LeanSocket.open(args.host, args.port, f"/ocpp/BENCH-{n:05d}", "ocpp1.6")
+
+    return await asyncio.gather(*(one(n) for n in range(1, count + 1)))
+
+
+async def round_trips(args: argparse.Namespace) -> dict[str, object]:
+    loop = asyncio.get_running_loop()
+    template = TEMPLATES[args.scenario]
+    latencies: list[float] = []
+    measuring = False
+
+    def record(latency: float) -> None:
+        if measuring:
+            latencies.append(latency)
+
+    def station(index: int) -> RoundTripProtocol:
+        return RoundTripProtocol(
+            f"{args.host}:{args.port}",
+            f"/ocpp/BENCH-{index:05d}",
+            "ocpp1.6",
+            lambda n: frame(template % f"{index}-{n}"),
+            record,
+        )
+
+    gate = asyncio.Semaphore(args.connect_concurrency)
+
+    async def connect(index: int) -> RoundTripProtocol:
+        async with gate:
+            _, protocol = await loop.create_connection(lambda: station(index), args.host, args.port)
+            await protocol.ready
+            return protocol
+
+    stations = await asyncio.gather(*(connect(n) for n in range(1, args.stations + 1)))
+    for protocol in stations:
+        protocol.send_next()
+    await asyncio.sleep(args.warmup)
+    cpu_before, wall_before = cpu_seconds(), loop.time()
+    mark("measure-start")
+    measuring = True
+    await asyncio.sleep(args.seconds)
+    measuring = False
+    mark("measure-end")
+    wall = loop.time() - wall_before
+    cpu = cpu_seconds() - cpu_before
+    for protocol in stations:
+        protocol.close()
+    latencies.sort()
+    count = len(latencies)
+    return {
+        "round_trips": count,
+        "seconds": wall,
+        "rate": count / wall,
+        "p50_ms": latencies[count // 2] * 1000 if count else None,
+        "p99_ms": latencies[int(count * 0.99)] * 1000 if count else None,
+        "load_cpu_percent": 100 * cpu / wall,
+    }
+
+
+async def idle(args: argparse.Namespace) -> dict[str, object]:
+    sockets = await connect_all(args, args.stations)
+    mark(f"connected {len(sockets)}")
+    await asyncio.sleep(args.seconds)
+    for ws in sockets:
+        ws.close()
+    return {"connected": len(sockets)}
+
+
+async def storm(args: argparse.Namespace) -> dict[str, object]:
+    """All stations connect at once, boot and report status; how long until every one is answered."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    failures: list[str] = []
+    sockets: list[LeanSocket] = []
+
+    async def station(n: int) -> None:
+        try:
+            ws = await asyncio.wait_for(
+                LeanSocket.open(args.host, args.port, f"/ocpp/BENCH-{n:05d}", "ocpp1.6"), args.seconds
+            )
+            sockets.append(ws)
+            for name in ("boot", "status"):
+                ws.send(frame(TEMPLATES[name] % f"{n}-{name}"))
+                answer = await asyncio.wait_for(ws.recv(), args.seconds)
+                if not answer.startswith(b"[3,"):
+                    failures.append(f"{n}: {answer[:80]!r}")
+        except (OSError, ConnectionError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            failures.append(f"{n}: {type(exc).__name__} {exc}")
+
+    mark("measure-start")
+    await asyncio.gather(*(station(n) for n in range(1, args.stations + 1)))
+    mark("measure-end")
+    elapsed = loop.time() - started
+    for ws in sockets:
+        ws.close()
+    return {"stations": args.stations, "all_answered_s": elapsed, "failed": len(failures), "examples": failures[:5]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--scenario", choices=["heartbeat", "metervalues", "idle", "storm"], required=True)
+    parser.add_argument("--stations", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--connect-concurrency", type=int, default=200)
+    args = parser.parse_args()
+    runner = {"idle": idle, "storm": storm}.get(args.scenario, round_trips)
+    result = asyncio.run(runner(args))
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
