@@ -46,7 +46,7 @@ def free_port() -> int:
 
 
 def raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -102,14 +102,15 @@ def server(kind: str, workdir: Path, database_url: str) -> Iterator[tuple[int, p
             "EVSCADA_LOG_LEVEL": "WARNING",
             "EVSCADA_MIGRATE_ON_START": "false",
         }
+    log_file = open(workdir / f"{kind}.log", "ab")  # noqa: SIM115 (closed below, after the server)
     process = subprocess.Popen(
         command,
         env=env,
         cwd=workdir,
         preexec_fn=pinned(SERVER_CPU),  # noqa: PLW1509
         stdout=subprocess.DEVNULL,
-        stderr=open(workdir / f"{kind}.log", "ab"),
-    )  # noqa: SIM115
+        stderr=log_file,
+    )
     try:
         wait_for_port(port, process)
         yield port, psutil.Process(process.pid)
@@ -119,6 +120,7 @@ def server(kind: str, workdir: Path, database_url: str) -> Iterator[tuple[int, p
             process.wait(30)
         except subprocess.TimeoutExpired:
             process.kill()
+        log_file.close()
 
 
 async def run_load(
@@ -168,7 +170,7 @@ async def run_load(
     return {**samples, **json.loads(output[-1])}
 
 
-def measure(scenario: str, kind: str, stations: int, seconds: float, workdir: Path, database_url: str) -> Measured:
+def measure(scenario: str, kind: str, stations: int, *, seconds: float, workdir: Path, database_url: str) -> Measured:
     print(f"{kind}: {scenario} with {stations} stations", flush=True)
     with server(kind, workdir, database_url) as (port, target):
         figures = asyncio.run(run_load(port, scenario, stations, seconds, target))
@@ -180,7 +182,8 @@ def measure(scenario: str, kind: str, stations: int, seconds: float, workdir: Pa
 
 def report(results: list[Measured]) -> str:
     lines = [
-        "| scenario | server | round trips/s | p50 ms | p99 ms | server CPU % | load CPU % | KiB/conn | ratio to echo |",
+        "| scenario | server | round trips/s | p50 ms | p99 ms | server CPU % | load CPU % | KiB/conn "
+        "| ratio to echo |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     by_key = {(m.scenario, m.server): m.figures for m in results}
@@ -193,7 +196,7 @@ def report(results: list[Measured]) -> str:
         elif m.server == "evscada" and f.get("kib_per_connection") and echo.get("kib_per_connection"):
             ratio = f"{float(f['kib_per_connection']) / float(echo['kib_per_connection']):.2f}x memory"  # type: ignore[arg-type]
 
-        def num(key: str, fmt: str = "{:.0f}") -> str:
+        def num(key: str, fmt: str = "{:.0f}", f: dict[str, object] = f) -> str:
             value = f.get(key)
             return fmt.format(value) if isinstance(value, int | float) else ""
 
@@ -203,7 +206,8 @@ def report(results: list[Measured]) -> str:
             rate = num("rate")
         lines.append(
             f"| {m.scenario} | {m.server} | {rate} | {num('p50_ms', '{:.2f}')} | {num('p99_ms', '{:.2f}')} | "
-            f"{num('server_cpu_percent')} | {num('load_cpu_percent')} | {num('kib_per_connection', '{:.1f}')} | {ratio} |"
+            f"{num('server_cpu_percent')} | {num('load_cpu_percent')} | "
+            f"{num('kib_per_connection', '{:.1f}')} | {ratio} |"
         )
     return "\n".join(lines)
 
@@ -229,10 +233,13 @@ def main() -> None:
             hold = 3.0 if scenario == "idle" else 30.0 if scenario == "storm" else args.seconds
             kinds = ["evscada"] if scenario == "storm" else ["echo", "evscada"]
             for kind in kinds:
-                results.append(measure(scenario, kind, stations, hold, workdir, database_url))
+                results.append(
+                    measure(scenario, kind, stations, seconds=hold, workdir=workdir, database_url=database_url)
+                )
     print()
     print(
-        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; server on CPU {SERVER_CPU}, load on CPU {LOAD_CPU}"
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
+        f"server on CPU {SERVER_CPU}, load on CPU {LOAD_CPU}"
     )
     print(report(results))
 

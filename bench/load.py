@@ -10,7 +10,6 @@ import asyncio
 import json
 import resource
 import sys
-import time
 
 from lean_ws import LeanSocket, RoundTripProtocol, frame
 
