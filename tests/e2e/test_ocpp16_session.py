@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from ocpp.v16 import call
 from ocpp.v16.datatypes import MeterValue, SampledValue
 
@@ -67,5 +69,6 @@ async def test_a_full_charging_session_lands_in_the_database(csms: Csms) -> None
     assert by_measurand["Energy.Active.Import.Register"]["value"] == 2500.0  # kWh normalised to Wh
     assert by_measurand["Energy.Active.Import.Register"]["unit"] == "Wh"
     assert by_measurand["Current.Import"]["phase"] == "L1"
+    assert by_measurand["Current.Import"]["timestamp"] == datetime(2026, 11, 25, 8, 5, tzinfo=UTC)
     (status,) = await csms.rows("connectors", station_id="CP-16", evse_id=1)
     assert status["status"] == "Preparing"

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import insert, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select, tuple_
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evscada.core.model import EvseRef, MeterSample, StationId, TransactionPk
@@ -82,40 +81,85 @@ class MeterSampleWriter:
                     item.future.set_result(result)
 
 
+_SAMPLE_COLUMNS = (
+    "station_id",
+    "evse_id",
+    "connector_id",
+    "transaction_pk",
+    "timestamp",
+    "measurand",
+    "phase",
+    "location",
+    "context",
+    "unit",
+    "value",
+    "raw",
+)
+_RECEIPT_COLUMNS = ("station_id", "message_key", "received_at")
+
+
+def _placeholders(dialect: Dialect, rows: int, columns: int) -> str:
+    """VALUES groups in the driver's own parameter style (qmark for SQLite, $n for asyncpg)."""
+    if dialect.paramstyle == "qmark":
+        group = "(" + ",".join("?" * columns) + ")"
+        return ",".join([group] * rows)
+    numbers = iter(range(1, rows * columns + 1))
+    return ",".join("(" + ",".join(f"${next(numbers)}" for _ in range(columns)) + ")" for _ in range(rows))
+
+
+def _db_time(dialect: Dialect) -> Callable[[datetime], object]:
+    """What the driver takes for a UTC time: the text SQLAlchemy itself stores for SQLite, the datetime for PG."""
+    if dialect.name == "sqlite":
+        return lambda value: value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    return lambda value: value
+
+
 async def _write(connection: AsyncConnection, batch: list[_Pending]) -> list[MeterWrite]:
-    fresh = await _claim_receipts(connection, batch)
+    # The hot inserts go to the driver as plain SQL and tuples: compiling a statement per batch and running
+    # SQLAlchemy's bind processors per row cost more than SQLite's own work here (see docs/performance.md).
+    dialect = connection.dialect
+    to_db = _db_time(dialect)
+    fresh = await _claim_receipts(connection, batch, to_db)
     transactions = await _transaction_pks(connection, batch)
-    rows = []
+    rows: list[tuple[object, ...]] = []
     results = []
     for index, item in enumerate(batch):
         pk = transactions.get((item.station_id, item.station_transaction_id)) if item.station_transaction_id else None
+        results.append(MeterWrite(stored=index in fresh, transaction_pk=pk))
         if index not in fresh:
-            results.append(MeterWrite(stored=False, transaction_pk=pk))
             continue
-        results.append(MeterWrite(stored=True, transaction_pk=pk))
-        rows.extend(
-            {
-                "station_id": item.station_id,
-                "evse_id": item.evse.evse_id,
-                "connector_id": item.evse.connector_id,
-                "transaction_pk": pk,
-                "timestamp": s.timestamp,
-                "measurand": s.measurand,
-                "phase": s.phase,
-                "location": s.location,
-                "context": s.context,
-                "unit": s.unit,
-                "value": s.value,
-                "raw": s.raw,
-            }
-            for s in item.samples
-        )
+        times: dict[datetime, object] = {}
+        for s in item.samples:
+            at = times.get(s.timestamp)
+            if at is None:
+                at = times[s.timestamp] = to_db(s.timestamp)
+            rows.append(
+                (
+                    item.station_id,
+                    item.evse.evse_id,
+                    item.evse.connector_id,
+                    pk,
+                    at,
+                    s.measurand,
+                    s.phase,
+                    s.location,
+                    s.context,
+                    s.unit,
+                    s.value,
+                    s.raw,
+                )
+            )
     if rows:
-        await connection.execute(insert(t.meter_samples), rows)
+        placeholders = _placeholders(dialect, 1, len(_SAMPLE_COLUMNS))
+        await connection.exec_driver_sql(
+            f"INSERT INTO meter_samples ({', '.join(_SAMPLE_COLUMNS)}) VALUES {placeholders}", rows
+        )
     return results
 
 
-async def _claim_receipts(connection: AsyncConnection, batch: list[_Pending]) -> set[int]:
+async def _claim_receipts(
+    connection: AsyncConnection, batch: list[_Pending], to_db: Callable[[datetime], object]
+) -> set[int]:
     """Indexes of the messages not seen before; a repeat (same station and frame digest) is not stored again."""
     first_of: dict[tuple[str, str], int] = {}
     fresh = set()
@@ -126,16 +170,15 @@ async def _claim_receipts(connection: AsyncConnection, batch: list[_Pending]) ->
             first_of.setdefault((item.station_id, item.message_key), index)  # a repeat inside the batch too
     if not first_of:
         return fresh
-    values = [{"station_id": sid, "message_key": key, "received_at": batch[i].at} for (sid, key), i in first_of.items()]
-    build = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    statement = (
-        build(t.message_receipts)
-        .values(values)
-        .on_conflict_do_nothing()
-        .returning(t.message_receipts.c.station_id, t.message_receipts.c.message_key)
+    values = [value for (sid, key), i in first_of.items() for value in (sid, key, to_db(batch[i].at))]
+    placeholders = _placeholders(connection.dialect, len(first_of), len(_RECEIPT_COLUMNS))
+    claimed = await connection.exec_driver_sql(
+        f"INSERT INTO message_receipts ({', '.join(_RECEIPT_COLUMNS)}) VALUES {placeholders} "
+        "ON CONFLICT DO NOTHING RETURNING station_id, message_key",
+        tuple(values),
     )
-    claimed = {(row.station_id, row.message_key) for row in await connection.execute(statement)}
-    fresh.update(index for pair, index in first_of.items() if pair in claimed)
+    new = {(row[0], row[1]) for row in claimed}
+    fresh.update(index for pair, index in first_of.items() if pair in new)
     return fresh
 
 
