@@ -24,6 +24,7 @@ from evscada.core.model import Station, StationId
 from evscada.core.services import Core
 from evscada.core.stations import Credentials
 from evscada.gateway.adapter import VersionAdapter
+from evscada.gateway.coalescing import CoalescingTransport, WriteCoalescer
 from evscada.gateway.registry import SessionRegistry
 from evscada.gateway.session import StationSession
 
@@ -94,6 +95,7 @@ class Gateway:
         self._config = config
         self._servers: list[Server] = []
         self._ports: dict[str, int] = {}
+        self._coalescer = WriteCoalescer()
         # connection -> station admitted at the handshake (weak: a handshake may fail after admission)
         self._admitted: weakref.WeakKeyDictionary[ServerConnection, Station] = weakref.WeakKeyDictionary()
 
@@ -180,6 +182,8 @@ class Gateway:
             )
             await connection.close(PROTOCOL_ERROR, "none of the offered sub-protocols is supported")
             return
+        # websockets writes through connection.transport; answers now leave in bursts (see coalescing.py).
+        connection.transport = CoalescingTransport(connection.transport, self._coalescer)  # type: ignore[assignment]
         session = StationSession(
             station_id=station.id,
             connection=connection,
