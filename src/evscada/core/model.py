@@ -143,7 +143,7 @@ class AuthorizationResult:
     group_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built five or more times per MeterValues, and frozen init is slow
 class MeterSample:
     """One sampled value, in the units OCPP reports (Wh, W, A, V, %...), multipliers applied."""
 

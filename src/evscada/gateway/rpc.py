@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
 UNKNOWN_ID = "-1"  # answer id when the frame's own id cannot be read (OCPP 2.0.1 part 4, 4.2.3)
 MAX_UNIQUE_ID_LENGTH = 36
@@ -58,8 +60,8 @@ Message = Call | CallResult | CallError
 def parse(text: str | bytes) -> Message:
     """Read one frame; raises FrameError naming what is wrong."""
     try:
-        frame = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
+        frame = orjson.loads(text)
+    except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FrameError(FrameProblem.NOT_JSON, f"frame is not valid JSON: {exc}") from None
     if not isinstance(frame, list) or not frame:
         raise FrameError(FrameProblem.NOT_AN_ARRAY, "frame is not a JSON array [MessageTypeId, UniqueId, ...]")

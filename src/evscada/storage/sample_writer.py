@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, tuple_
@@ -34,7 +34,7 @@ class _Pending:
     samples: Sequence[MeterSample]
     message_key: str | None
     at: datetime
-    future: asyncio.Future[MeterWrite] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    future: asyncio.Future[MeterWrite]
 
 
 class MeterSampleWriter:
@@ -42,6 +42,13 @@ class MeterSampleWriter:
         self._database = database
         self._queue: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
+        self._loop_of: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop_of is None:
+            self._loop_of = asyncio.get_running_loop()
+        return self._loop_of
 
     async def append(
         self,
@@ -53,7 +60,7 @@ class MeterSampleWriter:
         message_key: str | None,
         at: datetime,
     ) -> MeterWrite:
-        item = _Pending(station_id, evse, station_transaction_id, samples, message_key, at)
+        item = _Pending(station_id, evse, station_transaction_id, samples, message_key, at, self._loop.create_future())
         self._queue.append(item)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="meter-sample-writer")
