@@ -34,6 +34,27 @@ from evscada.storage import tables as t
 from evscada.storage.db import Database
 from evscada.storage.sample_writer import MeterSampleWriter
 
+# Statements on the paths every connecting station takes, built once: SQLAlchemy memoizes a statement's cache
+# key, so a prebuilt statement skips rebuilding the expression and its key on every call (docs/performance.md).
+_GET_STATION = select(t.stations).where(t.stations.c.id == bindparam("station_id"))
+_UPDATE_STATION = update(t.stations).where(t.stations.c.id == bindparam("station_id"))
+_CONNECTOR = select(t.connectors).where(
+    t.connectors.c.station_id == bindparam("station_id"),
+    t.connectors.c.evse_id == bindparam("evse_id"),
+    t.connectors.c.connector_id == bindparam("connector_id"),
+)
+_UPDATE_CONNECTOR = update(t.connectors).where(
+    t.connectors.c.station_id == bindparam("key_station_id"),
+    t.connectors.c.evse_id == bindparam("key_evse_id"),
+    t.connectors.c.connector_id == bindparam("key_connector_id"),
+)
+_INSERT_STATUS_HISTORY = insert(t.status_history)
+_INSERT_CONNECTOR = insert(t.connectors)
+_FIND_TRANSACTION = select(t.transactions).where(
+    t.transactions.c.station_id == bindparam("station_id"),
+    t.transactions.c.station_transaction_id == bindparam("station_transaction_id"),
+)
+
 
 def _insert_ignoring_conflicts(connection: AsyncConnection, table: Any) -> Any:
     if connection.dialect.name == "postgresql":
@@ -46,7 +67,7 @@ class SqlStations:
         self._c = connection
 
     async def get(self, *, station_id: StationId) -> Station | None:
-        row = (await self._c.execute(select(t.stations).where(t.stations.c.id == station_id))).mappings().first()
+        row = (await self._c.execute(_GET_STATION, {"station_id": station_id})).mappings().first()
         return None if row is None else self._station_from(row)
 
     async def list(self) -> list[Station]:
@@ -103,18 +124,18 @@ class SqlStations:
 
     async def record_boot(self, *, station_id: StationId, boot: BootInfo, at: datetime) -> None:
         await self._c.execute(
-            update(t.stations)
-            .where(t.stations.c.id == station_id)
-            .values(
-                vendor=boot.vendor,
-                model=boot.model,
-                serial_number=boot.serial_number,
-                firmware_version=boot.firmware_version,
-                modem_iccid=boot.modem_iccid,
-                modem_imsi=boot.modem_imsi,
-                last_boot=at,
-                last_seen=at,
-            )
+            _UPDATE_STATION,
+            {
+                "station_id": station_id,
+                "vendor": boot.vendor,
+                "model": boot.model,
+                "serial_number": boot.serial_number,
+                "firmware_version": boot.firmware_version,
+                "modem_iccid": boot.modem_iccid,
+                "modem_imsi": boot.modem_imsi,
+                "last_boot": at,
+                "last_seen": at,
+            },
         )
 
     async def set_connection(
@@ -123,7 +144,7 @@ class SqlStations:
         values: dict[str, Any] = {"online": online, "last_seen": at, "disconnect_reason": reason}
         if online:
             values.update(connected_since=at, ocpp_version=ocpp_version)
-        await self._c.execute(update(t.stations).where(t.stations.c.id == station_id).values(**values))
+        await self._c.execute(_UPDATE_STATION, {"station_id": station_id, **values})
 
 
 class SqlStatuses:
@@ -140,33 +161,17 @@ class SqlStatuses:
         }
         key = {"station_id": station_id, "evse_id": report.evse.evse_id, "connector_id": report.evse.connector_id}
         await self._c.execute(
-            insert(t.status_history).values(**key, **values, timestamp=report.timestamp, received_at=received_at)
+            _INSERT_STATUS_HISTORY, {**key, **values, "timestamp": report.timestamp, "received_at": received_at}
         )
-        c = t.connectors.c
-        current = (
-            (
-                await self._c.execute(
-                    select(t.connectors).where(
-                        c.station_id == station_id,
-                        c.evse_id == report.evse.evse_id,
-                        c.connector_id == report.evse.connector_id,
-                    )
-                )
-            )
-            .mappings()
-            .first()
-        )
+        current = (await self._c.execute(_CONNECTOR, key)).mappings().first()
         if current is None:
-            await self._c.execute(insert(t.connectors).values(**key, **values, status_at=report.timestamp))
+            await self._c.execute(_INSERT_CONNECTOR, {**key, **values, "status_at": report.timestamp})
             return True
         if current["status_at"] is not None and current["status_at"] > report.timestamp:
             return False  # a late report (queued offline) goes to history, not over a newer state
         await self._c.execute(
-            update(t.connectors)
-            .where(
-                c.station_id == station_id, c.evse_id == report.evse.evse_id, c.connector_id == report.evse.connector_id
-            )
-            .values(**values, status_at=report.timestamp)
+            _UPDATE_CONNECTOR,
+            {f"key_{name}": value for name, value in key.items()} | values | {"status_at": report.timestamp},
         )
         return any(current[k] != v for k, v in values.items())
 
@@ -267,13 +272,10 @@ class SqlTransactions:
         return transaction
 
     async def find(self, *, station_id: StationId, station_transaction_id: str) -> Transaction | None:
-        c = t.transactions.c
         row = (
             (
                 await self._c.execute(
-                    select(t.transactions).where(
-                        c.station_id == station_id, c.station_transaction_id == station_transaction_id
-                    )
+                    _FIND_TRANSACTION, {"station_id": station_id, "station_transaction_id": station_transaction_id}
                 )
             )
             .mappings()
