@@ -99,6 +99,8 @@ def test_settings(database_url: str, **overrides: object) -> Settings:
         "ocpp_host": "127.0.0.1",
         "ocpp_port": 0,
         "ocpp_tls_port": 0,
+        "http_host": "127.0.0.1",
+        "http_port": 0,
         "websocket_ping_interval": None,
         "heartbeat_interval": 60,
         "call_timeout": 5.0,

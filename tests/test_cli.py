@@ -146,3 +146,90 @@ async def test_serve_starts_and_stops_on_sigint(database: Path) -> None:
         seen += line
     process.send_signal(signal.SIGINT)
     assert await asyncio.wait_for(process.wait(), 20) == 0
+
+
+def test_migrate_twice_is_harmless(database: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["migrate"]) == 0
+    assert main(["migrate"]) == 0
+    assert capsys.readouterr().out.count("up to date") == 2
+    assert len(_rows(database, "select version_num from alembic_version")) == 1
+
+
+def test_station_add_keeps_profile_2_and_3_stations(database: Path) -> None:
+    assert main(["station", "add", "CP-2", "--profile", "2", "--password", "a-long-station-secret"]) == 0
+    assert main(["station", "add", "CP-3", "--profile", "3"]) == 0  # a client certificate, no password
+    rows = _rows(database, "select id, security_profile, password_hash is not null from stations order by id")
+    assert rows == [("CP-2", 2, 1), ("CP-3", 3, 0)]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["station", "add", "X" * 49], "1 to 48 printable characters"),
+        (["station", "add", "CP\x07"], "printable"),
+        (["station", "add", "CP:1", "--profile", "1", "--password", "a-long-station-secret"], "contains ':'"),
+        (["station", "add", "CP-2", "--profile", "2"], "needs a password"),
+    ],
+    ids=["too long", "control character", "colon with Basic Auth", "profile 2 without password"],
+)
+def test_a_station_that_could_never_connect_is_not_registered(
+    database: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert _rows(database, "select id from stations") == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["station", "add", "CP-1", "--profile", "5"],
+        ["token", "add", "T", "--status", "Sometimes"],
+        ["token", "add", "T", "--expires", "2027-02-30T00:00:00Z"],
+        ["station", "frobnicate"],
+    ],
+    ids=["profile out of range", "unknown status", "impossible date", "unknown action"],
+)
+def test_bad_arguments_exit_2_with_a_usage_message(
+    database: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
+
+
+def test_an_unusable_database_url_is_reported_not_raised(
+    database: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EVSCADA_DATABASE_URL", "nosuchdb://somewhere/x")
+    assert main(["station", "add", "CP-1"]) == 2
+    err = capsys.readouterr().err
+    assert "database_url is not usable" in err and "Traceback" not in err
+
+
+def test_cert_dev_by_default_covers_localhost_in_var_tls(database: Path, tmp_path: Path) -> None:
+    from cryptography import x509
+
+    assert main(["cert", "dev"]) == 0  # the fixture made tmp_path the working directory
+    certificate = x509.load_pem_x509_certificate((tmp_path / "var" / "tls" / "cert.pem").read_bytes())
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "localhost" in names.get_values_for_type(x509.DNSName)
+    assert "127.0.0.1" in {str(ip) for ip in names.get_values_for_type(x509.IPAddress)}
+
+
+def test_user_add_and_key_give_a_working_api_key(database: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import hashlib
+
+    assert main(["user", "add", "billing", "--role", "viewer"]) == 0
+    assert main(["user", "key", "billing", "--name", "billing-system"]) == 0
+    key = capsys.readouterr().out.split("\n")[-3].strip()
+    assert key.startswith("evs_") and len(key) > 40
+    ((stored_hash, prefix),) = _rows(database, "select key_hash, prefix from api_keys")
+    assert stored_hash == hashlib.sha256(key.encode()).hexdigest() and key.startswith(prefix)  # only the hash is kept
+    assert main(["user", "add", "billing"]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main(["user", "key", "nobody"]) == 1
+    assert "no user nobody" in capsys.readouterr().err

@@ -8,6 +8,8 @@ import logging
 import signal
 from types import TracebackType
 
+from evscada.api.app import create_api
+from evscada.api.server import HttpServer
 from evscada.bus.local import LocalBus
 from evscada.core.clock import SystemClock
 from evscada.core.ports import Clock
@@ -80,11 +82,16 @@ class Application:
             ),
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self.http: HttpServer | None = None
 
     async def start(self) -> None:
         if self.settings.migrate_on_start:
             await self.database.migrate()
         await self.gateway.start()
+        if self.settings.http_port is not None:
+            api = create_api(core=self.core, database=self.database, connected_count=lambda: len(self.gateway.registry))
+            self.http = HttpServer(api, host=self.settings.http_host, port=self.settings.http_port)
+            await self.http.start()
         self._tasks.append(
             asyncio.create_task(
                 self.gateway.registry.keep_last_seen_flushed(self.store, self.settings.last_seen_flush_interval),
@@ -99,6 +106,8 @@ class Application:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self.http is not None:
+            await self.http.stop()
         await self.gateway.stop()
         await self.gateway.registry.flush_last_seen(self.store)
         await self.store.close()

@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from evscada import __version__
+from evscada.core.access import Role
 from evscada.core.errors import DomainError
 from evscada.core.model import AuthorizationStatus, RegistrationStatus, SecurityProfile, StationId, Token
 from evscada.settings import Settings
@@ -32,35 +34,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", type=Path, help="TOML settings file (sets EVSCADA_CONFIG)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the CSMS: OCPP gateway (ws/wss) until Ctrl-C")
+    serve = commands.add_parser("serve", help="run the CSMS: OCPP gateway (ws/wss) and REST API until Ctrl-C")
     serve.set_defaults(run=_serve)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date (serve does it on start)")
     migrate.set_defaults(run=_migrate)
 
-    station = commands.add_parser("station", help="manage charging stations").add_subparsers(
-        dest="station_command", required=True, metavar="ACTION"
-    )
-    add = station.add_parser("add", help="register a station so it may connect")
-    add.add_argument("station_id", help="the id the station puts at the end of its URL")
-    add.add_argument(
-        "--profile",
-        type=int,
-        choices=[0, 1, 2, 3],
-        default=0,
-        help="security profile: 0 none, 1 Basic Auth, 2 TLS + Basic Auth, 3 mutual TLS (default 0)",
-    )
-    add.add_argument("--password", help="Basic Auth password (profiles 1 and 2); stored hashed")
-    add.add_argument("--pending", action="store_true", help="register as Pending: it connects but may not charge")
-    add.set_defaults(run=_station_add)
-    accept = station.add_parser("accept", help="accept a Pending station (it is told at its next BootNotification)")
-    accept.add_argument("station_id")
-    accept.set_defaults(run=_station_accept, registration=RegistrationStatus.ACCEPTED)
-    reject = station.add_parser("reject", help="reject a station: its BootNotification is answered Rejected")
-    reject.add_argument("station_id")
-    reject.set_defaults(run=_station_accept, registration=RegistrationStatus.REJECTED)
-    listing = station.add_parser("list", help="list registered stations with their state")
-    listing.set_defaults(run=_station_list)
+    _add_station_parser(commands)
 
     token = commands.add_parser("token", help="manage idTags / idTokens").add_subparsers(
         dest="token_command", required=True, metavar="ACTION"
@@ -76,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     token_add.add_argument("--expires", type=_utc_datetime, help="expiry, ISO 8601 (e.g. 2027-01-31T00:00:00Z)")
     token_add.add_argument("--group", help="group / parent idTag")
     token_add.set_defaults(run=_token_add)
+
+    _add_user_parser(commands)
 
     demo = commands.add_parser("demo", help="run the CSMS with a simulated fleet on its own demo database")
     demo.add_argument("--stations", type=int, default=24, help="number of simulated stations (default 24)")
@@ -106,6 +88,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_station_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    station = commands.add_parser("station", help="manage charging stations").add_subparsers(
+        dest="station_command", required=True, metavar="ACTION"
+    )
+    add = station.add_parser("add", help="register a station so it may connect")
+    add.add_argument("station_id", help="the id the station puts at the end of its URL")
+    add.add_argument(
+        "--profile",
+        type=int,
+        choices=[0, 1, 2, 3],
+        default=0,
+        help="security profile: 0 none, 1 Basic Auth, 2 TLS + Basic Auth, 3 mutual TLS (default 0)",
+    )
+    add.add_argument("--password", help="Basic Auth password (profiles 1 and 2); stored hashed")
+    add.add_argument("--pending", action="store_true", help="register as Pending: it connects but may not charge")
+    add.set_defaults(run=_station_add)
+    accept = station.add_parser("accept", help="accept a Pending station (it is told at its next BootNotification)")
+    accept.add_argument("station_id")
+    accept.set_defaults(run=_station_accept, registration=RegistrationStatus.ACCEPTED)
+    reject = station.add_parser("reject", help="reject a station: its BootNotification is answered Rejected")
+    reject.add_argument("station_id")
+    reject.set_defaults(run=_station_accept, registration=RegistrationStatus.REJECTED)
+    listing = station.add_parser("list", help="list registered stations with their state")
+    listing.set_defaults(run=_station_list)
+
+
+def _add_user_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    user = commands.add_parser("user", help="manage users and API keys").add_subparsers(
+        dest="user_command", required=True, metavar="ACTION"
+    )
+    user_add = user.add_parser("add", help="create a user (the first admin, an operator, a viewer)")
+    user_add.add_argument("username")
+    user_add.add_argument(
+        "--role",
+        choices=[r.value for r in Role],
+        default="viewer",
+        help="viewer: reads; operator: reads and commands; admin: everything (default viewer)",
+    )
+    user_add.add_argument("--password", help="for the web console (comes later); API access uses keys")
+    user_add.set_defaults(run=_user_add)
+    user_key = user.add_parser("key", help="make an API key for a user (shown once)")
+    user_key.add_argument("username")
+    user_key.add_argument("--name", default="cli", help="what the key is for, e.g. billing-system")
+    user_key.set_defaults(run=_user_key)
+
+
 def _utc_datetime(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
@@ -131,6 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(result) if asyncio.iscoroutine(result) else int(result)
     except DomainError as exc:
         print(f"evscada: {exc.message}", file=sys.stderr)
+        return 1
+    except ArgumentError as exc:  # includes an unknown dialect in the URL
+        print(f"evscada: database_url is not usable: {exc}", file=sys.stderr)
+        return 2
+    except (SQLAlchemyError, OSError) as exc:  # database unreachable, port taken, file not writable ...
+        print(f"evscada: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -212,6 +246,26 @@ async def _station_list(args: argparse.Namespace, settings: Settings) -> int:
             f"{s.ocpp_version or '-':<6} {model:<30} {seen}"
         )
     print(f"{len(found)} station(s)")
+    return 0
+
+
+async def _user_add(args: argparse.Namespace, settings: Settings) -> int:
+    async def add(core):  # type: ignore[no-untyped-def]
+        await core.access.add_user(username=args.username, role=Role(args.role), password=args.password)
+
+    await _with_app(settings, add)
+    print(f"user {args.username} created ({args.role}); make an API key with: evscada user key {args.username}")
+    return 0
+
+
+async def _user_key(args: argparse.Namespace, settings: Settings) -> int:
+    keys = []
+
+    async def make(core):  # type: ignore[no-untyped-def]
+        keys.append(await core.access.create_api_key(username=args.username, name=args.name))
+
+    await _with_app(settings, make)
+    print(f"{keys[0]}\nthis is the only time the key is shown; send it as 'Authorization: Bearer <key>'")
     return 0
 
 

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
         default_factory=list, description="vendorIds whose DataTransfer is answered Accepted"
     )
 
+    # HTTP (REST API)
+    http_host: str = "0.0.0.0"
+    http_port: int | None = Field(8080, ge=0, le=65535, description="REST API port; null: no HTTP listener")
+
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

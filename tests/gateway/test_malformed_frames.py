@@ -9,9 +9,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import start_csms, test_settings
 from tests.support import Csms, open_socket
 
 BOOT16 = {"chargePointVendor": "V", "chargePointModel": "M"}
@@ -117,28 +115,20 @@ async def test_bad_frames_do_not_lose_what_was_stored(csms_sqlite: Csms) -> None
     assert station["vendor"] == "V"
 
 
-async def test_answers_to_calls_never_sent_are_ignored(csms_sqlite: Csms) -> None:
-    await csms_sqlite.add_station("CP-BAD")
-    async with open_socket(csms_sqlite.url("CP-BAD"), "ocpp1.6") as ws:
-        await ws.send('[3, "never-sent", {}]')
-        await ws.send('[4, "never-sent", "GenericError", "oops", {}]')
+async def test_nul_characters_are_dropped_not_refused_by_the_database(csms: Csms) -> None:
+    """PostgreSQL text columns refuse NUL; a station sending one must still be stored."""
+    await csms.add_station("CP-NUL")
+    async with open_socket(csms.url("CP-NUL"), "ocpp1.6") as ws:
+        frame = '[2, "n1", "BootNotification", {"chargePointVendor": "AC\\u0000ME", "chargePointModel": "M"}]'
+        answer = await _exchange(ws, frame)
+    assert answer[:2] == [3, "n1"] and answer[2]["status"] == "Accepted"
+    assert (await csms.station("CP-NUL"))["vendor"] == "ACME"
+
+
+async def test_a_negative_1_6_connector_id_is_a_property_violation(csms_sqlite: Csms) -> None:
+    await csms_sqlite.add_station("CP-NEG")
+    async with open_socket(csms_sqlite.url("CP-NEG"), "ocpp1.6") as ws:
+        answer = await _exchange(ws, json.dumps([2, "neg", "StatusNotification", {**STATUS16, "connectorId": -1}]))
         await _still_works(ws)
-
-
-@pytest.fixture
-async def csms_small_frames(sqlite_url: str):  # type: ignore[no-untyped-def]
-    async for running in start_csms(test_settings(sqlite_url, websocket_max_message_size=4096)):
-        yield running
-
-
-async def test_an_oversized_frame_closes_only_that_connection(csms_small_frames: Csms) -> None:
-    csms = csms_small_frames
-    await csms.add_station("CP-BIG")
-    await csms.add_station("CP-OK")
-    async with open_socket(csms.url("CP-OK"), "ocpp1.6") as bystander:
-        async with open_socket(csms.url("CP-BIG"), "ocpp1.6") as ws:
-            await ws.send(json.dumps([2, "big", "DataTransfer", {"vendorId": "x", "data": "y" * 10_000}]))
-            with pytest.raises(ConnectionClosed):
-                await asyncio.wait_for(ws.recv(), 5)
-            assert ws.close_code == 1009
-        await _still_works(bystander)
+    assert answer[:3] == [4, "neg", "PropertyConstraintViolation"] and "negative" in answer[3]
+    assert await csms_sqlite.rows("connectors", station_id="CP-NEG") == []

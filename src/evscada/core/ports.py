@@ -23,7 +23,9 @@ from evscada.core.model import (
 )
 
 if TYPE_CHECKING:
+    from evscada.core.access import UserRepository
     from evscada.core.commands import CommandLogEntry, CommandOutcome
+    from evscada.core.queries import ReadRepository
 
 
 class Clock(Protocol):
@@ -151,6 +153,8 @@ class UnitOfWork(Protocol):
     meter_samples: MeterSampleRepository
     messages: StationMessageRepository
     commands: CommandLogRepository
+    users: UserRepository
+    reads: ReadRepository
 
 
 class Store(Protocol):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from evscada.core.access import AccessService
 from evscada.core.authorization import AuthorizationService
 from evscada.core.commands import CommandService, StationCommander
 from evscada.core.meter_values import MeterValueService
 from evscada.core.ports import Clock, EventBus, PasswordHasher, Store
+from evscada.core.queries import QueryService
 from evscada.core.station_messages import StationMessageService
 from evscada.core.stations import StationService
 from evscada.core.transactions import TransactionService
@@ -29,6 +31,8 @@ class Core:
     meter_values: MeterValueService
     messages: StationMessageService
     commands: CommandService
+    access: AccessService
+    queries: QueryService
     clock: Clock
 
     @classmethod
@@ -61,5 +65,7 @@ class Core:
                 store=store, bus=bus, clock=clock, accepted_data_transfer_vendors=config.accepted_data_transfer_vendors
             ),
             commands=CommandService(store=store, bus=bus, clock=clock, commander=commander),
+            access=AccessService(store=store, clock=clock, hasher=hasher),
+            queries=QueryService(store=store),
             clock=clock,
         )

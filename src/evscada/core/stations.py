@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from evscada.core import events
-from evscada.core.errors import AuthenticationFailed, StationExists, UnknownStation
+from evscada.core.errors import AuthenticationFailed, InvalidArgument, StationExists, UnknownStation
 from evscada.core.model import (
     BootDecision,
     BootInfo,
@@ -20,6 +20,8 @@ from evscada.core.model import (
 from evscada.core.ports import Clock, EventBus, PasswordHasher, Store
 
 log = logging.getLogger(__name__)
+
+MAX_STATION_ID_LENGTH = 48  # identity in OCPP 2.0.1 security (and chargeBoxIdentity in practice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,7 @@ class StationService:
         password: str | None = None,
         registration: RegistrationStatus = RegistrationStatus.ACCEPTED,
     ) -> Station:
+        _check_station_id(station_id, security_profile)
         if security_profile in (SecurityProfile.BASIC, SecurityProfile.TLS_BASIC) and not password:
             raise AuthenticationFailed(f"security profile {int(security_profile)} needs a password")
         password_hash = await self._hasher.hash(password) if password else None
@@ -201,3 +204,12 @@ class StationService:
                     received_at=now,
                 )
         self._bus.publish(events.SecurityEventRaised(station_id=station_id, at=now, kind=kind, detail=detail))
+
+
+def _check_station_id(station_id: StationId, security_profile: SecurityProfile) -> None:
+    """Refuse ids a station could never connect with, rather than register them."""
+    if not 0 < len(station_id) <= MAX_STATION_ID_LENGTH or not station_id.isprintable():
+        raise InvalidArgument(f"a station id is 1 to {MAX_STATION_ID_LENGTH} printable characters: {station_id!r}")
+    if ":" in station_id and security_profile in (SecurityProfile.BASIC, SecurityProfile.TLS_BASIC):
+        # RFC 7617: the Basic Auth user cannot contain a colon, and the user must be the station id.
+        raise InvalidArgument(f"station id {station_id!r} contains ':', which Basic Auth (profiles 1, 2) cannot carry")

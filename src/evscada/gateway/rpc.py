@@ -59,6 +59,9 @@ Message = Call | CallResult | CallError
 
 def parse(text: str | bytes) -> Message:
     """Read one frame; raises FrameError naming what is wrong."""
+    if "\\u0000" in text:
+        # NUL is never meaningful in OCPP strings, and PostgreSQL text columns refuse it: drop it at the edge.
+        text = text.replace("\\u0000", "")
     try:
         frame = orjson.loads(text)
     except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import http
@@ -22,7 +23,7 @@ from websockets.http11 import Request, Response
 from evscada.core.errors import AuthenticationFailed, UnknownStation
 from evscada.core.model import Station, StationId
 from evscada.core.services import Core
-from evscada.core.stations import Credentials
+from evscada.core.stations import MAX_STATION_ID_LENGTH, Credentials
 from evscada.gateway.adapter import VersionAdapter
 from evscada.gateway.coalescing import CoalescingTransport, WriteCoalescer
 from evscada.gateway.registry import SessionRegistry
@@ -30,8 +31,21 @@ from evscada.gateway.session import StationSession
 
 log = logging.getLogger(__name__)
 
-MAX_STATION_ID_LENGTH = 48  # identity in OCPP 2.0.1 security (and chargeBoxIdentity in practice)
 PROTOCOL_ERROR = 1002
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
+
+
+class _RedactCredentials(logging.Filter):
+    """websockets logs every request header at DEBUG; Basic Auth is only base64, so the password would be readable."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 2 and str(args[0]).lower() in _CREDENTIAL_HEADERS:
+            record.args = (args[0], "[redacted]")
+        return True
+
+
+_REDACT_CREDENTIALS = _RedactCredentials()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +110,7 @@ class Gateway:
         self._servers: list[Server] = []
         self._ports: dict[str, int] = {}
         self._coalescer = WriteCoalescer()
+        self._closing: set[asyncio.Task[None]] = set()  # replaced connections being closed in the background
         # connection -> station admitted at the handshake (weak: a handshake may fail after admission)
         self._admitted: weakref.WeakKeyDictionary[ServerConnection, Station] = weakref.WeakKeyDictionary()
 
@@ -106,6 +121,9 @@ class Gateway:
 
     async def start(self) -> None:
         config = self._config
+        handshake_log = logging.getLogger("websockets.server")
+        if _REDACT_CREDENTIALS not in handshake_log.filters:
+            handshake_log.addFilter(_REDACT_CREDENTIALS)
         options: dict[str, Any] = {
             "subprotocols": list(self._adapters),
             "select_subprotocol": self._select_subprotocol,
@@ -116,6 +134,7 @@ class Gateway:
             "max_size": config.max_message_size,
             "open_timeout": 60,
             "server_header": "evscada",
+            "logger": handshake_log,
         }
         await self._listen("ws", config.port, options)
         if config.tls_cert_file is not None and config.tls_port is not None:
@@ -133,6 +152,8 @@ class Gateway:
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
     def _select_subprotocol(self, connection: ServerConnection, offered: Sequence[str]) -> str | None:
         # The station lists its versions in order of preference; take the first we speak.
@@ -196,7 +217,11 @@ class Gateway:
         previous = self.registry.add(session)
         if previous is not None:
             log.info("%s: new connection replaces the previous one", station.id)
-            await previous.close("replaced by a new connection of the same station")
+            # Not awaited here: a station reconnects because its old link is dead, and a dead peer never answers
+            # the close; the new session would wait close_timeout (10 s) before reading its BootNotification.
+            closing = asyncio.create_task(previous.close("replaced by a new connection of the same station"))
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
         await self.core.stations.connected(station_id=station.id, ocpp_version=adapter.version)
         log.info("%s: connected (OCPP %s) from %s", station.id, adapter.version, connection.remote_address)
         reason = "connection closed"

@@ -23,7 +23,11 @@ log = logging.getLogger(__name__)
 frames_log = logging.getLogger("evscada.frames")
 
 # Domain error code -> CALLERROR code; the rest become GenericError with the domain message.
-_DOMAIN_CODES = {"station_not_accepted": "SecurityError", "authentication_failed": "SecurityError"}
+_DOMAIN_CODES = {
+    "station_not_accepted": "SecurityError",
+    "authentication_failed": "SecurityError",
+    "invalid_argument": "PropertyConstraintViolation",  # a value the schema lets through but the spec forbids
+}
 
 
 class Connection(Protocol):
@@ -152,8 +156,12 @@ class StationSession:
         handler = adapter.handlers.get(call.action)
         if handler is None:
             if adapter.schemas.has_action(call.action):
-                raise _CallRejected("NotSupported", f"{call.action} is not something a station sends to a CSMS")
-            raise _CallRejected("NotImplemented", f"unknown action {call.action!r} for OCPP {adapter.version}")
+                raise _CallRejected(
+                    "NotSupported", f"{call.action} is not something a station sends to a CSMS", log_frame=True
+                )
+            raise _CallRejected(
+                "NotImplemented", f"unknown action {call.action!r} for OCPP {adapter.version}", log_frame=True
+            )
         try:
             adapter.schemas.check_request(call.action, call.payload)
         except SchemaViolation as exc:

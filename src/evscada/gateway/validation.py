@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -36,9 +35,15 @@ class SchemaSet:
         self._package = package
         self._request_suffix = request_suffix
         self._response_suffix = response_suffix
-        # action -> compiled validator, filled on first use (the hot path is one dict lookup)
-        self._requests: dict[str, Validator | None] = {}
-        self._responses: dict[str, Validator | None] = {}
+        # action -> compiled validator, filled on first use (the hot path is one dict lookup); only names that have
+        # a schema are ever cached, so a station inventing actions cannot grow the server's memory.
+        self._requests: dict[str, Validator] = {}
+        self._responses: dict[str, Validator] = {}
+        self._names = frozenset(
+            entry.name.removesuffix(".json")
+            for entry in resources.files(package).iterdir()
+            if entry.name.endswith(".json")
+        )
 
     def has_action(self, action: str) -> bool:
         return self._validator(self._requests, action, self._request_suffix) is not None
@@ -49,11 +54,14 @@ class SchemaSet:
     def check_response(self, action: str, payload: dict[str, Any]) -> None:
         _check(self._validator(self._responses, action, self._response_suffix), action, payload)
 
-    def _validator(self, cache: dict[str, Validator | None], action: str, suffix: str) -> Validator | None:
+    def _validator(self, cache: dict[str, Validator], action: str, suffix: str) -> Validator | None:
         try:
             return cache[action]
         except KeyError:
-            validator = cache[action] = _load(self._package, f"{action}{suffix}")
+            name = f"{action}{suffix}"
+            if name not in self._names:
+                return None
+            validator = cache[action] = _load(self._package, name)
             return validator
 
 
@@ -66,12 +74,8 @@ def _check(validator: Validator | None, action: str, payload: dict[str, Any]) ->
         raise SchemaViolation(exc.rule or "unknown", exc.message) from None
 
 
-@cache
-def _load(package: str, name: str) -> Validator | None:
-    try:
-        text = resources.files(package).joinpath(f"{name}.json").read_text(encoding="utf-8")
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+def _load(package: str, name: str) -> Validator:
+    text = resources.files(package).joinpath(f"{name}.json").read_text(encoding="utf-8")
     schema = json.loads(text)
     schema.pop("$id", None)  # urn ids make fastjsonschema try to resolve them remotely
     return _compile(schema)

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import String, bindparam, cast, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -205,7 +205,7 @@ class SqlTokens:
             await self._c.execute(insert(t.tokens).values(value=token.value, created_at=func.now(), **values))
 
 
-def _transaction_from(row: Mapping[str, Any]) -> Transaction:
+def transaction_from(row: Mapping[str, Any]) -> Transaction:
     evse = EvseRef(row["evse_id"], row["connector_id"]) if row["evse_id"] is not None else None
     return Transaction(
         pk=TransactionPk(row["pk"]),
@@ -264,12 +264,25 @@ class SqlTransactions:
         transaction.pk = TransactionPk(result.scalar_one())
         if not transaction.station_transaction_id:
             transaction.station_transaction_id = str(transaction.pk)
+            await self._release_number(transaction.station_id, transaction.station_transaction_id)
             await self._c.execute(
                 update(t.transactions)
                 .where(t.transactions.c.pk == transaction.pk)
                 .values(station_transaction_id=transaction.station_transaction_id)
             )
         return transaction
+
+    async def _release_number(self, station_id: StationId, number: str) -> None:
+        """A 1.6 stop for a transaction this CSMS never started keeps the station's number; if that number is now
+        assigned to a new transaction, the old record (ended, never named by the station again) gives it up."""
+        c = t.transactions.c
+        await self._c.execute(
+            update(t.transactions)
+            .where(
+                c.station_id == station_id, c.station_transaction_id == number, c.state == "ended", c.pk != int(number)
+            )
+            .values(station_transaction_id=c.station_transaction_id + "/orphan-" + cast(c.pk, String))
+        )
 
     async def find(self, *, station_id: StationId, station_transaction_id: str) -> Transaction | None:
         row = (
@@ -281,7 +294,7 @@ class SqlTransactions:
             .mappings()
             .first()
         )
-        return _transaction_from(row) if row else None
+        return transaction_from(row) if row else None
 
     async def find_start(
         self, *, station_id: StationId, evse: EvseRef, started_at: datetime, id_token: str | None
@@ -302,7 +315,7 @@ class SqlTransactions:
             .mappings()
             .first()
         )
-        return _transaction_from(row) if row else None
+        return transaction_from(row) if row else None
 
     async def running_with_token(self, *, id_token: str) -> int:
         c = t.transactions.c
@@ -427,6 +440,10 @@ class SqlCommandLog:
         )
 
 
+if TYPE_CHECKING:
+    from evscada.storage.access_queries import SqlReads, SqlUsers
+
+
 @dataclass(slots=True)
 class SqlUnitOfWork:
     stations: SqlStations
@@ -436,9 +453,13 @@ class SqlUnitOfWork:
     meter_samples: SqlMeterSamples
     messages: SqlStationMessages
     commands: SqlCommandLog
+    users: SqlUsers
+    reads: SqlReads
 
     @classmethod
     def on(cls, connection: AsyncConnection) -> SqlUnitOfWork:
+        from evscada.storage.access_queries import SqlReads, SqlUsers  # they build on this module
+
         return cls(
             stations=SqlStations(connection),
             statuses=SqlStatuses(connection),
@@ -447,6 +468,8 @@ class SqlUnitOfWork:
             meter_samples=SqlMeterSamples(connection),
             messages=SqlStationMessages(connection),
             commands=SqlCommandLog(connection),
+            users=SqlUsers(connection),
+            reads=SqlReads(connection),
         )
 
 

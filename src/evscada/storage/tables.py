@@ -225,3 +225,26 @@ command_log = Table(
     Index("ix_command_log_station_time", "station_id", "requested_at"),
     Index("ix_command_log_requested_at", "requested_at"),
 )
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("username", String(100), nullable=False, unique=True),
+    Column("password_hash", String(255)),
+    Column("role", String(16), nullable=False),  # viewer | operator | admin
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("user_id", BigPk, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("prefix", String(16), nullable=False),  # shown in listings; the key itself is never stored
+    Column("key_hash", String(64), nullable=False, unique=True),  # sha256 of a 256-bit random key
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from evscada.core.errors import InvalidArgument
 from evscada.core.meter_values import to_base_unit
 from evscada.core.model import (
     STATION_WIDE,
@@ -27,6 +28,8 @@ Payload = dict[str, Any]
 
 def evse_of(connector_id: int) -> EvseRef:
     """1.6 has no EVSE: connector n is EVSE n, connector 1; connector 0 is the whole station."""
+    if connector_id < 0:  # the 1.6 schema says integer; the specification says >= 0
+        raise InvalidArgument(f"connectorId {connector_id} is negative; 0 is the station, 1.. its connectors")
     return STATION_WIDE if connector_id == 0 else EvseRef(evse_id=connector_id, connector_id=1)
 
 

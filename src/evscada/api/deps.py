@@ -1,0 +1,51 @@
+"""Request dependencies: the core, and the caller's identity and role."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from evscada.core.access import Role, User
+from evscada.core.services import Core
+
+_bearer = HTTPBearer(auto_error=False, description="an API key made with `evscada user key NAME`")
+
+
+def get_core(request: Request) -> Core:
+    core: Core = request.app.state.core
+    return core
+
+
+CoreDep = Annotated[Core, Depends(get_core)]
+
+
+async def current_user(
+    core: CoreDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> User:
+    if credentials is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "an API key is required: Authorization: Bearer evs_...",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    user = await core.access.authenticate_key(credentials.credentials)
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return user
+
+
+def role(needed: Role):  # type: ignore[no-untyped-def]
+    async def check(user: Annotated[User, Depends(current_user)]) -> User:
+        if not user.role.allows(needed):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the {needed} role; you are {user.role}")
+        return user
+
+    return check
+
+
+Viewer = Annotated[User, Depends(role(Role.VIEWER))]
+Operator = Annotated[User, Depends(role(Role.OPERATOR))]

@@ -1,0 +1,155 @@
+"""Remote control: one typed route per command, so OpenAPI documents each body."""
+
+# No `from __future__ import annotations` here: the command routes are built in a loop, and FastAPI must see
+# each body model as a real type, not a string.
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, Field
+
+from evscada.api.deps import CoreDep, Operator, Viewer
+from evscada.api.schemas import CommandLogOut, CommandOut
+from evscada.core import commands as c
+from evscada.core.model import IdToken, StationId
+
+router = APIRouter(tags=["commands"])
+
+
+class CommandBody(BaseModel):
+    reason: str | None = Field(None, max_length=500, description="why; kept in the command log")
+
+
+class RemoteStartBody(CommandBody):
+    id_token: str = Field(min_length=1, max_length=36, description="the idTag / idToken to charge for")
+    token_type: str = Field("ISO14443", description="2.0.1 idToken type (ignored by 1.6 stations)")
+    evse_id: int | None = Field(None, ge=1, description="EVSE (1.6: connector); absent: the station chooses")
+
+
+class RemoteStopBody(CommandBody):
+    transaction_id: str = Field(min_length=1, max_length=36, description="the station's transaction id")
+
+
+class ChangeAvailabilityBody(CommandBody):
+    operative: bool = Field(description="false locks the station or EVSE (Inoperative)")
+    evse_id: int = Field(0, ge=0, description="0: the whole station")
+    connector_id: int | None = Field(None, ge=1)
+
+
+class ResetBody(CommandBody):
+    kind: c.ResetKind = Field(c.ResetKind.SOFT, description="soft waits for sessions to end; hard does not")
+    evse_id: int | None = Field(None, ge=1, description="2.0.1 only: reset one EVSE")
+
+
+class UnlockConnectorBody(CommandBody):
+    evse_id: int = Field(ge=1)
+    connector_id: int = Field(1, ge=1)
+
+
+class TriggerMessageBody(CommandBody):
+    message: Literal[
+        "BootNotification",
+        "Heartbeat",
+        "StatusNotification",
+        "MeterValues",
+        "FirmwareStatusNotification",
+        "DiagnosticsStatusNotification",
+        "LogStatusNotification",
+    ]
+    evse_id: int | None = Field(None, ge=0)
+
+
+class DataTransferBody(CommandBody):
+    vendor_id: str = Field(min_length=1, max_length=255)
+    message_id: str | None = Field(None, max_length=50)
+    data: Any = None
+
+
+def _to_command(name: str, body: Any) -> c.Command:
+    match body:
+        case RemoteStartBody():
+            return c.RemoteStart(id_token=IdToken(body.id_token, body.token_type), evse_id=body.evse_id)
+        case RemoteStopBody():
+            return c.RemoteStop(station_transaction_id=body.transaction_id)
+        case ChangeAvailabilityBody():
+            return c.ChangeAvailability(operative=body.operative, evse_id=body.evse_id, connector_id=body.connector_id)
+        case ResetBody():
+            return c.Reset(kind=body.kind, evse_id=body.evse_id)
+        case UnlockConnectorBody():
+            return c.UnlockConnector(evse_id=body.evse_id, connector_id=body.connector_id)
+        case TriggerMessageBody():
+            return c.TriggerMessage(message=body.message, evse_id=body.evse_id)
+        case DataTransferBody():
+            return c.DataTransfer(vendor_id=body.vendor_id, message_id=body.message_id, data=body.data)
+    if name == "clear_cache":
+        return c.ClearCache()
+    raise ValueError(name)
+
+
+BODIES: dict[str, type[CommandBody]] = {
+    "remote_start": RemoteStartBody,
+    "remote_stop": RemoteStopBody,
+    "change_availability": ChangeAvailabilityBody,
+    "reset": ResetBody,
+    "unlock_connector": UnlockConnectorBody,
+    "clear_cache": CommandBody,
+    "trigger_message": TriggerMessageBody,
+    "data_transfer": DataTransferBody,
+}
+
+# What each outcome means to an HTTP client.
+_FAILURES = {
+    "offline": status.HTTP_409_CONFLICT,
+    "timeout": status.HTTP_504_GATEWAY_TIMEOUT,
+    "call_error": status.HTTP_502_BAD_GATEWAY,
+}
+
+
+def _route(name: str, body_type: type[CommandBody]) -> Callable[..., Awaitable[CommandOut]]:
+    async def send(station_id: str, body: body_type, core: CoreDep, user: Operator) -> CommandOut:  # type: ignore[valid-type]
+        await core.queries.station(station_id=StationId(station_id))  # 404 before anything is logged
+        try:
+            outcome = await core.commands.send(
+                station_id=StationId(station_id),
+                command=_to_command(name, body),
+                actor=user.username,
+                reason=body.reason,
+            )
+        except c.CommandNotSupported as exc:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, exc.message) from None
+        result = CommandOut.of(outcome)
+        if result.outcome in _FAILURES:
+            raise HTTPException(_FAILURES[result.outcome], result.model_dump(mode="json"))
+        return result
+
+    send.__name__ = f"command_{name}"
+    return send
+
+
+_FAILURE_DOCS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "the station's OCPP version has no such command"},
+    404: {"description": "unknown station"},
+    409: {"description": "the station is offline: nothing was sent"},
+    502: {"description": "the station answered with a CALLERROR"},
+    504: {"description": "the station did not answer in time"},
+}
+
+for _name, _body in BODIES.items():
+    router.add_api_route(
+        f"/stations/{{station_id}}/commands/{_name}",
+        _route(_name, _body),
+        methods=["POST"],
+        response_model=CommandOut,
+        responses=_FAILURE_DOCS,
+        summary=f"send {_name.replace('_', ' ')}",
+    )
+
+
+@router.get("/commands", response_model=list[CommandLogOut])
+async def command_log(
+    core: CoreDep, _: Viewer, station_id: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[CommandLogOut]:
+    """The command log: who sent what, when, why, and what came back."""
+    entries = await core.queries.commands(station_id=StationId(station_id) if station_id else None, limit=limit)
+    return [CommandLogOut.of(entry) for entry in entries]

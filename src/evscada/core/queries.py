@@ -1,0 +1,103 @@
+"""Read models for the API and the console: what an operator or a billing system looks at."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from evscada.core.errors import DomainError
+from evscada.core.model import MeterSample, Station, StationId, Transaction, TransactionPk, TransactionState
+from evscada.core.ports import Store
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorView:
+    evse_id: int
+    connector_id: int
+    status: str
+    error_code: str | None
+    info: str | None
+    status_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StationView:
+    station: Station
+    connectors: list[ConnectorView]
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionFilter:
+    station_id: StationId | None = None
+    state: TransactionState | None = None
+    id_token: str | None = None
+    started_since: datetime | None = None
+    started_until: datetime | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CommandLogView:
+    id: int
+    station_id: str
+    command: str
+    arguments: dict[str, Any]
+    actor: str
+    reason: str | None
+    requested_at: datetime
+    finished_at: datetime | None
+    outcome: str | None
+    status: str | None
+    error: str | None
+
+
+class ReadRepository(Protocol):
+    async def connectors(self, *, station_ids: list[StationId]) -> dict[StationId, list[ConnectorView]]: ...
+
+    async def transactions(self, *, where: TransactionFilter) -> list[Transaction]: ...
+
+    async def transaction(self, *, pk: TransactionPk) -> Transaction | None: ...
+
+    async def samples(self, *, transaction_pk: TransactionPk) -> list[MeterSample]: ...
+
+    async def commands(self, *, station_id: StationId | None, limit: int) -> list[CommandLogView]: ...
+
+
+class QueryService:
+    def __init__(self, *, store: Store) -> None:
+        self._store = store
+
+    async def stations(self) -> list[StationView]:
+        async with self._store.unit() as uow:
+            stations = await uow.stations.list()
+            connectors = await uow.reads.connectors(station_ids=[s.id for s in stations])
+        return [StationView(station=s, connectors=connectors.get(s.id, [])) for s in stations]
+
+    async def station(self, *, station_id: StationId) -> StationView:
+        async with self._store.unit() as uow:
+            station = await uow.stations.get(station_id=station_id)
+            if station is None:
+                raise NotFound(f"no station {station_id}")
+            connectors = await uow.reads.connectors(station_ids=[station_id])
+        return StationView(station=station, connectors=connectors.get(station_id, []))
+
+    async def transactions(self, *, where: TransactionFilter) -> list[Transaction]:
+        async with self._store.unit() as uow:
+            return await uow.reads.transactions(where=where)
+
+    async def transaction(self, *, pk: TransactionPk) -> tuple[Transaction, list[MeterSample]]:
+        async with self._store.unit() as uow:
+            transaction = await uow.reads.transaction(pk=pk)
+            if transaction is None:
+                raise NotFound(f"no transaction {pk}")
+            return transaction, await uow.reads.samples(transaction_pk=pk)
+
+    async def commands(self, *, station_id: StationId | None = None, limit: int = 100) -> list[CommandLogView]:
+        async with self._store.unit() as uow:
+            return await uow.reads.commands(station_id=station_id, limit=limit)

@@ -1,0 +1,147 @@
+"""SQL for users and API keys, and the read queries behind the API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from evscada.core.access import Role, User
+from evscada.core.model import MeterSample, StationId, Transaction, TransactionPk
+from evscada.core.queries import CommandLogView, ConnectorView, TransactionFilter
+from evscada.storage import tables as t
+from evscada.storage.repositories import transaction_from
+
+
+def _user_from(row: Mapping[str, Any]) -> User:
+    return User(id=row["id"], username=row["username"], role=Role(row["role"]), disabled=row["disabled"])
+
+
+class SqlUsers:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add(self, *, username: str, password_hash: str | None, role: Role) -> User:
+        result = await self._c.execute(
+            insert(t.users)
+            .values(
+                username=username, password_hash=password_hash, role=str(role), disabled=False, created_at=func.now()
+            )
+            .returning(t.users.c.id)
+        )
+        return User(id=int(result.scalar_one()), username=username, role=role)
+
+    async def by_username(self, *, username: str) -> User | None:
+        row = (await self._c.execute(select(t.users).where(t.users.c.username == username))).mappings().first()
+        return _user_from(row) if row else None
+
+    async def add_key(self, *, user_id: int, name: str, prefix: str, key_hash: str) -> None:
+        await self._c.execute(
+            insert(t.api_keys).values(
+                user_id=user_id, name=name, prefix=prefix, key_hash=key_hash, created_at=func.now()
+            )
+        )
+
+    async def by_key_hash(self, *, key_hash: str) -> User | None:
+        k = t.api_keys.c
+        row = (
+            (
+                await self._c.execute(
+                    select(t.users)
+                    .join(t.api_keys, k.user_id == t.users.c.id)
+                    .where(k.key_hash == key_hash, k.revoked_at.is_(None))
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return _user_from(row) if row else None
+
+
+class SqlReads:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def connectors(self, *, station_ids: list[StationId]) -> dict[StationId, list[ConnectorView]]:
+        if not station_ids:
+            return {}
+        c = t.connectors.c
+        rows = await self._c.execute(
+            select(t.connectors).where(c.station_id.in_(station_ids)).order_by(c.station_id, c.evse_id, c.connector_id)
+        )
+        found: dict[StationId, list[ConnectorView]] = {}
+        for row in rows.mappings():
+            found.setdefault(StationId(row["station_id"]), []).append(
+                ConnectorView(
+                    evse_id=row["evse_id"],
+                    connector_id=row["connector_id"],
+                    status=row["status"],
+                    error_code=row["error_code"],
+                    info=row["info"],
+                    status_at=row["status_at"],
+                )
+            )
+        return found
+
+    async def transactions(self, *, where: TransactionFilter) -> list[Transaction]:
+        c = t.transactions.c
+        statement = select(t.transactions)
+        if where.station_id is not None:
+            statement = statement.where(c.station_id == where.station_id)
+        if where.state is not None:
+            statement = statement.where(c.state == str(where.state))
+        if where.id_token is not None:
+            statement = statement.where(c.id_token == where.id_token)
+        if where.started_since is not None:
+            statement = statement.where(c.started_at >= where.started_since)
+        if where.started_until is not None:
+            statement = statement.where(c.started_at < where.started_until)
+        statement = statement.order_by(c.pk.desc()).limit(where.limit).offset(where.offset)
+        return [transaction_from(row) for row in (await self._c.execute(statement)).mappings()]
+
+    async def transaction(self, *, pk: TransactionPk) -> Transaction | None:
+        row = (await self._c.execute(select(t.transactions).where(t.transactions.c.pk == pk))).mappings().first()
+        return transaction_from(row) if row else None
+
+    async def samples(self, *, transaction_pk: TransactionPk) -> list[MeterSample]:
+        c = t.meter_samples.c
+        rows = await self._c.execute(
+            select(t.meter_samples).where(c.transaction_pk == transaction_pk).order_by(c.timestamp, c.id)
+        )
+        return [
+            MeterSample(
+                timestamp=r["timestamp"],
+                value=r["value"],
+                measurand=r["measurand"],
+                unit=r["unit"],
+                phase=r["phase"],
+                location=r["location"],
+                context=r["context"],
+                raw=r["raw"],
+            )
+            for r in rows.mappings()
+        ]
+
+    async def commands(self, *, station_id: StationId | None, limit: int) -> list[CommandLogView]:
+        c = t.command_log.c
+        statement = select(t.command_log).order_by(c.id.desc()).limit(limit)
+        if station_id is not None:
+            statement = statement.where(c.station_id == station_id)
+        return [
+            CommandLogView(
+                id=r["id"],
+                station_id=r["station_id"],
+                command=r["command"],
+                arguments=r["arguments"],
+                actor=r["actor"],
+                reason=r["reason"],
+                requested_at=r["requested_at"],
+                finished_at=r["finished_at"],
+                outcome=r["outcome"],
+                status=r["status"],
+                error=r["error"],
+            )
+            for r in (await self._c.execute(statement)).mappings()
+        ]
