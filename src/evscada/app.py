@@ -89,7 +89,12 @@ class Application:
             await self.database.migrate()
         await self.gateway.start()
         if self.settings.http_port is not None:
-            api = create_api(core=self.core, database=self.database, connected_count=lambda: len(self.gateway.registry))
+            api = create_api(
+                core=self.core,
+                database=self.database,
+                connected_count=lambda: len(self.gateway.registry),
+                export_settle_seconds=self.settings.export_settle_seconds,
+            )
             self.http = HttpServer(api, host=self.settings.http_host, port=self.settings.http_port)
             await self.http.start()
         self._tasks.append(

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     http_host: str = "0.0.0.0"
     http_port: int | None = Field(8080, ge=0, le=65535, description="REST API port; null: no HTTP listener")
 
+    export_settle_seconds: float = Field(
+        2.0, ge=0, description="the transaction export leaves out changes younger than this, so none is skipped"
+    )
+
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

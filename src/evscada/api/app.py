@@ -10,14 +10,16 @@ from fastapi.responses import JSONResponse
 from evscada import __version__
 from evscada.api.routes import commands, health, stations, transactions
 from evscada.core.errors import DomainError
-from evscada.core.queries import NotFound
+from evscada.core.queries import InvalidCursor, NotFound
 from evscada.core.services import Core
 from evscada.storage.db import Database
 
-_STATUS = {NotFound.code: 404}
+_STATUS = {NotFound.code: 404, InvalidCursor.code: 422}
 
 
-def create_api(*, core: Core, database: Database, connected_count: Callable[[], int]) -> FastAPI:
+def create_api(
+    *, core: Core, database: Database, connected_count: Callable[[], int], export_settle_seconds: float = 2.0
+) -> FastAPI:
     api = FastAPI(
         title="evscada",
         version=__version__,
@@ -30,6 +32,7 @@ def create_api(*, core: Core, database: Database, connected_count: Callable[[], 
     api.state.core = core
     api.state.database = database
     api.state.connected_count = connected_count
+    api.state.export_settle_seconds = export_settle_seconds
     for module in (health, stations, transactions, commands):
         api.include_router(module.router, prefix="/api/v1")
 

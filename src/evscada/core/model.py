@@ -201,6 +201,7 @@ class Transaction:
     charging_state: str | None = None
     last_seq_no: int | None = None
     reservation_id: int | None = None
+    updated_at: datetime | None = None  # set by storage on every change; the export cursor follows it
 
     @property
     def energy_wh(self) -> float | None:

@@ -85,7 +85,9 @@ class TransactionRepository(Protocol):
 
     async def running_with_token(self, *, id_token: str) -> int: ...
 
-    async def save(self, *, transaction: Transaction, at: datetime) -> None: ...
+    async def save(self, *, transaction: Transaction) -> None:
+        """Write the record; storage stamps updated_at inside the write (the export cursor follows it)."""
+        ...
 
     async def add_event(
         self,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from evscada.core.errors import DomainError
 from evscada.core.model import MeterSample, Station, StationId, Transaction, TransactionPk, TransactionState
-from evscada.core.ports import Store
+from evscada.core.ports import Clock, Store
 
 
 class NotFound(DomainError):
@@ -57,6 +57,32 @@ class CommandLogView:
     error: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ExportCursor:
+    """Where a billing system left off: the last (updated_at, id) it received."""
+
+    updated_at: datetime
+    pk: int
+
+    def encode(self) -> str:
+        return f"{self.updated_at.isoformat()}~{self.pk}"
+
+    @classmethod
+    def decode(cls, text: str) -> ExportCursor:
+        try:
+            stamp, _, pk = text.rpartition("~")
+            at = datetime.fromisoformat(stamp)
+            if at.tzinfo is None:
+                raise ValueError("no time zone")
+            return cls(updated_at=at, pk=int(pk))
+        except ValueError:
+            raise InvalidCursor(f"{text!r} is not a cursor from a previous export (X-Next-Cursor)") from None
+
+
+class InvalidCursor(DomainError):
+    code = "invalid_cursor"
+
+
 class ReadRepository(Protocol):
     async def connectors(self, *, station_ids: list[StationId]) -> dict[StationId, list[ConnectorView]]: ...
 
@@ -68,10 +94,15 @@ class ReadRepository(Protocol):
 
     async def commands(self, *, station_id: StationId | None, limit: int) -> list[CommandLogView]: ...
 
+    async def changed_transactions(
+        self, *, after: ExportCursor | None, settled_before: datetime, state: TransactionState | None, limit: int
+    ) -> list[Transaction]: ...
+
 
 class QueryService:
-    def __init__(self, *, store: Store) -> None:
+    def __init__(self, *, store: Store, clock: Clock) -> None:
         self._store = store
+        self._clock = clock
 
     async def stations(self) -> list[StationView]:
         async with self._store.unit() as uow:
@@ -97,6 +128,25 @@ class QueryService:
             if transaction is None:
                 raise NotFound(f"no transaction {pk}")
             return transaction, await uow.reads.samples(transaction_pk=pk)
+
+    async def export(
+        self, *, after: ExportCursor | None, settle_seconds: float, state: TransactionState | None, limit: int
+    ) -> tuple[list[Transaction], ExportCursor | None]:
+        """Transactions changed since the cursor, oldest change first, and the cursor to ask with next.
+
+        Only changes older than `settle_seconds` are returned: a change whose database transaction is still open
+        has an earlier timestamp than changes already committed, and would otherwise be skipped for good.
+        """
+        settled_before = self._clock.now() - timedelta(seconds=settle_seconds)
+        async with self._store.unit() as uow:
+            rows = await uow.reads.changed_transactions(
+                after=after, settled_before=settled_before, state=state, limit=limit
+            )
+        if not rows:
+            return rows, after
+        last = rows[-1]
+        assert last.updated_at is not None
+        return rows, ExportCursor(updated_at=last.updated_at, pk=last.pk)
 
     async def commands(self, *, station_id: StationId | None = None, limit: int = 100) -> list[CommandLogView]:
         async with self._store.unit() as uow:

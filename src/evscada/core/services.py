@@ -66,6 +66,6 @@ class Core:
             ),
             commands=CommandService(store=store, bus=bus, clock=clock, commander=commander),
             access=AccessService(store=store, clock=clock, hasher=hasher),
-            queries=QueryService(store=store),
+            queries=QueryService(store=store, clock=clock),
             clock=clock,
         )

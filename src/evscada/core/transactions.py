@@ -55,7 +55,7 @@ class TransactionService:
             _apply(transaction, report)
             if authorization is not None:
                 transaction.auth_status = authorization.status
-            await uow.transactions.save(transaction=transaction, at=now)
+            await uow.transactions.save(transaction=transaction)
             if report.samples:
                 # A transaction first seen at its end may not say where it ran: keep its samples all the same.
                 evse = transaction.evse or STATION_WIDE

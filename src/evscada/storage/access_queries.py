@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evscada.core.access import Role, User
-from evscada.core.model import MeterSample, StationId, Transaction, TransactionPk
-from evscada.core.queries import CommandLogView, ConnectorView, TransactionFilter
+from evscada.core.model import MeterSample, StationId, Transaction, TransactionPk, TransactionState
+from evscada.core.queries import CommandLogView, ConnectorView, ExportCursor, TransactionFilter
 from evscada.storage import tables as t
 from evscada.storage.repositories import transaction_from
 
@@ -123,6 +124,18 @@ class SqlReads:
             )
             for r in rows.mappings()
         ]
+
+    async def changed_transactions(
+        self, *, after: ExportCursor | None, settled_before: datetime, state: TransactionState | None, limit: int
+    ) -> list[Transaction]:
+        c = t.transactions.c
+        statement = select(t.transactions).where(c.updated_at < settled_before)
+        if after is not None:
+            statement = statement.where(tuple_(c.updated_at, c.pk) > tuple_(after.updated_at, after.pk))
+        if state is not None:
+            statement = statement.where(c.state == str(state))
+        statement = statement.order_by(c.updated_at, c.pk).limit(limit)
+        return [transaction_from(row) for row in (await self._c.execute(statement)).mappings()]
 
     async def commands(self, *, station_id: StationId | None, limit: int) -> list[CommandLogView]:
         c = t.command_log.c

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String, bindparam, cast, func, insert, select, update
@@ -225,6 +225,7 @@ def transaction_from(row: Mapping[str, Any]) -> Transaction:
         charging_state=row["charging_state"],
         last_seq_no=row["last_seq_no"],
         reservation_id=row["reservation_id"],
+        updated_at=row["updated_at"],
     )
 
 
@@ -258,7 +259,7 @@ class SqlTransactions:
         values["station_transaction_id"] = transaction.station_transaction_id or None
         result = await self._c.execute(
             insert(t.transactions)
-            .values(**values, created_at=func.now(), updated_at=func.now())
+            .values(**values, created_at=datetime.now(UTC), updated_at=datetime.now(UTC))
             .returning(t.transactions.c.pk)
         )
         transaction.pk = TransactionPk(result.scalar_one())
@@ -326,11 +327,14 @@ class SqlTransactions:
         )
         return int(result.scalar_one())
 
-    async def save(self, *, transaction: Transaction, at: datetime) -> None:
+    async def save(self, *, transaction: Transaction) -> None:
+        # Stamped here, inside the write, not when the message arrived: the export cursor follows updated_at, and
+        # with one writer (SQLite) commit order must equal timestamp order for no change to be skipped.
+        transaction.updated_at = datetime.now(UTC)
         await self._c.execute(
             update(t.transactions)
             .where(t.transactions.c.pk == transaction.pk)
-            .values(**self._values(transaction), updated_at=at)
+            .values(**self._values(transaction), updated_at=transaction.updated_at)
         )
 
     async def add_event(

@@ -2,17 +2,84 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from evscada.api.deps import CoreDep, Viewer
 from evscada.api.schemas import SampleOut, TransactionDetailOut, TransactionOut
-from evscada.core.model import StationId, TransactionPk, TransactionState
-from evscada.core.queries import TransactionFilter
+from evscada.core.model import StationId, Transaction, TransactionPk, TransactionState
+from evscada.core.queries import ExportCursor, TransactionFilter
 
 router = APIRouter(tags=["transactions"])
+
+EXPORT_COLUMNS = (
+    "id",
+    "station_id",
+    "station_transaction_id",
+    "evse_id",
+    "connector_id",
+    "id_token",
+    "token_type",
+    "started_at",
+    "ended_at",
+    "meter_start_wh",
+    "meter_stop_wh",
+    "energy_wh",
+    "stop_reason",
+    "state",
+    "updated_at",
+)
+
+
+def _export_row(tx: Transaction) -> dict[str, object]:
+    row = TransactionOut.of(tx).model_dump(mode="json")
+    row["updated_at"] = tx.updated_at.isoformat() if tx.updated_at else None
+    return {column: row[column] for column in EXPORT_COLUMNS}
+
+
+@router.get(
+    "/transactions/export",
+    responses={
+        200: {
+            "content": {"text/csv": {}, "application/x-ndjson": {}},
+            "description": "rows oldest change first; the X-Next-Cursor header is the cursor for the next call",
+        }
+    },
+)
+async def export_transactions(
+    *,
+    request: Request,
+    core: CoreDep,
+    _: Viewer,
+    format: Literal["csv", "jsonl"] = "jsonl",
+    cursor: Annotated[
+        str | None, Query(description="X-Next-Cursor of the previous call; absent: from the start")
+    ] = None,
+    state: TransactionState | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> Response:
+    """Incremental export for billing: every transaction changed since the cursor, each change once."""
+    after = ExportCursor.decode(cursor) if cursor else None
+    rows, next_cursor = await core.queries.export(
+        after=after, settle_seconds=request.app.state.export_settle_seconds, state=state, limit=limit
+    )
+    headers = {"X-Has-More": "true" if len(rows) == limit else "false"}
+    if next_cursor is not None:
+        headers["X-Next-Cursor"] = next_cursor.encode()
+    records = [_export_row(tx) for tx in rows]
+    if format == "jsonl":
+        body = "".join(json.dumps(record, separators=(",", ":")) + "\n" for record in records)
+        return Response(body, media_type="application/x-ndjson", headers=headers)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return Response(out.getvalue(), media_type="text/csv", headers=headers)
 
 
 @router.get("/transactions", response_model=list[TransactionOut])
