@@ -119,3 +119,20 @@ async def test_the_openapi_document_lists_every_command(csms: Csms, api: httpx.A
         "data_transfer",
     ):
         assert f"/api/v1/stations/{{station_id}}/commands/{name}" in paths
+
+
+async def test_configuration_through_the_api(csms: Csms, api: httpx.AsyncClient) -> None:
+    operator = await _key(csms, Role.OPERATOR)
+    async with answering_station(csms, "CP-CFG", "1.6"):
+        read = await api.post(
+            "/stations/CP-CFG/commands/get_configuration",
+            json={"settings": [{"name": "HeartbeatInterval"}]},
+            headers=operator,
+        )
+        change = await api.post(
+            "/stations/CP-CFG/commands/change_configuration",
+            json={"name": "HeartbeatInterval", "value": "120"},
+            headers=operator,
+        )
+    assert read.status_code == 200 and read.json()["data"]["settings"][0]["value"] == "300"
+    assert (change.status_code, change.json()["status"]) == (200, "RebootRequired")

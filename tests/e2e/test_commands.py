@@ -64,6 +64,18 @@ class Station16(ChargePoint16):  # type: ignore[misc]
         self.received.append(("DataTransfer", p))
         return result16.DataTransfer(status="Accepted", data="pong")
 
+    @on("GetConfiguration")
+    def get_configuration(self, **p: Any) -> Any:
+        self.received.append(("GetConfiguration", p))
+        return result16.GetConfiguration(
+            configuration_key=[{"key": "HeartbeatInterval", "readonly": False, "value": "300"}], unknown_key=["Nope"]
+        )
+
+    @on("ChangeConfiguration")
+    def change_configuration(self, **p: Any) -> Any:
+        self.received.append(("ChangeConfiguration", p))
+        return result16.ChangeConfiguration(status="RebootRequired")
+
 
 class Station201(ChargePoint201):  # type: ignore[misc]
     received: list[tuple[str, dict[str, Any]]]
@@ -107,6 +119,38 @@ class Station201(ChargePoint201):  # type: ignore[misc]
     def data_transfer(self, **p: Any) -> Any:
         self.received.append(("DataTransfer", p))
         return result201.DataTransfer(status="Accepted", data="pong")
+
+    @on("GetVariables")
+    def get_variables(self, **p: Any) -> Any:
+        self.received.append(("GetVariables", p))
+        return result201.GetVariables(
+            get_variable_result=[
+                {
+                    "attribute_status": "Accepted",
+                    "attribute_value": "300",
+                    "component": {"name": "OCPPCommCtrlr"},
+                    "variable": {"name": "HeartbeatInterval"},
+                },
+                {
+                    "attribute_status": "UnknownVariable",
+                    "component": {"name": "OCPPCommCtrlr"},
+                    "variable": {"name": "Nope"},
+                },
+            ]
+        )
+
+    @on("SetVariables")
+    def set_variables(self, **p: Any) -> Any:
+        self.received.append(("SetVariables", p))
+        return result201.SetVariables(
+            set_variable_result=[
+                {
+                    "attribute_status": "RebootRequired",
+                    "component": {"name": "OCPPCommCtrlr"},
+                    "variable": {"name": "HeartbeatInterval"},
+                },
+            ]
+        )
 
 
 STATIONS = {"1.6": ("ocpp1.6", Station16), "2.0.1": ("ocpp2.0.1", Station201)}
@@ -264,3 +308,38 @@ async def test_a_command_the_version_cannot_express_is_refused_before_sending(cs
     assert station.received == []
     (logged,) = await csms.rows("command_log", station_id="CP-16")
     assert logged["outcome"] == "not_supported"
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_configuration_is_read_and_changed_with_an_answer_per_setting(csms_sqlite: Csms, version: str) -> None:
+    heartbeat = c.SettingRef(name="HeartbeatInterval", component="OCPPCommCtrlr")
+    nope = c.SettingRef(name="Nope", component="OCPPCommCtrlr")
+    async with answering_station(csms_sqlite, "CP-CFG", version) as station:
+        read = await csms_sqlite.app.core.commands.send(
+            station_id=StationId("CP-CFG"), command=c.GetSettings(settings=(heartbeat, nope)), actor="alice"
+        )
+        changed = await csms_sqlite.app.core.commands.send(
+            station_id=StationId("CP-CFG"), command=c.ChangeSetting(setting=heartbeat, value="120"), actor="alice"
+        )
+    settings = {s["name"]: (s["value"], s["status"]) for s in read.data["settings"]}
+    assert settings["HeartbeatInterval"] == ("300", "Accepted")
+    assert settings["Nope"][1] == ("UnknownKey" if version == "1.6" else "UnknownVariable")
+    assert (changed.outcome, changed.status) == ("answered", "RebootRequired")
+    (_, asked), (_, change) = station.received
+    if version == "1.6":
+        assert asked == {"key": ["HeartbeatInterval", "Nope"]} and change == {
+            "key": "HeartbeatInterval",
+            "value": "120",
+        }
+    else:
+        assert change["set_variable_data"][0]["attribute_value"] == "120"
+        assert change["set_variable_data"][0]["component"] == {"name": "OCPPCommCtrlr"}
+
+
+async def test_a_2_0_1_variable_needs_its_component(csms_sqlite: Csms) -> None:
+    async with answering_station(csms_sqlite, "CP-CFG", "2.0.1") as station:
+        with pytest.raises(c.CommandNotSupported, match="component"):
+            await csms_sqlite.app.core.commands.send(
+                station_id=StationId("CP-CFG"), command=c.GetSettings(settings=(c.SettingRef(name="X"),)), actor="a"
+            )
+    assert station.received == []

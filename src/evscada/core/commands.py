@@ -95,6 +95,33 @@ class DataTransfer(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class SettingRef:
+    """A configuration setting: a 1.6 key, or a 2.0.1 variable of a component (optionally of one EVSE)."""
+
+    name: str
+    component: str | None = None  # required by 2.0.1 stations, ignored by 1.6
+    evse_id: int | None = None
+    instance: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetSettings(Command):
+    """Read settings (1.6 GetConfiguration, 2.0.1 GetVariables); no settings: all of them (1.6 only)."""
+
+    settings: tuple[SettingRef, ...] = ()
+    name = "get_configuration"
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSetting(Command):
+    """Change one setting (1.6 ChangeConfiguration, 2.0.1 SetVariables)."""
+
+    setting: SettingRef
+    value: str
+    name = "change_configuration"
+
+
+@dataclass(frozen=True, slots=True)
 class CommandReply:
     """The station's answer: its status word (Accepted, Rejected, ...) and the rest of its payload."""
 

@@ -21,7 +21,7 @@ def _no_commands(command: Command) -> tuple[str, Payload]:
     raise CommandNotSupported(f"{command.name} is not available for this OCPP version")
 
 
-def _plain_reply(command: Command, payload: Payload) -> CommandReply:
+def plain_reply(command: Command, payload: Payload) -> CommandReply:
     """Most answers are a status word plus details (statusInfo, ...)."""
     return CommandReply(
         status=str(payload.get("status", "Accepted")), data={k: v for k, v in payload.items() if k != "status"}
@@ -33,7 +33,7 @@ class CommandTranslator:
     """A version's way of saying a core command (to_call) and of reading the answer (to_reply)."""
 
     to_call: Callable[[Command], tuple[str, Payload]] = _no_commands
-    to_reply: Callable[[Command, Payload], CommandReply] = _plain_reply
+    to_reply: Callable[[Command, Payload], CommandReply] = plain_reply
 
 
 @dataclass(frozen=True, slots=True)

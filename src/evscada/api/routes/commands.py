@@ -66,6 +66,23 @@ class DataTransferBody(CommandBody):
     data: Any = None
 
 
+class SettingBody(BaseModel):
+    name: str = Field(min_length=1, max_length=50, description="1.6 key, or 2.0.1 variable name")
+    component: str | None = Field(None, max_length=50, description="2.0.1 component (required for 2.0.1)")
+    evse_id: int | None = Field(None, ge=0)
+
+    def ref(self) -> c.SettingRef:
+        return c.SettingRef(name=self.name, component=self.component, evse_id=self.evse_id)
+
+
+class GetConfigurationBody(CommandBody):
+    settings: list[SettingBody] = Field(default_factory=list, max_length=100, description="empty: every key (1.6 only)")
+
+
+class ChangeConfigurationBody(SettingBody, CommandBody):
+    value: str = Field(max_length=1000)
+
+
 def _to_command(name: str, body: Any) -> c.Command:
     match body:
         case RemoteStartBody():
@@ -80,6 +97,10 @@ def _to_command(name: str, body: Any) -> c.Command:
             return c.UnlockConnector(evse_id=body.evse_id, connector_id=body.connector_id)
         case TriggerMessageBody():
             return c.TriggerMessage(message=body.message, evse_id=body.evse_id)
+        case GetConfigurationBody():
+            return c.GetSettings(settings=tuple(setting.ref() for setting in body.settings))
+        case ChangeConfigurationBody():
+            return c.ChangeSetting(setting=body.ref(), value=body.value)
         case DataTransferBody():
             return c.DataTransfer(vendor_id=body.vendor_id, message_id=body.message_id, data=body.data)
     if name == "clear_cache":
@@ -96,6 +117,8 @@ BODIES: dict[str, type[CommandBody]] = {
     "clear_cache": CommandBody,
     "trigger_message": TriggerMessageBody,
     "data_transfer": DataTransferBody,
+    "get_configuration": GetConfigurationBody,
+    "change_configuration": ChangeConfigurationBody,
 }
 
 # What each outcome means to an HTTP client.

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from evscada.core import commands as c
-from evscada.gateway.adapter import Payload
+from evscada.gateway.adapter import Payload, plain_reply
 
 
 def _remote_start(cmd: c.RemoteStart) -> tuple[str, Payload]:
@@ -49,7 +49,17 @@ def _data_transfer(cmd: c.DataTransfer) -> tuple[str, Payload]:
     return "DataTransfer", payload
 
 
+def _get_settings(cmd: c.GetSettings) -> tuple[str, Payload]:
+    return "GetConfiguration", {"key": [setting.name for setting in cmd.settings]} if cmd.settings else {}
+
+
+def _change_setting(cmd: c.ChangeSetting) -> tuple[str, Payload]:
+    return "ChangeConfiguration", {"key": cmd.setting.name, "value": cmd.value}
+
+
 _BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
+    c.GetSettings: _get_settings,
+    c.ChangeSetting: _change_setting,
     c.RemoteStart: _remote_start,
     c.RemoteStop: _remote_stop,
     c.ChangeAvailability: _availability,
@@ -66,3 +76,23 @@ def to_call(command: c.Command) -> tuple[str, Payload]:
     if builder is None:
         raise c.CommandNotSupported(f"{command.name} has no OCPP 1.6 message")
     return builder(command)
+
+
+def to_reply(command: c.Command, payload: Payload) -> c.CommandReply:
+    """GetConfiguration has no status word: its answer is the keys, known and unknown."""
+    if isinstance(command, c.GetSettings):
+        settings = [
+            {
+                "component": None,
+                "name": key["key"],
+                "value": key.get("value"),
+                "readonly": key["readonly"],
+                "status": "Accepted",
+            }
+            for key in payload.get("configurationKey", [])
+        ] + [
+            {"component": None, "name": name, "value": None, "readonly": None, "status": "UnknownKey"}
+            for name in payload.get("unknownKey", [])
+        ]
+        return c.CommandReply(status="Accepted", data={"settings": settings})
+    return plain_reply(command, payload)

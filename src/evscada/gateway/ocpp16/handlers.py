@@ -137,5 +137,5 @@ ADAPTER = VersionAdapter(
     handlers=table.handlers,
     requires_acceptance=frozenset({"Authorize", "StartTransaction"}),
     deduplicated=frozenset({"MeterValues"}),
-    commands=CommandTranslator(to_call=commands.to_call),
+    commands=CommandTranslator(to_call=commands.to_call, to_reply=commands.to_reply),
 )

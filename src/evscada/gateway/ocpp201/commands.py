@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from evscada.core import commands as c
-from evscada.gateway.adapter import Payload
+from evscada.gateway.adapter import Payload, plain_reply
 from evscada.gateway.ocpp201 import mapping
 
 
@@ -51,7 +51,30 @@ def _data_transfer(cmd: c.DataTransfer) -> tuple[str, Payload]:
     return "DataTransfer", payload
 
 
+def _variable(setting: c.SettingRef) -> Payload:
+    if not setting.component:
+        raise c.CommandNotSupported(f"OCPP 2.0.1 needs the component of variable {setting.name!r}")
+    component: Payload = {"name": setting.component}
+    if setting.evse_id is not None:
+        component["evse"] = {"id": setting.evse_id}
+    if setting.instance is not None:
+        component["instance"] = setting.instance
+    return {"component": component, "variable": {"name": setting.name}}
+
+
+def _get_settings(cmd: c.GetSettings) -> tuple[str, Payload]:
+    if not cmd.settings:
+        raise c.CommandNotSupported("OCPP 2.0.1 reads named variables only; a full report is GetBaseReport")
+    return "GetVariables", {"getVariableData": [_variable(setting) for setting in cmd.settings]}
+
+
+def _change_setting(cmd: c.ChangeSetting) -> tuple[str, Payload]:
+    return "SetVariables", {"setVariableData": [{**_variable(cmd.setting), "attributeValue": cmd.value}]}
+
+
 _BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
+    c.GetSettings: _get_settings,
+    c.ChangeSetting: _change_setting,
     c.RemoteStart: _remote_start,
     c.RemoteStop: lambda cmd: ("RequestStopTransaction", {"transactionId": cmd.station_transaction_id}),
     c.ChangeAvailability: _availability,
@@ -68,3 +91,23 @@ def to_call(command: c.Command) -> tuple[str, Payload]:
     if builder is None:
         raise c.CommandNotSupported(f"{command.name} has no OCPP 2.0.1 message")
     return builder(command)
+
+
+def to_reply(command: c.Command, payload: Payload) -> c.CommandReply:
+    """Variables come back with a status each; the command's status is that of its (single) change."""
+    if isinstance(command, c.GetSettings):
+        settings = [
+            {
+                "component": result["component"]["name"],
+                "name": result["variable"]["name"],
+                "value": result.get("attributeValue"),
+                "readonly": None,
+                "status": result["attributeStatus"],
+            }
+            for result in payload["getVariableResult"]
+        ]
+        return c.CommandReply(status="Accepted", data={"settings": settings})
+    if isinstance(command, c.ChangeSetting):
+        (result,) = payload["setVariableResult"]
+        return c.CommandReply(status=result["attributeStatus"], data={"statusInfo": result.get("attributeStatusInfo")})
+    return plain_reply(command, payload)

@@ -195,7 +195,7 @@ ADAPTER = VersionAdapter(
     handlers=table.handlers,
     requires_acceptance=frozenset({"Authorize", "TransactionEvent"}),
     deduplicated=frozenset({"MeterValues"}),
-    commands=CommandTranslator(to_call=commands.to_call),
+    commands=CommandTranslator(to_call=commands.to_call, to_reply=commands.to_reply),
 )
 
 # 2.1 extends the 2.0.1 messages with optional fields only (for what a station reports and the CSMS answers
@@ -209,5 +209,5 @@ ADAPTER_21 = VersionAdapter(
     handlers=table.handlers,
     requires_acceptance=frozenset({"Authorize", "TransactionEvent"}),
     deduplicated=frozenset({"MeterValues"}),
-    commands=CommandTranslator(to_call=commands.to_call),
+    commands=CommandTranslator(to_call=commands.to_call, to_reply=commands.to_reply),
 )
