@@ -92,6 +92,7 @@ class Application:
             api = create_api(
                 core=self.core,
                 database=self.database,
+                bus=self.bus,
                 connected_count=lambda: len(self.gateway.registry),
                 export_settle_seconds=self.settings.export_settle_seconds,
             )

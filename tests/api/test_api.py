@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from ocpp.v16 import call
 
 from evscada.core.access import Role
+from tests.api.conftest import key_for as _key
 from tests.e2e.test_commands import answering_station
 from tests.support import Csms, station16
-
-
-@pytest.fixture
-async def api(csms: Csms) -> AsyncIterator[httpx.AsyncClient]:
-    assert csms.app.http is not None
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{csms.app.http.port}/api/v1", timeout=10) as client:
-        yield client
-
-
-async def _key(csms: Csms, role: Role) -> dict[str, str]:
-    name = f"{role}-user"
-    await csms.app.core.access.add_user(username=name, role=role)
-    key = await csms.app.core.access.create_api_key(username=name, name="test")
-    return {"Authorization": f"Bearer {key}"}
 
 
 async def test_health_answers_without_a_key(csms: Csms, api: httpx.AsyncClient) -> None:

@@ -8,7 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from evscada import __version__
-from evscada.api.routes import commands, health, stations, transactions
+from evscada.api.routes import commands, events, health, stations, transactions
+from evscada.bus.local import LocalBus
 from evscada.core.errors import DomainError
 from evscada.core.queries import InvalidCursor, NotFound
 from evscada.core.services import Core
@@ -18,7 +19,12 @@ _STATUS = {NotFound.code: 404, InvalidCursor.code: 422}
 
 
 def create_api(
-    *, core: Core, database: Database, connected_count: Callable[[], int], export_settle_seconds: float = 2.0
+    *,
+    core: Core,
+    database: Database,
+    bus: LocalBus,
+    connected_count: Callable[[], int],
+    export_settle_seconds: float = 2.0,
 ) -> FastAPI:
     api = FastAPI(
         title="evscada",
@@ -31,9 +37,10 @@ def create_api(
     )
     api.state.core = core
     api.state.database = database
+    api.state.bus = bus
     api.state.connected_count = connected_count
     api.state.export_settle_seconds = export_settle_seconds
-    for module in (health, stations, transactions, commands):
+    for module in (health, stations, transactions, commands, events):
         api.include_router(module.router, prefix="/api/v1")
 
     @api.exception_handler(DomainError)

@@ -1,0 +1,74 @@
+"""Live events as server-sent events: status changes, meter values, transactions, commands."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import re
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from evscada.api.deps import Viewer
+from evscada.core import events
+
+router = APIRouter(tags=["events"])
+
+KEEPALIVE_SECONDS = 15.0  # a comment line keeps proxies from closing an idle stream
+
+
+def event_type(event: events.Event) -> str:
+    """ConnectorStatusChanged -> connector_status_changed: the name clients filter on."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(event).__name__).lower()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def encode(event: events.Event) -> str:
+    data = _jsonable(dataclasses.asdict(event))
+    return f"event: {event_type(event)}\ndata: {json.dumps({'type': event_type(event), **data})}\n\n"
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "a never-ending event stream"}},
+)
+async def stream_events(
+    request: Request,
+    _: Viewer,
+    station_id: Annotated[list[str] | None, Query(description="only these stations (repeatable)")] = None,
+    event_types: Annotated[
+        list[str] | None, Query(alias="type", description="only these event types, e.g. connector_status_changed")
+    ] = None,
+) -> StreamingResponse:
+    stations = set(station_id or ())
+    types = set(event_types or ())
+    bus = request.app.state.bus
+
+    async def stream() -> AsyncIterator[str]:
+        async with bus.subscribe() as queue:
+            yield ": connected\n\n"
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if stations and event.station_id not in stations:
+                    continue
+                if types and event_type(event) not in types:
+                    continue
+                yield encode(event)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,51 @@
+"""Live events reach a subscriber over server-sent events, filtered as asked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+from ocpp.v16 import call
+
+from evscada.core.access import Role
+from tests.api.conftest import key_for as _key
+from tests.support import Csms, station16
+
+
+async def _events(response: httpx.Response, wanted: int) -> list[dict[str, Any]]:
+    received: list[dict[str, Any]] = []
+    async for line in response.aiter_lines():
+        if line.startswith("data: "):
+            received.append(json.loads(line[6:]))
+            if len(received) == wanted:
+                return received
+    return received
+
+
+async def test_a_status_change_reaches_a_filtered_subscriber(csms: Csms, api: httpx.AsyncClient) -> None:
+    viewer = await _key(csms, Role.VIEWER)
+    for station in ("CP-A", "CP-B"):
+        await csms.add_station(station)
+    params = {"station_id": "CP-A", "type": "connector_status_changed"}
+    async with api.stream("GET", "/events", params=params, headers=viewer) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        reader = asyncio.create_task(_events(response, 1))
+        await asyncio.sleep(0.1)
+        async with station16(csms, "CP-B") as other:  # another station's change is not delivered
+            await other.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Faulted"))
+        async with station16(csms, "CP-A") as cp:
+            await cp.call(call.StatusNotification(connector_id=1, error_code="GroundFailure", status="Faulted"))
+        (event,) = await asyncio.wait_for(reader, 5)
+    assert event["type"] == "connector_status_changed" and event["station_id"] == "CP-A"
+    assert (event["status"], event["error_code"], event["evse"]) == (
+        "Faulted",
+        "GroundFailure",
+        {"evse_id": 1, "connector_id": 1},
+    )
+
+
+async def test_the_event_stream_needs_a_key(csms: Csms, api: httpx.AsyncClient) -> None:
+    assert (await api.get("/events")).status_code == 401
