@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections import Counter
 from types import TracebackType
 
 from evscada.api.app import create_api
@@ -91,9 +92,9 @@ class Application:
         if self.settings.http_port is not None:
             api = create_api(
                 core=self.core,
-                database=self.database,
                 bus=self.bus,
-                connected_count=lambda: len(self.gateway.registry),
+                connected_by_version=lambda: Counter(s.adapter.version for s in self.gateway.registry.sessions()),
+                message_counts=self.gateway.message_counts,
                 export_settle_seconds=self.settings.export_settle_seconds,
             )
             self.http = HttpServer(api, host=self.settings.http_host, port=self.settings.http_port)

@@ -6,7 +6,9 @@ import httpx
 import pytest
 from ocpp.v16 import call
 
+from evscada.core import commands as c
 from evscada.core.access import Role
+from evscada.core.model import StationId
 from tests.api.conftest import key_for as _key
 from tests.e2e.test_commands import answering_station
 from tests.support import Csms, station16
@@ -121,3 +123,19 @@ async def test_configuration_through_the_api(csms: Csms, api: httpx.AsyncClient)
         )
     assert read.status_code == 200 and read.json()["data"]["settings"][0]["value"] == "300"
     assert (change.status_code, change.json()["status"]) == (200, "RebootRequired")
+
+
+async def test_prometheus_metrics_count_stations_messages_and_commands(csms: Csms) -> None:
+    assert csms.app.http is not None
+    async with answering_station(csms, "CP-M", "1.6") as station:
+        await station.call(call.Heartbeat())
+        await station.call(call.Heartbeat())
+        await csms.app.core.commands.send(station_id=StationId("CP-M"), command=c.ClearCache(), actor="ops")
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"http://127.0.0.1:{csms.app.http.port}/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'evscada_stations_connected{ocpp_version="1.6"} 1.0' in text
+    assert 'evscada_ocpp_messages_total{action="Heartbeat",ocpp_version="1.6"} 2.0' in text
+    assert 'evscada_commands_total{command="clear_cache",outcome="answered"} 1.0' in text
+    assert "evscada_database_latency_seconds" in text

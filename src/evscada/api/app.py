@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from evscada import __version__
-from evscada.api.routes import commands, events, health, stations, transactions
+from evscada.api.routes import commands, events, health, metrics, stations, transactions
 from evscada.bus.local import LocalBus
 from evscada.core.errors import DomainError
 from evscada.core.queries import InvalidCursor, NotFound
 from evscada.core.services import Core
-from evscada.storage.db import Database
 
 _STATUS = {NotFound.code: 404, InvalidCursor.code: 422}
 
@@ -21,9 +21,9 @@ _STATUS = {NotFound.code: 404, InvalidCursor.code: 422}
 def create_api(
     *,
     core: Core,
-    database: Database,
     bus: LocalBus,
-    connected_count: Callable[[], int],
+    connected_by_version: Callable[[], Counter[str]],
+    message_counts: Counter[tuple[str, str]],
     export_settle_seconds: float = 2.0,
 ) -> FastAPI:
     api = FastAPI(
@@ -36,12 +36,13 @@ def create_api(
         redoc_url=None,
     )
     api.state.core = core
-    api.state.database = database
     api.state.bus = bus
-    api.state.connected_count = connected_count
+    api.state.connected_by_version = connected_by_version
+    api.state.message_counts = message_counts
     api.state.export_settle_seconds = export_settle_seconds
     for module in (health, stations, transactions, commands, events):
         api.include_router(module.router, prefix="/api/v1")
+    api.include_router(metrics.router)  # /metrics, where Prometheus looks by default
 
     @api.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -98,6 +99,14 @@ class ReadRepository(Protocol):
         self, *, after: ExportCursor | None, settled_before: datetime, state: TransactionState | None, limit: int
     ) -> list[Transaction]: ...
 
+    async def command_outcomes(self) -> list[tuple[str, str, int]]:
+        """(command, outcome, count) over the whole command log."""
+        ...
+
+    async def ping(self) -> None:
+        """The smallest round trip to the database."""
+        ...
+
 
 class QueryService:
     def __init__(self, *, store: Store, clock: Clock) -> None:
@@ -147,6 +156,17 @@ class QueryService:
         last = rows[-1]
         assert last.updated_at is not None
         return rows, ExportCursor(updated_at=last.updated_at, pk=last.pk)
+
+    async def command_outcomes(self) -> list[tuple[str, str, int]]:
+        async with self._store.unit() as uow:
+            return await uow.reads.command_outcomes()
+
+    async def database_latency(self) -> float:
+        """Seconds for one trivial query; raises when the database does not answer."""
+        started = time.perf_counter()
+        async with self._store.unit() as uow:
+            await uow.reads.ping()
+        return time.perf_counter() - started
 
     async def commands(self, *, station_id: StationId | None = None, limit: int = 100) -> list[CommandLogView]:
         async with self._store.unit() as uow:

@@ -9,6 +9,7 @@ import http
 import logging
 import ssl
 import weakref
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +111,7 @@ class Gateway:
         self._servers: list[Server] = []
         self._ports: dict[str, int] = {}
         self._coalescer = WriteCoalescer()
+        self.message_counts: Counter[tuple[str, str]] = Counter()  # (OCPP version, action) -> calls received
         self._closing: set[asyncio.Task[None]] = set()  # replaced connections being closed in the background
         # connection -> station admitted at the handshake (weak: a handshake may fail after admission)
         self._admitted: weakref.WeakKeyDictionary[ServerConnection, Station] = weakref.WeakKeyDictionary()
@@ -213,6 +215,7 @@ class Gateway:
             registration=station.registration,
             call_timeout=self._config.call_timeout,
             frame_log_size=self._config.frame_log_size,
+            message_counts=self.message_counts,
         )
         previous = self.registry.add(session)
         if previous is not None:

@@ -7,7 +7,7 @@ import hashlib
 import itertools
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterable
 from datetime import datetime
 from typing import Any, Protocol
@@ -60,6 +60,7 @@ class StationSession:
         registration: RegistrationStatus,
         call_timeout: float,
         frame_log_size: int,
+        message_counts: Counter[tuple[str, str]] | None = None,
     ) -> None:
         self.station_id = station_id
         self.adapter = adapter
@@ -71,6 +72,8 @@ class StationSession:
         # (unix time, "in"/"out", raw frame): what an engineer reads when analysing a fault with the vendor.
         self.frames: deque[tuple[float, str, str]] = deque(maxlen=frame_log_size)
         self.message_key: str | None = None  # digest of the frame being handled, for repeat detection
+        # (OCPP version, action) -> calls received; shared by all sessions, read by /metrics
+        self._message_counts: Counter[tuple[str, str]] = Counter() if message_counts is None else message_counts
         self._connection = connection
         self._call_timeout = call_timeout
         self._pending: dict[str, tuple[str, asyncio.Future[Payload]]] = {}
@@ -129,6 +132,7 @@ class StationSession:
             await self._send(rpc.call_error_frame(exc.unique_id, code, exc.description))
             return
         if isinstance(message, rpc.Call):
+            self._message_counts[self.adapter.version, message.action] += 1
             await self._answer(message, text)
         else:
             self._resolve(message, text)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import func, insert, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evscada.core.access import Role, User
@@ -136,6 +136,16 @@ class SqlReads:
             statement = statement.where(c.state == str(state))
         statement = statement.order_by(c.updated_at, c.pk).limit(limit)
         return [transaction_from(row) for row in (await self._c.execute(statement)).mappings()]
+
+    async def command_outcomes(self) -> list[tuple[str, str, int]]:
+        c = t.command_log.c
+        rows = await self._c.execute(
+            select(c.command, c.outcome, func.count()).where(c.outcome.is_not(None)).group_by(c.command, c.outcome)
+        )
+        return [(command, outcome, int(count)) for command, outcome, count in rows]
+
+    async def ping(self) -> None:
+        await self._c.execute(select(literal(1)))
 
     async def commands(self, *, station_id: StationId | None, limit: int) -> list[CommandLogView]:
         c = t.command_log.c

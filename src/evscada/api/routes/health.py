@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from evscada import __version__
 from evscada.api.schemas import HealthOut
@@ -17,15 +16,14 @@ async def health(request: Request) -> JSONResponse:
     """No authentication: 200 when the database answers, 503 when it does not."""
     state = request.app.state
     try:
-        async with state.database.transaction() as connection:
-            await connection.execute(text("SELECT 1"))
+        await state.core.queries.database_latency()
         database = "ok"
     except Exception as exc:  # any database failure makes the node unready, and says why
         database = f"error: {type(exc).__name__}"
     body = HealthOut(
         status="ok" if database == "ok" else "degraded",
         database=database,
-        stations_connected=state.connected_count(),
+        stations_connected=sum(state.connected_by_version().values()),
         version=__version__,
     )
     return JSONResponse(body.model_dump(), status_code=200 if database == "ok" else 503)
