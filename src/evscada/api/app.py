@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from evscada import __version__
-from evscada.api.routes import commands, events, health, metrics, stations, transactions
+from evscada.api.routes import commands, events, health, metrics, stations, tokens, transactions
 from evscada.bus.local import LocalBus
 from evscada.core.errors import DomainError
 from evscada.core.queries import InvalidCursor, NotFound
@@ -40,7 +40,7 @@ def create_api(
     api.state.connected_by_version = connected_by_version
     api.state.message_counts = message_counts
     api.state.export_settle_seconds = export_settle_seconds
-    for module in (health, stations, transactions, commands, events):
+    for module in (health, stations, transactions, tokens, commands, events):
         api.include_router(module.router, prefix="/api/v1")
     api.include_router(metrics.router)  # /metrics, where Prometheus looks by default
 

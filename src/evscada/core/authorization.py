@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from evscada.core.model import AuthorizationResult, AuthorizationStatus, IdToken, StationId, Token
 from evscada.core.ports import Clock, Store, UnitOfWork
+from evscada.core.queries import NotFound
 
 
 class AuthorizationService:
@@ -39,3 +40,20 @@ class AuthorizationService:
     async def save_token(self, *, token: Token) -> None:
         async with self._store.unit() as uow:
             await uow.tokens.upsert(token=token)
+
+    async def tokens(self, *, limit: int = 100, offset: int = 0) -> list[Token]:
+        async with self._store.unit() as uow:
+            return await uow.tokens.list(limit=limit, offset=offset)
+
+    async def token(self, *, value: str) -> Token:
+        async with self._store.unit() as uow:
+            token = await uow.tokens.get(value=value)
+        if token is None:
+            raise NotFound(f"no token {value}")
+        return token
+
+    async def delete_token(self, *, value: str) -> None:
+        """Forget a token; transactions keep the value they were charged to."""
+        async with self._store.unit() as uow:
+            if not await uow.tokens.delete(value=value):
+                raise NotFound(f"no token {value}")

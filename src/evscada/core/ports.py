@@ -71,6 +71,10 @@ class TokenRepository(Protocol):
 
     async def upsert(self, *, token: Token) -> None: ...
 
+    async def list(self, *, limit: int, offset: int) -> list[Token]: ...
+
+    async def delete(self, *, value: str) -> bool: ...
+
 
 class TransactionRepository(Protocol):
     async def add(self, *, transaction: Transaction) -> Transaction:

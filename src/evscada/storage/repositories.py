@@ -192,6 +192,23 @@ class SqlTokens:
             group_id=row["group_id"],
         )
 
+    async def list(self, *, limit: int, offset: int) -> list[Token]:
+        rows = await self._c.execute(select(t.tokens).order_by(t.tokens.c.value).limit(limit).offset(offset))
+        return [
+            Token(
+                value=r["value"],
+                type=r["type"],
+                status=AuthorizationStatus(r["status"]),
+                expires_at=r["expires_at"],
+                group_id=r["group_id"],
+            )
+            for r in rows.mappings()
+        ]
+
+    async def delete(self, *, value: str) -> bool:
+        result = await self._c.execute(t.tokens.delete().where(t.tokens.c.value == value))
+        return bool(result.rowcount)
+
     async def upsert(self, *, token: Token) -> None:
         values = {
             "type": token.type,

@@ -1,0 +1,90 @@
+"""idTags / idTokens: who may charge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Response, status
+from pydantic import BaseModel, Field
+
+from evscada.api.deps import CoreDep, Operator, Viewer
+from evscada.core.model import AuthorizationStatus, Token
+
+router = APIRouter(tags=["tokens"])
+
+
+class TokenIn(BaseModel):
+    type: str = Field("ISO14443", max_length=20, description="ISO14443, ISO15693, eMAID, KeyCode, Local, Central ...")
+    status: Literal["Accepted", "Blocked", "Expired", "Invalid"] = "Accepted"
+    expires_at: datetime | None = Field(None, description="ISO 8601 with offset; after it the token is Expired")
+    group_id: str | None = Field(None, max_length=36, description="group / parent idTag")
+
+
+class TokenOut(TokenIn):
+    value: str
+
+    @classmethod
+    def of(cls, token: Token) -> TokenOut:
+        return cls(
+            value=token.value,
+            type=token.type,
+            status=str(token.status),  # type: ignore[arg-type]
+            expires_at=token.expires_at,
+            group_id=token.group_id,
+        )
+
+
+@router.get("/tokens", response_model=list[TokenOut])
+async def list_tokens(
+    core: CoreDep,
+    _: Viewer,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[TokenOut]:
+    return [TokenOut.of(token) for token in await core.authorization.tokens(limit=limit, offset=offset)]
+
+
+@router.get("/tokens/{value}", response_model=TokenOut, responses={404: {"description": "unknown token"}})
+async def get_token(value: str, core: CoreDep, _: Viewer) -> TokenOut:
+    return TokenOut.of(await core.authorization.token(value=value))
+
+
+@router.put("/tokens/{value}", response_model=TokenOut)
+async def put_token(
+    value: Annotated[str, Path(min_length=1, max_length=36)], body: TokenIn, core: CoreDep, _: Operator
+) -> TokenOut:
+    """Create or replace a token (idTag up to 36 characters, the 2.0.1 limit; 1.6 stations take 20)."""
+    token = Token(
+        value=value,
+        type=body.type,
+        status=AuthorizationStatus(body.status),
+        expires_at=body.expires_at,
+        group_id=body.group_id,
+    )
+    await core.authorization.save_token(token=token)
+    return TokenOut.of(token)
+
+
+async def _set_status(core: CoreDep, value: str, new: AuthorizationStatus) -> TokenOut:
+    token = await core.authorization.token(value=value)
+    token.status = new
+    await core.authorization.save_token(token=token)
+    return TokenOut.of(token)
+
+
+@router.post("/tokens/{value}/block", response_model=TokenOut)
+async def block_token(value: str, core: CoreDep, _: Operator) -> TokenOut:
+    """Stations answer Blocked from now on (stations with a local list learn it with the next list update)."""
+    return await _set_status(core, value, AuthorizationStatus.BLOCKED)
+
+
+@router.post("/tokens/{value}/unblock", response_model=TokenOut)
+async def unblock_token(value: str, core: CoreDep, _: Operator) -> TokenOut:
+    return await _set_status(core, value, AuthorizationStatus.ACCEPTED)
+
+
+@router.delete("/tokens/{value}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+async def delete_token(value: str, core: CoreDep, _: Operator) -> Response:
+    await core.authorization.delete_token(value=value)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
