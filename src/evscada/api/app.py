@@ -11,11 +11,20 @@ from fastapi.responses import JSONResponse
 from evscada import __version__
 from evscada.api.routes import commands, events, health, metrics, stations, tokens, transactions
 from evscada.bus.local import LocalBus
-from evscada.core.errors import DomainError
+from evscada.core.errors import AuthenticationFailed, DomainError, InvalidArgument, StationExists, UnknownStation
 from evscada.core.queries import InvalidCursor, NotFound
 from evscada.core.services import Core
+from evscada.core.stations import StationConnected
 
-_STATUS = {NotFound.code: 404, InvalidCursor.code: 422}
+_STATUS = {
+    NotFound.code: 404,
+    UnknownStation.code: 404,
+    InvalidCursor.code: 422,
+    InvalidArgument.code: 422,
+    AuthenticationFailed.code: 422,  # e.g. profile 1 without a password
+    StationExists.code: 409,
+    StationConnected.code: 409,
+}
 
 
 def create_api(

@@ -49,3 +49,4 @@ def role(needed: Role):  # type: ignore[no-untyped-def]
 
 Viewer = Annotated[User, Depends(role(Role.VIEWER))]
 Operator = Annotated[User, Depends(role(Role.OPERATOR))]
+Admin = Annotated[User, Depends(role(Role.ADMIN))]

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from evscada.core import events
-from evscada.core.errors import AuthenticationFailed, InvalidArgument, StationExists, UnknownStation
+from evscada.core.errors import AuthenticationFailed, DomainError, InvalidArgument, StationExists, UnknownStation
 from evscada.core.model import (
     BootDecision,
     BootInfo,
@@ -21,7 +21,11 @@ from evscada.core.ports import Clock, EventBus, PasswordHasher, Store
 
 log = logging.getLogger(__name__)
 
-MAX_STATION_ID_LENGTH = 48  # identity in OCPP 2.0.1 security (and chargeBoxIdentity in practice)
+MAX_STATION_ID_LENGTH = 48
+
+
+class StationConnected(DomainError):
+    code = "station_connected"  # identity in OCPP 2.0.1 security (and chargeBoxIdentity in practice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,50 @@ class StationService:
             await uow.stations.save(station=station)
         log.info("%s: registration set to %s", station_id, registration)
         return station
+
+    async def change(
+        self,
+        *,
+        station_id: StationId,
+        registration: RegistrationStatus | None = None,
+        security_profile: SecurityProfile | None = None,
+        password: str | None = None,
+    ) -> Station:
+        """Change what an operator may change; the station meets the new rules at its next connection."""
+        password_hash = await self._hasher.hash(password) if password else None
+        async with self._store.unit() as uow:
+            station = await uow.stations.get(station_id=station_id)
+            if station is None:
+                raise UnknownStation(f"station {station_id} is not registered")
+            profile = station.security_profile if security_profile is None else security_profile
+            if profile in (SecurityProfile.BASIC, SecurityProfile.TLS_BASIC) and not (
+                password_hash or station.password_hash
+            ):
+                raise AuthenticationFailed(f"security profile {int(profile)} needs a password")
+            _check_station_id(station_id, profile)
+            station.security_profile = profile
+            if registration is not None:
+                station.registration = registration
+            if password_hash is not None:
+                station.password_hash = password_hash
+            await uow.stations.save(station=station)
+        log.info(
+            "%s: changed (registration %s, profile %d%s)",
+            station_id,
+            station.registration,
+            int(station.security_profile),
+            ", new password" if password_hash else "",
+        )
+        return station
+
+    async def remove(self, *, station_id: StationId, online: bool) -> None:
+        """Forget a station; its transactions and history stay. A connected station must be disconnected first."""
+        if online:
+            raise StationConnected(f"station {station_id} is connected; reset it or block it at the network first")
+        async with self._store.unit() as uow:
+            if not await uow.stations.delete(station_id=station_id):
+                raise UnknownStation(f"station {station_id} is not registered")
+        log.info("%s: removed", station_id)
 
     async def list(self) -> list[Station]:
         async with self._store.unit() as uow:

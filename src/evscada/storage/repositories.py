@@ -70,6 +70,10 @@ class SqlStations:
         row = (await self._c.execute(_GET_STATION, {"station_id": station_id})).mappings().first()
         return None if row is None else self._station_from(row)
 
+    async def delete(self, *, station_id: StationId) -> bool:
+        result = await self._c.execute(t.stations.delete().where(t.stations.c.id == station_id))
+        return bool(result.rowcount)
+
     async def list(self) -> list[Station]:
         result = await self._c.execute(select(t.stations).order_by(t.stations.c.id))
         return [self._station_from(row) for row in result.mappings()]
