@@ -343,3 +343,48 @@ async def test_a_2_0_1_variable_needs_its_component(csms_sqlite: Csms) -> None:
                 station_id=StationId("CP-CFG"), command=c.GetSettings(settings=(c.SettingRef(name="X"),)), actor="a"
             )
     assert station.received == []
+
+
+async def test_a_1_6_start_after_a_remote_start_is_linked_to_that_command(csms_sqlite: Csms) -> None:
+    from ocpp.v16 import call as call16
+
+    csms = csms_sqlite
+    await csms.add_token("CARD-1")
+    async with answering_station(csms, "CP-RS", "1.6") as station:
+        outcome = await csms.app.core.commands.send(
+            station_id=StationId("CP-RS"), command=c.RemoteStart(id_token=IdToken("CARD-1"), evse_id=1), actor="ops"
+        )
+        first = await station.call(
+            call16.StartTransaction(connector_id=1, id_tag="CARD-1", meter_start=0, timestamp="2026-11-25T08:00:00Z")
+        )
+        other = await station.call(
+            call16.StartTransaction(connector_id=2, id_tag="CARD-2", meter_start=0, timestamp="2026-11-25T08:01:00Z")
+        )
+    (linked,) = await csms.rows("transactions", pk=first.transaction_id)
+    assert linked["remote_start_command_id"] == outcome.command_id
+    (unlinked,) = await csms.rows("transactions", pk=other.transaction_id)
+    assert unlinked["remote_start_command_id"] is None  # another token: not the answer to that command
+
+
+async def test_a_2_0_1_start_carries_the_remote_start_id_back(csms_sqlite: Csms) -> None:
+    from ocpp.v201 import call as call201
+
+    csms = csms_sqlite
+    async with answering_station(csms, "CP-RS", "2.0.1") as station:
+        outcome = await csms.app.core.commands.send(
+            station_id=StationId("CP-RS"), command=c.RemoteStart(id_token=IdToken("CARD-1", "ISO14443")), actor="ops"
+        )
+        remote_start_id = station.received[0][1]["remote_start_id"]
+        await station.call(
+            call201.TransactionEvent(
+                event_type="Started",
+                timestamp="2026-11-25T08:00:00Z",
+                trigger_reason="RemoteStart",
+                seq_no=0,
+                transaction_info={"transaction_id": "T-1", "remote_start_id": remote_start_id},
+                evse={"id": 1, "connector_id": 1},
+                id_token={"id_token": "CARD-1", "type": "ISO14443"},
+            )
+        )
+    (tx,) = await csms.rows("transactions", station_id="CP-RS")
+    assert tx["remote_start_command_id"] == outcome.command_id == remote_start_id

@@ -86,6 +86,7 @@ class TransactionOut(BaseModel):
     energy_wh: float | None
     stop_reason: str | None
     offline: bool
+    remote_start_command_id: int | None  # the command log entry of the remote start that asked for it
 
     @classmethod
     def of(cls, tx: Transaction) -> TransactionOut:
@@ -106,6 +107,7 @@ class TransactionOut(BaseModel):
             energy_wh=tx.energy_wh,
             stop_reason=tx.stop_reason,
             offline=tx.offline,
+            remote_start_command_id=tx.remote_start_command_id,
         )
 
 

@@ -179,6 +179,7 @@ class TransactionReport:
     seq_no: int | None = None
     offline: bool = False
     reservation_id: int | None = None
+    remote_start_id: int | None = None  # 2.0.1 transactionInfo.remoteStartId: the command log id we sent
     samples: tuple[MeterSample, ...] = ()
 
 
@@ -201,6 +202,7 @@ class Transaction:
     charging_state: str | None = None
     last_seq_no: int | None = None
     reservation_id: int | None = None
+    remote_start_command_id: int | None = None  # the command that asked for this session, if one did
     updated_at: datetime | None = None  # set by storage on every change; the export cursor follows it
 
     @property

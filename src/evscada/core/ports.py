@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from evscada.core.events import Event
 from evscada.core.model import (
@@ -149,6 +149,12 @@ class CommandLogRepository(Protocol):
     async def add(self, *, entry: CommandLogEntry) -> int: ...
 
     async def finish(self, *, outcome: CommandOutcome) -> None: ...
+
+    async def accepted_remote_starts(
+        self, *, station_id: StationId, since: datetime
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """(id, arguments) of remote starts the station accepted since then that no transaction claims yet."""
+        ...
 
 
 class UnitOfWork(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from evscada.core import events
 from evscada.core.authorization import AuthorizationService
@@ -25,6 +25,8 @@ from evscada.core.ports import Clock, EventBus, Store, UnitOfWork
 log = logging.getLogger(__name__)
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
+# How long after a remote start the station's start still answers it (1.6 ConnectionTimeOut is often 1-3 minutes).
+REMOTE_START_WINDOW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +101,23 @@ class TransactionService:
                 state=TransactionState.RUNNING,
                 started_at=report.timestamp if report.kind == TransactionEventKind.STARTED else None,
                 reservation_id=report.reservation_id,
+                remote_start_command_id=report.remote_start_id or await self._asked_by(uow, station_id, report),
             )
         )
         return created, True
+
+    async def _asked_by(self, uow: UnitOfWork, station_id: StationId, report: TransactionReport) -> int | None:
+        """1.6 has no remoteStartId: a start is the answer to the earliest unclaimed remote start the station
+        accepted for the same token (and EVSE, if one was named) within the last few minutes."""
+        if report.kind != TransactionEventKind.STARTED or report.id_token is None:
+            return None
+        since = self._clock.now() - REMOTE_START_WINDOW
+        for command_id, arguments in await uow.commands.accepted_remote_starts(station_id=station_id, since=since):
+            token = (arguments.get("id_token") or {}).get("value")
+            evse = arguments.get("evse_id")
+            if token == report.id_token.value and (evse is None or report.evse is None or evse == report.evse.evse_id):
+                return command_id
+        return None
 
     async def _is_repeat(
         self, uow: UnitOfWork, transaction: Transaction, report: TransactionReport, now: datetime

@@ -246,6 +246,7 @@ def transaction_from(row: Mapping[str, Any]) -> Transaction:
         charging_state=row["charging_state"],
         last_seq_no=row["last_seq_no"],
         reservation_id=row["reservation_id"],
+        remote_start_command_id=row["remote_start_command_id"],
         updated_at=row["updated_at"],
     )
 
@@ -273,6 +274,7 @@ class SqlTransactions:
             "offline": tx.offline,
             "last_seq_no": tx.last_seq_no,
             "reservation_id": tx.reservation_id,
+            "remote_start_command_id": tx.remote_start_command_id,
         }
 
     async def add(self, *, transaction: Transaction) -> Transaction:
@@ -450,6 +452,27 @@ class SqlCommandLog:
             .returning(t.command_log.c.id)
         )
         return int(result.scalar_one())
+
+    async def accepted_remote_starts(
+        self, *, station_id: StationId, since: datetime
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """(id, arguments) of remote starts the station accepted since then that no transaction claims yet."""
+        c = t.command_log.c
+        claimed = select(t.transactions.c.remote_start_command_id).where(
+            t.transactions.c.remote_start_command_id.is_not(None), t.transactions.c.station_id == station_id
+        )
+        rows = await self._c.execute(
+            select(c.id, c.arguments)
+            .where(
+                c.station_id == station_id,
+                c.command == "remote_start",
+                c.status == "Accepted",
+                c.requested_at >= since,
+                c.id.not_in(claimed),
+            )
+            .order_by(c.id)
+        )
+        return [(int(row.id), dict(row.arguments)) for row in rows]
 
     async def finish(self, *, outcome: CommandOutcome) -> None:
         await self._c.execute(

@@ -143,6 +143,7 @@ transactions = Table(
     Column("offline", Boolean, nullable=False, default=False),
     Column("last_seq_no", Integer),
     Column("reservation_id", Integer),
+    Column("remote_start_command_id", BigPk),  # command_log.id of the remote start that asked for it
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     UniqueConstraint("station_id", "station_transaction_id", name="uq_transactions_station_tx"),

@@ -147,6 +147,7 @@ def transaction_report(p: Payload) -> TransactionReport:
         seq_no=p["seqNo"],
         offline=p.get("offline", False),
         reservation_id=p.get("reservationId"),
+        remote_start_id=p["transactionInfo"].get("remoteStartId"),
         samples=samples(p.get("meterValue", [])),
     )
 
