@@ -5,31 +5,22 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from evscada.core.commands import CommandOutcome
 from evscada.core.model import MeterSample, Transaction
-from evscada.core.queries import CommandLogView, ConnectorView, StationView
+from evscada.core.queries import StationView
 
 
 class ConnectorOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read straight from core.queries.ConnectorView
+
     evse_id: int
     connector_id: int
     status: str
     error_code: str | None
     info: str | None
     status_at: datetime
-
-    @classmethod
-    def of(cls, view: ConnectorView) -> ConnectorOut:
-        return cls(
-            evse_id=view.evse_id,
-            connector_id=view.connector_id,
-            status=view.status,
-            error_code=view.error_code,
-            info=view.info,
-            status_at=view.status_at,
-        )
 
 
 class StationOut(BaseModel):
@@ -65,7 +56,7 @@ class StationOut(BaseModel):
             last_seen=s.last_seen,
             last_boot=s.last_boot,
             disconnect_reason=s.disconnect_reason,
-            connectors=[ConnectorOut.of(c) for c in view.connectors],
+            connectors=[ConnectorOut.model_validate(c) for c in view.connectors],
         )
 
 
@@ -164,6 +155,8 @@ class CommandOut(BaseModel):
 
 
 class CommandLogOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read straight from core.queries.CommandLogView
+
     id: int
     station_id: str
     command: str
@@ -175,22 +168,6 @@ class CommandLogOut(BaseModel):
     outcome: str | None
     status: str | None
     error: str | None
-
-    @classmethod
-    def of(cls, v: CommandLogView) -> CommandLogOut:
-        return cls(
-            id=v.id,
-            station_id=v.station_id,
-            command=v.command,
-            arguments=v.arguments,
-            actor=v.actor,
-            reason=v.reason,
-            requested_at=v.requested_at,
-            finished_at=v.finished_at,
-            outcome=v.outcome,
-            status=v.status,
-            error=v.error,
-        )
 
 
 class HealthOut(BaseModel):

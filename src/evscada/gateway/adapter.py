@@ -28,6 +28,22 @@ def plain_reply(command: Command, payload: Payload) -> CommandReply:
     )
 
 
+def translator(
+    builders: dict[type[Command], Callable[[Any], tuple[str, Payload]]],
+    version: str,
+    to_reply: Callable[[Command, Payload], CommandReply] = plain_reply,
+) -> CommandTranslator:
+    """A version's translator from its table of CALL builders, one per command type."""
+
+    def to_call(command: Command) -> tuple[str, Payload]:
+        builder = builders.get(type(command))
+        if builder is None:
+            raise CommandNotSupported(f"{command.name} has no OCPP {version} message")
+        return builder(command)
+
+    return CommandTranslator(to_call=to_call, to_reply=to_reply)
+
+
 @dataclass(frozen=True, slots=True)
 class CommandTranslator:
     """A version's way of saying a core command (to_call) and of reading the answer (to_reply)."""

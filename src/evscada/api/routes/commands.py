@@ -175,4 +175,4 @@ async def command_log(
 ) -> list[CommandLogOut]:
     """The command log: who sent what, when, why, and what came back."""
     entries = await core.queries.commands(station_id=StationId(station_id) if station_id else None, limit=limit)
-    return [CommandLogOut.of(entry) for entry in entries]
+    return [CommandLogOut.model_validate(entry) for entry in entries]

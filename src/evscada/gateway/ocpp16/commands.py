@@ -57,7 +57,7 @@ def _change_setting(cmd: c.ChangeSetting) -> tuple[str, Payload]:
     return "ChangeConfiguration", {"key": cmd.setting.name, "value": cmd.value}
 
 
-_BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
+BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
     c.GetSettings: _get_settings,
     c.ChangeSetting: _change_setting,
     c.RemoteStart: _remote_start,
@@ -69,13 +69,6 @@ _BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
     c.TriggerMessage: _trigger,
     c.DataTransfer: _data_transfer,
 }
-
-
-def to_call(command: c.Command) -> tuple[str, Payload]:
-    builder = _BUILDERS.get(type(command))
-    if builder is None:
-        raise c.CommandNotSupported(f"{command.name} has no OCPP 1.6 message")
-    return builder(command)
 
 
 def to_reply(command: c.Command, payload: Payload) -> c.CommandReply:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from evscada.gateway import validation
-from evscada.gateway.adapter import CommandTranslator, Dialect, HandlerTable, Payload, VersionAdapter
+from evscada.gateway.adapter import Dialect, HandlerTable, Payload, VersionAdapter, translator
 from evscada.gateway.ocpp16 import commands, mapping
 from evscada.gateway.rpc import FrameProblem, format_datetime
 from evscada.gateway.session import StationSession
@@ -137,5 +137,5 @@ ADAPTER = VersionAdapter(
     handlers=table.handlers,
     requires_acceptance=frozenset({"Authorize", "StartTransaction"}),
     deduplicated=frozenset({"MeterValues"}),
-    commands=CommandTranslator(to_call=commands.to_call, to_reply=commands.to_reply),
+    commands=translator(commands.BUILDERS, "1.6", commands.to_reply),
 )

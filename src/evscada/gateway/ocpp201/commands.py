@@ -72,7 +72,7 @@ def _change_setting(cmd: c.ChangeSetting) -> tuple[str, Payload]:
     return "SetVariables", {"setVariableData": [{**_variable(cmd.setting), "attributeValue": cmd.value}]}
 
 
-_BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
+BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
     c.GetSettings: _get_settings,
     c.ChangeSetting: _change_setting,
     c.RemoteStart: _remote_start,
@@ -84,13 +84,6 @@ _BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
     c.TriggerMessage: _trigger,
     c.DataTransfer: _data_transfer,
 }
-
-
-def to_call(command: c.Command) -> tuple[str, Payload]:
-    builder = _BUILDERS.get(type(command))
-    if builder is None:
-        raise c.CommandNotSupported(f"{command.name} has no OCPP 2.0.1 message")
-    return builder(command)
 
 
 def to_reply(command: c.Command, payload: Payload) -> c.CommandReply:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from evscada.gateway import validation
-from evscada.gateway.adapter import CommandTranslator, Dialect, HandlerTable, Payload, VersionAdapter
+from evscada.gateway.adapter import Dialect, HandlerTable, Payload, VersionAdapter, translator
 from evscada.gateway.ocpp201 import commands, mapping
 from evscada.gateway.rpc import FrameProblem, format_datetime
 from evscada.gateway.session import StationSession
@@ -195,7 +195,7 @@ ADAPTER = VersionAdapter(
     handlers=table.handlers,
     requires_acceptance=frozenset({"Authorize", "TransactionEvent"}),
     deduplicated=frozenset({"MeterValues"}),
-    commands=CommandTranslator(to_call=commands.to_call, to_reply=commands.to_reply),
+    commands=translator(commands.BUILDERS, "2.0.1", commands.to_reply),
 )
 
 # 2.1 extends the 2.0.1 messages with optional fields only (for what a station reports and the CSMS answers
@@ -209,5 +209,5 @@ ADAPTER_21 = VersionAdapter(
     handlers=table.handlers,
     requires_acceptance=frozenset({"Authorize", "TransactionEvent"}),
     deduplicated=frozenset({"MeterValues"}),
-    commands=CommandTranslator(to_call=commands.to_call, to_reply=commands.to_reply),
+    commands=translator(commands.BUILDERS, "2.0.1", commands.to_reply),
 )
