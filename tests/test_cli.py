@@ -233,3 +233,12 @@ def test_user_add_and_key_give_a_working_api_key(database: Path, capsys: pytest.
     assert "already exists" in capsys.readouterr().err
     assert main(["user", "key", "nobody"]) == 1
     assert "no user nobody" in capsys.readouterr().err
+
+
+def test_null_in_the_environment_turns_optional_listeners_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evscada.settings import Settings
+
+    monkeypatch.setenv("EVSCADA_HTTP_PORT", "null")
+    monkeypatch.setenv("EVSCADA_WEBSOCKET_PING_INTERVAL", "null")
+    settings = Settings()
+    assert settings.http_port is None and settings.websocket_ping_interval is None

@@ -15,7 +15,7 @@ DEFAULT_CONFIG_FILE = Path("evscada.toml")
 class Settings(BaseSettings):
     """Defaults suit one process on SQLite; every field can be set as EVSCADA_<NAME> or in the TOML file."""
 
-    model_config = SettingsConfigDict(env_prefix="EVSCADA_", extra="forbid", toml_file=None)
+    model_config = SettingsConfigDict(env_prefix="EVSCADA_", extra="forbid", toml_file=None, env_parse_none_str="null")
 
     # Storage
     database_url: str = Field("sqlite+aiosqlite:///var/evscada.db", description="SQLAlchemy async URL")
