@@ -12,7 +12,10 @@ from evscada.simulator.station import SimulatedStation, StationSpec, Timing, can
 from tests.support import Csms, open_socket
 
 FAST = Timing(meter_interval=0.05, idle_seconds=(0.0, 0.0), session_seconds=(0.3, 0.3), time_scale=3600.0)
-LINKS = {"1.6": ("ocpp1.6", Link16), "2.0.1": ("ocpp2.0.1", Link201)}
+LINKS: dict[str, tuple[str, type[Link16] | type[Link201]]] = {
+    "1.6": ("ocpp1.6", Link16),
+    "2.0.1": ("ocpp2.0.1", Link201),
+}
 
 
 @pytest.mark.parametrize("version", ["1.6", "2.0.1"])

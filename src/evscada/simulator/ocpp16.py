@@ -5,11 +5,12 @@ from __future__ import annotations
 from ocpp.v16 import ChargePoint, call
 from ocpp.v16.datatypes import MeterValue, SampledValue
 
-from evscada.simulator.station import Reading, StationSpec, now_iso
+from evscada.simulator.commands16 import Commands16
+from evscada.simulator.model import Reading, StationSpec, now_iso
 
 
-class Link16(ChargePoint):  # type: ignore[misc]
-    async def boot(self, spec: StationSpec) -> tuple[str, int]:
+class Link16(Commands16, ChargePoint):
+    async def boot(self, spec: StationSpec, reason: str = "PowerUp") -> tuple[str, int]:  # 1.6 gives no reason
         result = await self.call(
             call.BootNotification(
                 charge_point_vendor=spec.vendor,
@@ -32,17 +33,19 @@ class Link16(ChargePoint):  # type: ignore[misc]
         result = await self.call(call.Authorize(id_tag=token))
         return str(result.id_tag_info["status"])
 
-    async def start_transaction(self, connector: int, token: str, meter_wh: float) -> tuple[str, str]:
+    async def start_transaction(
+        self, connector: int, token: str, meter_wh: float, remote_start_id: int | None = None
+    ) -> tuple[str, str]:
         result = await self.call(
             call.StartTransaction(connector_id=connector, id_tag=token, meter_start=int(meter_wh), timestamp=now_iso())
         )
         return str(result.transaction_id), str(result.id_tag_info["status"])
 
-    async def meter(self, connector: int, transaction: str, reading: Reading) -> None:
+    async def meter(self, connector: int, transaction: str | None, reading: Reading) -> None:
         await self.call(
             call.MeterValues(
                 connector_id=connector,
-                transaction_id=int(transaction),
+                transaction_id=int(transaction) if transaction is not None else None,
                 meter_value=[MeterValue(timestamp=now_iso(), sampled_value=_sampled(reading))],
             )
         )
@@ -59,6 +62,12 @@ class Link16(ChargePoint):  # type: ignore[misc]
                 id_tag=token,
             )
         )
+
+    async def firmware_idle(self) -> None:
+        await self.call(call.FirmwareStatusNotification(status="Idle"))
+
+    async def diagnostics_idle(self) -> None:
+        await self.call(call.DiagnosticsStatusNotification(status="Idle"))
 
 
 def _sampled(r: Reading) -> list[SampledValue]:

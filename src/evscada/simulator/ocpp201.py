@@ -15,24 +15,34 @@ from ocpp.v201.datatypes import (
     UnitOfMeasureType,
 )
 
-from evscada.simulator.station import Reading, StationSpec, now_iso
+from evscada.simulator.commands201 import Commands201
+from evscada.simulator.model import Reading, StationSpec, now_iso
 
 # 2.0.1 reports connector occupancy only; the charging state travels in TransactionEvent.
 _CONNECTOR_STATUS = {"Preparing": "Occupied", "Charging": "Occupied", "Finishing": "Occupied"}
 
+# The station's stop reasons (1.6 words where 2.0.1 has no other) as 2.0.1 stoppedReason and triggerReason.
+_STOPPED_REASON = {"SoftReset": "ImmediateReset", "HardReset": "ImmediateReset", "UnlockCommand": "Remote"}
+_STOP_TRIGGER = {
+    "Remote": "RemoteStop",
+    "ImmediateReset": "ResetCommand",
+    "DeAuthorized": "Deauthorized",
+    "EVDisconnected": "EVCommunicationLost",
+}
 
-class Link201(ChargePoint):  # type: ignore[misc]
+
+class Link201(Commands201, ChargePoint):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self._seq: dict[str, int] = {}
 
-    async def boot(self, spec: StationSpec) -> tuple[str, int]:
+    async def boot(self, spec: StationSpec, reason: str = "PowerUp") -> tuple[str, int]:
         result = await self.call(
             call.BootNotification(
                 charging_station=ChargingStationType(
                     vendor_name=spec.vendor, model=spec.model, firmware_version=spec.firmware, serial_number=spec.serial
                 ),
-                reason="PowerUp",
+                reason=reason,
             )
         )
         return result.status, result.interval
@@ -66,6 +76,7 @@ class Link201(ChargePoint):  # type: ignore[misc]
         token: str | None = None,
         state: str | None = None,
         reason: str | None = None,
+        remote_start_id: int | None = None,
     ) -> dict:
         seq = self._seq.get(transaction, 0)
         self._seq[transaction] = seq + 1
@@ -76,7 +87,10 @@ class Link201(ChargePoint):  # type: ignore[misc]
                 trigger_reason=trigger,
                 seq_no=seq,
                 transaction_info=TransactionType(
-                    transaction_id=transaction, charging_state=state, stopped_reason=reason
+                    transaction_id=transaction,
+                    charging_state=state,
+                    stopped_reason=reason,
+                    remote_start_id=remote_start_id,
                 ),
                 evse=EVSEType(id=connector, connector_id=1),
                 id_token=IdTokenType(id_token=token, type="ISO14443") if token else None,
@@ -87,22 +101,29 @@ class Link201(ChargePoint):  # type: ignore[misc]
         )
         return result.id_token_info or {}
 
-    async def start_transaction(self, connector: int, token: str, meter_wh: float) -> tuple[str, str]:
+    async def start_transaction(
+        self, connector: int, token: str, meter_wh: float, remote_start_id: int | None = None
+    ) -> tuple[str, str]:
         transaction = uuid.uuid4().hex[:16]
         start = Reading(energy_wh=meter_wh, power_w=0, current_a=0, voltage_v=230, soc=0, phases=3)
         info = await self._event(
             "Started",
             transaction,
-            "Authorized",
+            "Authorized" if remote_start_id is None else "RemoteStart",
             connector,
             reading=start,
             context="Transaction.Begin",
             token=token,
             state="EVConnected",
+            remote_start_id=remote_start_id,
         )
         return transaction, str(info.get("status", "Accepted"))
 
-    async def meter(self, connector: int, transaction: str, reading: Reading) -> None:
+    async def meter(self, connector: int, transaction: str | None, reading: Reading) -> None:
+        if transaction is None:  # outside a transaction (e.g. triggered): a plain MeterValues
+            sample = MeterValueType(timestamp=now_iso(), sampled_value=_sampled(reading, "Trigger"))
+            await self.call(call.MeterValues(evse_id=connector, meter_value=[sample]))
+            return
         await self._event(
             "Updated",
             transaction,
@@ -116,21 +137,30 @@ class Link201(ChargePoint):  # type: ignore[misc]
     async def stop_transaction(
         self, connector: int, transaction: str, token: str, reading: Reading, reason: str
     ) -> None:
+        stopped = _STOPPED_REASON.get(reason, reason)
         await self._event(
             "Ended",
             transaction,
-            "EVCommunicationLost",
+            _STOP_TRIGGER.get(stopped, "StopAuthorized" if stopped == "Local" else "EVCommunicationLost"),
             connector,
             reading=reading,
             context="Transaction.End",
             state="Idle",
-            reason=reason,
+            reason=stopped,
         )
         self._seq.pop(transaction, None)
 
+    async def firmware_idle(self) -> None:
+        await self.call(call.FirmwareStatusNotification(status="Idle"))
+
+    async def diagnostics_idle(self) -> None:
+        await self.call(call.LogStatusNotification(status="Idle"))
+
 
 def _sampled(r: Reading, context: str) -> list[SampledValueType]:
-    def value(v: float, measurand: str, unit: str, phase: str | None = None, location: str | None = None):  # type: ignore[no-untyped-def]
+    def value(
+        v: float, measurand: str, unit: str, phase: str | None = None, location: str | None = None
+    ) -> SampledValueType:
         return SampledValueType(
             value=v,
             context=context,

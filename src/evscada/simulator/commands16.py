@@ -1,0 +1,170 @@
+"""How a simulated 1.6 station answers the CSMS's commands: map in, ask the station, map out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocpp.routing import after, on
+from ocpp.v16 import call_result
+from ocpp.v16.datatypes import KeyValue
+from ocpp.v16.enums import Action
+
+from evscada.simulator.answering import Answering, accepted, parse_time
+from evscada.simulator.config import Change
+from evscada.simulator.model import Trigger
+
+_TRIGGERS = {
+    "BootNotification": Trigger.BOOT,
+    "Heartbeat": Trigger.HEARTBEAT,
+    "StatusNotification": Trigger.STATUS,
+    "MeterValues": Trigger.METER,
+    "FirmwareStatusNotification": Trigger.FIRMWARE,
+    "DiagnosticsStatusNotification": Trigger.DIAGNOSTICS,
+}
+
+_CHANGE = {Change.ACCEPTED: "Accepted", Change.REJECTED: "Rejected", Change.UNKNOWN: "NotSupported"}
+
+
+class Commands16(Answering):
+    @on(Action.remote_start_transaction)
+    def on_remote_start(self, id_tag: str, connector_id: int | None = None, **_: Any) -> Any:
+        station = self.station
+        connector = station.claim(connector_id, id_tag)
+        if connector is not None:
+            self._then(lambda: station.start_session(connector))
+        return call_result.RemoteStartTransaction(status=accepted(connector is not None))
+
+    @on(Action.remote_stop_transaction)
+    def on_remote_stop(self, transaction_id: int, **_: Any) -> Any:
+        station = self.station
+        session = station.find_transaction(str(transaction_id))
+        if session is not None:
+            self._then(lambda: station.stop_session(session, "Remote"))
+        return call_result.RemoteStopTransaction(status=accepted(session is not None))
+
+    @on(Action.change_availability)
+    def on_change_availability(self, connector_id: int, type: str, **_: Any) -> Any:
+        station = self.station
+        connectors = station.targets(connector_id)
+        if connectors is None:
+            return call_result.ChangeAvailability(status="Rejected")
+        status = station.change_availability(connectors, operative=type == "Operative")
+        self._then(lambda: station.report(connectors))
+        return call_result.ChangeAvailability(status=status)
+
+    @on(Action.reset)
+    def on_reset(self, type: str, **_: Any) -> Any:
+        station = self.station
+        self._then(lambda: station.reset("HardReset" if type == "Hard" else "SoftReset"))
+        return call_result.Reset(status="Accepted")
+
+    @on(Action.unlock_connector)
+    def on_unlock_connector(self, connector_id: int, **_: Any) -> Any:
+        station = self.station
+        state = station.connectors.get(connector_id)
+        if state is None:
+            return call_result.UnlockConnector(status="NotSupported")
+        session = state.session
+        if session is not None:  # 1.6: unlocking a connector ends its session
+            self._then(lambda: station.stop_session(session, "UnlockCommand"))
+        return call_result.UnlockConnector(status="Unlocked")
+
+    @on(Action.clear_cache)
+    def on_clear_cache(self, **_: Any) -> Any:
+        return call_result.ClearCache(status="Accepted")
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
+        return call_result.DataTransfer(status="UnknownVendorId")
+
+    @on(Action.get_configuration)
+    def on_get_configuration(self, key: list[str] | None = None, **_: Any) -> Any:
+        known, unknown = self.station.config.select(key)
+        return call_result.GetConfiguration(
+            configuration_key=[KeyValue(key=s.key or "", readonly=s.readonly, value=s.value) for s in known],
+            unknown_key=unknown or None,
+        )
+
+    @on(Action.change_configuration)
+    def on_change_configuration(self, key: str, value: str, **_: Any) -> Any:
+        station = self.station
+        change = station.change_setting(station.config.by_key(key), value)
+        return call_result.ChangeConfiguration(status=_CHANGE[change])
+
+    @on(Action.trigger_message)
+    def on_trigger_message(self, requested_message: str, connector_id: int | None = None, **_: Any) -> Any:
+        station = self.station
+        message = _TRIGGERS.get(requested_message)
+        if message is None:
+            return call_result.TriggerMessage(status="NotImplemented")
+        if connector_id is not None and station.targets(connector_id) is None:
+            return call_result.TriggerMessage(status="Rejected")
+        self._then(lambda: station.trigger(message, connector_id))
+        return call_result.TriggerMessage(status="Accepted")
+
+    @on(Action.send_local_list)
+    def on_send_local_list(
+        self,
+        list_version: int,
+        update_type: str,
+        local_authorization_list: list[dict[str, Any]] | None = None,
+        **_: Any,
+    ) -> Any:
+        entries = {entry["id_tag"]: entry.get("id_tag_info") for entry in local_authorization_list or []}
+        status = self.station.local_list.update(version=list_version, full=update_type == "Full", entries=entries)
+        return call_result.SendLocalList(status=status)
+
+    @on(Action.get_local_list_version)
+    def on_get_local_list_version(self, **_: Any) -> Any:
+        return call_result.GetLocalListVersion(list_version=self.station.local_list.version)
+
+    @on(Action.reserve_now)
+    def on_reserve_now(self, connector_id: int, expiry_date: str, id_tag: str, reservation_id: int, **_: Any) -> Any:
+        station = self.station
+        status = station.reserve(reservation_id, connector_id, id_tag, parse_time(expiry_date))
+        connector = station.reserved_connector(reservation_id)
+        if connector is not None:
+            self._then(lambda: station.report([connector]))
+        return call_result.ReserveNow(status=status)
+
+    @on(Action.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id: int, **_: Any) -> Any:
+        station = self.station
+        connector = station.cancel_reservation(reservation_id)
+        if connector is not None:
+            self._then(lambda: station.report([connector]))
+        return call_result.CancelReservation(status=accepted(connector is not None))
+
+    # Effects run once the answer is sent.
+
+    @after(Action.remote_start_transaction)
+    def after_remote_start(self, **_: Any) -> None:
+        self._answered()
+
+    @after(Action.remote_stop_transaction)
+    def after_remote_stop(self, **_: Any) -> None:
+        self._answered()
+
+    @after(Action.change_availability)
+    def after_change_availability(self, **_: Any) -> None:
+        self._answered()
+
+    @after(Action.reset)
+    def after_reset(self, **_: Any) -> None:
+        self._answered()
+
+    @after(Action.unlock_connector)
+    def after_unlock_connector(self, **_: Any) -> None:
+        self._answered()
+
+    @after(Action.trigger_message)
+    def after_trigger_message(self, **_: Any) -> None:
+        self._answered()
+
+    @after(Action.reserve_now)
+    def after_reserve_now(self, **_: Any) -> None:
+        self._answered()
+
+    @after(Action.cancel_reservation)
+    def after_cancel_reservation(self, **_: Any) -> None:
+        self._answered()

@@ -1,0 +1,195 @@
+"""How a simulated 2.0.1 station answers the CSMS's commands: map in, ask the station, map out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ocpp.routing import after, on
+from ocpp.v201 import call_result
+from ocpp.v201.enums import Action
+
+from evscada.simulator.answering import Answering, accepted, parse_time
+from evscada.simulator.config import Change
+from evscada.simulator.model import Trigger
+from evscada.simulator.station import SimulatedStation
+
+_TRIGGERS = {
+    "BootNotification": Trigger.BOOT,
+    "Heartbeat": Trigger.HEARTBEAT,
+    "StatusNotification": Trigger.STATUS,
+    "MeterValues": Trigger.METER,
+    "FirmwareStatusNotification": Trigger.FIRMWARE,
+    "LogStatusNotification": Trigger.DIAGNOSTICS,
+}
+
+_CHANGE = {Change.ACCEPTED: "Accepted", Change.REJECTED: "Rejected", Change.UNKNOWN: "UnknownVariable"}
+
+
+def _get_variable(station: SimulatedStation, item: dict[str, Any]) -> dict[str, Any]:
+    component, variable = item["component"], item["variable"]
+    answer: dict[str, Any] = {"component": component, "variable": variable}
+    setting = station.config.by_variable(component["name"], variable["name"])
+    if not station.config.knows_component(component["name"]):
+        answer["attribute_status"] = "UnknownComponent"
+    elif setting is None:
+        answer["attribute_status"] = "UnknownVariable"
+    elif item.get("attribute_type", "Actual") != "Actual":
+        answer["attribute_status"] = "NotSupportedAttributeType"
+    else:
+        answer |= {"attribute_status": "Accepted", "attribute_value": setting.value}
+    return answer
+
+
+def _set_variable(station: SimulatedStation, item: dict[str, Any]) -> dict[str, Any]:
+    component, variable = item["component"], item["variable"]
+    answer: dict[str, Any] = {"component": component, "variable": variable}
+    if not station.config.knows_component(component["name"]):
+        return answer | {"attribute_status": "UnknownComponent"}
+    if item.get("attribute_type", "Actual") != "Actual":
+        return answer | {"attribute_status": "NotSupportedAttributeType"}
+    setting = station.config.by_variable(component["name"], variable["name"])
+    return answer | {"attribute_status": _CHANGE[station.change_setting(setting, item["attribute_value"])]}
+
+
+class Commands201(Answering):
+    @on(Action.request_start_transaction)
+    def on_request_start(
+        self, id_token: dict[str, Any], remote_start_id: int, evse_id: int | None = None, **_: Any
+    ) -> Any:
+        station = self.station
+        connector = station.claim(evse_id, id_token["id_token"], remote_start_id)
+        if connector is not None:
+            self._then(lambda: station.start_session(connector))
+        return call_result.RequestStartTransaction(status=accepted(connector is not None))
+
+    @on(Action.request_stop_transaction)
+    def on_request_stop(self, transaction_id: str, **_: Any) -> Any:
+        station = self.station
+        session = station.find_transaction(transaction_id)
+        if session is not None:
+            self._then(lambda: station.stop_session(session, "Remote"))
+        return call_result.RequestStopTransaction(status=accepted(session is not None))
+
+    @on(Action.change_availability)
+    def on_change_availability(self, operational_status: str, evse: dict[str, Any] | None = None, **_: Any) -> Any:
+        station = self.station
+        connectors = station.targets(evse["id"] if evse else None)  # each simulated EVSE has one connector
+        if connectors is None:
+            return call_result.ChangeAvailability(status="Rejected")
+        status = station.change_availability(connectors, operative=operational_status == "Operative")
+        self._then(lambda: station.report(connectors))
+        return call_result.ChangeAvailability(status=status)
+
+    @on(Action.reset)
+    def on_reset(self, type: str, evse_id: int | None = None, **_: Any) -> Any:
+        if evse_id is not None:  # resetting one EVSE is optional in 2.0.1; this station reboots whole
+            return call_result.Reset(status="Rejected")
+        station = self.station
+        self._then(lambda: station.reset("ImmediateReset"))
+        return call_result.Reset(status="Accepted")
+
+    @on(Action.unlock_connector)
+    def on_unlock_connector(self, evse_id: int, connector_id: int, **_: Any) -> Any:
+        state = self.station.connectors.get(evse_id)
+        if state is None or connector_id != 1:
+            return call_result.UnlockConnector(status="UnknownConnector")
+        if state.session is not None:  # 2.0.1: the CSMS must stop the transaction first
+            return call_result.UnlockConnector(status="OngoingAuthorizedTransaction")
+        return call_result.UnlockConnector(status="Unlocked")
+
+    @on(Action.clear_cache)
+    def on_clear_cache(self, **_: Any) -> Any:
+        return call_result.ClearCache(status="Accepted")
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
+        return call_result.DataTransfer(status="UnknownVendorId")
+
+    @on(Action.get_variables)
+    def on_get_variables(self, get_variable_data: list[dict[str, Any]], **_: Any) -> Any:
+        return call_result.GetVariables(
+            get_variable_result=[_get_variable(self.station, item) for item in get_variable_data]
+        )
+
+    @on(Action.set_variables)
+    def on_set_variables(self, set_variable_data: list[dict[str, Any]], **_: Any) -> Any:
+        return call_result.SetVariables(
+            set_variable_result=[_set_variable(self.station, item) for item in set_variable_data]
+        )
+
+    @on(Action.trigger_message)
+    def on_trigger_message(self, requested_message: str, evse: dict[str, Any] | None = None, **_: Any) -> Any:
+        station = self.station
+        message = _TRIGGERS.get(requested_message)
+        if message is None:
+            return call_result.TriggerMessage(status="NotImplemented")
+        evse_id = evse["id"] if evse else None
+        if evse_id is not None and station.targets(evse_id) is None:
+            return call_result.TriggerMessage(status="Rejected")
+        self._then(lambda: station.trigger(message, evse_id))
+        return call_result.TriggerMessage(status="Accepted")
+
+    @on(Action.send_local_list)
+    def on_send_local_list(
+        self,
+        version_number: int,
+        update_type: str,
+        local_authorization_list: list[dict[str, Any]] | None = None,
+        **_: Any,
+    ) -> Any:
+        entries = {e["id_token"]["id_token"]: e.get("id_token_info") for e in local_authorization_list or []}
+        status = self.station.local_list.update(version=version_number, full=update_type == "Full", entries=entries)
+        return call_result.SendLocalList(status=status)
+
+    @on(Action.get_local_list_version)
+    def on_get_local_list_version(self, **_: Any) -> Any:
+        return call_result.GetLocalListVersion(version_number=self.station.local_list.version)
+
+    @on(Action.reserve_now)
+    def on_reserve_now(
+        self, id: int, expiry_date_time: str, id_token: dict[str, Any], evse_id: int | None = None, **_: Any
+    ) -> Any:
+        station = self.station
+        status = station.reserve(id, evse_id, id_token["id_token"], parse_time(expiry_date_time))
+        connector = station.reserved_connector(id)
+        if connector is not None:
+            self._then(lambda: station.report([connector]))
+        return call_result.ReserveNow(status=status)
+
+    @on(Action.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id: int, **_: Any) -> Any:
+        station = self.station
+        connector = station.cancel_reservation(reservation_id)
+        if connector is not None:
+            self._then(lambda: station.report([connector]))
+        return call_result.CancelReservation(status=accepted(connector is not None))
+
+    # Effects run once the answer is sent.
+
+    @after(Action.request_start_transaction)
+    def after_request_start(self, **_: Any) -> None:
+        self._answered()
+
+    @after(Action.request_stop_transaction)
+    def after_request_stop(self, **_: Any) -> None:
+        self._answered()
+
+    @after(Action.change_availability)
+    def after_change_availability(self, **_: Any) -> None:
+        self._answered()
+
+    @after(Action.reset)
+    def after_reset(self, **_: Any) -> None:
+        self._answered()
+
+    @after(Action.trigger_message)
+    def after_trigger_message(self, **_: Any) -> None:
+        self._answered()
+
+    @after(Action.reserve_now)
+    def after_reserve_now(self, **_: Any) -> None:
+        self._answered()
+
+    @after(Action.cancel_reservation)
+    def after_cancel_reservation(self, **_: Any) -> None:
+        self._answered()
