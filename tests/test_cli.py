@@ -242,3 +242,17 @@ def test_null_in_the_environment_turns_optional_listeners_off(monkeypatch: pytes
     monkeypatch.setenv("EVSCADA_WEBSOCKET_PING_INTERVAL", "null")
     settings = Settings()
     assert settings.http_port is None and settings.websocket_ping_interval is None
+
+
+def test_a_busy_http_port_is_explained_not_a_traceback(
+    database: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        monkeypatch.setenv("EVSCADA_HTTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("EVSCADA_HTTP_PORT", str(taken.getsockname()[1]))
+        monkeypatch.setenv("EVSCADA_OCPP_PORT", "0")
+        assert main(["serve"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot listen" in err and "EVSCADA_HTTP_PORT" in err and "Traceback" not in err

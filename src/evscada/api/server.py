@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Iterator
 
 import uvicorn
@@ -21,26 +22,31 @@ class _EmbeddedServer(uvicorn.Server):
 
 class HttpServer:
     def __init__(self, app: FastAPI, *, host: str, port: int) -> None:
+        self._host = host
+        self.port = port
         config = uvicorn.Config(
             app, host=host, port=port, lifespan="off", log_level="warning", access_log=False, server_header=False
         )
         self._server = _EmbeddedServer(config)
         self._task: asyncio.Task[None] | None = None
-        self.port = port
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._server.serve(), name="http-server")
+        # We bind the socket ourselves: uvicorn answers a failed bind with sys.exit, which escapes the event loop.
+        try:
+            sock = socket.create_server((self._host, self.port), reuse_port=False, backlog=2048)
+        except OSError as exc:
+            raise OSError(
+                f"the REST API cannot listen on {self._host}:{self.port} ({exc.strerror}); set http_port / "
+                "EVSCADA_HTTP_PORT to a free port, or null to turn the REST API off"
+            ) from None
+        self.port = sock.getsockname()[1]
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="http-server")
         while not self._server.started:
             if self._task.done():
-                with contextlib.suppress(SystemExit):  # uvicorn exits when it cannot bind; its log says why
-                    self._task.result()
-                raise OSError(
-                    f"the REST API could not listen on {self._server.config.host}:{self._server.config.port} "
-                    "(port in use?); set http_port / EVSCADA_HTTP_PORT to a free port, or null to turn it off"
-                )
+                self._task.result()
+                raise RuntimeError("the HTTP server stopped while starting; see the log above")
             await asyncio.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
-        log.info("REST API on http://%s:%d/api/v1 (docs: /api/docs)", self._server.config.host, self.port)
+        log.info("REST API on http://%s:%d/api/v1 (docs: /api/docs)", self._host, self.port)
 
     async def stop(self) -> None:
         if self._task is None:
