@@ -1,4 +1,8 @@
-"""The baseline: a bare `websockets` server that sends every frame straight back."""
+"""The baseline: a bare `websockets` server that answers every frame with a fixed CALLRESULT-shaped frame.
+
+It parses nothing, validates nothing and stores nothing: the cost of the WebSocket layer alone. The answer is about
+the size of evscada's answers (a Heartbeat result), so both servers send the same number of bytes back.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,13 @@ import logging
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+ANSWER = '[3,"bench-answer",{"currentTime":"2026-11-25T08:00:00.000Z"}]'
+
 
 async def echo(connection: ServerConnection) -> None:
     with contextlib.suppress(ConnectionClosed):
-        async for message in connection:
-            await connection.send(message)
+        async for _message in connection:
+            await connection.send(ANSWER)
 
 
 async def main() -> None:

@@ -84,6 +84,8 @@ async def round_trips(args: argparse.Namespace) -> dict[str, object]:
             return protocol
 
     stations = await asyncio.gather(*(connect(n) for n in range(1, args.stations + 1)))
+    mark(f"connected {len(stations)}")  # the caller samples the server's memory with every station connected
+    await asyncio.sleep(1.5)
     for protocol in stations:
         protocol.send_next()
     await asyncio.sleep(args.warmup)
@@ -121,7 +123,7 @@ async def idle(args: argparse.Namespace) -> dict[str, object]:
 async def storm(args: argparse.Namespace) -> dict[str, object]:
     """All stations connect at once, boot and report status; how long until every one is answered."""
     loop = asyncio.get_running_loop()
-    started = loop.time()
+    started, cpu_before = loop.time(), cpu_seconds()
     failures: list[str] = []
     sockets: list[LeanSocket] = []
 
@@ -143,9 +145,16 @@ async def storm(args: argparse.Namespace) -> dict[str, object]:
     await asyncio.gather(*(station(n) for n in range(1, args.stations + 1)))
     mark("measure-end")
     elapsed = loop.time() - started
+    cpu = cpu_seconds() - cpu_before
     for ws in sockets:
         ws.close()
-    return {"stations": args.stations, "all_answered_s": elapsed, "failed": len(failures), "examples": failures[:5]}
+    return {
+        "stations": args.stations,
+        "all_answered_s": elapsed,
+        "failed": len(failures),
+        "examples": failures[:5],
+        "load_cpu_percent": 100 * cpu / elapsed,
+    }
 
 
 def main() -> None:
