@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections import Counter
@@ -132,6 +133,18 @@ class Application:
         await self.stop()
 
 
+def tune_garbage_collector() -> None:
+    """For a long-running server: freeze what start-up built and collect cycles less often.
+
+    Almost everything the gateway allocates per message is freed by reference counting; the cycle collector's
+    default pace (every 700 allocations) rescans the young objects of thousands of sessions for nothing. Measured:
+    MeterValues 5,795 -> 7,444 round trips/s (docs/performance.md).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 async def serve(settings: Settings) -> None:
     """Run until SIGINT or SIGTERM."""
     stop = asyncio.Event()
@@ -139,6 +152,7 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with Application(settings) as app:
+        tune_garbage_collector()
         log.info("evscada is running (database %s); Ctrl-C stops it", _safe_url(settings.database_url))
         await stop.wait()
         log.info("stopping: closing %d station connections", len(app.gateway.registry))
