@@ -24,8 +24,19 @@ class HttpServer:
     def __init__(self, app: FastAPI, *, host: str, port: int) -> None:
         self._host = host
         self.port = port
+        # Never-ending responses (live event streams) would hold a shutdown forever: they end when `closing` is
+        # set, and uvicorn cancels whatever is left after a few seconds.
+        app.state.closing = asyncio.Event()
+        self._closing = app.state.closing
         config = uvicorn.Config(
-            app, host=host, port=port, lifespan="off", log_level="warning", access_log=False, server_header=False
+            app,
+            host=host,
+            port=port,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=5,
         )
         self._server = _EmbeddedServer(config)
         self._task: asyncio.Task[None] | None = None
@@ -51,6 +62,7 @@ class HttpServer:
     async def stop(self) -> None:
         if self._task is None:
             return
+        self._closing.set()
         self._server.should_exit = True
         await self._task
         self._task = None

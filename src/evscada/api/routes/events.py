@@ -59,16 +59,25 @@ async def stream_events(
     async def stream() -> AsyncIterator[str]:
         async with bus.subscribe() as queue:
             yield ": connected\n\n"
-            while True:
-                try:
-                    event = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                if stations and event.station_id not in stations:
-                    continue
-                if types and event_type(event) not in types:
-                    continue
-                yield encode(event)
+            closing = asyncio.create_task(request.app.state.closing.wait())
+            try:
+                while not closing.done():
+                    getting = asyncio.ensure_future(queue.get())
+                    done, _ = await asyncio.wait(
+                        {getting, closing}, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if getting not in done:
+                        getting.cancel()
+                        if not closing.done():
+                            yield ": keep-alive\n\n"
+                        continue
+                    event = getting.result()
+                    if stations and event.station_id not in stations:
+                        continue
+                    if types and event_type(event) not in types:
+                        continue
+                    yield encode(event)
+            finally:
+                closing.cancel()
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
