@@ -13,10 +13,6 @@ class UnknownStation(DomainError):
     code = "unknown_station"
 
 
-class StationNotAccepted(DomainError):
-    code = "station_not_accepted"
-
-
 class AuthenticationFailed(DomainError):
     code = "authentication_failed"
 

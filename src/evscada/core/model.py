@@ -11,12 +11,6 @@ StationId = NewType("StationId", str)
 TransactionPk = NewType("TransactionPk", int)
 
 
-class OcppVersion(enum.StrEnum):
-    V16 = "1.6"
-    V201 = "2.0.1"
-    V21 = "2.1"
-
-
 class RegistrationStatus(enum.StrEnum):
     """Whether the CSMS lets a station operate; answered in BootNotification."""
 

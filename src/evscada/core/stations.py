@@ -21,11 +21,11 @@ from evscada.core.ports import Clock, EventBus, PasswordHasher, Store
 
 log = logging.getLogger(__name__)
 
-MAX_STATION_ID_LENGTH = 48
+MAX_STATION_ID_LENGTH = 48  # identity in OCPP 2.0.1 security (and chargeBoxIdentity in practice)
 
 
 class StationConnected(DomainError):
-    code = "station_connected"  # identity in OCPP 2.0.1 security (and chargeBoxIdentity in practice)
+    code = "station_connected"  # the API answers 409: disconnect the station first
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,6 @@ frames_log = logging.getLogger("evscada.frames")
 
 # Domain error code -> CALLERROR code; the rest become GenericError with the domain message.
 _DOMAIN_CODES = {
-    "station_not_accepted": "SecurityError",
     "authentication_failed": "SecurityError",
     "invalid_argument": "PropertyConstraintViolation",  # a value the schema lets through but the spec forbids
 }

@@ -186,28 +186,11 @@ class SqlTokens:
 
     async def get(self, *, value: str) -> Token | None:
         row = (await self._c.execute(select(t.tokens).where(t.tokens.c.value == value))).mappings().first()
-        if row is None:
-            return None
-        return Token(
-            value=row["value"],
-            type=row["type"],
-            status=AuthorizationStatus(row["status"]),
-            expires_at=row["expires_at"],
-            group_id=row["group_id"],
-        )
+        return None if row is None else _token_from(row)
 
     async def list(self, *, limit: int, offset: int) -> list[Token]:
         rows = await self._c.execute(select(t.tokens).order_by(t.tokens.c.value).limit(limit).offset(offset))
-        return [
-            Token(
-                value=r["value"],
-                type=r["type"],
-                status=AuthorizationStatus(r["status"]),
-                expires_at=r["expires_at"],
-                group_id=r["group_id"],
-            )
-            for r in rows.mappings()
-        ]
+        return [_token_from(row) for row in rows.mappings()]
 
     async def delete(self, *, value: str) -> bool:
         result = await self._c.execute(t.tokens.delete().where(t.tokens.c.value == value))
@@ -224,6 +207,16 @@ class SqlTokens:
         result = await self._c.execute(update(t.tokens).where(t.tokens.c.value == token.value).values(**values))
         if result.rowcount == 0:
             await self._c.execute(insert(t.tokens).values(value=token.value, created_at=func.now(), **values))
+
+
+def _token_from(row: Mapping[str, Any]) -> Token:
+    return Token(
+        value=row["value"],
+        type=row["type"],
+        status=AuthorizationStatus(row["status"]),
+        expires_at=row["expires_at"],
+        group_id=row["group_id"],
+    )
 
 
 def transaction_from(row: Mapping[str, Any]) -> Transaction:
