@@ -14,7 +14,9 @@ from evscada.bus.local import LocalBus
 from evscada.core.errors import AuthenticationFailed, DomainError, InvalidArgument, StationExists, UnknownStation
 from evscada.core.queries import InvalidCursor, NotFound
 from evscada.core.services import Core
+from evscada.core.sites import SiteExists, UnknownSite
 from evscada.core.stations import StationConnected
+from evscada.core.vehicles import UnknownToken, UnknownVehicle, VehicleExists
 
 _STATUS = {
     NotFound.code: 404,
@@ -24,6 +26,11 @@ _STATUS = {
     AuthenticationFailed.code: 422,  # e.g. profile 1 without a password
     StationExists.code: 409,
     StationConnected.code: 409,
+    UnknownSite.code: 404,
+    UnknownVehicle.code: 404,
+    UnknownToken.code: 404,
+    SiteExists.code: 409,
+    VehicleExists.code: 409,
 }
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from evscada.core.model import EvseRef, StationId, TransactionPk
+from evscada.core.model import Alarm, EvseRef, StationId, TransactionPk
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    station_id: StationId
+    station_id: StationId  # "" for events about no single station
     at: datetime
 
 
@@ -69,3 +69,11 @@ class CommandFinished(Event):
     command: str
     outcome: str
     status: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmChanged(Event):
+    """An alarm was raised, repeated, acknowledged, shelved or cleared; `alarm` is its state now."""
+
+    change: str  # raised | repeated | acknowledged | commented | shelved | unshelved | cleared
+    alarm: Alarm

@@ -9,6 +9,9 @@ from typing import Any, NewType
 
 StationId = NewType("StationId", str)
 TransactionPk = NewType("TransactionPk", int)
+SiteId = NewType("SiteId", int)
+VehicleId = NewType("VehicleId", int)
+AlarmId = NewType("AlarmId", int)
 
 
 class RegistrationStatus(enum.StrEnum):
@@ -90,6 +93,10 @@ class Station:
     last_seen: datetime | None = None
     last_boot: datetime | None = None
     disconnect_reason: str | None = None
+    name: str | None = None  # what operators call it ("Depot bay 3"); the id is what the station sends
+    site_id: SiteId | None = None
+    latitude: float | None = None  # WGS 84 degrees; a station without its own location shows at its site's
+    longitude: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +135,7 @@ class Token:
     status: AuthorizationStatus = AuthorizationStatus.ACCEPTED
     expires_at: datetime | None = None
     group_id: str | None = None
+    vehicle_id: VehicleId | None = None  # the vehicle this card or app token charges, if known
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +205,7 @@ class Transaction:
     last_seq_no: int | None = None
     reservation_id: int | None = None
     remote_start_command_id: int | None = None  # the command that asked for this session, if one did
+    vehicle_id: VehicleId | None = None  # from the token's vehicle when the session started
     updated_at: datetime | None = None  # set by storage on every change; the export cursor follows it
 
     @property
@@ -214,3 +223,63 @@ class StationMessage:
     timestamp: datetime
     payload: dict[str, Any] = field(default_factory=dict)
     summary: str | None = None
+
+
+@dataclass(slots=True)
+class Site:
+    """A place with stations sharing one grid connection: a depot, a public car park, a garage."""
+
+    id: SiteId
+    name: str
+    address: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    grid_capacity_w: float | None = None  # what the grid connection allows, in W (the smart-charging limit)
+
+
+@dataclass(slots=True)
+class Vehicle:
+    id: VehicleId
+    name: str
+    plate: str | None = None  # licence plate
+    fleet_number: str | None = None  # e.g. a bus's number in its fleet
+    fleet: str | None = None
+    battery_capacity_wh: float | None = None
+
+
+class AlarmPriority(enum.IntEnum):
+    """ISA-18.2 style: 1 needs action now, 4 is for information."""
+
+    CRITICAL = 1
+    HIGH = 2
+    MEDIUM = 3
+    INFO = 4
+
+
+class AlarmState(enum.StrEnum):
+    ACTIVE = "active"  # the condition holds
+    CLEARED = "cleared"  # the condition ended; kept as history
+
+
+@dataclass(slots=True)
+class Alarm:
+    """One condition on one station (or connector); repeats of it count up instead of raising a new alarm."""
+
+    id: AlarmId
+    key: str  # identifies the condition: e.g. "fault:CP-1:1" or "offline:CP-1"; one active alarm per key
+    source: str  # station_fault | offline | flapping | boot | security | transaction | no_meter_values | ...
+    station_id: StationId | None
+    evse: EvseRef | None
+    priority: AlarmPriority
+    message: str
+    state: AlarmState
+    raised_at: datetime
+    last_raised_at: datetime
+    count: int = 1
+    cleared_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    comment: str | None = None
+    shelved_until: datetime | None = None
+    shelved_reason: str | None = None
+    suppressed: bool = False  # raised while the station was in maintenance: recorded, not notified

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from evscada.core.access import UserRepository
     from evscada.core.commands import CommandLogEntry, CommandOutcome
     from evscada.core.queries import ReadRepository
+    from evscada.core.sites import SiteRepository
+    from evscada.core.vehicles import VehicleRepository
 
 
 class Clock(Protocol):
@@ -169,6 +171,8 @@ class UnitOfWork(Protocol):
     commands: CommandLogRepository
     users: UserRepository
     reads: ReadRepository
+    sites: SiteRepository
+    vehicles: VehicleRepository
 
 
 class Store(Protocol):

@@ -10,9 +10,11 @@ from evscada.core.commands import CommandService, StationCommander
 from evscada.core.meter_values import MeterValueService
 from evscada.core.ports import Clock, EventBus, PasswordHasher, Store
 from evscada.core.queries import QueryService
+from evscada.core.sites import SiteService
 from evscada.core.station_messages import StationMessageService
 from evscada.core.stations import StationService
 from evscada.core.transactions import TransactionService
+from evscada.core.vehicles import VehicleService
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,8 @@ class Core:
     commands: CommandService
     access: AccessService
     queries: QueryService
+    sites: SiteService
+    vehicles: VehicleService
     clock: Clock
 
     @classmethod
@@ -67,5 +71,7 @@ class Core:
             commands=CommandService(store=store, bus=bus, clock=clock, commander=commander),
             access=AccessService(store=store, clock=clock, hasher=hasher),
             queries=QueryService(store=store, clock=clock),
+            sites=SiteService(store=store),
+            vehicles=VehicleService(store=store),
             clock=clock,
         )

@@ -97,6 +97,10 @@ class SqlStations:
             last_seen=row["last_seen"],
             last_boot=row["last_boot"],
             disconnect_reason=row["disconnect_reason"],
+            name=row["name"],
+            site_id=row["site_id"],
+            latitude=row["latitude"],
+            longitude=row["longitude"],
         )
 
     async def add(self, *, station: Station) -> None:
@@ -124,6 +128,10 @@ class SqlStations:
             "last_seen": station.last_seen,
             "last_boot": station.last_boot,
             "disconnect_reason": station.disconnect_reason,
+            "name": station.name,
+            "site_id": station.site_id,
+            "latitude": station.latitude,
+            "longitude": station.longitude,
         }
 
     async def record_boot(self, *, station_id: StationId, boot: BootInfo, at: datetime) -> None:
@@ -202,6 +210,7 @@ class SqlTokens:
             "status": str(token.status),
             "expires_at": token.expires_at,
             "group_id": token.group_id,
+            "vehicle_id": token.vehicle_id,
             "updated_at": func.now(),
         }
         result = await self._c.execute(update(t.tokens).where(t.tokens.c.value == token.value).values(**values))
@@ -216,6 +225,7 @@ def _token_from(row: Mapping[str, Any]) -> Token:
         status=AuthorizationStatus(row["status"]),
         expires_at=row["expires_at"],
         group_id=row["group_id"],
+        vehicle_id=row["vehicle_id"],
     )
 
 
@@ -240,6 +250,7 @@ def transaction_from(row: Mapping[str, Any]) -> Transaction:
         last_seq_no=row["last_seq_no"],
         reservation_id=row["reservation_id"],
         remote_start_command_id=row["remote_start_command_id"],
+        vehicle_id=row["vehicle_id"],
         updated_at=row["updated_at"],
     )
 
@@ -268,6 +279,7 @@ class SqlTransactions:
             "last_seq_no": tx.last_seq_no,
             "reservation_id": tx.reservation_id,
             "remote_start_command_id": tx.remote_start_command_id,
+            "vehicle_id": tx.vehicle_id,
         }
 
     async def add(self, *, transaction: Transaction) -> Transaction:
@@ -483,6 +495,7 @@ class SqlCommandLog:
 
 if TYPE_CHECKING:
     from evscada.storage.access_queries import SqlReads, SqlUsers
+    from evscada.storage.place_repositories import SqlSites, SqlVehicles
 
 
 @dataclass(slots=True)
@@ -496,10 +509,13 @@ class SqlUnitOfWork:
     commands: SqlCommandLog
     users: SqlUsers
     reads: SqlReads
+    sites: SqlSites
+    vehicles: SqlVehicles
 
     @classmethod
     def on(cls, connection: AsyncConnection) -> SqlUnitOfWork:
         from evscada.storage.access_queries import SqlReads, SqlUsers  # they build on this module
+        from evscada.storage.place_repositories import SqlSites, SqlVehicles
 
         return cls(
             stations=SqlStations(connection),
@@ -511,6 +527,8 @@ class SqlUnitOfWork:
             commands=SqlCommandLog(connection),
             users=SqlUsers(connection),
             reads=SqlReads(connection),
+            sites=SqlSites(connection),
+            vehicles=SqlVehicles(connection),
         )
 
 

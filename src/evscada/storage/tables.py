@@ -76,6 +76,34 @@ stations = Table(
     Column("last_boot", UtcDateTime),
     Column("disconnect_reason", String(255)),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("name", String(100)),
+    Column("site_id", BigPk, ForeignKey("sites.id", ondelete="SET NULL"), index=True),
+    Column("latitude", Float),
+    Column("longitude", Float),
+)
+
+sites = Table(
+    "sites",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("address", String(255)),
+    Column("latitude", Float),
+    Column("longitude", Float),
+    Column("grid_capacity_w", Float),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+vehicles = Table(
+    "vehicles",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("plate", String(20)),
+    Column("fleet_number", String(50)),
+    Column("fleet", String(100)),
+    Column("battery_capacity_wh", Float),
+    Column("created_at", UtcDateTime, nullable=False),
 )
 
 connectors = Table(
@@ -119,6 +147,7 @@ tokens = Table(
     Column("group_id", String(255)),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("vehicle_id", BigPk, ForeignKey("vehicles.id", ondelete="SET NULL"), index=True),
 )
 
 transactions = Table(
@@ -144,6 +173,7 @@ transactions = Table(
     Column("last_seq_no", Integer),
     Column("reservation_id", Integer),
     Column("remote_start_command_id", BigPk),  # command_log.id of the remote start that asked for it
+    Column("vehicle_id", BigPk),  # no foreign key: a deleted vehicle must not rewrite billing history
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     UniqueConstraint("station_id", "station_transaction_id", name="uq_transactions_station_tx"),

@@ -1,0 +1,121 @@
+"""Sites and vehicles: small tables read and written by operators, not on the gateway's hot path."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from evscada.core.model import Site, SiteId, Vehicle, VehicleId
+from evscada.storage import tables as t
+
+
+def _site_from(row: Mapping[str, Any]) -> Site:
+    return Site(
+        id=SiteId(row["id"]),
+        name=row["name"],
+        address=row["address"],
+        latitude=row["latitude"],
+        longitude=row["longitude"],
+        grid_capacity_w=row["grid_capacity_w"],
+    )
+
+
+def _site_values(site: Site) -> dict[str, Any]:
+    return {
+        "name": site.name,
+        "address": site.address,
+        "latitude": site.latitude,
+        "longitude": site.longitude,
+        "grid_capacity_w": site.grid_capacity_w,
+    }
+
+
+class SqlSites:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add(self, *, site: Site) -> Site:
+        result = await self._c.execute(
+            insert(t.sites).values(**_site_values(site), created_at=func.now()).returning(t.sites.c.id)
+        )
+        site.id = SiteId(result.scalar_one())
+        return site
+
+    async def get(self, *, site_id: SiteId) -> Site | None:
+        row = (await self._c.execute(select(t.sites).where(t.sites.c.id == site_id))).mappings().first()
+        return None if row is None else _site_from(row)
+
+    async def by_name(self, *, name: str) -> Site | None:
+        row = (await self._c.execute(select(t.sites).where(t.sites.c.name == name))).mappings().first()
+        return None if row is None else _site_from(row)
+
+    async def list(self) -> list[Site]:
+        rows = await self._c.execute(select(t.sites).order_by(t.sites.c.name))
+        return [_site_from(row) for row in rows.mappings()]
+
+    async def save(self, *, site: Site) -> None:
+        await self._c.execute(update(t.sites).where(t.sites.c.id == site.id).values(**_site_values(site)))
+
+    async def delete(self, *, site_id: SiteId) -> bool:
+        # SQLite enforces no foreign keys here, so the stations are let go explicitly on both backends.
+        await self._c.execute(update(t.stations).where(t.stations.c.site_id == site_id).values(site_id=None))
+        result = await self._c.execute(t.sites.delete().where(t.sites.c.id == site_id))
+        return bool(result.rowcount)
+
+
+def _vehicle_from(row: Mapping[str, Any]) -> Vehicle:
+    return Vehicle(
+        id=VehicleId(row["id"]),
+        name=row["name"],
+        plate=row["plate"],
+        fleet_number=row["fleet_number"],
+        fleet=row["fleet"],
+        battery_capacity_wh=row["battery_capacity_wh"],
+    )
+
+
+def _vehicle_values(vehicle: Vehicle) -> dict[str, Any]:
+    return {
+        "name": vehicle.name,
+        "plate": vehicle.plate,
+        "fleet_number": vehicle.fleet_number,
+        "fleet": vehicle.fleet,
+        "battery_capacity_wh": vehicle.battery_capacity_wh,
+    }
+
+
+class SqlVehicles:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add(self, *, vehicle: Vehicle) -> Vehicle:
+        result = await self._c.execute(
+            insert(t.vehicles).values(**_vehicle_values(vehicle), created_at=func.now()).returning(t.vehicles.c.id)
+        )
+        vehicle.id = VehicleId(result.scalar_one())
+        return vehicle
+
+    async def get(self, *, vehicle_id: VehicleId) -> Vehicle | None:
+        row = (await self._c.execute(select(t.vehicles).where(t.vehicles.c.id == vehicle_id))).mappings().first()
+        return None if row is None else _vehicle_from(row)
+
+    async def by_name(self, *, name: str) -> Vehicle | None:
+        row = (await self._c.execute(select(t.vehicles).where(t.vehicles.c.name == name))).mappings().first()
+        return None if row is None else _vehicle_from(row)
+
+    async def list(self) -> list[Vehicle]:
+        rows = await self._c.execute(select(t.vehicles).order_by(t.vehicles.c.name))
+        return [_vehicle_from(row) for row in rows.mappings()]
+
+    async def save(self, *, vehicle: Vehicle) -> None:
+        await self._c.execute(
+            update(t.vehicles).where(t.vehicles.c.id == vehicle.id).values(**_vehicle_values(vehicle))
+        )
+
+    async def delete(self, *, vehicle_id: VehicleId) -> bool:
+        await self._c.execute(update(t.tokens).where(t.tokens.c.vehicle_id == vehicle_id).values(vehicle_id=None))
+        result = await self._c.execute(t.vehicles.delete().where(t.vehicles.c.id == vehicle_id))
+        return bool(result.rowcount)
