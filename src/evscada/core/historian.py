@@ -233,7 +233,7 @@ class HistorianService:
             if await uow.stations.get(station_id=station_id) is None:
                 raise NotFound(f"no station {station_id}")
         return await self._answer(
-            SampleScope(station_id, evse_id, connector_id), start, end, measurands, phases, resolution
+            SampleScope(station_id, evse_id, connector_id), start, end, measurands, phases, resolution=resolution
         )
 
     async def transaction_samples(

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from evscada.api.deps import CoreDep, Viewer
 from evscada.core.availability import Availability, StationAvailability
-from evscada.core.historian import MEASURAND_FORMAT, Resolution, SampleAnswer
+from evscada.core.historian import Resolution, SampleAnswer
 from evscada.core.model import SiteId, StationId, TransactionPk
 
 router = APIRouter(tags=["historian"])
@@ -24,8 +24,6 @@ Measurands = Annotated[
     list[str],
     Query(
         alias="measurand",
-        pattern=MEASURAND_FORMAT.pattern,
-        max_length=48,
         description="repeatable, e.g. Energy.Active.Import.Register; none: every measurand",
     ),
 ]
