@@ -57,7 +57,7 @@ async def test_availability_and_outages_follow_status_changes_and_a_disconnect(d
                 )
             )
             clock.at = T0 + timedelta(minutes=60)
-        await eventually(lambda: _offline(csms))
+        await eventually(lambda csms=csms: _offline(csms))
         clock.at = T0 + timedelta(minutes=90)
         async with station16(csms, "CP-A") as cp:
             await cp.call(call.Heartbeat())

@@ -64,12 +64,14 @@ def _answered(body: dict[str, Any]) -> dict[tuple[str, str | None], dict[datetim
 def _same(a: dict, b: dict) -> bool:
     if a.keys() != b.keys():
         return False
-    for key in a:
-        if a[key].keys() != b[key].keys():
+    for key, buckets in a.items():
+        if buckets.keys() != b[key].keys():
             return False
-        for at in a[key]:
-            x, y = a[key][at], b[key][at]
-            if x[3] != y[3] or not all(math.isclose(p, q, rel_tol=1e-9, abs_tol=1e-6) for p, q in zip(x[:3], y[:3])):
+        for at, x in buckets.items():
+            y = b[key][at]
+            if x[3] != y[3] or not all(
+                math.isclose(p, q, rel_tol=1e-9, abs_tol=1e-6) for p, q in zip(x[:3], y[:3], strict=True)
+            ):
                 return False
     return True
 
