@@ -100,9 +100,8 @@ async def main() -> None:
             )
         started = time.perf_counter()
         rows = await fill(database, args.stations, args.interval)
-        print(
-            f"{rows:,} raw rows ({args.stations} stations x {DAYS} days) inserted in {time.perf_counter() - started:.1f} s"
-        )
+        took = time.perf_counter() - started
+        print(f"{rows:,} raw rows ({args.stations} stations x {DAYS} days) inserted in {took:.1f} s")
         started = time.perf_counter()
         folded = await MeterAggregator(database).catch_up()
         seconds = time.perf_counter() - started
