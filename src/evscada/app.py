@@ -24,8 +24,10 @@ from evscada.gateway.registry import SessionRegistry
 from evscada.gateway.server import Gateway, GatewayConfig
 from evscada.security.passwords import Argon2Hasher
 from evscada.settings import Settings
+from evscada.storage.aggregator import MeterAggregator
 from evscada.storage.db import Database
 from evscada.storage.repositories import SqlStore
+from evscada.storage.retention import Pruner
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ def build_core(
             register_unknown_stations=settings.register_unknown_stations,
             allow_concurrent_transactions=settings.allow_concurrent_transactions,
             accepted_data_transfer_vendors=frozenset(settings.accepted_data_transfer_vendors),
+            historian=settings.historian.query_config(),
         ),
     )
 
@@ -83,6 +86,12 @@ class Application:
                 max_message_size=settings.websocket_max_message_size,
             ),
         )
+        self.aggregator = MeterAggregator(
+            self.database,
+            batch=settings.historian.aggregate_batch,
+            commit_settle_seconds=settings.historian.commit_settle_seconds,
+        )
+        self.pruner = Pruner(self.database, settings.historian, clock or SystemClock())
         self._tasks: list[asyncio.Task[None]] = []
         self.http: HttpServer | None = None
 
@@ -106,6 +115,11 @@ class Application:
                 name="last-seen-flush",
             )
         )
+        # The historian's background work: downsampling and retention, off the gateway's path.
+        self._tasks.append(
+            asyncio.create_task(self.aggregator.run(self.settings.historian.aggregate_interval), name="aggregator")
+        )
+        self._tasks.append(asyncio.create_task(self.pruner.run(), name="retention"))
 
     async def stop(self) -> None:
         for task in self._tasks:

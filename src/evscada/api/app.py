@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from evscada import __version__
 from evscada.api.routes import commands, events, health, metrics, stations, tokens, transactions
+from evscada.api.routes import historian as historian_routes
 from evscada.bus.local import LocalBus
 from evscada.core.errors import AuthenticationFailed, DomainError, InvalidArgument, StationExists, UnknownStation
 from evscada.core.queries import InvalidCursor, NotFound
@@ -58,6 +59,7 @@ def create_api(
     api.state.export_settle_seconds = export_settle_seconds
     for module in (health, stations, transactions, tokens, commands, events):
         api.include_router(module.router, prefix="/api/v1")
+    api.include_router(historian_routes.router, prefix="/api/v1")
     api.include_router(metrics.router)  # /metrics, where Prometheus looks by default
 
     @api.exception_handler(DomainError)

@@ -24,7 +24,9 @@ from evscada.core.model import (
 
 if TYPE_CHECKING:
     from evscada.core.access import UserRepository
+    from evscada.core.availability import AvailabilityRepository
     from evscada.core.commands import CommandLogEntry, CommandOutcome
+    from evscada.core.historian import HistorianRepository
     from evscada.core.queries import ReadRepository
     from evscada.core.sites import SiteRepository
     from evscada.core.vehicles import VehicleRepository
@@ -173,6 +175,8 @@ class UnitOfWork(Protocol):
     reads: ReadRepository
     sites: SiteRepository
     vehicles: VehicleRepository
+    historian: HistorianRepository
+    availability: AvailabilityRepository
 
 
 class Store(Protocol):

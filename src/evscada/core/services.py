@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from evscada.core.access import AccessService
 from evscada.core.authorization import AuthorizationService
+from evscada.core.availability import AvailabilityService
 from evscada.core.commands import CommandService, StationCommander
+from evscada.core.historian import HistorianConfig, HistorianService
 from evscada.core.meter_values import MeterValueService
 from evscada.core.ports import Clock, EventBus, PasswordHasher, Store
 from evscada.core.queries import QueryService
@@ -23,6 +25,7 @@ class CoreConfig:
     register_unknown_stations: bool = False
     allow_concurrent_transactions: bool = False
     accepted_data_transfer_vendors: frozenset[str] = frozenset()
+    historian: HistorianConfig = field(default_factory=HistorianConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,8 @@ class Core:
     sites: SiteService
     vehicles: VehicleService
     clock: Clock
+    historian: HistorianService
+    availability: AvailabilityService
 
     @classmethod
     def build(
@@ -74,4 +79,6 @@ class Core:
             sites=SiteService(store=store),
             vehicles=VehicleService(store=store),
             clock=clock,
+            historian=HistorianService(store=store, clock=clock, config=config.historian),
+            availability=AvailabilityService(store=store, clock=clock),
         )

@@ -50,6 +50,7 @@ _UPDATE_CONNECTOR = update(t.connectors).where(
 )
 _INSERT_STATUS_HISTORY = insert(t.status_history)
 _INSERT_CONNECTOR = insert(t.connectors)
+_INSERT_CONNECTIVITY = insert(t.station_connectivity)
 _FIND_TRANSACTION = select(t.transactions).where(
     t.transactions.c.station_id == bindparam("station_id"),
     t.transactions.c.station_transaction_id == bindparam("station_transaction_id"),
@@ -157,6 +158,11 @@ class SqlStations:
         if online:
             values.update(connected_since=at, ocpp_version=ocpp_version)
         await self._c.execute(_UPDATE_STATION, {"station_id": station_id, **values})
+        # The connectivity history behind availability reports (storage/historian.py reads it).
+        await self._c.execute(
+            _INSERT_CONNECTIVITY,
+            {"station_id": station_id, "online": online, "at": at, "ocpp_version": ocpp_version, "reason": reason},
+        )
 
 
 class SqlStatuses:
@@ -495,6 +501,7 @@ class SqlCommandLog:
 
 if TYPE_CHECKING:
     from evscada.storage.access_queries import SqlReads, SqlUsers
+    from evscada.storage.historian import SqlAvailability, SqlHistorian
     from evscada.storage.place_repositories import SqlSites, SqlVehicles
 
 
@@ -511,10 +518,13 @@ class SqlUnitOfWork:
     reads: SqlReads
     sites: SqlSites
     vehicles: SqlVehicles
+    historian: SqlHistorian
+    availability: SqlAvailability
 
     @classmethod
     def on(cls, connection: AsyncConnection) -> SqlUnitOfWork:
         from evscada.storage.access_queries import SqlReads, SqlUsers  # they build on this module
+        from evscada.storage.historian import SqlAvailability, SqlHistorian
         from evscada.storage.place_repositories import SqlSites, SqlVehicles
 
         return cls(
@@ -529,6 +539,8 @@ class SqlUnitOfWork:
             reads=SqlReads(connection),
             sites=SqlSites(connection),
             vehicles=SqlVehicles(connection),
+            historian=SqlHistorian(connection),
+            availability=SqlAvailability(connection),
         )
 
 

@@ -279,3 +279,57 @@ api_keys = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime),
 )
+
+# Historian (issue 6): downsampled meter series, the aggregator's watermark, connectivity history.
+
+meter_aggregates = Table(
+    "meter_aggregates",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),  # lets retention delete in small batches
+    Column("station_id", String(64), nullable=False),
+    Column("resolution", Integer, nullable=False),  # bucket length in seconds: 60 or 900
+    Column("bucket_start", UtcDateTime, nullable=False),
+    Column("evse_id", Integer, nullable=False),
+    Column("connector_id", Integer, nullable=False),
+    Column("measurand", String(48), nullable=False),
+    Column("phase", String(8), nullable=False),  # "" for none: NULLs never conflict in a unique key
+    Column("unit", String(16)),
+    Column("count", Integer, nullable=False),
+    Column("sum", Float, nullable=False),
+    Column("min", Float, nullable=False),
+    Column("max", Float, nullable=False),
+    Column("first_at", UtcDateTime, nullable=False),
+    Column("first_value", Float, nullable=False),
+    Column("last_at", UtcDateTime, nullable=False),
+    Column("last_value", Float, nullable=False),
+    UniqueConstraint(
+        "station_id",
+        "resolution",
+        "bucket_start",
+        "evse_id",
+        "connector_id",
+        "measurand",
+        "phase",
+        name="uq_meter_aggregates_bucket",
+    ),
+    Index("ix_meter_aggregates_resolution_bucket", "resolution", "bucket_start"),
+)
+
+historian_watermarks = Table(
+    "historian_watermarks",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("last_id", BigInteger, nullable=False),
+)
+
+station_connectivity = Table(
+    "station_connectivity",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("station_id", String(64), nullable=False),
+    Column("online", Boolean, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("ocpp_version", String(8)),
+    Column("reason", String(255)),
+    Index("ix_station_connectivity_station_at", "station_id", "at"),
+)
