@@ -1,6 +1,6 @@
 """historian
 
-Revision ID: 0006h
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-25 09:19:34.790369
 """
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006h"
+revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
