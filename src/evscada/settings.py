@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from evscada.integrations.webhooks.settings import WebhookSettings
+
 DEFAULT_CONFIG_FILE = Path("evscada.toml")
 
 
@@ -55,6 +57,8 @@ class Settings(BaseSettings):
     export_settle_seconds: float = Field(
         2.0, ge=0, description="the transaction export leaves out changes younger than this, so none is skipped"
     )
+
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings, description="[webhooks] table: delivery")
 
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

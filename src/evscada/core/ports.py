@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from evscada.core.queries import ReadRepository
     from evscada.core.sites import SiteRepository
     from evscada.core.vehicles import VehicleRepository
+    from evscada.core.webhooks import OutboxRepository, WebhookRepository
 
 
 class Clock(Protocol):
@@ -173,6 +174,8 @@ class UnitOfWork(Protocol):
     reads: ReadRepository
     sites: SiteRepository
     vehicles: VehicleRepository
+    outbox: OutboxRepository
+    webhooks: WebhookRepository
 
 
 class Store(Protocol):

@@ -15,6 +15,7 @@ from evscada.core.station_messages import StationMessageService
 from evscada.core.stations import StationService
 from evscada.core.transactions import TransactionService
 from evscada.core.vehicles import VehicleService
+from evscada.core.webhooks import WebhookService
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,7 @@ class Core:
     sites: SiteService
     vehicles: VehicleService
     clock: Clock
+    webhooks: WebhookService
 
     @classmethod
     def build(
@@ -74,4 +76,5 @@ class Core:
             sites=SiteService(store=store),
             vehicles=VehicleService(store=store),
             clock=clock,
+            webhooks=WebhookService(store=store, clock=clock),
         )

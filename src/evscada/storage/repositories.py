@@ -496,6 +496,7 @@ class SqlCommandLog:
 if TYPE_CHECKING:
     from evscada.storage.access_queries import SqlReads, SqlUsers
     from evscada.storage.place_repositories import SqlSites, SqlVehicles
+    from evscada.storage.webhook_repositories import SqlOutbox, SqlWebhooks
 
 
 @dataclass(slots=True)
@@ -511,11 +512,14 @@ class SqlUnitOfWork:
     reads: SqlReads
     sites: SqlSites
     vehicles: SqlVehicles
+    outbox: SqlOutbox
+    webhooks: SqlWebhooks
 
     @classmethod
     def on(cls, connection: AsyncConnection) -> SqlUnitOfWork:
         from evscada.storage.access_queries import SqlReads, SqlUsers  # they build on this module
         from evscada.storage.place_repositories import SqlSites, SqlVehicles
+        from evscada.storage.webhook_repositories import SqlOutbox, SqlWebhooks
 
         return cls(
             stations=SqlStations(connection),
@@ -529,6 +533,8 @@ class SqlUnitOfWork:
             reads=SqlReads(connection),
             sites=SqlSites(connection),
             vehicles=SqlVehicles(connection),
+            outbox=SqlOutbox(connection),
+            webhooks=SqlWebhooks(connection),
         )
 
 
