@@ -203,3 +203,12 @@ async def _attempted(csms: Csms, n: int) -> bool:
     rows = sorted(await csms.rows("webhook_deliveries"), key=lambda row: row["id"])
     # Only the oldest is tried while it fails: the one behind it waits its turn, keeping the order.
     return len(rows) == n and rows[0]["attempts"] >= 2 and rows[1]["attempts"] == 0
+
+
+def test_retry_waits_double_up_to_the_cap_and_jitter_only_shortens_them() -> None:
+    from evscada.integrations.webhooks.settings import WebhookSettings
+    from evscada.integrations.webhooks.worker import backoff
+
+    s = WebhookSettings(retry_initial=10, retry_max=3600, retry_jitter=0.2)
+    assert [backoff(n, s, 0.0) for n in (1, 2, 3, 9, 10, 500)] == [10, 20, 40, 2560, 3600, 3600]
+    assert backoff(3, s, 1.0) == pytest.approx(32)
