@@ -34,6 +34,8 @@ async def admin(hooks: Csms) -> AsyncIterator[httpx.AsyncClient]:
         ({"url": "ftp://billing.example/hook", "events": ["transaction.started"]}, "url"),
         ({"url": "billing.example/hook", "events": ["transaction.started"]}, "url"),
         ({"url": "https://user:pw@billing.example/hook", "events": ["transaction.started"]}, "url"),
+        ({"url": "https://billing.example/my hook", "events": ["transaction.started"]}, "url"),
+        ({"url": "https://billing.example:99999/hook", "events": ["transaction.started"]}, "url"),
         ({"url": "https://billing.example/hook", "events": []}, "events"),
         ({"url": "https://billing.example/hook", "events": ["transaction.paid"]}, "events"),
         ({"url": "https://billing.example/hook", "events": ["station.*"]}, "events"),

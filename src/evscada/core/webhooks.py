@@ -152,7 +152,13 @@ def check_event_patterns(patterns: Sequence[str]) -> list[str]:
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit(url)
+    if not url.isprintable() or any(c.isspace() for c in url):
+        raise InvalidArgument("the webhook URL may hold no blanks or control characters; percent-encode them")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port out of range)
+    except ValueError as exc:
+        raise InvalidArgument(f"the webhook URL {url!r} is malformed: {exc}") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidArgument(f"the webhook URL must be http:// or https:// with a host, not {url!r}")
     if parts.username or parts.password:
