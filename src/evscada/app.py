@@ -22,6 +22,7 @@ from evscada.gateway.ocpp201.handlers import ADAPTER as OCPP201
 from evscada.gateway.ocpp201.handlers import ADAPTER_21 as OCPP21
 from evscada.gateway.registry import SessionRegistry
 from evscada.gateway.server import Gateway, GatewayConfig
+from evscada.integrations.webhooks.runner import Webhooks
 from evscada.security.passwords import Argon2Hasher
 from evscada.settings import Settings
 from evscada.storage.aggregator import MeterAggregator
@@ -94,6 +95,7 @@ class Application:
         self.pruner = Pruner(self.database, settings.historian, clock or SystemClock())
         self._tasks: list[asyncio.Task[None]] = []
         self.http: HttpServer | None = None
+        self.webhooks = Webhooks(store=self.store, bus=self.bus, clock=self.core.clock, settings=settings.webhooks)
 
     async def start(self) -> None:
         if self.settings.migrate_on_start:
@@ -107,6 +109,7 @@ class Application:
                 message_counts=self.gateway.message_counts,
                 export_settle_seconds=self.settings.export_settle_seconds,
             )
+            api.state.wake_webhooks = self.webhooks.worker.wake
             self.http = HttpServer(api, host=self.settings.http_host, port=self.settings.http_port)
             await self.http.start()
         self._tasks.append(
@@ -120,6 +123,7 @@ class Application:
             asyncio.create_task(self.aggregator.run(self.settings.historian.aggregate_interval), name="aggregator")
         )
         self._tasks.append(asyncio.create_task(self.pruner.run(), name="retention"))
+        self.webhooks.start()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -128,6 +132,7 @@ class Application:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.webhooks.stop()
         if self.http is not None:
             await self.http.stop()
         await self.gateway.stop()

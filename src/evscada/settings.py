@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from evscada.integrations.webhooks.settings import WebhookSettings
 from evscada.storage.historian_settings import HistorianSettings
 
 DEFAULT_CONFIG_FILE = Path("evscada.toml")
@@ -59,6 +60,7 @@ class Settings(BaseSettings):
     )
 
     historian: HistorianSettings = Field(default_factory=HistorianSettings)  # type: ignore[arg-type]
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings, description="[webhooks] table: delivery")
 
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from evscada import __version__
 from evscada.api.routes import commands, events, health, metrics, stations, tokens, transactions
 from evscada.api.routes import historian as historian_routes
+from evscada.api.routes import webhooks as webhook_routes
 from evscada.bus.local import LocalBus
 from evscada.core.errors import AuthenticationFailed, DomainError, InvalidArgument, StationExists, UnknownStation
 from evscada.core.queries import InvalidCursor, NotFound
@@ -18,6 +19,7 @@ from evscada.core.services import Core
 from evscada.core.sites import SiteExists, UnknownSite
 from evscada.core.stations import StationConnected
 from evscada.core.vehicles import UnknownToken, UnknownVehicle, VehicleExists
+from evscada.core.webhooks import UnknownDelivery, UnknownSubscription
 
 _STATUS = {
     NotFound.code: 404,
@@ -32,6 +34,8 @@ _STATUS = {
     UnknownToken.code: 404,
     SiteExists.code: 409,
     VehicleExists.code: 409,
+    UnknownSubscription.code: 404,
+    UnknownDelivery.code: 404,
 }
 
 
@@ -60,6 +64,7 @@ def create_api(
     for module in (health, stations, transactions, tokens, commands, events):
         api.include_router(module.router, prefix="/api/v1")
     api.include_router(historian_routes.router, prefix="/api/v1")
+    api.include_router(webhook_routes.router, prefix="/api/v1")
     api.include_router(metrics.router)  # /metrics, where Prometheus looks by default
 
     @api.exception_handler(DomainError)

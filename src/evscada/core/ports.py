@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from evscada.core.queries import ReadRepository
     from evscada.core.sites import SiteRepository
     from evscada.core.vehicles import VehicleRepository
+    from evscada.core.webhooks import OutboxRepository, WebhookRepository
 
 
 class Clock(Protocol):
@@ -177,6 +178,8 @@ class UnitOfWork(Protocol):
     vehicles: VehicleRepository
     historian: HistorianRepository
     availability: AvailabilityRepository
+    outbox: OutboxRepository
+    webhooks: WebhookRepository
 
 
 class Store(Protocol):

@@ -17,6 +17,7 @@ from evscada.core.station_messages import StationMessageService
 from evscada.core.stations import StationService
 from evscada.core.transactions import TransactionService
 from evscada.core.vehicles import VehicleService
+from evscada.core.webhooks import WebhookService
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class Core:
     clock: Clock
     historian: HistorianService
     availability: AvailabilityService
+    webhooks: WebhookService
 
     @classmethod
     def build(
@@ -81,4 +83,5 @@ class Core:
             clock=clock,
             historian=HistorianService(store=store, clock=clock, config=config.historian),
             availability=AvailabilityService(store=store, clock=clock),
+            webhooks=WebhookService(store=store, clock=clock),
         )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from evscada.core import events
+from evscada.core import events, webhooks
 from evscada.core.authorization import AuthorizationService
 from evscada.core.model import (
     STATION_WIDE,
@@ -64,6 +64,7 @@ class TransactionService:
                 await uow.meter_samples.add(
                     station_id=station_id, evse=evse, transaction_pk=transaction.pk, samples=report.samples
                 )
+            await _record_for_webhooks(uow, transaction, report, is_new, was_running)
         self._publish(station_id, transaction, report, is_new, was_running)
         return TransactionOutcome(transaction=transaction, authorization=authorization)
 
@@ -182,6 +183,24 @@ class TransactionService:
                     energy_wh=transaction.energy_wh,
                 )
             )
+
+
+async def _record_for_webhooks(
+    uow: UnitOfWork, transaction: Transaction, report: TransactionReport, is_new: bool, was_running: bool
+) -> None:
+    """Outbox rows in the same commit as the change: webhooks lose no event to a full bus queue or a crash."""
+    kinds = []
+    if is_new:
+        kinds.append(webhooks.TRANSACTION_STARTED)
+    if was_running and transaction.state == TransactionState.ENDED:
+        kinds.append(webhooks.TRANSACTION_ENDED)
+    for kind in kinds:
+        await uow.outbox.add(
+            event_type=kind,
+            station_id=transaction.station_id,
+            transaction_pk=transaction.pk,
+            occurred_at=report.timestamp,
+        )
 
 
 def _apply(transaction: Transaction, report: TransactionReport) -> None:

@@ -503,6 +503,7 @@ if TYPE_CHECKING:
     from evscada.storage.access_queries import SqlReads, SqlUsers
     from evscada.storage.historian import SqlAvailability, SqlHistorian
     from evscada.storage.place_repositories import SqlSites, SqlVehicles
+    from evscada.storage.webhook_repositories import SqlOutbox, SqlWebhooks
 
 
 @dataclass(slots=True)
@@ -520,12 +521,15 @@ class SqlUnitOfWork:
     vehicles: SqlVehicles
     historian: SqlHistorian
     availability: SqlAvailability
+    outbox: SqlOutbox
+    webhooks: SqlWebhooks
 
     @classmethod
     def on(cls, connection: AsyncConnection) -> SqlUnitOfWork:
         from evscada.storage.access_queries import SqlReads, SqlUsers  # they build on this module
         from evscada.storage.historian import SqlAvailability, SqlHistorian
         from evscada.storage.place_repositories import SqlSites, SqlVehicles
+        from evscada.storage.webhook_repositories import SqlOutbox, SqlWebhooks
 
         return cls(
             stations=SqlStations(connection),
@@ -541,6 +545,8 @@ class SqlUnitOfWork:
             vehicles=SqlVehicles(connection),
             historian=SqlHistorian(connection),
             availability=SqlAvailability(connection),
+            outbox=SqlOutbox(connection),
+            webhooks=SqlWebhooks(connection),
         )
 
 

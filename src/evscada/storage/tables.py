@@ -333,3 +333,50 @@ station_connectivity = Table(
     Column("reason", String(255)),
     Index("ix_station_connectivity_station_at", "station_id", "at"),
 )
+
+# Webhooks (core/webhooks.py, integrations/webhooks/): the outbox the core writes in the same commit as the change,
+# the subscriptions, and one delivery row per event and subscription (the delivery log).
+event_outbox = Table(
+    "event_outbox",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("event_type", String(64), nullable=False),
+    Column("station_id", String(64), nullable=False),
+    Column("transaction_pk", BigPk),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("data", JSON),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("url", String(2000), nullable=False),
+    Column("events", JSON, nullable=False),  # event types or patterns: "transaction.started", "transaction.*", "*"
+    Column("secret", String(200), nullable=False),  # needed in clear to sign; never returned after creation
+    Column("active", Boolean, nullable=False, default=True),
+    Column("description", String(500)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("subscription_id", BigPk, ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime),
+    Column("last_attempt_at", UtcDateTime),
+    Column("last_status_code", Integer),
+    Column("last_error", String(500)),
+    Column("delivered_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_webhook_deliveries_status_subscription", "status", "subscription_id", "id"),
+    Index("ix_webhook_deliveries_subscription", "subscription_id", "id"),
+)
