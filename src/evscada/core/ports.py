@@ -25,6 +25,7 @@ from evscada.core.model import (
 if TYPE_CHECKING:
     from evscada.core.access import UserRepository
     from evscada.core.commands import CommandLogEntry, CommandOutcome
+    from evscada.core.deliveries import DeliveryRepository
     from evscada.core.queries import ReadRepository
     from evscada.core.sites import SiteRepository
     from evscada.core.vehicles import VehicleRepository
@@ -173,6 +174,7 @@ class UnitOfWork(Protocol):
     reads: ReadRepository
     sites: SiteRepository
     vehicles: VehicleRepository
+    deliveries: DeliveryRepository
 
 
 class Store(Protocol):
