@@ -23,7 +23,7 @@ class OnCallSchedule:
         return None if index is None else self._config.rotation[index]
 
     def next_after(self, at: datetime) -> str | None:
-        """Who comes after the person on duty: the next in the rotation (or its first when a shift holds duty)."""
+        """Who comes after the person on duty: the next in the rotation; during a shift, the rotation's own turn."""
         rotation = self._config.rotation
         current = self.on_duty(at)
         if not rotation:
@@ -31,7 +31,8 @@ class OnCallSchedule:
         if current in rotation:
             following = rotation[(rotation.index(current) + 1) % len(rotation)]
             return None if following == current else following
-        return rotation[0]
+        index = self._turn(at.astimezone(self._zone).replace(tzinfo=None))
+        return None if index is None else rotation[index]
 
     def _turn(self, local: datetime) -> int | None:
         rotation = self._config.rotation
