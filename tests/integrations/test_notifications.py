@@ -219,6 +219,11 @@ async def test_suppressed_and_shelved_alarms_are_not_sent(
         assert "real fault" in mail["Subject"]
         assert [a["id"] for a in receiver.at("hook")[0].json()["alarms"]] == [3]
 
+        # Taken off the shelf while it still stands, the shelved alarm is announced after all.
+        raise_(csms, make_alarm(2, "CP-1", message="shelved"), "unshelved")
+        assert await eventually(lambda: _sent(csms, 4))
+        assert "shelved" in smtp.messages[1]["Subject"]
+
 
 async def test_alarms_are_routed_by_site_and_priority(database_url: str, smtp: SmtpSink) -> None:
     routes = [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +17,7 @@ _LINKS = t.notification_alarms
 _ESC = t.notification_escalations
 
 
-def _delivery_from(row: Mapping[str, Any], alarm_ids: tuple[AlarmId, ...]) -> Delivery:
+def _delivery_from(row: Any, alarm_ids: tuple[AlarmId, ...]) -> Delivery:
     return Delivery(
         id=row["id"],
         recipient=row["recipient"],
@@ -112,37 +111,6 @@ class SqlDeliveries:
             .values(status=DeliveryStatus.FOLDED.value, folded_into=into, updated_at=at)
         )
 
-    async def list(self, *, where: DeliveryFilter) -> list[Delivery]:
-        statement = select(_D)
-        if where.recipient is not None:
-            statement = statement.where(_D.c.recipient == where.recipient)
-        if where.channel is not None:
-            statement = statement.where(_D.c.channel == where.channel)
-        if where.status is not None:
-            statement = statement.where(_D.c.status == where.status.value)
-        if where.since is not None:
-            statement = statement.where(_D.c.created_at >= where.since)
-        if where.until is not None:
-            statement = statement.where(_D.c.created_at < where.until)
-        if where.alarm_id is not None:
-            carrying = select(_LINKS.c.delivery_id).where(_LINKS.c.alarm_id == where.alarm_id)
-            statement = statement.where(_D.c.id.in_(carrying))
-        return await self._read(statement.order_by(_D.c.id.desc()).limit(where.limit))
-
-    async def _read(self, statement: Any) -> list[Delivery]:
-        rows = (await self._c.execute(statement)).mappings().all()
-        if not rows:
-            return []
-        links = await self._c.execute(
-            select(_LINKS.c.delivery_id, _LINKS.c.alarm_id)
-            .where(_LINKS.c.delivery_id.in_([row["id"] for row in rows]))
-            .order_by(_LINKS.c.alarm_id)
-        )
-        alarms: dict[int, list[AlarmId]] = {}
-        for delivery_id, alarm_id in links:
-            alarms.setdefault(delivery_id, []).append(AlarmId(alarm_id))
-        return [_delivery_from(row, tuple(alarms.get(row["id"], ()))) for row in rows]
-
     async def add_escalation(self, *, escalation: PendingEscalation) -> None:
         await self._c.execute(_ESC.delete().where(_ESC.c.alarm_id == escalation.alarm_id))
         await self._c.execute(
@@ -165,3 +133,34 @@ class SqlDeliveries:
     async def remove_escalation(self, *, alarm_id: AlarmId) -> bool:
         result = await self._c.execute(_ESC.delete().where(_ESC.c.alarm_id == alarm_id))
         return bool(result.rowcount)
+
+    async def _read(self, statement: Any) -> list[Delivery]:
+        rows = (await self._c.execute(statement)).mappings().all()
+        if not rows:
+            return []
+        links = await self._c.execute(
+            select(_LINKS.c.delivery_id, _LINKS.c.alarm_id)
+            .where(_LINKS.c.delivery_id.in_([row["id"] for row in rows]))
+            .order_by(_LINKS.c.alarm_id)
+        )
+        alarms: dict[int, list[AlarmId]] = {}
+        for delivery_id, alarm_id in links:
+            alarms.setdefault(delivery_id, []).append(AlarmId(alarm_id))
+        return [_delivery_from(row, tuple(alarms.get(row["id"], ()))) for row in rows]
+
+    async def list(self, *, where: DeliveryFilter) -> list[Delivery]:
+        statement = select(_D)
+        if where.recipient is not None:
+            statement = statement.where(_D.c.recipient == where.recipient)
+        if where.channel is not None:
+            statement = statement.where(_D.c.channel == where.channel)
+        if where.status is not None:
+            statement = statement.where(_D.c.status == where.status.value)
+        if where.since is not None:
+            statement = statement.where(_D.c.created_at >= where.since)
+        if where.until is not None:
+            statement = statement.where(_D.c.created_at < where.until)
+        if where.alarm_id is not None:
+            carrying = select(_LINKS.c.delivery_id).where(_LINKS.c.alarm_id == where.alarm_id)
+            statement = statement.where(_D.c.id.in_(carrying))
+        return await self._read(statement.order_by(_D.c.id.desc()).limit(where.limit))

@@ -15,7 +15,7 @@ from evscada.bus.local import LocalBus
 from evscada.core.deliveries import Delivery, DeliveryFilter, PendingEscalation, UnknownRecipient
 from evscada.core.errors import InvalidArgument
 from evscada.core.events import AlarmChanged, Event
-from evscada.core.model import Alarm, AlarmId, Site, Station
+from evscada.core.model import Alarm, AlarmId, AlarmState, Site, Station
 from evscada.core.ports import Clock, Store, UnitOfWork
 from evscada.integrations.notifications.channels import EmailChannel, Sender, SmsChannel, WebhookChannel
 from evscada.integrations.notifications.config import Channel, NotificationSettings
@@ -104,7 +104,9 @@ class Notifier:
 
     async def on_alarm(self, event: AlarmChanged) -> None:
         alarm = event.alarm
-        if event.change == "raised":
+        # An alarm unshelved while still standing and unacknowledged is announced as if raised now (ISA-18.2).
+        unshelved = event.change == "unshelved" and alarm.state == AlarmState.ACTIVE and alarm.acknowledged_at is None
+        if event.change == "raised" or unshelved:
             if alarm.suppressed:
                 log.debug("%s: alarm #%d raised in maintenance: not notified", event.station_id, alarm.id)
                 return
