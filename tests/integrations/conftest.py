@@ -31,9 +31,10 @@ def free_port() -> int:
 class SmtpSink:
     """A real SMTP server in its own thread (aiosmtpd); every accepted message lands in `messages`."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, **options: Any) -> None:
         self.port = port or free_port()
         self.messages: list[EmailMessage] = []
+        self._options = options  # aiosmtpd's: ssl_context (implicit TLS), tls_context, require_starttls, ...
         self._controller: Controller | None = None
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
@@ -43,7 +44,7 @@ class SmtpSink:
         return "250 OK"
 
     def start(self) -> None:
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **self._options)
         self._controller.start()
 
     def stop(self) -> None:

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from evscada.app import Application
 from evscada.core.access import Role
 from evscada.core.events import AlarmChanged
 from evscada.core.model import Alarm, AlarmState, SiteId, StationId
 from evscada.integrations import signing
+from evscada.security.certificates import make_dev_certificate
 from tests.api.conftest import key_for
 from tests.conftest import start_csms, test_settings
 from tests.integrations.conftest import HttpReceiver, SmtpSink, free_port, make_alarm
@@ -377,3 +381,54 @@ async def _status(csms: Csms, status: str, count: int) -> list[dict[str, Any]] |
 async def _attempted(csms: Csms, attempts: int) -> list[dict[str, Any]] | None:
     rows = [r for r in await log(csms) if r["attempts"] >= attempts]
     return rows or None
+
+
+def _logins(user: str, password: str) -> Any:
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    def check(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+            user.encode(),
+            password.encode(),
+        )
+        return AuthResult(success=ok)
+
+    return check
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+async def test_mail_goes_over_tls_with_a_login_and_a_wrong_password_is_retried(
+    sqlite_url: str, tmp_path: Path, security: str
+) -> None:
+    cert = make_dev_certificate(tmp_path / "smtp", ["127.0.0.1"])
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert.cert_file, cert.key_file)
+    tls = {"ssl_context": context} if security == "tls" else {"tls_context": context, "require_starttls": True}
+    # aiosmtpd only knows STARTTLS as TLS: with implicit TLS it would not offer AUTH if told to require TLS.
+    smtp = SmtpSink(**tls, authenticator=_logins("evscada", "right"), auth_require_tls=security == "starttls")
+    smtp.start()
+    try:
+        for password, alarm_id in (("wrong", 1), ("right", 2)):
+            server = {
+                "host": "127.0.0.1",
+                "port": smtp.port,
+                "security": security,
+                "username": "evscada",
+                "password": password,
+                "ca_file": str(cert.cert_file),
+                "timeout": 2,  # aiosmtpd leaves a refused login unanswered: the client's timeout ends the attempt
+            }
+            async with running(sqlite_url, config(smtp.port, smtp=server, group_window_seconds=0)) as csms:
+                raise_(csms, make_alarm(alarm_id, "CP-1"))
+                if password == "wrong":
+                    (row,) = await eventually(lambda: _attempted(csms, 1), timeout=8)
+                    assert row["status"] == "pending" and "SMTP" in row["last_error"], row
+                    assert smtp.messages == []
+                else:
+                    # The restarted notifier with the right password sends the waiting message and the new one.
+                    assert await eventually(lambda: _sent(csms, 2), timeout=8), [
+                        (r["status"], r["last_error"]) for r in await log(csms)
+                    ]
+        assert sorted("#1" in m.get_content() for m in smtp.messages) == [False, True]
+    finally:
+        smtp.stop()

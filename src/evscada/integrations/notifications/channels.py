@@ -52,6 +52,7 @@ class EmailChannel:
                 password=c.password,
                 use_tls=c.security == "tls",
                 start_tls=c.security == "starttls",
+                cert_bundle=None if c.ca_file is None else str(c.ca_file),
                 timeout=c.timeout,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, time
+from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -32,6 +33,7 @@ class SmtpSettings(_Strict):
     username: str | None = None
     password: str | None = None
     from_address: str = "evscada@localhost"
+    ca_file: Path | None = Field(None, description="CA bundle (PEM) that signs the server's certificate, if private")
     timeout: float = Field(15.0, gt=0, description="seconds for one delivery attempt")
 
 
