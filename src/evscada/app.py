@@ -22,6 +22,7 @@ from evscada.gateway.ocpp201.handlers import ADAPTER as OCPP201
 from evscada.gateway.ocpp201.handlers import ADAPTER_21 as OCPP21
 from evscada.gateway.registry import SessionRegistry
 from evscada.gateway.server import Gateway, GatewayConfig
+from evscada.integrations.notifications.notifier import Notifier
 from evscada.integrations.webhooks.runner import Webhooks
 from evscada.security.passwords import Argon2Hasher
 from evscada.settings import Settings
@@ -96,10 +97,12 @@ class Application:
         self._tasks: list[asyncio.Task[None]] = []
         self.http: HttpServer | None = None
         self.webhooks = Webhooks(store=self.store, bus=self.bus, clock=self.core.clock, settings=settings.webhooks)
+        self.notifier = Notifier(config=settings.notifications, store=self.store, bus=self.bus, clock=self.core.clock)
 
     async def start(self) -> None:
         if self.settings.migrate_on_start:
             await self.database.migrate()
+        await self.notifier.start()  # before the gateway: no alarm raised by a station goes unheard
         await self.gateway.start()
         if self.settings.http_port is not None:
             api = create_api(
@@ -110,6 +113,7 @@ class Application:
                 export_settle_seconds=self.settings.export_settle_seconds,
             )
             api.state.wake_webhooks = self.webhooks.worker.wake
+            api.state.notifier = self.notifier
             self.http = HttpServer(api, host=self.settings.http_host, port=self.settings.http_port)
             await self.http.start()
         self._tasks.append(
@@ -136,6 +140,7 @@ class Application:
         if self.http is not None:
             await self.http.stop()
         await self.gateway.stop()
+        await self.notifier.stop()
         await self.gateway.registry.flush_last_seen(self.store)
         await self.store.close()
         await self.database.close()

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from evscada.integrations.notifications.config import NotificationSettings
 from evscada.integrations.webhooks.settings import WebhookSettings
 from evscada.storage.historian_settings import HistorianSettings
 
@@ -64,6 +65,8 @@ class Settings(BaseSettings):
 
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:

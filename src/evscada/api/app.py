@@ -11,8 +11,10 @@ from fastapi.responses import JSONResponse
 from evscada import __version__
 from evscada.api.routes import commands, events, health, metrics, stations, tokens, transactions
 from evscada.api.routes import historian as historian_routes
+from evscada.api.routes import notifications as notification_routes
 from evscada.api.routes import webhooks as webhook_routes
 from evscada.bus.local import LocalBus
+from evscada.core.deliveries import UnknownRecipient
 from evscada.core.errors import AuthenticationFailed, DomainError, InvalidArgument, StationExists, UnknownStation
 from evscada.core.queries import InvalidCursor, NotFound
 from evscada.core.services import Core
@@ -36,6 +38,7 @@ _STATUS = {
     VehicleExists.code: 409,
     UnknownSubscription.code: 404,
     UnknownDelivery.code: 404,
+    UnknownRecipient.code: 404,
 }
 
 
@@ -65,6 +68,7 @@ def create_api(
         api.include_router(module.router, prefix="/api/v1")
     api.include_router(historian_routes.router, prefix="/api/v1")
     api.include_router(webhook_routes.router, prefix="/api/v1")
+    api.include_router(notification_routes.router, prefix="/api/v1")
     api.include_router(metrics.router)  # /metrics, where Prometheus looks by default
 
     @api.exception_handler(DomainError)

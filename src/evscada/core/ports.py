@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from evscada.core.access import UserRepository
     from evscada.core.availability import AvailabilityRepository
     from evscada.core.commands import CommandLogEntry, CommandOutcome
+    from evscada.core.deliveries import DeliveryRepository
     from evscada.core.historian import HistorianRepository
     from evscada.core.queries import ReadRepository
     from evscada.core.sites import SiteRepository
@@ -180,6 +181,7 @@ class UnitOfWork(Protocol):
     availability: AvailabilityRepository
     outbox: OutboxRepository
     webhooks: WebhookRepository
+    deliveries: DeliveryRepository
 
 
 class Store(Protocol):

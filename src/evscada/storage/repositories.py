@@ -502,6 +502,7 @@ class SqlCommandLog:
 if TYPE_CHECKING:
     from evscada.storage.access_queries import SqlReads, SqlUsers
     from evscada.storage.historian import SqlAvailability, SqlHistorian
+    from evscada.storage.notification_repositories import SqlDeliveries
     from evscada.storage.place_repositories import SqlSites, SqlVehicles
     from evscada.storage.webhook_repositories import SqlOutbox, SqlWebhooks
 
@@ -523,11 +524,13 @@ class SqlUnitOfWork:
     availability: SqlAvailability
     outbox: SqlOutbox
     webhooks: SqlWebhooks
+    deliveries: SqlDeliveries
 
     @classmethod
     def on(cls, connection: AsyncConnection) -> SqlUnitOfWork:
         from evscada.storage.access_queries import SqlReads, SqlUsers  # they build on this module
         from evscada.storage.historian import SqlAvailability, SqlHistorian
+        from evscada.storage.notification_repositories import SqlDeliveries
         from evscada.storage.place_repositories import SqlSites, SqlVehicles
         from evscada.storage.webhook_repositories import SqlOutbox, SqlWebhooks
 
@@ -547,6 +550,7 @@ class SqlUnitOfWork:
             availability=SqlAvailability(connection),
             outbox=SqlOutbox(connection),
             webhooks=SqlWebhooks(connection),
+            deliveries=SqlDeliveries(connection),
         )
 
 

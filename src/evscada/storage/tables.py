@@ -380,3 +380,45 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_status_subscription", "status", "subscription_id", "id"),
     Index("ix_webhook_deliveries_subscription", "subscription_id", "id"),
 )
+
+# Notifications: the outbox and delivery log (one row per message, recipient and channel), the alarms each message
+# carries, and the escalations waiting for an acknowledgement.
+notification_deliveries = Table(
+    "notification_deliveries",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("recipient", String(100), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("address", String(500), nullable=False),
+    Column("kind", String(16), nullable=False),  # alarm | digest | escalation | test
+    Column("subject", String(500), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | held | folded | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", String(1000)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("folded_into", BigPk),
+    Index("ix_notification_deliveries_status_next", "status", "next_attempt_at"),
+    Index("ix_notification_deliveries_created_at", "created_at"),
+    Index("ix_notification_deliveries_recipient_created", "recipient", "created_at"),
+)
+
+notification_alarms = Table(
+    "notification_alarms",
+    metadata,
+    Column("delivery_id", BigPk, ForeignKey("notification_deliveries.id", ondelete="CASCADE"), primary_key=True),
+    Column("alarm_id", BigPk, primary_key=True, index=True),
+)
+
+notification_escalations = Table(
+    "notification_escalations",
+    metadata,
+    Column("alarm_id", BigPk, primary_key=True, autoincrement=False),
+    Column("level", Integer, nullable=False),
+    Column("due_at", UtcDateTime, nullable=False, index=True),
+    Column("alarm", JSON, nullable=False),
+)

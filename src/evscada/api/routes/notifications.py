@@ -1,0 +1,109 @@
+"""Notifications: the delivery log (what went to whom, how it went) and test messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal, Protocol
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from pydantic import AwareDatetime, BaseModel, Field
+
+from evscada.api.deps import Admin, Operator
+from evscada.core.deliveries import Delivery, DeliveryFilter, DeliveryStatus
+from evscada.core.model import AlarmId
+
+router = APIRouter(tags=["notifications"])
+
+
+class Notifications(Protocol):
+    """What these routes need of the notifier (integrations.notifications), which app.py hands over."""
+
+    async def deliveries(self, *, where: DeliveryFilter) -> list[Delivery]: ...
+
+    async def send_test(
+        self, *, recipient: str, channel: Literal["email", "webhook", "sms"] | None
+    ) -> list[Delivery]: ...
+
+
+def get_notifier(request: Request) -> Notifications:
+    notifier: Notifications = request.app.state.notifier
+    return notifier
+
+
+NotifierDep = Annotated[Notifications, Depends(get_notifier)]
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    recipient: str
+    channel: str
+    address: str
+    kind: str = Field(description="alarm | digest | escalation | test")
+    alarm_ids: list[int]
+    subject: str
+    body: str
+    status: DeliveryStatus
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime | None = Field(description="when the next attempt is due (pending only)")
+    sent_at: datetime | None
+    folded_into: int | None = Field(description="the digest that carried this held message")
+
+    @classmethod
+    def of(cls, d: Delivery) -> DeliveryOut:
+        return cls(
+            id=d.id,
+            recipient=d.recipient,
+            channel=d.channel,
+            address=d.address,
+            kind=d.kind,
+            alarm_ids=[int(a) for a in d.alarm_ids],
+            subject=d.subject,
+            body=d.body,
+            status=d.status,
+            attempts=d.attempts,
+            last_error=d.last_error,
+            created_at=d.created_at,
+            next_attempt_at=d.next_attempt_at if d.status == DeliveryStatus.PENDING else None,
+            sent_at=d.sent_at,
+            folded_into=d.folded_into,
+        )
+
+
+class TestMessageIn(BaseModel):
+    recipient: str = Field(min_length=1, max_length=100, description="a person's name from the settings")
+    channel: Literal["email", "webhook", "sms"] | None = Field(None, description="absent: every channel they have")
+
+
+@router.get("/notifications", response_model=list[DeliveryOut])
+async def delivery_log(
+    *,
+    notifier: NotifierDep,
+    _: Operator,
+    recipient: str | None = None,
+    channel: Literal["email", "webhook", "sms"] | None = None,
+    status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
+    alarm_id: Annotated[int | None, Query(ge=1)] = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[DeliveryOut]:
+    """The delivery log, newest first: each message to each recipient and channel, its attempts and last error."""
+    where = DeliveryFilter(
+        recipient=recipient,
+        channel=channel,
+        status=status_,
+        alarm_id=AlarmId(alarm_id) if alarm_id is not None else None,
+        since=since,
+        until=until,
+        limit=limit,
+    )
+    return [DeliveryOut.of(d) for d in await notifier.deliveries(where=where)]
+
+
+@router.post("/notifications/test", response_model=list[DeliveryOut], status_code=status.HTTP_202_ACCEPTED)
+async def send_test(notifier: NotifierDep, _: Admin, body: TestMessageIn) -> list[DeliveryOut]:
+    """Queue a test message to a person (one channel or all of theirs); follow it in the delivery log."""
+    rows = await notifier.send_test(recipient=body.recipient, channel=body.channel)
+    return [DeliveryOut.of(d) for d in rows]

@@ -1,0 +1,1 @@
+"""Alarm notifications: e-mail, webhooks and SMS with routing, on-call, escalation and a persisted outbox."""
