@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from evscada.core.alarms.rules import AlarmSettings
+
 DEFAULT_CONFIG_FILE = Path("evscada.toml")
 
 
@@ -58,6 +60,7 @@ class Settings(BaseSettings):
 
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings, description="alarm engine rules ([alarms] table)")
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:

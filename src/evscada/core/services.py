@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from evscada.core.access import AccessService
+from evscada.core.alarms.service import AlarmService
 from evscada.core.authorization import AuthorizationService
 from evscada.core.commands import CommandService, StationCommander
 from evscada.core.meter_values import MeterValueService
@@ -38,6 +39,7 @@ class Core:
     sites: SiteService
     vehicles: VehicleService
     clock: Clock
+    alarms: AlarmService
 
     @classmethod
     def build(
@@ -74,4 +76,5 @@ class Core:
             sites=SiteService(store=store),
             vehicles=VehicleService(store=store),
             clock=clock,
+            alarms=AlarmService(store=store, bus=bus, clock=clock),
         )

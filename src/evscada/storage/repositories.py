@@ -495,6 +495,7 @@ class SqlCommandLog:
 
 if TYPE_CHECKING:
     from evscada.storage.access_queries import SqlReads, SqlUsers
+    from evscada.storage.alarm_repositories import SqlAlarms
     from evscada.storage.place_repositories import SqlSites, SqlVehicles
 
 
@@ -511,10 +512,12 @@ class SqlUnitOfWork:
     reads: SqlReads
     sites: SqlSites
     vehicles: SqlVehicles
+    alarms: SqlAlarms
 
     @classmethod
     def on(cls, connection: AsyncConnection) -> SqlUnitOfWork:
         from evscada.storage.access_queries import SqlReads, SqlUsers  # they build on this module
+        from evscada.storage.alarm_repositories import SqlAlarms
         from evscada.storage.place_repositories import SqlSites, SqlVehicles
 
         return cls(
@@ -529,6 +532,7 @@ class SqlUnitOfWork:
             reads=SqlReads(connection),
             sites=SqlSites(connection),
             vehicles=SqlVehicles(connection),
+            alarms=SqlAlarms(connection),
         )
 
 
