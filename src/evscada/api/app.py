@@ -9,8 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from evscada import __version__
-from evscada.api.routes import commands, events, health, metrics, stations, tokens, transactions
+from evscada.api.routes import alarms, commands, events, health, metrics, stations, tokens, transactions
 from evscada.bus.local import LocalBus
+from evscada.core.alarms.service import AlarmConflict, UnknownAlarm
 from evscada.core.errors import AuthenticationFailed, DomainError, InvalidArgument, StationExists, UnknownStation
 from evscada.core.queries import InvalidCursor, NotFound
 from evscada.core.services import Core
@@ -31,6 +32,8 @@ _STATUS = {
     UnknownToken.code: 404,
     SiteExists.code: 409,
     VehicleExists.code: 409,
+    UnknownAlarm.code: 404,
+    AlarmConflict.code: 409,
 }
 
 
@@ -58,6 +61,7 @@ def create_api(
     api.state.export_settle_seconds = export_settle_seconds
     for module in (health, stations, transactions, tokens, commands, events):
         api.include_router(module.router, prefix="/api/v1")
+    api.include_router(alarms.router, prefix="/api/v1")
     api.include_router(metrics.router)  # /metrics, where Prometheus looks by default
 
     @api.exception_handler(DomainError)
