@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import RowMapping, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evscada.core.alarms.service import AlarmFilter, Maintenance
@@ -17,7 +15,7 @@ A = t.alarms.c
 M = t.station_maintenance.c
 
 
-def _alarm_from(row: Mapping[str, Any]) -> Alarm:
+def _alarm_from(row: RowMapping) -> Alarm:
     evse = None if row["evse_id"] is None else EvseRef(row["evse_id"], row["connector_id"])
     return Alarm(
         id=AlarmId(row["id"]),
@@ -42,7 +40,7 @@ def _alarm_from(row: Mapping[str, Any]) -> Alarm:
     )
 
 
-def _maintenance_from(row: Mapping[str, Any]) -> Maintenance:
+def _maintenance_from(row: RowMapping) -> Maintenance:
     return Maintenance(
         station_id=StationId(row["station_id"]),
         started_at=row["started_at"],
@@ -145,29 +143,6 @@ class SqlAlarms:
             alarm.suppressed = False
         return alarms
 
-    async def list(self, *, where: AlarmFilter) -> list[Alarm]:
-        statement = select(t.alarms)
-        if where.state is not None:
-            statement = statement.where(A.state == str(where.state))
-        if where.station_id is not None:
-            statement = statement.where(A.station_id == where.station_id)
-        if where.site_id is not None:
-            statement = statement.where(A.site_id == where.site_id)
-        if where.source is not None:
-            statement = statement.where(A.source == where.source)
-        if where.priority is not None:
-            statement = statement.where(A.priority == int(where.priority))
-        if where.since is not None:
-            statement = statement.where(A.raised_at >= where.since)
-        if where.until is not None:
-            statement = statement.where(A.raised_at < where.until)
-        if where.state == AlarmState.ACTIVE:  # what needs attention first
-            statement = statement.order_by(A.priority, A.raised_at.desc(), A.id.desc())
-        else:
-            statement = statement.order_by(A.raised_at.desc(), A.id.desc())
-        rows = await self._c.execute(statement.limit(where.limit).offset(where.offset))
-        return [_alarm_from(row) for row in rows.mappings()]
-
     async def maintenance(self, *, station_id: StationId) -> Maintenance | None:
         statement = select(t.station_maintenance).where(M.station_id == station_id, M.ended_at.is_(None))
         row = (await self._c.execute(statement.order_by(M.id.desc()).limit(1))).mappings().first()
@@ -195,3 +170,26 @@ class SqlAlarms:
     async def maintenances_due(self, *, now: datetime) -> list[Maintenance]:
         rows = await self._c.execute(select(t.station_maintenance).where(M.ended_at.is_(None), M.until <= now))
         return [_maintenance_from(row) for row in rows.mappings()]
+
+    async def list(self, *, where: AlarmFilter) -> list[Alarm]:
+        statement = select(t.alarms)
+        if where.state is not None:
+            statement = statement.where(A.state == str(where.state))
+        if where.station_id is not None:
+            statement = statement.where(A.station_id == where.station_id)
+        if where.site_id is not None:
+            statement = statement.where(A.site_id == where.site_id)
+        if where.source is not None:
+            statement = statement.where(A.source == where.source)
+        if where.priority is not None:
+            statement = statement.where(A.priority == int(where.priority))
+        if where.since is not None:
+            statement = statement.where(A.raised_at >= where.since)
+        if where.until is not None:
+            statement = statement.where(A.raised_at < where.until)
+        if where.state == AlarmState.ACTIVE:  # what needs attention first
+            statement = statement.order_by(A.priority, A.raised_at.desc(), A.id.desc())
+        else:
+            statement = statement.order_by(A.raised_at.desc(), A.id.desc())
+        rows = await self._c.execute(statement.limit(where.limit).offset(where.offset))
+        return [_alarm_from(row) for row in rows.mappings()]

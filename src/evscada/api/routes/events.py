@@ -37,7 +37,7 @@ def _jsonable(value: Any) -> Any:
 
 def encode(event: events.Event) -> str:
     if isinstance(event, events.AlarmChanged):  # the alarm as GET /alarms/{id} shows it
-        data = {"station_id": event.station_id, "at": event.at.isoformat(), "change": event.change}
+        data: dict[str, Any] = {"station_id": event.station_id, "at": event.at.isoformat(), "change": event.change}
         data["alarm"] = alarm_json(event.alarm)
     else:
         data = _jsonable(dataclasses.asdict(event))

@@ -179,6 +179,10 @@ class AlarmEngine:
             s.id: (s.site_id, names.get(s.site_id) if s.site_id else None) for s in await self._core.stations.list()
         }
         self._sites_read = asyncio.get_running_loop().time()
+        for sid in [sid for sid in self._offline_since if sid not in self._sites]:
+            del self._offline_since[sid]  # the station was removed: nobody waits for it any more
+            self._pending_since.pop(sid, None)
+            await self._clear(f"{r.OFFLINE}:{sid}")
 
     async def _raise(
         self,
@@ -353,11 +357,11 @@ class AlarmEngine:
             if len(connects) < self._rules_for(sid).thresholds.flapping_reconnects:
                 await self._clear(f"{r.FLAPPING}:{sid}")
         for pk, session in list(self._sessions.items()):
-            limit = timedelta(minutes=self._rules_for(session.station_id).thresholds.no_meter_values_after_minutes)
+            quiet = timedelta(minutes=self._rules_for(session.station_id).thresholds.no_meter_values_after_minutes)
             key = f"{r.NO_METER_VALUES}:{session.station_id}:{pk}"
-            if now - session.last_values >= limit and key not in self._active:
-                since = f"{session.last_values:%Y-%m-%d %H:%M:%S} UTC"
-                message = f"{c.where(session.evse)}: transaction {pk} has sent no meter values since {since}"
+            if now - session.last_values >= quiet and key not in self._active:
+                last = f"{session.last_values:%Y-%m-%d %H:%M:%S} UTC"
+                message = f"{c.where(session.evse)}: transaction {pk} has sent no meter values since {last}"
                 await self._raise(key, r.NO_METER_VALUES, session.station_id, message, evse=session.evse)
         await self._alarms.expire()
 

@@ -95,8 +95,6 @@ class AlarmRepository(Protocol):
         """Active alarms of the station raised in maintenance, now no longer suppressed."""
         ...
 
-    async def list(self, *, where: AlarmFilter) -> list[Alarm]: ...
-
     async def maintenance(self, *, station_id: StationId) -> Maintenance | None:
         """The station's open maintenance period, if any (possibly past its end time)."""
         ...
@@ -106,6 +104,8 @@ class AlarmRepository(Protocol):
     async def end_maintenance(self, *, station_id: StationId, at: datetime, by: str) -> bool: ...
 
     async def maintenances_due(self, *, now: datetime) -> list[Maintenance]: ...
+
+    async def list(self, *, where: AlarmFilter) -> list[Alarm]: ...  # last: its name hides the builtin below it
 
 
 # Sources with no state that returns to normal by itself: acknowledging them ends them.
