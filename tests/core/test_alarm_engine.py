@@ -262,3 +262,33 @@ async def test_maintenance_ends_by_itself_and_its_alarms_are_then_notified(runni
             if isinstance(event, events.AlarmChanged) and event.alarm.source == "station_fault":
                 seen.append(event)
     assert [(e.change, e.alarm.suppressed) for e in seen] == [("raised", True), ("unsuppressed", False)]
+
+
+def _tx_event(kind: str, seq: int, **more: Any) -> Any:
+    stamp = datetime.now(UTC).isoformat()
+    return call201.TransactionEvent(
+        event_type=kind,
+        timestamp=stamp,
+        trigger_reason="MeterValuePeriodic" if kind == "Updated" else "CablePluggedIn",
+        seq_no=seq,
+        evse={"id": 1, "connectorId": 1},
+        **more,
+    )
+
+
+async def test_a_201_session_meter_values_in_transaction_events_and_an_emergency_stop(running: Running) -> None:
+    await running.csms.add_station("CP-2")
+    register = {"timestamp": datetime.now(UTC).isoformat(), "sampledValue": [{"value": 1000.0}]}
+    async with station201(running.csms, "CP-2") as cp:
+        await cp.call(_tx_event("Started", 0, transaction_info={"transactionId": "T-1"}))
+        await running.check()
+        running.clock.advance(minutes=6)
+        await running.check()
+        (quiet,) = await running.active("no_meter_values")
+        await cp.call(_tx_event("Updated", 1, transaction_info={"transactionId": "T-1"}, meter_value=[register]))
+        await _until(lambda: _none(running, "no_meter_values"))
+        info = {"transactionId": "T-1", "stoppedReason": "EmergencyStop"}
+        await cp.call(_tx_event("Ended", 2, transaction_info=info, meter_value=[register]))
+        (stop,) = await _until(lambda: running.active("transaction"))
+        assert stop.priority == 2 and "EmergencyStop" in stop.message and stop.evse is not None
+    assert quiet.count == 1

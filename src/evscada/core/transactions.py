@@ -184,7 +184,7 @@ class TransactionService:
                     evse=transaction.evse,
                 )
             )
-        elif report.samples and transaction.state == TransactionState.RUNNING:
+        elif report.samples and not is_new and transaction.state == TransactionState.RUNNING:
             # 2.0.1 carries a running session's meter values in TransactionEvent(Updated): the same news as MeterValues.
             self._bus.publish(
                 events.MeterValuesRecorded(

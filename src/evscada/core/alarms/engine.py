@@ -17,6 +17,7 @@ from evscada.core.alarms import conditions as c
 from evscada.core.alarms import rules as r
 from evscada.core.alarms.rules import AlarmRules, SiteRules
 from evscada.core.model import AlarmId, AlarmState, EvseRef, SiteId, StationId, TransactionPk, TransactionState
+from evscada.core.queries import TransactionFilter
 
 if TYPE_CHECKING:
     from evscada.core.services import Core
@@ -98,8 +99,6 @@ class AlarmEngine:
         for station in await self._core.stations.list():
             if station.last_seen is not None:  # stations already away count from when they were last heard
                 self._offline_since[station.id] = station.last_seen
-        from evscada.core.queries import TransactionFilter
-
         now = self._clock.now()
         running = await self._core.queries.transactions(
             where=TransactionFilter(state=TransactionState.RUNNING, limit=100_000)
@@ -357,6 +356,9 @@ class AlarmEngine:
             if len(connects) < self._rules_for(sid).thresholds.flapping_reconnects:
                 await self._clear(f"{r.FLAPPING}:{sid}")
         for pk, session in list(self._sessions.items()):
+            if session.station_id in self._offline_since:
+                session.last_values = now  # its `offline` alarm says it all; the wait restarts when it is back
+                continue
             quiet = timedelta(minutes=self._rules_for(session.station_id).thresholds.no_meter_values_after_minutes)
             key = f"{r.NO_METER_VALUES}:{session.station_id}:{pk}"
             if now - session.last_values >= quiet and key not in self._active:
