@@ -125,6 +125,7 @@ async def test_a_station_lost_without_goodbye_goes_offline_and_clears_on_reconne
         cp._connection.transport.abort()  # the link dies: no close frame, no goodbye
         (alarm,) = await _wait_for(api, viewer, lambda a: a["source"] == "offline", state="active")
     assert alarm["station_id"] == "CP-16" and alarm["priority"] == 2 and "offline since" in alarm["message"]
+    assert "closed with code" in alarm["message"]  # why the link ended, as the gateway saw it
     async with station16(csms, "CP-16") as cp:
         await cp.call(call16.BootNotification(charge_point_model="M", charge_point_vendor="V"))
         await _wait_for(api, viewer, lambda a: a["id"] == alarm["id"], state="cleared")
@@ -260,6 +261,7 @@ async def test_history_filters_paging_and_csv_export(csms: Csms, api: httpx.Asyn
     assert await _alarms(api, viewer, until=(datetime.now(UTC) - timedelta(hours=1)).isoformat()) == []
     assert (await api.get("/alarms", params={"since": "2026-01-01T00:00:00"}, headers=viewer)).status_code == 422
     assert (await api.get("/alarms", params={"priority": 5}, headers=viewer)).status_code == 422
+    assert (await api.get("/alarms", params={"source": "nonsense"}, headers=viewer)).status_code == 422
     assert (await api.get("/alarms/123456", headers=viewer)).status_code == 404
     assert (await api.get("/alarms")).status_code == 401
     export = await api.get("/alarms/export", params={"station_id": "CP-16", "state": "cleared"}, headers=viewer)

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from evscada.api.deps import CoreDep, Operator, Viewer
@@ -121,6 +121,8 @@ def _filter(
     since: Annotated[AwareDatetime | None, Query(description="raised at or after (ISO 8601 with offset)")] = None,
     until: Annotated[AwareDatetime | None, Query(description="raised before")] = None,
 ) -> AlarmFilter:
+    if source is not None and source not in SOURCES:
+        raise HTTPException(422, f"source must be one of: {', '.join(SOURCES)}")
     return AlarmFilter(
         state=state,
         station_id=StationId(station_id) if station_id else None,

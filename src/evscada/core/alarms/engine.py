@@ -65,6 +65,7 @@ class AlarmEngine:
         self._sites: dict[StationId, tuple[SiteId | None, str | None]] = {}
         self._sites_read = 0.0
         self._offline_since: dict[StationId, datetime] = {}
+        self._offline_reason: dict[StationId, str] = {}
         self._connected: set[StationId] = set()
         self._connects: dict[StationId, deque[datetime]] = {}
         self._pending_since: dict[StationId, datetime] = {}
@@ -154,6 +155,7 @@ class AlarmEngine:
     async def _disconnected(self, event: events.StationDisconnected) -> None:
         self._connected.discard(event.station_id)
         self._offline_since[event.station_id] = event.at
+        self._offline_reason[event.station_id] = event.reason
 
     async def _transaction_started(self, event: events.TransactionStarted) -> None:
         self._sessions[event.transaction_pk] = _Session(event.station_id, event.evse, self._clock.now())
@@ -180,6 +182,7 @@ class AlarmEngine:
         self._sites_read = asyncio.get_running_loop().time()
         for sid in [sid for sid in self._offline_since if sid not in self._sites]:
             del self._offline_since[sid]  # the station was removed: nobody waits for it any more
+            self._offline_reason.pop(sid, None)
             self._pending_since.pop(sid, None)
             await self._clear(f"{r.OFFLINE}:{sid}")
 
@@ -236,6 +239,7 @@ class AlarmEngine:
         sid = event.station_id
         self._connected.add(sid)
         self._offline_since.pop(sid, None)
+        self._offline_reason.pop(sid, None)
         if sid not in self._sites:
             await self._read_sites()
         await self._clear(f"{r.OFFLINE}:{sid}")
@@ -374,6 +378,8 @@ class AlarmEngine:
                 seconds=self._rules_for(sid).thresholds.offline_after_seconds
             ):
                 message = f"station offline since {since:%Y-%m-%d %H:%M:%S} UTC"
+                if sid in self._offline_reason:
+                    message += f" ({self._offline_reason[sid]})"
                 await self._raise(key, r.OFFLINE, sid, message)
         for sid in self._connected:
             seen = self._last_seen(sid)
