@@ -13,6 +13,8 @@ from types import TracebackType
 from evscada.api.app import create_api
 from evscada.api.server import HttpServer
 from evscada.bus.local import LocalBus
+from evscada.core.alarms.engine import AlarmEngine
+from evscada.core.alarms.rules import AlarmRules
 from evscada.core.clock import SystemClock
 from evscada.core.ports import Clock
 from evscada.core.services import Core, CoreConfig
@@ -98,11 +100,21 @@ class Application:
         self.http: HttpServer | None = None
         self.webhooks = Webhooks(store=self.store, bus=self.bus, clock=self.core.clock, settings=settings.webhooks)
         self.notifier = Notifier(config=settings.notifications, store=self.store, bus=self.bus, clock=self.core.clock)
+        self.alarm_engine: AlarmEngine | None = None
+        if settings.alarms.enabled:
+            self.alarm_engine = AlarmEngine(
+                core=self.core,
+                bus=self.bus,
+                rules=AlarmRules(settings.alarms),
+                last_seen=lambda sid: session.last_seen if (session := registry.get(sid)) is not None else None,
+            )
 
     async def start(self) -> None:
         if self.settings.migrate_on_start:
             await self.database.migrate()
         await self.notifier.start()  # before the gateway: no alarm raised by a station goes unheard
+        if self.alarm_engine is not None:
+            await self.alarm_engine.start()  # before the gateway: it must see the first station's first event
         await self.gateway.start()
         if self.settings.http_port is not None:
             api = create_api(
@@ -140,7 +152,9 @@ class Application:
         if self.http is not None:
             await self.http.stop()
         await self.gateway.stop()
-        await self.notifier.stop()
+        if self.alarm_engine is not None:
+            await self.alarm_engine.stop()
+        await self.notifier.stop()  # after the engine: its last alarm changes still reach the outbox
         await self.gateway.registry.flush_last_seen(self.store)
         await self.store.close()
         await self.database.close()

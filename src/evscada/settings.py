@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from evscada.core.alarms.rules import AlarmSettings
 from evscada.integrations.notifications.config import NotificationSettings
 from evscada.integrations.webhooks.settings import WebhookSettings
 from evscada.storage.historian_settings import HistorianSettings
@@ -65,6 +66,7 @@ class Settings(BaseSettings):
 
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    alarms: AlarmSettings = Field(default_factory=AlarmSettings, description="alarm engine rules ([alarms] table)")
 
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 

@@ -9,11 +9,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from evscada import __version__
-from evscada.api.routes import commands, events, health, metrics, stations, tokens, transactions
+from evscada.api.routes import alarms, commands, events, health, metrics, stations, tokens, transactions
 from evscada.api.routes import historian as historian_routes
 from evscada.api.routes import notifications as notification_routes
 from evscada.api.routes import webhooks as webhook_routes
 from evscada.bus.local import LocalBus
+from evscada.core.alarms.service import AlarmConflict, UnknownAlarm
 from evscada.core.deliveries import UnknownRecipient
 from evscada.core.errors import AuthenticationFailed, DomainError, InvalidArgument, StationExists, UnknownStation
 from evscada.core.queries import InvalidCursor, NotFound
@@ -39,6 +40,8 @@ _STATUS = {
     UnknownSubscription.code: 404,
     UnknownDelivery.code: 404,
     UnknownRecipient.code: 404,
+    UnknownAlarm.code: 404,
+    AlarmConflict.code: 409,
 }
 
 
@@ -69,6 +72,7 @@ def create_api(
     api.include_router(historian_routes.router, prefix="/api/v1")
     api.include_router(webhook_routes.router, prefix="/api/v1")
     api.include_router(notification_routes.router, prefix="/api/v1")
+    api.include_router(alarms.router, prefix="/api/v1")
     api.include_router(metrics.router)  # /metrics, where Prometheus looks by default
 
     @api.exception_handler(DomainError)

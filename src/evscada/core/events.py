@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from evscada.core.model import Alarm, EvseRef, StationId, TransactionPk
 
@@ -48,6 +49,7 @@ class TransactionEnded(Event):
     transaction_pk: TransactionPk
     stop_reason: str | None
     energy_wh: float | None
+    evse: EvseRef | None = None  # where it ran, when known
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,7 @@ class MeterValuesRecorded(Event):
     evse: EvseRef
     transaction_pk: TransactionPk | None
     count: int
+    energy_register_wh: float | None = None  # the last Energy.Active.Import.Register (Wh) among the samples
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,3 +80,12 @@ class AlarmChanged(Event):
 
     change: str  # raised | repeated | acknowledged | commented | shelved | unshelved | cleared
     alarm: Alarm
+
+
+@dataclass(frozen=True, slots=True)
+class StationMessageReceived(Event):
+    """A station report kept as a record (NotifyEvent, firmware/log status, security event ...) was stored."""
+
+    kind: str  # StationMessage.kind: event | firmware_status | diagnostics_status | log_status | security_event ...
+    summary: str | None
+    payload: dict[str, Any]

@@ -41,9 +41,27 @@ class MeterValueService:
                     evse=evse,
                     transaction_pk=write.transaction_pk,
                     count=len(samples),
+                    energy_register_wh=energy_register(samples),
                 )
             )
         return write.stored
+
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+
+
+def energy_register(samples: Sequence[MeterSample]) -> float | None:
+    """The last import register reading in Wh of the whole outlet (not a phase), or None; one pass, cheap."""
+    found = None
+    for sample in samples:
+        if (
+            sample.measurand == ENERGY_REGISTER
+            and sample.phase is None
+            and sample.unit == "Wh"
+            and sample.location in (None, "Outlet")
+        ):
+            found = sample.value
+    return found
 
 
 # Scaled units stations report, to the base units the core keeps.

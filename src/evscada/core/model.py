@@ -283,3 +283,4 @@ class Alarm:
     shelved_until: datetime | None = None
     shelved_reason: str | None = None
     suppressed: bool = False  # raised while the station was in maintenance: recorded, not notified
+    site_id: SiteId | None = None  # the station's site when the alarm was raised (history stays where it was)

@@ -24,6 +24,7 @@ from evscada.core.model import (
 
 if TYPE_CHECKING:
     from evscada.core.access import UserRepository
+    from evscada.core.alarms.service import AlarmRepository
     from evscada.core.availability import AvailabilityRepository
     from evscada.core.commands import CommandLogEntry, CommandOutcome
     from evscada.core.deliveries import DeliveryRepository
@@ -182,6 +183,7 @@ class UnitOfWork(Protocol):
     outbox: OutboxRepository
     webhooks: WebhookRepository
     deliveries: DeliveryRepository
+    alarms: AlarmRepository
 
 
 class Store(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from evscada.core.access import AccessService
+from evscada.core.alarms.service import AlarmService
 from evscada.core.authorization import AuthorizationService
 from evscada.core.availability import AvailabilityService
 from evscada.core.commands import CommandService, StationCommander
@@ -45,6 +46,7 @@ class Core:
     historian: HistorianService
     availability: AvailabilityService
     webhooks: WebhookService
+    alarms: AlarmService
 
     @classmethod
     def build(
@@ -84,4 +86,5 @@ class Core:
             historian=HistorianService(store=store, clock=clock, config=config.historian),
             availability=AvailabilityService(store=store, clock=clock),
             webhooks=WebhookService(store=store, clock=clock),
+            alarms=AlarmService(store=store, bus=bus, clock=clock),
         )

@@ -18,6 +18,15 @@ class StationMessageService:
         now = self._clock.now()
         async with self._store.unit() as uow:
             await uow.messages.add(station_id=station_id, message=message, received_at=now)
+        self._bus.publish(
+            events.StationMessageReceived(
+                station_id=station_id,
+                at=message.timestamp,
+                kind=message.kind,
+                summary=message.summary,
+                payload=message.payload,
+            )
+        )
         if message.kind == "security_event":
             self._bus.publish(
                 events.SecurityEventRaised(

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from evscada.core import events, webhooks
 from evscada.core.authorization import AuthorizationService
+from evscada.core.meter_values import energy_register
 from evscada.core.model import (
     STATION_WIDE,
     AuthorizationResult,
@@ -181,6 +182,19 @@ class TransactionService:
                     transaction_pk=transaction.pk,
                     stop_reason=transaction.stop_reason,
                     energy_wh=transaction.energy_wh,
+                    evse=transaction.evse,
+                )
+            )
+        elif report.samples and not is_new and transaction.state == TransactionState.RUNNING:
+            # 2.0.1 carries a running session's meter values in TransactionEvent(Updated): the same news as MeterValues.
+            self._bus.publish(
+                events.MeterValuesRecorded(
+                    station_id=station_id,
+                    at=report.samples[-1].timestamp,
+                    evse=transaction.evse,
+                    transaction_pk=transaction.pk,
+                    count=len(report.samples),
+                    energy_register_wh=energy_register(report.samples),
                 )
             )
 

@@ -501,6 +501,7 @@ class SqlCommandLog:
 
 if TYPE_CHECKING:
     from evscada.storage.access_queries import SqlReads, SqlUsers
+    from evscada.storage.alarm_repositories import SqlAlarms
     from evscada.storage.historian import SqlAvailability, SqlHistorian
     from evscada.storage.notification_repositories import SqlDeliveries
     from evscada.storage.place_repositories import SqlSites, SqlVehicles
@@ -525,10 +526,12 @@ class SqlUnitOfWork:
     outbox: SqlOutbox
     webhooks: SqlWebhooks
     deliveries: SqlDeliveries
+    alarms: SqlAlarms
 
     @classmethod
     def on(cls, connection: AsyncConnection) -> SqlUnitOfWork:
         from evscada.storage.access_queries import SqlReads, SqlUsers  # they build on this module
+        from evscada.storage.alarm_repositories import SqlAlarms
         from evscada.storage.historian import SqlAvailability, SqlHistorian
         from evscada.storage.notification_repositories import SqlDeliveries
         from evscada.storage.place_repositories import SqlSites, SqlVehicles
@@ -551,6 +554,7 @@ class SqlUnitOfWork:
             outbox=SqlOutbox(connection),
             webhooks=SqlWebhooks(connection),
             deliveries=SqlDeliveries(connection),
+            alarms=SqlAlarms(connection),
         )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -421,4 +422,57 @@ notification_escalations = Table(
     Column("level", Integer, nullable=False),
     Column("due_at", UtcDateTime, nullable=False, index=True),
     Column("alarm", JSON, nullable=False),
+)
+
+# Alarms (core/alarms): one row per alarm, kept after it clears; at most one active row per condition key.
+alarms = Table(
+    "alarms",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("key", String(255), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("station_id", String(64)),
+    Column("site_id", BigPk),
+    Column("evse_id", Integer),
+    Column("connector_id", Integer),
+    Column("priority", Integer, nullable=False),
+    Column("message", String(500), nullable=False),
+    Column("state", String(16), nullable=False),  # active | cleared
+    Column("raised_at", UtcDateTime, nullable=False),
+    Column("last_raised_at", UtcDateTime, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("cleared_at", UtcDateTime),
+    Column("acknowledged_at", UtcDateTime),
+    Column("acknowledged_by", String(100)),
+    Column("comment", Text),
+    Column("shelved_until", UtcDateTime),
+    Column("shelved_reason", String(500)),
+    Column("suppressed", Boolean, nullable=False),
+    Index(
+        "ix_alarms_active_key",
+        "key",
+        unique=True,
+        sqlite_where=text("state = 'active'"),
+        postgresql_where=text("state = 'active'"),
+    ),
+    Index("ix_alarms_state_priority", "state", "priority", "raised_at"),
+    Index("ix_alarms_station_time", "station_id", "raised_at"),
+    Index("ix_alarms_raised_at", "raised_at"),
+    Index("ix_alarms_shelved_until", "shelved_until"),
+)
+
+# Stations taken out of service by an operator; the open row (ended_at NULL) is the one in force.
+station_maintenance = Table(
+    "station_maintenance",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("station_id", String(64), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("until", UtcDateTime, nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("started_by", String(100), nullable=False),
+    Column("ended_at", UtcDateTime),
+    Column("ended_by", String(100)),
+    Index("ix_station_maintenance_station", "station_id", "ended_at"),
+    Index("ix_station_maintenance_open_until", "ended_at", "until"),
 )

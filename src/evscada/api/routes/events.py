@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from evscada.api.deps import Viewer
+from evscada.api.routes.alarms import alarm_json
 from evscada.core import events
 
 router = APIRouter(tags=["events"])
@@ -35,7 +36,11 @@ def _jsonable(value: Any) -> Any:
 
 
 def encode(event: events.Event) -> str:
-    data = _jsonable(dataclasses.asdict(event))
+    if isinstance(event, events.AlarmChanged):  # the alarm as GET /alarms/{id} shows it
+        data: dict[str, Any] = {"station_id": event.station_id, "at": event.at.isoformat(), "change": event.change}
+        data["alarm"] = alarm_json(event.alarm)
+    else:
+        data = _jsonable(dataclasses.asdict(event))
     return f"event: {event_type(event)}\ndata: {json.dumps({'type': event_type(event), **data})}\n\n"
 
 

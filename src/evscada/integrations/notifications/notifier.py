@@ -104,9 +104,10 @@ class Notifier:
 
     async def on_alarm(self, event: AlarmChanged) -> None:
         alarm = event.alarm
-        # An alarm unshelved while still standing and unacknowledged is announced as if raised now (ISA-18.2).
-        unshelved = event.change == "unshelved" and alarm.state == AlarmState.ACTIVE and alarm.acknowledged_at is None
-        if event.change == "raised" or unshelved:
+        # An alarm unshelved, or left standing when its station's maintenance ended, while still active and
+        # unacknowledged is announced as if raised now (ISA-18.2).
+        standing = alarm.state == AlarmState.ACTIVE and alarm.acknowledged_at is None
+        if event.change == "raised" or (event.change in ("unshelved", "unsuppressed") and standing):
             if alarm.suppressed:
                 log.debug("%s: alarm #%d raised in maintenance: not notified", event.station_id, alarm.id)
                 return
