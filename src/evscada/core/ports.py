@@ -25,7 +25,10 @@ from evscada.core.model import (
 if TYPE_CHECKING:
     from evscada.core.access import UserRepository
     from evscada.core.commands import CommandLogEntry, CommandOutcome
+    from evscada.core.device_model import DeviceModelRepository
+    from evscada.core.local_lists import LocalListRepository
     from evscada.core.queries import ReadRepository
+    from evscada.core.reservations import ReservationRepository
     from evscada.core.sites import SiteRepository
     from evscada.core.vehicles import VehicleRepository
 
@@ -173,6 +176,9 @@ class UnitOfWork(Protocol):
     reads: ReadRepository
     sites: SiteRepository
     vehicles: VehicleRepository
+    local_lists: LocalListRepository
+    reservations: ReservationRepository
+    device_model: DeviceModelRepository
 
 
 class Store(Protocol):

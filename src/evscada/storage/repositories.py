@@ -495,6 +495,7 @@ class SqlCommandLog:
 
 if TYPE_CHECKING:
     from evscada.storage.access_queries import SqlReads, SqlUsers
+    from evscada.storage.command_repositories import SqlDeviceModel, SqlLocalLists, SqlReservations
     from evscada.storage.place_repositories import SqlSites, SqlVehicles
 
 
@@ -511,10 +512,14 @@ class SqlUnitOfWork:
     reads: SqlReads
     sites: SqlSites
     vehicles: SqlVehicles
+    local_lists: SqlLocalLists
+    reservations: SqlReservations
+    device_model: SqlDeviceModel
 
     @classmethod
     def on(cls, connection: AsyncConnection) -> SqlUnitOfWork:
         from evscada.storage.access_queries import SqlReads, SqlUsers  # they build on this module
+        from evscada.storage.command_repositories import SqlDeviceModel, SqlLocalLists, SqlReservations
         from evscada.storage.place_repositories import SqlSites, SqlVehicles
 
         return cls(
@@ -529,6 +534,9 @@ class SqlUnitOfWork:
             reads=SqlReads(connection),
             sites=SqlSites(connection),
             vehicles=SqlVehicles(connection),
+            local_lists=SqlLocalLists(connection),
+            reservations=SqlReservations(connection),
+            device_model=SqlDeviceModel(connection),
         )
 
 
