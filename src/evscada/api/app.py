@@ -9,10 +9,22 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from evscada import __version__
-from evscada.api.routes import commands, events, health, metrics, stations, tokens, transactions
+from evscada.api.routes import (
+    commands,
+    device_model,
+    events,
+    health,
+    local_lists,
+    metrics,
+    reservations,
+    stations,
+    tokens,
+    transactions,
+)
 from evscada.bus.local import LocalBus
 from evscada.core.errors import AuthenticationFailed, DomainError, InvalidArgument, StationExists, UnknownStation
 from evscada.core.queries import InvalidCursor, NotFound
+from evscada.core.reservations import ReservationNotActive, UnknownReservation
 from evscada.core.services import Core
 from evscada.core.sites import SiteExists, UnknownSite
 from evscada.core.stations import StationConnected
@@ -31,6 +43,8 @@ _STATUS = {
     UnknownToken.code: 404,
     SiteExists.code: 409,
     VehicleExists.code: 409,
+    UnknownReservation.code: 404,
+    ReservationNotActive.code: 409,
 }
 
 
@@ -57,6 +71,8 @@ def create_api(
     api.state.message_counts = message_counts
     api.state.export_settle_seconds = export_settle_seconds
     for module in (health, stations, transactions, tokens, commands, events):
+        api.include_router(module.router, prefix="/api/v1")
+    for module in (local_lists, reservations, device_model):
         api.include_router(module.router, prefix="/api/v1")
     api.include_router(metrics.router)  # /metrics, where Prometheus looks by default
 
