@@ -189,7 +189,11 @@ class Commands201(Answering):
         station = self.station
         limit = station.config.by_variable("DeviceDataCtrlr", "ItemsPerMessage")
         chunks = device_report.parts(items, int(limit.value) if limit else 32)
-        self._then(lambda: station.spawn(self._notify_report(request_id, chunks), f"report-{request_id}"))
+
+        def send_report() -> None:
+            station.spawn(self._notify_report(request_id, chunks), f"report-{request_id}")
+
+        self._then(send_report)
         return "Accepted"
 
     async def _notify_report(self, request_id: int, chunks: list[list[dict[str, Any]]]) -> None:
