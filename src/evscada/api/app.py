@@ -9,7 +9,19 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from evscada import __version__
-from evscada.api.routes import alarms, commands, events, health, metrics, stations, tokens, transactions
+from evscada.api.routes import (
+    alarms,
+    commands,
+    device_model,
+    events,
+    health,
+    local_lists,
+    metrics,
+    reservations,
+    stations,
+    tokens,
+    transactions,
+)
 from evscada.api.routes import historian as historian_routes
 from evscada.api.routes import notifications as notification_routes
 from evscada.api.routes import webhooks as webhook_routes
@@ -18,6 +30,7 @@ from evscada.core.alarms.service import AlarmConflict, UnknownAlarm
 from evscada.core.deliveries import UnknownRecipient
 from evscada.core.errors import AuthenticationFailed, DomainError, InvalidArgument, StationExists, UnknownStation
 from evscada.core.queries import InvalidCursor, NotFound
+from evscada.core.reservations import ReservationNotActive, UnknownReservation
 from evscada.core.services import Core
 from evscada.core.sites import SiteExists, UnknownSite
 from evscada.core.stations import StationConnected
@@ -42,6 +55,8 @@ _STATUS = {
     UnknownRecipient.code: 404,
     UnknownAlarm.code: 404,
     AlarmConflict.code: 409,
+    UnknownReservation.code: 404,
+    ReservationNotActive.code: 409,
 }
 
 
@@ -73,6 +88,8 @@ def create_api(
     api.include_router(webhook_routes.router, prefix="/api/v1")
     api.include_router(notification_routes.router, prefix="/api/v1")
     api.include_router(alarms.router, prefix="/api/v1")
+    for module in (local_lists, reservations, device_model):
+        api.include_router(module.router, prefix="/api/v1")
     api.include_router(metrics.router)  # /metrics, where Prometheus looks by default
 
     @api.exception_handler(DomainError)

@@ -32,6 +32,10 @@ class Command:
     def arguments(self) -> dict[str, Any]:
         return asdict(self)  # type: ignore[call-overload, no-any-return]
 
+    def numbered(self, command_id: int) -> Command:
+        """The command as sent, given its command log id (a remote start or a report request carries it)."""
+        return self
+
 
 @dataclass(frozen=True, slots=True)
 class RemoteStart(Command):
@@ -39,6 +43,11 @@ class RemoteStart(Command):
     evse_id: int | None = None
     remote_start_id: int | None = None  # set by the service: links the transaction that follows
     name = "remote_start"
+
+    def numbered(self, command_id: int) -> Command:
+        if self.remote_start_id is not None:
+            return self
+        return RemoteStart(id_token=self.id_token, evse_id=self.evse_id, remote_start_id=command_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +131,109 @@ class ChangeSetting(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class LocalListEntry:
+    """One token as a station's local list holds it; status None removes it (differential updates only)."""
+
+    value: str
+    type: str = "Central"
+    status: str | None = "Accepted"
+    expires_at: datetime | None = None
+    group_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendLocalList(Command):
+    """Install (full) or amend (differential) a station's local authorization list under a new version."""
+
+    version: int
+    full: bool
+    entries: tuple[LocalListEntry, ...] = ()
+    name = "send_local_list"
+
+    def arguments(self) -> dict[str, Any]:
+        # A full list may hold thousands of tokens: the log keeps the counts and the first few values.
+        removed = [e.value for e in self.entries if e.status is None]
+        updated = [e.value for e in self.entries if e.status is not None]
+        return {
+            "version": self.version,
+            "update": "full" if self.full else "differential",
+            "updated": len(updated),
+            "removed": len(removed),
+            "tokens": updated[:50],
+            "removed_tokens": removed[:50],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GetLocalListVersion(Command):
+    name = "get_local_list_version"
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveNow(Command):
+    """Hold an EVSE (1.6: a connector; None or 0: any) for a token until expires_at."""
+
+    reservation_id: int
+    id_token: IdToken
+    expires_at: datetime
+    evse_id: int | None = None
+    connector_type: str | None = None  # 2.0.1 only: any EVSE with this kind of connector
+    group_id: str | None = None  # 1.6 parentIdTag, 2.0.1 groupIdToken: anyone of the group may use it
+    name = "reserve_now"
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReservation(Command):
+    reservation_id: int
+    name = "cancel_reservation"
+
+
+class ReportBase(enum.StrEnum):
+    CONFIGURATION = "ConfigurationInventory"
+    FULL = "FullInventory"
+    SUMMARY = "SummaryInventory"
+
+
+@dataclass(frozen=True, slots=True)
+class GetBaseReport(Command):
+    """Ask a 2.0.1 station for a predefined report; it arrives afterwards in NotifyReport parts."""
+
+    base: ReportBase = ReportBase.FULL
+    request_id: int | None = None  # set by the service to the command log id, so the report names its request
+    name = "get_base_report"
+
+    def numbered(self, command_id: int) -> Command:
+        return self if self.request_id is not None else GetBaseReport(base=self.base, request_id=command_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentVariableRef:
+    """A 2.0.1 component, optionally of one EVSE / connector, and optionally one of its variables."""
+
+    component: str
+    component_instance: str | None = None
+    evse_id: int | None = None
+    connector_id: int | None = None
+    variable: str | None = None
+    variable_instance: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetReport(Command):
+    """Ask a 2.0.1 station for the variables that match criteria and/or named components."""
+
+    criteria: tuple[str, ...] = ()  # Active, Available, Enabled, Problem
+    items: tuple[ComponentVariableRef, ...] = ()
+    request_id: int | None = None
+    name = "get_report"
+
+    def numbered(self, command_id: int) -> Command:
+        if self.request_id is not None:
+            return self
+        return GetReport(criteria=self.criteria, items=self.items, request_id=command_id)
+
+
+@dataclass(frozen=True, slots=True)
 class CommandReply:
     """The station's answer: its status word (Accepted, Rejected, ...) and the rest of its payload."""
 
@@ -202,8 +314,7 @@ class CommandService:
         )
         async with self._store.unit() as uow:
             command_id = await uow.commands.add(entry=entry)
-        if isinstance(command, RemoteStart) and command.remote_start_id is None:
-            command = RemoteStart(id_token=command.id_token, evse_id=command.evse_id, remote_start_id=command_id)
+        command = command.numbered(command_id)
         status: str | None = None
         data: dict[str, Any] = {}
         error: str | None = None

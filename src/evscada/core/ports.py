@@ -28,8 +28,11 @@ if TYPE_CHECKING:
     from evscada.core.availability import AvailabilityRepository
     from evscada.core.commands import CommandLogEntry, CommandOutcome
     from evscada.core.deliveries import DeliveryRepository
+    from evscada.core.device_model import DeviceModelRepository
     from evscada.core.historian import HistorianRepository
+    from evscada.core.local_lists import LocalListRepository
     from evscada.core.queries import ReadRepository
+    from evscada.core.reservations import ReservationRepository
     from evscada.core.sites import SiteRepository
     from evscada.core.vehicles import VehicleRepository
     from evscada.core.webhooks import OutboxRepository, WebhookRepository
@@ -184,6 +187,9 @@ class UnitOfWork(Protocol):
     webhooks: WebhookRepository
     deliveries: DeliveryRepository
     alarms: AlarmRepository
+    local_lists: LocalListRepository
+    reservations: ReservationRepository
+    device_model: DeviceModelRepository
 
 
 class Store(Protocol):

@@ -9,10 +9,13 @@ from evscada.core.alarms.service import AlarmService
 from evscada.core.authorization import AuthorizationService
 from evscada.core.availability import AvailabilityService
 from evscada.core.commands import CommandService, StationCommander
+from evscada.core.device_model import DeviceModelService
 from evscada.core.historian import HistorianConfig, HistorianService
+from evscada.core.local_lists import LocalListService
 from evscada.core.meter_values import MeterValueService
 from evscada.core.ports import Clock, EventBus, PasswordHasher, Store
 from evscada.core.queries import QueryService
+from evscada.core.reservations import ReservationService
 from evscada.core.sites import SiteService
 from evscada.core.station_messages import StationMessageService
 from evscada.core.stations import StationService
@@ -47,6 +50,9 @@ class Core:
     availability: AvailabilityService
     webhooks: WebhookService
     alarms: AlarmService
+    local_lists: LocalListService
+    reservations: ReservationService
+    device_model: DeviceModelService
 
     @classmethod
     def build(
@@ -62,6 +68,7 @@ class Core:
         authorization = AuthorizationService(
             store=store, clock=clock, allow_concurrent_transactions=config.allow_concurrent_transactions
         )
+        commands = CommandService(store=store, bus=bus, clock=clock, commander=commander)
         return cls(
             stations=StationService(
                 store=store,
@@ -77,7 +84,7 @@ class Core:
             messages=StationMessageService(
                 store=store, bus=bus, clock=clock, accepted_data_transfer_vendors=config.accepted_data_transfer_vendors
             ),
-            commands=CommandService(store=store, bus=bus, clock=clock, commander=commander),
+            commands=commands,
             access=AccessService(store=store, clock=clock, hasher=hasher),
             queries=QueryService(store=store, clock=clock),
             sites=SiteService(store=store),
@@ -87,4 +94,7 @@ class Core:
             availability=AvailabilityService(store=store, clock=clock),
             webhooks=WebhookService(store=store, clock=clock),
             alarms=AlarmService(store=store, bus=bus, clock=clock),
+            local_lists=LocalListService(store=store, clock=clock, commands=commands),
+            reservations=ReservationService(store=store, clock=clock, commands=commands),
+            device_model=DeviceModelService(store=store, clock=clock),
         )

@@ -56,6 +56,12 @@ class TransactionService:
             authorization = await self._authorize(uow, transaction, report, is_new)
             was_running = transaction.state == TransactionState.RUNNING
             _apply(transaction, report)
+            if report.reservation_id is not None and (is_new or transaction.reservation_id != report.reservation_id):
+                # The holder has arrived (2.0.1 may say so in a later event than Started): the reservation is used.
+                transaction.reservation_id = report.reservation_id
+                await uow.reservations.mark_used(
+                    station_id=station_id, reservation_id=report.reservation_id, transaction_pk=transaction.pk, at=now
+                )
             if authorization is not None:
                 transaction.auth_status = authorization.status
             await uow.transactions.save(transaction=transaction)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from ocpp.routing import after, on
-from ocpp.v201 import call_result
+from ocpp.v201 import call, call_result
 from ocpp.v201.enums import Action
 
+from evscada.simulator import device_report
 from evscada.simulator.answering import Answering, accepted, parse_time
 from evscada.simulator.config import Change
-from evscada.simulator.model import Trigger
+from evscada.simulator.model import Trigger, now_iso
 from evscada.simulator.station import SimulatedStation
 
 _TRIGGERS = {
@@ -164,6 +165,56 @@ class Commands201(Answering):
             self._then(lambda: station.report([connector]))
         return call_result.CancelReservation(status=accepted(connector is not None))
 
+    @on(Action.get_base_report)
+    def on_get_base_report(self, request_id: int, report_base: str, **_: Any) -> Any:
+        return call_result.GetBaseReport(
+            status=self._report(request_id, device_report.base_report(self.station, report_base))
+        )
+
+    @on(Action.get_report)
+    def on_get_report(
+        self,
+        request_id: int,
+        component_criteria: list[str] | None = None,
+        component_variable: list[dict[str, Any]] | None = None,
+        **_: Any,
+    ) -> Any:
+        items = device_report.report(self.station, component_criteria, component_variable)
+        return call_result.GetReport(status=self._report(request_id, items))
+
+    def _report(self, request_id: int, items: list[dict[str, Any]]) -> str:
+        """Accepted, and the report follows the answer in NotifyReport parts; EmptyResultSet when nothing matches."""
+        if not items:
+            return "EmptyResultSet"
+        station = self.station
+        limit = station.config.by_variable("DeviceDataCtrlr", "ItemsPerMessage")
+        chunks = device_report.parts(items, int(limit.value) if limit else 32)
+
+        def send_report() -> None:
+            station.spawn(self._notify_report(request_id, chunks), f"report-{request_id}")
+
+        self._then(send_report)
+        return "Accepted"
+
+    async def _notify_report(self, request_id: int, chunks: list[list[dict[str, Any]]]) -> None:
+        generated_at = now_iso()
+        for seq_no, chunk in enumerate(chunks):
+            await self.call(  # type: ignore[attr-defined]  # the ChargePoint this is mixed into
+                call.NotifyReport(
+                    request_id=request_id,
+                    generated_at=generated_at,
+                    seq_no=seq_no,
+                    tbc=seq_no < len(chunks) - 1,
+                    report_data=chunk,
+                )
+            )
+
+    async def reservation_expired(self, reservation_id: int) -> None:
+        """2.0.1 tells the CSMS when a reservation ran out (1.6 stations say nothing)."""
+        await self.call(  # type: ignore[attr-defined]
+            call.ReservationStatusUpdate(reservation_id=reservation_id, reservation_update_status="Expired")
+        )
+
     # Effects run once the answer is sent.
 
     @after(Action.request_start_transaction)
@@ -192,4 +243,12 @@ class Commands201(Answering):
 
     @after(Action.cancel_reservation)
     def after_cancel_reservation(self, **_: Any) -> None:
+        self._answered()
+
+    @after(Action.get_base_report)
+    def after_get_base_report(self, **_: Any) -> None:
+        self._answered()
+
+    @after(Action.get_report)
+    def after_get_report(self, **_: Any) -> None:
         self._answered()

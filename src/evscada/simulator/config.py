@@ -77,6 +77,10 @@ class Configuration:
         """The 1.6 view: every setting with a key."""
         return [s for s in self._settings if s.key is not None]
 
+    def variables(self) -> list[Setting]:
+        """The 2.0.1 view: every setting of a component (what a device model report lists)."""
+        return [s for s in self._settings if s.component is not None]
+
     def by_key(self, key: str) -> Setting | None:
         return next((s for s in self._settings if s.key == key), None)
 

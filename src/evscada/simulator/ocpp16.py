@@ -34,10 +34,21 @@ class Link16(Commands16, ChargePoint):
         return str(result.id_tag_info["status"])
 
     async def start_transaction(
-        self, connector: int, token: str, meter_wh: float, remote_start_id: int | None = None
+        self,
+        connector: int,
+        token: str,
+        meter_wh: float,
+        remote_start_id: int | None = None,
+        reservation_id: int | None = None,
     ) -> tuple[str, str]:
         result = await self.call(
-            call.StartTransaction(connector_id=connector, id_tag=token, meter_start=int(meter_wh), timestamp=now_iso())
+            call.StartTransaction(
+                connector_id=connector,
+                id_tag=token,
+                meter_start=int(meter_wh),
+                timestamp=now_iso(),
+                reservation_id=reservation_id,
+            )
         )
         return str(result.transaction_id), str(result.id_tag_info["status"])
 

@@ -77,6 +77,7 @@ class Link201(Commands201, ChargePoint):
         state: str | None = None,
         reason: str | None = None,
         remote_start_id: int | None = None,
+        reservation_id: int | None = None,
     ) -> dict:
         seq = self._seq.get(transaction, 0)
         self._seq[transaction] = seq + 1
@@ -94,6 +95,7 @@ class Link201(Commands201, ChargePoint):
                 ),
                 evse=EVSEType(id=connector, connector_id=1),
                 id_token=IdTokenType(id_token=token, type="ISO14443") if token else None,
+                reservation_id=reservation_id,
                 meter_value=[MeterValueType(timestamp=now_iso(), sampled_value=_sampled(reading, context))]
                 if reading
                 else None,
@@ -102,7 +104,12 @@ class Link201(Commands201, ChargePoint):
         return result.id_token_info or {}
 
     async def start_transaction(
-        self, connector: int, token: str, meter_wh: float, remote_start_id: int | None = None
+        self,
+        connector: int,
+        token: str,
+        meter_wh: float,
+        remote_start_id: int | None = None,
+        reservation_id: int | None = None,
     ) -> tuple[str, str]:
         transaction = uuid.uuid4().hex[:16]
         start = Reading(energy_wh=meter_wh, power_w=0, current_a=0, voltage_v=230, soc=0, phases=3)
@@ -116,6 +123,7 @@ class Link201(Commands201, ChargePoint):
             token=token,
             state="EVConnected",
             remote_start_id=remote_start_id,
+            reservation_id=reservation_id,
         )
         return transaction, str(info.get("status", "Accepted"))
 

@@ -60,7 +60,12 @@ class Link(Protocol):
     async def authorize(self, token: str) -> str: ...
 
     async def start_transaction(
-        self, connector: int, token: str, meter_wh: float, remote_start_id: int | None = None
+        self,
+        connector: int,
+        token: str,
+        meter_wh: float,
+        remote_start_id: int | None = None,
+        reservation_id: int | None = None,
     ) -> tuple[str, str]: ...
 
     async def meter(self, connector: int, transaction: str | None, reading: Reading) -> None: ...
@@ -72,6 +77,8 @@ class Link(Protocol):
     async def firmware_idle(self) -> None: ...
 
     async def diagnostics_idle(self) -> None: ...
+
+    async def reservation_expired(self, reservation_id: int) -> None: ...
 
 
 class _Reboot(Exception):
@@ -182,8 +189,9 @@ class SimulatedStation:
         state = self.connectors.get(connector)
         if state is None or not state.free_for(token):
             return None
+        held = state.reservation.reservation_id if state.reservation is not None else None
         state.reservation = None  # its holder has arrived
-        state.session = Session(token=token, remote_start_id=remote_start_id)
+        state.session = Session(token=token, remote_start_id=remote_start_id, reservation_id=held)
         return state.session
 
     def find_transaction(self, transaction: str) -> Session | None:
@@ -211,7 +219,7 @@ class SimulatedStation:
         if authorize and await self.link.authorize(token) != "Accepted":
             return
         transaction, accepted = await self.link.start_transaction(
-            connector, token, state.energy_register_wh, session.remote_start_id
+            connector, token, state.energy_register_wh, session.remote_start_id, session.reservation_id
         )
         session.transaction = transaction
         if accepted != "Accepted":
@@ -337,6 +345,7 @@ class SimulatedStation:
         if state.reservation is reservation:
             state.reservation = None
             log.info("%s: reservation %s expired", self.spec.station_id, reservation.reservation_id)
+            await self.link.reservation_expired(reservation.reservation_id)
             if state.session is None:
                 await self.link.status(connector, state.idle_status())
 
@@ -371,6 +380,10 @@ class SimulatedStation:
         if session is None or reading is None:
             reading = self._reading(state, Vehicle(1, 0, 0), 0.0)
         await self.link.meter(connector, session.transaction if session else None, reading)
+
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> bool:
+        """Run work (e.g. a report the CSMS asked for) in a task the running station owns."""
+        return self._spawn(work, name)
 
     def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> bool:
         """Run work in a task the running station owns; False (and nothing runs) when it is not running."""

@@ -502,6 +502,7 @@ class SqlCommandLog:
 if TYPE_CHECKING:
     from evscada.storage.access_queries import SqlReads, SqlUsers
     from evscada.storage.alarm_repositories import SqlAlarms
+    from evscada.storage.command_repositories import SqlDeviceModel, SqlLocalLists, SqlReservations
     from evscada.storage.historian import SqlAvailability, SqlHistorian
     from evscada.storage.notification_repositories import SqlDeliveries
     from evscada.storage.place_repositories import SqlSites, SqlVehicles
@@ -527,11 +528,15 @@ class SqlUnitOfWork:
     webhooks: SqlWebhooks
     deliveries: SqlDeliveries
     alarms: SqlAlarms
+    local_lists: SqlLocalLists
+    reservations: SqlReservations
+    device_model: SqlDeviceModel
 
     @classmethod
     def on(cls, connection: AsyncConnection) -> SqlUnitOfWork:
         from evscada.storage.access_queries import SqlReads, SqlUsers  # they build on this module
         from evscada.storage.alarm_repositories import SqlAlarms
+        from evscada.storage.command_repositories import SqlDeviceModel, SqlLocalLists, SqlReservations
         from evscada.storage.historian import SqlAvailability, SqlHistorian
         from evscada.storage.notification_repositories import SqlDeliveries
         from evscada.storage.place_repositories import SqlSites, SqlVehicles
@@ -555,6 +560,9 @@ class SqlUnitOfWork:
             webhooks=SqlWebhooks(connection),
             deliveries=SqlDeliveries(connection),
             alarms=SqlAlarms(connection),
+            local_lists=SqlLocalLists(connection),
+            reservations=SqlReservations(connection),
+            device_model=SqlDeviceModel(connection),
         )
 
 

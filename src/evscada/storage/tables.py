@@ -476,3 +476,82 @@ station_maintenance = Table(
     Index("ix_station_maintenance_station", "station_id", "ended_at"),
     Index("ix_station_maintenance_open_until", "ended_at", "until"),
 )
+
+# Local lists, reservations and 2.0.1 device models (the CSMS-initiated commands of issue 3).
+
+local_lists = Table(
+    "local_lists",
+    metadata,
+    Column("station_id", String(64), ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, nullable=False),  # of the last list the station accepted; 0: none
+    Column("attempted_version", Integer, nullable=False),  # highest ever sent: version numbers are never reused
+    Column("update_type", String(16)),  # full | differential
+    Column("group_id", String(255)),  # the token group a full update was limited to
+    Column("sent_at", UtcDateTime),
+    Column("command_id", BigPk),
+    Column("reported_version", Integer),  # the station's answer to GetLocalListVersion
+    Column("reported_at", UtcDateTime),
+)
+
+local_list_entries = Table(
+    "local_list_entries",
+    metadata,
+    Column("station_id", String(64), ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True),
+    Column("token", String(255), primary_key=True),
+    Column("type", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("expires_at", UtcDateTime),
+    Column("group_id", String(255)),
+)
+
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),  # also the reservationId sent to the station
+    Column("station_id", String(64), nullable=False),  # no foreign key: history outlives a removed station
+    Column("evse_id", Integer),  # 1.6: the connector; NULL: any
+    Column("connector_type", String(20)),
+    Column("id_token", String(255), nullable=False),
+    Column("token_type", String(20), nullable=False),
+    Column("group_id", String(255)),
+    Column("expires_at", UtcDateTime, nullable=False),
+    # pending | accepted | rejected | faulted | occupied | unavailable | failed | cancelled | removed | expired | used
+    Column("status", String(16), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("reason", String(500)),
+    Column("command_id", BigPk),
+    Column("cancel_command_id", BigPk),
+    Column("transaction_pk", BigPk),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_reservations_station_status", "station_id", "status"),
+    Index("ix_reservations_status_expires", "status", "expires_at"),
+)
+
+device_variables = Table(
+    "device_variables",
+    metadata,
+    # Absent instances are stored as '' and absent EVSE / connector as 0 (2.0.1 numbers them from 1), so the
+    # key has no NULLs and a repeated report replaces its attribute instead of adding one.
+    Column("station_id", String(64), ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True),
+    Column("component", String(50), primary_key=True),
+    Column("component_instance", String(50), primary_key=True),
+    Column("evse_id", Integer, primary_key=True),
+    Column("connector_id", Integer, primary_key=True),
+    Column("variable", String(50), primary_key=True),
+    Column("variable_instance", String(50), primary_key=True),
+    Column("attribute_type", String(8), primary_key=True),
+    Column("value", String(2500)),
+    Column("mutability", String(10)),
+    Column("persistent", Boolean),
+    Column("constant", Boolean),
+    Column("data_type", String(20)),
+    Column("unit", String(16)),
+    Column("min_limit", Float),
+    Column("max_limit", Float),
+    Column("values_list", String(1000)),
+    Column("supports_monitoring", Boolean),
+    Column("request_id", Integer),
+    Column("reported_at", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+)

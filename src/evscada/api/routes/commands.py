@@ -83,6 +83,27 @@ class ChangeConfigurationBody(SettingBody, CommandBody):
     value: str = Field(max_length=1000)
 
 
+class GetBaseReportBody(CommandBody):
+    report_base: c.ReportBase = Field(c.ReportBase.FULL, description="2.0.1 only; the report's requestId is command_id")
+
+
+class ComponentVariableBody(BaseModel):
+    component: str = Field(min_length=1, max_length=50)
+    component_instance: str | None = Field(None, max_length=50)
+    evse_id: int | None = Field(None, ge=1)
+    connector_id: int | None = Field(None, ge=1)
+    variable: str | None = Field(None, min_length=1, max_length=50, description="absent: every variable")
+    variable_instance: str | None = Field(None, max_length=50)
+
+    def ref(self) -> c.ComponentVariableRef:
+        return c.ComponentVariableRef(**self.model_dump())
+
+
+class GetReportBody(CommandBody):
+    criteria: list[Literal["Active", "Available", "Enabled", "Problem"]] = Field(default_factory=list, max_length=4)
+    items: list[ComponentVariableBody] = Field(default_factory=list, max_length=100, description="components to report")
+
+
 def _to_command(name: str, body: Any) -> c.Command:
     match body:
         case RemoteStartBody():
@@ -103,6 +124,10 @@ def _to_command(name: str, body: Any) -> c.Command:
             return c.ChangeSetting(setting=body.ref(), value=body.value)
         case DataTransferBody():
             return c.DataTransfer(vendor_id=body.vendor_id, message_id=body.message_id, data=body.data)
+        case GetBaseReportBody():
+            return c.GetBaseReport(base=body.report_base)
+        case GetReportBody():
+            return c.GetReport(criteria=tuple(body.criteria), items=tuple(item.ref() for item in body.items))
     if name == "clear_cache":
         return c.ClearCache()
     raise ValueError(name)
@@ -119,6 +144,8 @@ BODIES: dict[str, type[CommandBody]] = {
     "data_transfer": DataTransferBody,
     "get_configuration": GetConfigurationBody,
     "change_configuration": ChangeConfigurationBody,
+    "get_base_report": GetBaseReportBody,
+    "get_report": GetReportBody,
 }
 
 # What each outcome means to an HTTP client.

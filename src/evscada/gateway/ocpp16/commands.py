@@ -8,6 +8,11 @@ from typing import Any
 
 from evscada.core import commands as c
 from evscada.gateway.adapter import Payload, plain_reply
+from evscada.gateway.rpc import format_datetime
+
+ID_TAG_LENGTH = 20  # 1.6 idTag is CiString20Type
+# 1.6 AuthorizationStatus has no "Unknown"; an unknown card is Invalid there.
+_AUTH_STATUS = {"Unknown": "Invalid"}
 
 
 def _remote_start(cmd: c.RemoteStart) -> tuple[str, Payload]:
@@ -57,7 +62,57 @@ def _change_setting(cmd: c.ChangeSetting) -> tuple[str, Payload]:
     return "ChangeConfiguration", {"key": cmd.setting.name, "value": cmd.value}
 
 
+def _list_entry(entry: c.LocalListEntry) -> Payload:
+    item: Payload = {"idTag": entry.value}
+    if entry.status is not None:  # no idTagInfo: remove the idTag (differential updates)
+        info: Payload = {"status": _AUTH_STATUS.get(entry.status, entry.status)}
+        if entry.expires_at is not None:
+            info["expiryDate"] = format_datetime(entry.expires_at)
+        if entry.group_id is not None and len(entry.group_id) <= ID_TAG_LENGTH:
+            info["parentIdTag"] = entry.group_id
+        item["idTagInfo"] = info
+    return item
+
+
+def _send_local_list(cmd: c.SendLocalList) -> tuple[str, Payload]:
+    # Tokens longer than a 1.6 idTag can never be presented by a 1.6 station: they are left out of its list.
+    entries = [_list_entry(e) for e in cmd.entries if len(e.value) <= ID_TAG_LENGTH]
+    return "SendLocalList", {
+        "listVersion": cmd.version,
+        "updateType": "Full" if cmd.full else "Differential",
+        "localAuthorizationList": entries,
+    }
+
+
+def _reserve_now(cmd: c.ReserveNow) -> tuple[str, Payload]:
+    if cmd.connector_type is not None:
+        raise c.CommandNotSupported("connector_type: OCPP 1.6 reserves a connector by its number (evse_id) only")
+    if len(cmd.id_token.value) > ID_TAG_LENGTH:
+        raise c.CommandNotSupported(f"id_token: {cmd.id_token.value!r} is longer than a 1.6 idTag (20 characters)")
+    payload: Payload = {
+        "connectorId": cmd.evse_id or 0,  # 0: any connector (ReserveConnectorZeroSupported)
+        "expiryDate": format_datetime(cmd.expires_at),
+        "idTag": cmd.id_token.value,
+        "reservationId": cmd.reservation_id,
+    }
+    if cmd.group_id is not None and len(cmd.group_id) <= ID_TAG_LENGTH:
+        payload["parentIdTag"] = cmd.group_id
+    return "ReserveNow", payload
+
+
+def _no_device_model(cmd: c.Command) -> tuple[str, Payload]:
+    raise c.CommandNotSupported(
+        f"{cmd.name} is not supported by OCPP 1.6 (it has no device model); read its keys with get_configuration"
+    )
+
+
 BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
+    c.SendLocalList: _send_local_list,
+    c.GetLocalListVersion: lambda cmd: ("GetLocalListVersion", {}),
+    c.ReserveNow: _reserve_now,
+    c.CancelReservation: lambda cmd: ("CancelReservation", {"reservationId": cmd.reservation_id}),
+    c.GetBaseReport: _no_device_model,
+    c.GetReport: _no_device_model,
     c.GetSettings: _get_settings,
     c.ChangeSetting: _change_setting,
     c.RemoteStart: _remote_start,
@@ -88,4 +143,6 @@ def to_reply(command: c.Command, payload: Payload) -> c.CommandReply:
             for name in payload.get("unknownKey", [])
         ]
         return c.CommandReply(status="Accepted", data={"settings": settings})
+    if isinstance(command, c.GetLocalListVersion):
+        return c.CommandReply(status="Accepted", data={"version": payload["listVersion"]})
     return plain_reply(command, payload)

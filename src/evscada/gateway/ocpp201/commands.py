@@ -8,6 +8,7 @@ from typing import Any
 from evscada.core import commands as c
 from evscada.gateway.adapter import Payload, plain_reply
 from evscada.gateway.ocpp201 import mapping
+from evscada.gateway.rpc import format_datetime
 
 
 def _remote_start(cmd: c.RemoteStart) -> tuple[str, Payload]:
@@ -72,7 +73,84 @@ def _change_setting(cmd: c.ChangeSetting) -> tuple[str, Payload]:
     return "SetVariables", {"setVariableData": [{**_variable(cmd.setting), "attributeValue": cmd.value}]}
 
 
+ID_TOKEN_LENGTH = 36  # 2.0.1 idToken is identifierString(36)
+# IdTokenEnumType; a token table type outside it is sent as Central (issued by the CSMS).
+ID_TOKEN_TYPES = frozenset(
+    {"Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "NoAuthorization"}
+)
+
+
+def _list_entry(entry: c.LocalListEntry) -> Payload:
+    token_type = entry.type if entry.type in ID_TOKEN_TYPES else "Central"
+    item: Payload = {"idToken": {"idToken": entry.value, "type": token_type}}
+    if entry.status is not None:  # no idTokenInfo: remove the token (differential updates)
+        info: Payload = {"status": entry.status}
+        if entry.expires_at is not None:
+            info["cacheExpiryDateTime"] = format_datetime(entry.expires_at)
+        if entry.group_id is not None and len(entry.group_id) <= ID_TOKEN_LENGTH:
+            info["groupIdToken"] = {"idToken": entry.group_id, "type": "Central"}
+        item["idTokenInfo"] = info
+    return item
+
+
+def _send_local_list(cmd: c.SendLocalList) -> tuple[str, Payload]:
+    payload: Payload = {"versionNumber": cmd.version, "updateType": "Full" if cmd.full else "Differential"}
+    # Tokens longer than a 2.0.1 idToken can never be presented by the station: they are left out.
+    entries = [_list_entry(e) for e in cmd.entries if len(e.value) <= ID_TOKEN_LENGTH]
+    if entries:  # 2.0.1 forbids an empty array: no list is the empty list
+        payload["localAuthorizationList"] = entries
+    return "SendLocalList", payload
+
+
+def _reserve_now(cmd: c.ReserveNow) -> tuple[str, Payload]:
+    if len(cmd.id_token.value) > ID_TOKEN_LENGTH:
+        raise c.CommandNotSupported(f"id_token: {cmd.id_token.value!r} is longer than a 2.0.1 idToken (36 characters)")
+    payload: Payload = {
+        "id": cmd.reservation_id,
+        "expiryDateTime": format_datetime(cmd.expires_at),
+        "idToken": mapping.id_token_payload(cmd.id_token),
+    }
+    if cmd.evse_id:  # absent: any EVSE
+        payload["evseId"] = cmd.evse_id
+    if cmd.connector_type is not None:
+        payload["connectorType"] = cmd.connector_type
+    if cmd.group_id is not None and len(cmd.group_id) <= ID_TOKEN_LENGTH:
+        payload["groupIdToken"] = {"idToken": cmd.group_id, "type": "Central"}
+    return "ReserveNow", payload
+
+
+def _component(ref: c.ComponentVariableRef) -> Payload:
+    component: Payload = {"name": ref.component}
+    if ref.component_instance is not None:
+        component["instance"] = ref.component_instance
+    if ref.evse_id is not None:
+        component["evse"] = {"id": ref.evse_id}
+        if ref.connector_id is not None:
+            component["evse"]["connectorId"] = ref.connector_id
+    item: Payload = {"component": component}
+    if ref.variable is not None:
+        item["variable"] = {"name": ref.variable}
+        if ref.variable_instance is not None:
+            item["variable"]["instance"] = ref.variable_instance
+    return item
+
+
+def _get_report(cmd: c.GetReport) -> tuple[str, Payload]:
+    payload: Payload = {"requestId": cmd.request_id or 0}
+    if cmd.criteria:
+        payload["componentCriteria"] = list(cmd.criteria)
+    if cmd.items:
+        payload["componentVariable"] = [_component(ref) for ref in cmd.items]
+    return "GetReport", payload
+
+
 BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
+    c.SendLocalList: _send_local_list,
+    c.GetLocalListVersion: lambda cmd: ("GetLocalListVersion", {}),
+    c.ReserveNow: _reserve_now,
+    c.CancelReservation: lambda cmd: ("CancelReservation", {"reservationId": cmd.reservation_id}),
+    c.GetBaseReport: lambda cmd: ("GetBaseReport", {"requestId": cmd.request_id or 0, "reportBase": str(cmd.base)}),
+    c.GetReport: _get_report,
     c.GetSettings: _get_settings,
     c.ChangeSetting: _change_setting,
     c.RemoteStart: _remote_start,
@@ -103,4 +181,6 @@ def to_reply(command: c.Command, payload: Payload) -> c.CommandReply:
     if isinstance(command, c.ChangeSetting):
         (result,) = payload["setVariableResult"]
         return c.CommandReply(status=result["attributeStatus"], data={"statusInfo": result.get("attributeStatusInfo")})
+    if isinstance(command, c.GetLocalListVersion):
+        return c.CommandReply(status="Accepted", data={"version": payload["versionNumber"]})
     return plain_reply(command, payload)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from evscada.gateway import validation
 from evscada.gateway.adapter import Dialect, HandlerTable, Payload, VersionAdapter, translator
-from evscada.gateway.ocpp201 import commands, mapping
+from evscada.gateway.ocpp201 import commands, mapping, report_mapping
 from evscada.gateway.rpc import FrameProblem, format_datetime
 from evscada.gateway.session import StationSession
 
@@ -95,7 +95,10 @@ async def notify_event(s: StationSession, p: Payload) -> Payload:
 @on("NotifyReport")
 async def notify_report(s: StationSession, p: Payload) -> Payload:
     summary = mapping.part_summary("report", p, len(p.get("reportData", [])))
-    return await _record(s, "report", p, summary, at="generatedAt")
+    message = mapping.message("report", p, s.core.clock.now(), summary=summary, at="generatedAt")
+    variables = report_mapping.report_variables(p, message.timestamp)
+    await s.core.device_model.record_report(station_id=s.station_id, message=message, variables=variables)
+    return {}
 
 
 @on("NotifyMonitoringReport")
@@ -119,7 +122,13 @@ async def notify_display_messages(s: StationSession, p: Payload) -> Payload:
 @on("ReservationStatusUpdate")
 async def reservation_status(s: StationSession, p: Payload) -> Payload:
     summary = f"reservation {p['reservationId']} {p['reservationUpdateStatus']}"
-    return await _record(s, "reservation_status", p, summary)
+    await s.core.reservations.station_update(
+        station_id=s.station_id,
+        reservation_id=p["reservationId"],
+        update=p["reservationUpdateStatus"],
+        message=mapping.message("reservation_status", p, s.core.clock.now(), summary=summary),
+    )
+    return {}
 
 
 @on("NotifyChargingLimit")
