@@ -14,6 +14,7 @@ from evscada.api.app import create_api
 from evscada.api.server import HttpServer
 from evscada.bus.local import LocalBus
 from evscada.core.clock import SystemClock
+from evscada.core.model import StationId
 from evscada.core.ports import Clock
 from evscada.core.services import Core, CoreConfig
 from evscada.gateway.commander import GatewayCommander
@@ -97,6 +98,8 @@ class Application:
                 connected_by_version=lambda: Counter(s.adapter.version for s in self.gateway.registry.sessions()),
                 message_counts=self.gateway.message_counts,
                 export_settle_seconds=self.settings.export_settle_seconds,
+                console=self.settings.console,
+                station_frames=self._station_frames,
             )
             self.http = HttpServer(api, host=self.settings.http_host, port=self.settings.http_port)
             await self.http.start()
@@ -106,6 +109,11 @@ class Application:
                 name="last-seen-flush",
             )
         )
+
+    def _station_frames(self, station_id: StationId) -> list[tuple[float, str, str]]:
+        """The recent OCPP frames of a station connected here (the console shows them)."""
+        session = self.gateway.registry.get(station_id)
+        return list(session.frames) if session is not None else []
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -9,6 +9,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from evscada.console.config import ConsoleSettings
+
 DEFAULT_CONFIG_FILE = Path("evscada.toml")
 
 
@@ -55,6 +57,8 @@ class Settings(BaseSettings):
     export_settle_seconds: float = Field(
         2.0, ge=0, description="the transaction export leaves out changes younger than this, so none is skipped"
     )
+
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings, description="web console ([console] table)")
 
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

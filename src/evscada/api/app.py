@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -11,12 +12,17 @@ from fastapi.responses import JSONResponse
 from evscada import __version__
 from evscada.api.routes import commands, events, health, metrics, stations, tokens, transactions
 from evscada.bus.local import LocalBus
+from evscada.core.access import LoginFailed
 from evscada.core.errors import AuthenticationFailed, DomainError, InvalidArgument, StationExists, UnknownStation
 from evscada.core.queries import InvalidCursor, NotFound
 from evscada.core.services import Core
 from evscada.core.sites import SiteExists, UnknownSite
 from evscada.core.stations import StationConnected
 from evscada.core.vehicles import UnknownToken, UnknownVehicle, VehicleExists
+
+if TYPE_CHECKING:
+    from evscada.console.app import Frames
+    from evscada.console.config import ConsoleSettings
 
 _STATUS = {
     NotFound.code: 404,
@@ -30,6 +36,7 @@ _STATUS = {
     UnknownVehicle.code: 404,
     UnknownToken.code: 404,
     SiteExists.code: 409,
+    LoginFailed.code: 401,
     VehicleExists.code: 409,
 }
 
@@ -41,6 +48,8 @@ def create_api(
     connected_by_version: Callable[[], Counter[str]],
     message_counts: Counter[tuple[str, str]],
     export_settle_seconds: float = 2.0,
+    console: ConsoleSettings | None = None,
+    station_frames: Frames | None = None,
 ) -> FastAPI:
     api = FastAPI(
         title="evscada",
@@ -59,6 +68,10 @@ def create_api(
     for module in (health, stations, transactions, tokens, commands, events):
         api.include_router(module.router, prefix="/api/v1")
     api.include_router(metrics.router)  # /metrics, where Prometheus looks by default
+    if console is not None and console.enabled:  # the web console: pages on /, after /api and /metrics
+        from evscada.console.app import mount_console
+
+        mount_console(api, console, station_frames)
 
     @api.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:

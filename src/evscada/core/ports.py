@@ -23,8 +23,9 @@ from evscada.core.model import (
 )
 
 if TYPE_CHECKING:
-    from evscada.core.access import UserRepository
+    from evscada.core.access import UserRepository, WebSessionRepository
     from evscada.core.commands import CommandLogEntry, CommandOutcome
+    from evscada.core.monitoring import MonitoringReads
     from evscada.core.queries import ReadRepository
     from evscada.core.sites import SiteRepository
     from evscada.core.vehicles import VehicleRepository
@@ -173,6 +174,8 @@ class UnitOfWork(Protocol):
     reads: ReadRepository
     sites: SiteRepository
     vehicles: VehicleRepository
+    web_sessions: WebSessionRepository
+    monitoring: MonitoringReads
 
 
 class Store(Protocol):

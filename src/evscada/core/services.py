@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evscada.core.access import AccessService
+from evscada.core.access import AccessService, LoginService
 from evscada.core.authorization import AuthorizationService
 from evscada.core.commands import CommandService, StationCommander
 from evscada.core.meter_values import MeterValueService
+from evscada.core.monitoring import MonitoringService
 from evscada.core.ports import Clock, EventBus, PasswordHasher, Store
 from evscada.core.queries import QueryService
 from evscada.core.sites import SiteService
@@ -38,6 +39,8 @@ class Core:
     sites: SiteService
     vehicles: VehicleService
     clock: Clock
+    logins: LoginService
+    monitoring: MonitoringService
 
     @classmethod
     def build(
@@ -74,4 +77,6 @@ class Core:
             sites=SiteService(store=store),
             vehicles=VehicleService(store=store),
             clock=clock,
+            logins=LoginService(store=store, clock=clock, hasher=hasher),
+            monitoring=MonitoringService(store=store, clock=clock),
         )

@@ -495,7 +495,9 @@ class SqlCommandLog:
 
 if TYPE_CHECKING:
     from evscada.storage.access_queries import SqlReads, SqlUsers
+    from evscada.storage.monitoring_queries import SqlMonitoring
     from evscada.storage.place_repositories import SqlSites, SqlVehicles
+    from evscada.storage.web_sessions import SqlWebSessions
 
 
 @dataclass(slots=True)
@@ -511,11 +513,15 @@ class SqlUnitOfWork:
     reads: SqlReads
     sites: SqlSites
     vehicles: SqlVehicles
+    web_sessions: SqlWebSessions
+    monitoring: SqlMonitoring
 
     @classmethod
     def on(cls, connection: AsyncConnection) -> SqlUnitOfWork:
         from evscada.storage.access_queries import SqlReads, SqlUsers  # they build on this module
+        from evscada.storage.monitoring_queries import SqlMonitoring
         from evscada.storage.place_repositories import SqlSites, SqlVehicles
+        from evscada.storage.web_sessions import SqlWebSessions
 
         return cls(
             stations=SqlStations(connection),
@@ -529,6 +535,8 @@ class SqlUnitOfWork:
             reads=SqlReads(connection),
             sites=SqlSites(connection),
             vehicles=SqlVehicles(connection),
+            web_sessions=SqlWebSessions(connection),
+            monitoring=SqlMonitoring(connection),
         )
 
 

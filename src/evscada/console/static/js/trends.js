@@ -1,0 +1,47 @@
+// Charts: one zoomable uPlot per measurand, a line per phase; fed by /data/trend.
+"use strict";
+
+(() => {
+  const COLOURS = ["#1f6fd1", "#d32f2f", "#2e9d4f", "#e09a00", "#8e44ad", "#00838f", "#6d4c41"];
+
+  function chart(container, group) {
+    const box = document.createElement("div");
+    box.className = "chart";
+    box.dataset.measurand = group.measurand;
+    box.dataset.points = String(group.x.length);
+    container.appendChild(box);
+    const width = Math.max(280, container.clientWidth - 10);
+    const options = {
+      title: `${group.measurand}${group.unit ? " (" + group.unit + ")" : ""}`,
+      width,
+      height: 220,
+      scales: { x: { time: true } },
+      cursor: { drag: { x: true, y: false } },  // drag to zoom in, double-click to zoom out
+      series: [{}].concat(group.series.map((s, i) => ({
+        label: s.label, stroke: COLOURS[i % COLOURS.length], width: 1.5, spanGaps: true,
+      }))),
+    };
+    const data = [group.x].concat(group.series.map((s) => s.values));
+    return new uPlot(options, data, box);
+  }
+
+  async function draw(container) {
+    container.innerHTML = "";
+    const response = await fetch(container.dataset.trendUrl, { credentials: "same-origin" });
+    if (!response.ok) {
+      container.innerHTML = `<p class="error">could not load the trend (${response.status})</p>`;
+      return;
+    }
+    const body = await response.json();
+    if (!body.groups.length) {
+      container.innerHTML = '<p class="muted">no meter values in this range</p>';
+      container.dataset.state = "empty";
+      return;
+    }
+    container.charts = body.groups.map((group) => chart(container, group));
+    container.dataset.state = "drawn";
+  }
+
+  for (const container of document.querySelectorAll(".trend[data-trend-url]")) draw(container);
+  window.evscadaTrends = { draw };
+})();
