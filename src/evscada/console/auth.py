@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -57,7 +58,7 @@ async def login(request: Request, core: CoreDep) -> Response:
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        max_age=int(console_settings(request).session_hours * 3600),
+        max_age=max(1, math.ceil(console_settings(request).session_hours * 3600)),
         httponly=True,
         samesite="lax",
         secure=_secure(request),

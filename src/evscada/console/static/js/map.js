@@ -7,7 +7,7 @@
   const stations = new Map(JSON.parse(document.getElementById("stations-data").textContent).map((s) => [s.id, s]));
   const markers = new Map();
 
-  const map = L.map("map", { preferCanvas: false, zoomControl: true });
+  const map = L.map("map", { maxZoom: 19, zoomControl: true });
   if (config.tile_url) {
     L.tileLayer(config.tile_url, { maxZoom: 19, attribution: config.attribution }).addTo(map);
   }

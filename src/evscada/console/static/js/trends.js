@@ -10,7 +10,8 @@
     box.dataset.measurand = group.measurand;
     box.dataset.points = String(group.x.length);
     container.appendChild(box);
-    const width = Math.max(280, container.clientWidth - 10);
+    const columns = container.clientWidth > 1100 ? 2 : 1;  // two charts a row on wide screens
+    const width = Math.max(280, Math.floor(container.clientWidth / columns) - 20);
     const options = {
       title: `${group.measurand}${group.unit ? " (" + group.unit + ")" : ""}`,
       width,
