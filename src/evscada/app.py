@@ -30,6 +30,9 @@ from evscada.storage.repositories import SqlStore
 
 log = logging.getLogger(__name__)
 
+# Seconds between copies of logged stations' ring buffers to the database (message logging on the station page).
+FRAME_RECORD_INTERVAL = 1.0
+
 ADAPTERS = {adapter.subprotocol: adapter for adapter in (OCPP21, OCPP201, OCPP16)}
 
 
@@ -103,6 +106,11 @@ class Application:
             )
             self.http = HttpServer(api, host=self.settings.http_host, port=self.settings.http_port)
             await self.http.start()
+        self._tasks.append(
+            asyncio.create_task(
+                self.core.frame_log.keep_recording(self._station_frames, FRAME_RECORD_INTERVAL), name="frame-log"
+            )
+        )
         self._tasks.append(
             asyncio.create_task(
                 self.gateway.registry.keep_last_seen_flushed(self.store, self.settings.last_seen_flush_interval),

@@ -5,18 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 
 from evscada.api.deps import CoreDep
 from evscada.console.views import STATES, StationSummary, as_json, counts, summaries
-from evscada.console.web import PageUser, render
+from evscada.console.web import PageUser, need, read_form, render
+from evscada.core.access import Role
 from evscada.core.model import StationId
 
 router = APIRouter(include_in_schema=False)
 
 FRAMES_SHOWN = 100
+LOGGED_FRAMES_DOWNLOADED = 100_000
 
 _SORTS: dict[str, Callable[[StationSummary], Any]] = {
     "id": lambda s: s.station.id,
@@ -104,6 +107,7 @@ async def station_page(request: Request, station_id: str, core: CoreDep, user: P
         context["history"] = await core.monitoring.status_history(station_id=sid, limit=50)
     if part in (None, "frames"):
         context["frames"] = _frames(request, sid)
+        context["logging"] = (await core.frame_log.switched_on()).get(sid)
     if part is None:
         context["tokens"] = await core.authorization.tokens(limit=500, offset=0)
         return render(request, "station.html", user, **context)
@@ -111,6 +115,27 @@ async def station_page(request: Request, station_id: str, core: CoreDep, user: P
         part, "station_log.html"
     )
     return render(request, template, user, **context)
+
+
+@router.post("/stations/{station_id}/frame-logging")
+async def switch_frame_logging(request: Request, station_id: str, core: CoreDep, user: PageUser) -> RedirectResponse:
+    """Keep this station's OCPP frames in the database from now on (or stop): for analysing faults with the vendor."""
+    form = await read_form(request, user)
+    need(user, Role.OPERATOR)
+    await core.queries.station(station_id=StationId(station_id))  # 404 for an unknown station
+    await core.frame_log.switch(station_id=StationId(station_id), on=form.get("on") == "1", actor=user.username)
+    return RedirectResponse(f"/stations/{quote(station_id)}#frames", status_code=303)
+
+
+@router.get("/stations/{station_id}/frames.txt")
+async def logged_frames(station_id: str, core: CoreDep, user: PageUser) -> PlainTextResponse:
+    """The stored frames, oldest first, one a line: what a vendor's support asks for."""
+    frames = await core.frame_log.recent(station_id=StationId(station_id), limit=LOGGED_FRAMES_DOWNLOADED)
+    lines = [f"{f.at.isoformat()} {'<-' if f.direction == 'in' else '->'} {f.frame}" for f in reversed(frames)]
+    return PlainTextResponse(
+        "\n".join(lines) + "\n",
+        headers={"Content-Disposition": f'attachment; filename="{quote(station_id)}-frames.txt"'},
+    )
 
 
 def _frames(request: Request, station_id: StationId) -> list[tuple[datetime, str, str]]:

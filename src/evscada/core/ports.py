@@ -25,6 +25,7 @@ from evscada.core.model import (
 if TYPE_CHECKING:
     from evscada.core.access import UserRepository, WebSessionRepository
     from evscada.core.commands import CommandLogEntry, CommandOutcome
+    from evscada.core.frame_log import FrameLogRepository
     from evscada.core.monitoring import MonitoringReads
     from evscada.core.queries import ReadRepository
     from evscada.core.sites import SiteRepository
@@ -176,6 +177,7 @@ class UnitOfWork(Protocol):
     vehicles: VehicleRepository
     web_sessions: WebSessionRepository
     monitoring: MonitoringReads
+    frame_log: FrameLogRepository
 
 
 class Store(Protocol):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from evscada.core.access import AccessService, LoginService
 from evscada.core.authorization import AuthorizationService
 from evscada.core.commands import CommandService, StationCommander
+from evscada.core.frame_log import FrameLogService
 from evscada.core.meter_values import MeterValueService
 from evscada.core.monitoring import MonitoringService
 from evscada.core.ports import Clock, EventBus, PasswordHasher, Store
@@ -41,6 +42,7 @@ class Core:
     clock: Clock
     logins: LoginService
     monitoring: MonitoringService
+    frame_log: FrameLogService
 
     @classmethod
     def build(
@@ -79,4 +81,5 @@ class Core:
             clock=clock,
             logins=LoginService(store=store, clock=clock, hasher=hasher),
             monitoring=MonitoringService(store=store, clock=clock),
+            frame_log=FrameLogService(store=store, clock=clock),
         )

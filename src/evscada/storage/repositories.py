@@ -495,6 +495,7 @@ class SqlCommandLog:
 
 if TYPE_CHECKING:
     from evscada.storage.access_queries import SqlReads, SqlUsers
+    from evscada.storage.frame_log import SqlFrameLog
     from evscada.storage.monitoring_queries import SqlMonitoring
     from evscada.storage.place_repositories import SqlSites, SqlVehicles
     from evscada.storage.web_sessions import SqlWebSessions
@@ -515,10 +516,12 @@ class SqlUnitOfWork:
     vehicles: SqlVehicles
     web_sessions: SqlWebSessions
     monitoring: SqlMonitoring
+    frame_log: SqlFrameLog
 
     @classmethod
     def on(cls, connection: AsyncConnection) -> SqlUnitOfWork:
         from evscada.storage.access_queries import SqlReads, SqlUsers  # they build on this module
+        from evscada.storage.frame_log import SqlFrameLog
         from evscada.storage.monitoring_queries import SqlMonitoring
         from evscada.storage.place_repositories import SqlSites, SqlVehicles
         from evscada.storage.web_sessions import SqlWebSessions
@@ -537,6 +540,7 @@ class SqlUnitOfWork:
             vehicles=SqlVehicles(connection),
             web_sessions=SqlWebSessions(connection),
             monitoring=SqlMonitoring(connection),
+            frame_log=SqlFrameLog(connection),
         )
 
 

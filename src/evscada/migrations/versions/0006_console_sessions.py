@@ -1,8 +1,8 @@
-"""console sessions
+"""console sessions and message logging
 
 Revision ID: 0006s
 Revises: 0005
-Create Date: 2026-11-25 09:20:45.668625
+Create Date: 2026-11-25 09:30:39.151686
 """
 
 from collections.abc import Sequence
@@ -17,6 +17,25 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "frame_log",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("station_id", sa.String(length=64), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("direction", sa.String(length=3), nullable=False),
+        sa.Column("frame", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_frame_log")),
+    )
+    with op.batch_alter_table("frame_log", schema=None) as batch_op:
+        batch_op.create_index("ix_frame_log_station_at", ["station_id", "at"], unique=False)
+
+    op.create_table(
+        "frame_logging",
+        sa.Column("station_id", sa.String(length=64), nullable=False),
+        sa.Column("since", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=255), nullable=False),
+        sa.PrimaryKeyConstraint("station_id", name=op.f("pk_frame_logging")),
+    )
     op.create_table(
         "web_sessions",
         sa.Column("token_hash", sa.String(length=64), nullable=False),
@@ -40,3 +59,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_web_sessions_expires_at"))
 
     op.drop_table("web_sessions")
+    op.drop_table("frame_logging")
+    with op.batch_alter_table("frame_log", schema=None) as batch_op:
+        batch_op.drop_index("ix_frame_log_station_at")
+
+    op.drop_table("frame_log")
