@@ -4,6 +4,15 @@
 (() => {
   const COLOURS = ["#1f6fd1", "#d32f2f", "#2e9d4f", "#e09a00", "#8e44ad", "#00838f", "#6d4c41"];
 
+  // 22000 -> "22k": tick labels that fit beside the chart.
+  function compact(value) {
+    if (value == null) return "";
+    const size = Math.abs(value);
+    if (size >= 1e6) return +(value / 1e6).toFixed(2) + "M";
+    if (size >= 1e4) return +(value / 1e3).toFixed(1) + "k";
+    return +value.toFixed(2) + "";
+  }
+
   function chart(container, group) {
     const box = document.createElement("div");
     box.className = "chart";
@@ -18,6 +27,7 @@
       height: 220,
       scales: { x: { time: true } },
       cursor: { drag: { x: true, y: false } },  // drag to zoom in, double-click to zoom out
+      axes: [{}, { size: 60, values: (u, ticks) => ticks.map(compact) }],
       series: [{}].concat(group.series.map((s, i) => ({
         label: s.label, stroke: COLOURS[i % COLOURS.length], width: 1.5, spanGaps: true,
       }))),
