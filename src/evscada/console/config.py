@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ConsoleSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key in [console] is an error, not silently ignored
+
     enabled: bool = Field(True, description="serve the web console on the HTTP port")
     tile_url: str | None = Field(
         "https://tile.openstreetmap.org/{z}/{x}/{y}.png",

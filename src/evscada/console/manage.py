@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from evscada.api.deps import CoreDep
-from evscada.console.views import summaries
+from evscada.console.views import ConnectorSummary, StationSummary, summaries
 from evscada.console.web import PageUser, need, read_form, render
 from evscada.core.access import Role
 from evscada.core.errors import DomainError
@@ -21,6 +22,7 @@ from evscada.core.model import (
     SiteId,
     StationId,
     Token,
+    Vehicle,
     VehicleId,
 )
 from evscada.core.monitoring import LiveReading
@@ -38,36 +40,44 @@ def expected_end(reading: LiveReading, capacity_wh: float | None) -> datetime | 
 
 @router.get("/dispatch", response_class=HTMLResponse)
 async def dispatch_page(request: Request, core: CoreDep, user: PageUser) -> HTMLResponse:
-    items = await summaries(core)
-    at_charger: dict[int, Any] = {}
-    for s in items:
+    at_charger: dict[int, tuple[StationSummary, ConnectorSummary]] = {}
+    for s in await summaries(core):
         for c in s.connectors:
             if c.reading is not None and c.reading.transaction.vehicle_id is not None:
                 at_charger[int(c.reading.transaction.vehicle_id)] = (s, c)
-    rows = []
-    for vehicle in await core.vehicles.list():
-        where = at_charger.get(int(vehicle.id))
-        faults = []
-        if where is not None:
-            s, c = where
-            faults = [
-                f"{x.connector.status} {x.connector.error_code or ''}".strip()
-                for x in s.connectors
-                if x.state == "faulted" and x.connector.evse_id == c.connector.evse_id
-            ]
-            if not s.station.online:
-                faults.append("station offline")
-        rows.append(
-            {
-                "vehicle": vehicle,
-                "where": where,
-                "faults": faults,
-                "end": expected_end(where[1].reading, vehicle.battery_capacity_wh) if where else None,
-            }
-        )
-    rows.sort(key=lambda r: (r["where"] is None, r["vehicle"].name))
+    rows = [_dispatch_row(vehicle, at_charger.get(int(vehicle.id))) for vehicle in await core.vehicles.list()]
+    rows.sort(key=lambda r: (r.station is None, r.vehicle.name))
     fragment = request.query_params.get("fragment")
     return render(request, "dispatch_rows.html" if fragment else "dispatch.html", user, rows=rows)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchRow:
+    vehicle: Vehicle
+    station: StationSummary | None  # where it charges now
+    connector: ConnectorSummary | None
+    faults: list[str]
+    end: datetime | None
+
+
+def _dispatch_row(vehicle: Vehicle, where: tuple[StationSummary, ConnectorSummary] | None) -> DispatchRow:
+    if where is None:
+        return DispatchRow(vehicle, None, None, [], None)
+    s, c = where
+    faults = [f"{c.connector.status} {c.connector.error_code or ''}".strip()] if c.state == "faulted" else []
+    if not s.station.online:
+        faults.append("station offline")
+    end = expected_end(c.reading, vehicle.battery_capacity_wh) if c.reading else None
+    return DispatchRow(vehicle, s, c, faults, end)
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    priority: int  # 1 is the worst, as with alarms
+    s: StationSummary
+    evse: int | None
+    what: str
+    since: datetime | None
 
 
 @router.get("/alarms", response_class=HTMLResponse)
@@ -76,19 +86,13 @@ async def alarms_page(request: Request, core: CoreDep, user: PageUser) -> HTMLRe
     alarms = []
     for s in await summaries(core):
         if s.station.registration == RegistrationStatus.ACCEPTED and not s.station.online:
-            alarms.append({"priority": 2, "s": s, "what": "offline", "since": s.station.last_seen, "evse": None})
+            alarms.append(Fault(2, s, None, "offline", s.station.last_seen))
         for c in s.connectors:
-            if c.connector.status == "Faulted" or c.connector.error_code:
-                alarms.append(
-                    {
-                        "priority": 1 if c.connector.status == "Faulted" else 3,
-                        "s": s,
-                        "what": f"{c.connector.status} {c.connector.error_code or ''} {c.connector.info or ''}".strip(),
-                        "since": c.connector.status_at,
-                        "evse": c.connector.evse_id,
-                    }
-                )
-    alarms.sort(key=lambda a: (a["priority"], a["s"].station.id))
+            x = c.connector
+            if x.status == "Faulted" or x.error_code:
+                what = f"{x.status} {x.error_code or ''} {x.info or ''}".strip()
+                alarms.append(Fault(1 if x.status == "Faulted" else 3, s, x.evse_id, what, x.status_at))
+    alarms.sort(key=lambda a: (a.priority, a.s.station.id))
     return render(request, "alarms.html", user, alarms=alarms)
 
 
