@@ -63,6 +63,8 @@ async def fleet(console_csms: Csms) -> AsyncIterator[Csms]:
     core = csms.app.core
     site = await core.sites.create(name="Depot Munich", latitude=PLACES["SIM-201"][0], longitude=PLACES["SIM-201"][1])
     await csms.add_token("CARD-1")
+    bus = await core.vehicles.create(name="Bus 7", fleet_number="7", battery_capacity_wh=300_000)
+    await core.vehicles.link_token(token_value="CARD-1", vehicle_id=bus.id)
     tasks = []
     for sid, version in (("SIM-16", "1.6"), ("SIM-201", "2.0.1")):
         await csms.add_station(sid)

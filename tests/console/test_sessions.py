@@ -140,3 +140,11 @@ async def test_a_session_expires(sqlite_url: str) -> None:
             await asyncio.sleep(0.7)
             client.cookies.set("evscada_session", cookie)  # the server, not the browser, must refuse it
             assert (await client.get("/api/v1/stations")).status_code == 401
+
+
+async def test_an_unknown_station_or_transaction_is_a_404_page(site: httpx.AsyncClient) -> None:
+    await log_in(site, Role.VIEWER)
+    for path, text in (("/stations/NOPE", "NOPE"), ("/transactions/999", "999")):
+        answer = await site.get(path)
+        assert answer.status_code == 404 and answer.headers["content-type"].startswith("text/html")
+        assert text in answer.text

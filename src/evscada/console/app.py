@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from evscada.console import auth, manage, stations, transactions, trends
 from evscada.console.config import ConsoleSettings
-from evscada.console.web import HERE, LoginRequired, login_url
+from evscada.console.web import HERE, LoginRequired, PageNotFound, login_url, render
 from evscada.core.model import StationId
 
 Frames = Callable[[StationId], list[tuple[float, str, str]]]
@@ -22,6 +22,10 @@ def mount_console(api: FastAPI, settings: ConsoleSettings, station_frames: Frame
     api.mount("/static/console", StaticFiles(directory=HERE / "static"), name="console-static")
     for module in (auth, stations, trends, transactions, manage):
         api.include_router(module.router)
+
+    @api.exception_handler(PageNotFound)
+    async def page_not_found(request: Request, exc: PageNotFound) -> HTMLResponse:
+        return render(request, "missing.html", exc.user, 404, message=exc.message)
 
     @api.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> RedirectResponse:

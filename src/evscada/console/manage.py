@@ -43,8 +43,8 @@ async def dispatch_page(request: Request, core: CoreDep, user: PageUser) -> HTML
     at_charger: dict[int, tuple[StationSummary, ConnectorSummary]] = {}
     for s in await summaries(core):
         for c in s.connectors:
-            if c.reading is not None and c.reading.transaction.vehicle_id is not None:
-                at_charger[int(c.reading.transaction.vehicle_id)] = (s, c)
+            if c.reading is not None and c.reading.vehicle_id is not None:
+                at_charger[int(c.reading.vehicle_id)] = (s, c)
     rows = [_dispatch_row(vehicle, at_charger.get(int(vehicle.id))) for vehicle in await core.vehicles.list()]
     rows.sort(key=lambda r: (r.station is None, r.vehicle.name))
     fragment = request.query_params.get("fragment")

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 
 from evscada.api.deps import CoreDep
 from evscada.console.views import STATES, StationSummary, as_json, counts, summaries
-from evscada.console.web import PageUser, need, read_form, render
+from evscada.console.web import PageUser, need, page_of, read_form, render
 from evscada.core.access import Role
 from evscada.core.model import StationId
 
@@ -98,7 +98,8 @@ async def stations_page(
 @router.get("/stations/{station_id}", response_class=HTMLResponse)
 async def station_page(request: Request, station_id: str, core: CoreDep, user: PageUser) -> HTMLResponse:
     sid = StationId(station_id)
-    (item,) = await summaries(core, [sid])
+    with page_of(user):
+        (item,) = await summaries(core, [sid])
     part = request.query_params.get("fragment")
     context: dict[str, Any] = {"s": item}
     if part in (None, "commands"):
@@ -110,6 +111,7 @@ async def station_page(request: Request, station_id: str, core: CoreDep, user: P
         context["logging"] = (await core.frame_log.switched_on()).get(sid)
     if part is None:
         context["tokens"] = await core.authorization.tokens(limit=500, offset=0)
+        context["vehicles"] = {v.id: v for v in await core.vehicles.list()}
         return render(request, "station.html", user, **context)
     template = {"connectors": "station_connectors.html", "commands": "station_commands.html"}.get(
         part, "station_log.html"

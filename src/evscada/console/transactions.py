@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from evscada.api.deps import CoreDep
-from evscada.console.web import PageUser, fmt_time, render
+from evscada.console.web import PageUser, fmt_time, page_of, render
 from evscada.core.model import StationId, Transaction, TransactionPk, TransactionState, Vehicle
 from evscada.core.queries import TransactionFilter
 from evscada.core.services import Core
@@ -143,6 +143,7 @@ async def export_xlsx(request: Request, core: CoreDep, user: PageUser) -> Respon
 
 @router.get("/transactions/{pk}", response_class=HTMLResponse)
 async def transaction_page(request: Request, pk: int, core: CoreDep, user: PageUser) -> HTMLResponse:
-    tx, samples = await core.queries.transaction(pk=TransactionPk(pk))
+    with page_of(user):
+        tx, samples = await core.queries.transaction(pk=TransactionPk(pk))
     vehicle = await core.vehicles.get(vehicle_id=tx.vehicle_id) if tx.vehicle_id is not None else None
     return render(request, "transaction.html", user, tx=tx, vehicle=vehicle, sample_count=len(samples))

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from evscada.api.deps import CoreDep
-from evscada.console.web import PageUser, render
+from evscada.console.web import PageUser, page_of, render
 from evscada.core.model import MeterSample, StationId, TransactionPk
 from evscada.core.monitoring import CURRENT, ENERGY, POWER, SOC, VOLTAGE
 from evscada.core.services import Core
@@ -125,7 +125,8 @@ async def trends_page(
     measurand_query = "".join(f"&m={x}" for x in chosen)
     charts = []
     for pk in (tx or [])[:2]:  # two sessions side by side
-        transaction, _ = await core.queries.transaction(pk=TransactionPk(pk))
+        with page_of(user):
+            transaction, _ = await core.queries.transaction(pk=TransactionPk(pk))
         charts.append(
             {
                 "title": f"session {transaction.station_transaction_id} on {transaction.station_id}",

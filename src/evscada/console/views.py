@@ -97,7 +97,7 @@ async def summaries(core: Core, station_ids: Sequence[StationId] | None = None) 
             if c.evse_id == 0:
                 continue
             reading = readings.get((s.id, c.evse_id)) if c.connector_id <= 1 or c.status in IN_USE else None
-            vehicle_id = reading.transaction.vehicle_id if reading else None
+            vehicle_id = reading.vehicle_id if reading else None
             connectors.append(
                 ConnectorSummary(
                     connector=c,

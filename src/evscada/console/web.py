@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from evscada.api.deps import SESSION_COOKIE, CoreDep
 from evscada.console.config import ConsoleSettings
 from evscada.core.access import Role, User, csrf_token
+from evscada.core.queries import NotFound
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -28,6 +31,24 @@ class LoginRequired(Exception):
     def __init__(self, next_url: str) -> None:
         super().__init__(next_url)
         self.next_url = next_url
+
+
+class PageNotFound(Exception):
+    """An unknown station or transaction asked for as a page: a readable page, not the API's JSON."""
+
+    def __init__(self, user: User, message: str) -> None:
+        super().__init__(message)
+        self.user = user
+        self.message = message
+
+
+@contextlib.contextmanager
+def page_of(user: User) -> Iterator[None]:
+    """Turn the core's NotFound into a 404 page."""
+    try:
+        yield
+    except NotFound as exc:
+        raise PageNotFound(user, exc.message) from None
 
 
 def console_settings(request: Request) -> ConsoleSettings:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from evscada.core.model import MeterSample, StationId, Transaction, TransactionPk
+from evscada.core.model import MeterSample, StationId, Transaction, TransactionPk, VehicleId
 from evscada.core.ports import Clock, Store
 
 POWER = "Power.Active.Import"
@@ -49,6 +49,7 @@ class LiveReading:
     soc: float | None
     current_a: float | None
     at: datetime | None  # when the latest value was sampled
+    vehicle_id: VehicleId | None = None  # the session's, else the one its token is linked to now
 
 
 class MonitoringReads(Protocol):
@@ -59,6 +60,10 @@ class MonitoringReads(Protocol):
     ) -> list[StationSample]: ...
 
     async def running(self, *, station_ids: Sequence[StationId] | None) -> list[Transaction]: ...
+
+    async def token_vehicles(self, *, tokens: Sequence[str]) -> dict[str, VehicleId]:
+        """The vehicle each of these tokens is linked to (tokens without one are left out)."""
+        ...
 
     async def recent_samples(self, *, transaction_pks: Sequence[TransactionPk], since: datetime) -> list[StationSample]:
         """Samples of these transactions taken since then, oldest first."""
@@ -83,7 +88,9 @@ def latest_value(samples: Sequence[MeterSample], measurand: str) -> float | None
     return max(phases) if measurand == CURRENT else sum(phases)
 
 
-def reading_of(transaction: Transaction, samples: Sequence[MeterSample]) -> LiveReading:
+def reading_of(
+    transaction: Transaction, samples: Sequence[MeterSample], vehicle_id: VehicleId | None = None
+) -> LiveReading:
     register = latest_value(samples, ENERGY)
     energy = None
     if register is not None:
@@ -95,6 +102,7 @@ def reading_of(transaction: Transaction, samples: Sequence[MeterSample]) -> Live
         soc=latest_value(samples, SOC),
         current_a=latest_value(samples, CURRENT),
         at=max((s.timestamp for s in samples), default=None),
+        vehicle_id=transaction.vehicle_id if transaction.vehicle_id is not None else vehicle_id,
     )
 
 
@@ -114,11 +122,15 @@ class MonitoringService:
                 if running
                 else []
             )
+            vehicles = await uow.monitoring.token_vehicles(tokens=[t.id_token for t in running if t.id_token])
         by_transaction: dict[TransactionPk, list[MeterSample]] = {}
         for s in samples:
             if s.transaction_pk is not None:
                 by_transaction.setdefault(s.transaction_pk, []).append(s.sample)
-        return [reading_of(t, by_transaction.get(t.pk, [])) for t in running]
+        return [
+            reading_of(t, by_transaction.get(t.pk, []), vehicles.get(t.id_token) if t.id_token else None)
+            for t in running
+        ]
 
     async def status_history(self, *, station_id: StationId, limit: int = 100) -> list[StatusChange]:
         async with self._store.unit() as uow:

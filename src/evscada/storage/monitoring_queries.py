@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from evscada.core.model import MeterSample, StationId, Transaction, TransactionPk, TransactionState
+from evscada.core.model import MeterSample, StationId, Transaction, TransactionPk, TransactionState, VehicleId
 from evscada.core.monitoring import StationSample, StatusChange
 from evscada.storage import tables as t
 from evscada.storage.repositories import transaction_from
@@ -69,6 +69,15 @@ class SqlMonitoring:
             statement = statement.where(c.station_id.in_(list(station_ids)))
         statement = statement.order_by(c.station_id, c.evse_id)
         return [transaction_from(r) for r in (await self._c.execute(statement)).mappings()]
+
+    async def token_vehicles(self, *, tokens: Sequence[str]) -> dict[str, VehicleId]:
+        if not tokens:
+            return {}
+        c = t.tokens.c
+        rows = await self._c.execute(
+            select(c.value, c.vehicle_id).where(c.value.in_(list(tokens)), c.vehicle_id.is_not(None))
+        )
+        return {value: VehicleId(vehicle_id) for value, vehicle_id in rows}
 
     async def recent_samples(self, *, transaction_pks: Sequence[TransactionPk], since: datetime) -> list[StationSample]:
         c = t.meter_samples.c

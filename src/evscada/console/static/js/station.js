@@ -22,8 +22,12 @@
     }
   }, 700);
 
+  const trend = document.querySelector(".trend[data-trend-url]");
+  const redrawTrend = evscada.throttled(() => window.evscadaTrends.draw(trend), 30000);  // a trend, not a tick log
+
   evscada.live(evscada.STATION_EVENTS.concat(["command_finished"]), (event) => {
     if (event.station_id !== id) return;
+    if (event.type === "meter_values_recorded" && trend) redrawTrend("trend");
     if (event.type === "command_finished") refresh("commands");
     else refresh("connectors");
   });
