@@ -104,6 +104,11 @@
     place(station);
     recount();
   }, 500);
-  evscada.live(evscada.STATION_EVENTS, (event) => { if (event.station_id) refresh(event.station_id); });
+  evscada.live(evscada.STATION_EVENTS, (event) => {
+    if (!event.station_id) return;
+    // Meter values change only the power in a popup: a fleet's worth of them must not flood the server.
+    if (event.type === "meter_values_recorded" && !markers.get(event.station_id)?.isPopupOpen()) return;
+    refresh(event.station_id);
+  });
   window.evscadaMap = { map, markers, stations };
 })();
