@@ -110,6 +110,13 @@ async def test_an_operator_stops_a_session_from_the_station_page_then_reads_its_
     await page.wait_for_selector("#commands >> text=remote_stop")
     assert "Accepted" in await page.inner_text("#command-result")
 
+    lock = page.locator('form[data-command="change_availability"]').first
+    await lock.locator('select[name="evse_id"]').select_option("2")
+    await lock.locator("button").click()
+    await page.wait_for_selector('.connector[data-evse="2"][data-status="Unavailable"]')
+    await page.click("#read-config button")
+    await page.wait_for_selector("#config-result >> text=HeartbeatInterval")
+
     await page.goto(f"/trends?tx={tx['pk']}")
     await page.wait_for_selector('.trend[data-state="drawn"] .chart[data-measurand="Power.Active.Import"] canvas')
     points = await page.get_attribute('.chart[data-measurand="Power.Active.Import"]', "data-points")
