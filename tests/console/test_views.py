@@ -137,3 +137,32 @@ async def test_the_xlsx_export_holds_the_filtered_rows(csms: Csms) -> None:
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][:3] == ("id", "station_id", "transaction_id")
     assert [(r[1], r[4], r[8]) for r in rows[1:]] == [("CP-1", "CARD-1", 3.5)]  # CP-2's session is filtered out
+
+
+async def test_a_station_trend_covers_the_range_asked_for(csms: Csms) -> None:
+    await add_users(csms)
+    await csms.add_station("CP-1")
+    async with station16(csms, "CP-1") as cp:
+        await cp.call(call.BootNotification(charge_point_model="X", charge_point_vendor="ACME"))
+        for minute, watts in ((0, 7000), (10, 11000), (70, 3000)):
+            stamp = (T0 + timedelta(minutes=minute)).isoformat()
+            await cp.call(
+                call.MeterValues(
+                    connector_id=1,
+                    meter_value=[
+                        {
+                            "timestamp": stamp,
+                            "sampledValue": [{"value": str(watts), "measurand": "Power.Active.Import", "unit": "W"}],
+                        }
+                    ],
+                )
+            )
+    async with http(csms) as client:
+        await client.post("/login", data={"username": str(Role.VIEWER), "password": PASSWORD})
+        since, until = T0.isoformat(), (T0 + timedelta(hours=1)).isoformat()
+        answer = await client.get("/data/trend", params={"station": "CP-1", "since": since, "until": until})
+        backwards = await client.get("/data/trend", params={"station": "CP-1", "since": until, "until": since})
+    (power,) = answer.json()["groups"]
+    assert power["measurand"] == "Power.Active.Import" and power["unit"] == "W"
+    assert power["series"][0]["values"] == [7000, 11000]  # the sample at 09:10 lies outside the hour
+    assert backwards.status_code == 422
