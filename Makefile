@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint bench clean
+.PHONY: install run demo test lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,14 @@ demo: $(STAMP)
 	@mkdir -p var
 	$(BIN)/evscada demo
 
-test: $(STAMP)
+# The console's browser tests drive Debian's Chromium (never a downloaded browser); installed here when absent.
+chromium:
+	@test -x /usr/bin/chromium || { echo "Installing Debian's chromium for the console's browser tests ..."; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "warning: no /usr/bin/chromium; the browser tests will be skipped"
+
+test: $(STAMP) chromium
 	$(BIN)/ruff check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -16,6 +16,7 @@ from evscada.bus.local import LocalBus
 from evscada.core.alarms.engine import AlarmEngine
 from evscada.core.alarms.rules import AlarmRules
 from evscada.core.clock import SystemClock
+from evscada.core.model import StationId
 from evscada.core.ports import Clock
 from evscada.core.services import Core, CoreConfig
 from evscada.gateway.commander import GatewayCommander
@@ -34,6 +35,9 @@ from evscada.storage.repositories import SqlStore
 from evscada.storage.retention import Pruner
 
 log = logging.getLogger(__name__)
+
+# Seconds between copies of logged stations' ring buffers to the database (message logging on the station page).
+FRAME_RECORD_INTERVAL = 1.0
 
 ADAPTERS = {adapter.subprotocol: adapter for adapter in (OCPP21, OCPP201, OCPP16)}
 
@@ -123,11 +127,18 @@ class Application:
                 connected_by_version=lambda: Counter(s.adapter.version for s in self.gateway.registry.sessions()),
                 message_counts=self.gateway.message_counts,
                 export_settle_seconds=self.settings.export_settle_seconds,
+                console=self.settings.console,
+                station_frames=self._station_frames,
             )
             api.state.wake_webhooks = self.webhooks.worker.wake
             api.state.notifier = self.notifier
             self.http = HttpServer(api, host=self.settings.http_host, port=self.settings.http_port)
             await self.http.start()
+        self._tasks.append(
+            asyncio.create_task(
+                self.core.frame_log.keep_recording(self._station_frames, FRAME_RECORD_INTERVAL), name="frame-log"
+            )
+        )
         self._tasks.append(
             asyncio.create_task(
                 self.gateway.registry.keep_last_seen_flushed(self.store, self.settings.last_seen_flush_interval),
@@ -140,6 +151,11 @@ class Application:
         )
         self._tasks.append(asyncio.create_task(self.pruner.run(), name="retention"))
         self.webhooks.start()
+
+    def _station_frames(self, station_id: StationId) -> list[tuple[float, str, str]]:
+        """The recent OCPP frames of a station connected here (the console shows them)."""
+        session = self.gateway.registry.get(station_id)
+        return list(session.frames) if session is not None else []
 
     async def stop(self) -> None:
         for task in self._tasks:

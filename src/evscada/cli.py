@@ -126,7 +126,7 @@ def _add_user_parser(commands: argparse._SubParsersAction) -> None:  # type: ign
         default="viewer",
         help="viewer: reads; operator: reads and commands; admin: everything (default viewer)",
     )
-    user_add.add_argument("--password", help="for the web console (comes later); API access uses keys")
+    user_add.add_argument("--password", help="to log in to the web console; API access uses keys")
     user_add.set_defaults(run=_user_add)
     user_key = user.add_parser("key", help="make an API key for a user (shown once)")
     user_key.add_argument("username")

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from evscada.console.config import ConsoleSettings
 from evscada.core.alarms.rules import AlarmSettings
 from evscada.integrations.notifications.config import NotificationSettings
 from evscada.integrations.webhooks.settings import WebhookSettings
@@ -63,6 +64,7 @@ class Settings(BaseSettings):
 
     historian: HistorianSettings = Field(default_factory=HistorianSettings)  # type: ignore[arg-type]
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings, description="[webhooks] table: delivery")
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings, description="web console ([console] table)")
 
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -26,6 +27,7 @@ from evscada.api.routes import historian as historian_routes
 from evscada.api.routes import notifications as notification_routes
 from evscada.api.routes import webhooks as webhook_routes
 from evscada.bus.local import LocalBus
+from evscada.core.access import LoginFailed
 from evscada.core.alarms.service import AlarmConflict, UnknownAlarm
 from evscada.core.deliveries import UnknownRecipient
 from evscada.core.errors import AuthenticationFailed, DomainError, InvalidArgument, StationExists, UnknownStation
@@ -36,6 +38,10 @@ from evscada.core.sites import SiteExists, UnknownSite
 from evscada.core.stations import StationConnected
 from evscada.core.vehicles import UnknownToken, UnknownVehicle, VehicleExists
 from evscada.core.webhooks import UnknownDelivery, UnknownSubscription
+
+if TYPE_CHECKING:
+    from evscada.console.app import Frames
+    from evscada.console.config import ConsoleSettings
 
 _STATUS = {
     NotFound.code: 404,
@@ -49,6 +55,7 @@ _STATUS = {
     UnknownVehicle.code: 404,
     UnknownToken.code: 404,
     SiteExists.code: 409,
+    LoginFailed.code: 401,
     VehicleExists.code: 409,
     UnknownSubscription.code: 404,
     UnknownDelivery.code: 404,
@@ -67,6 +74,8 @@ def create_api(
     connected_by_version: Callable[[], Counter[str]],
     message_counts: Counter[tuple[str, str]],
     export_settle_seconds: float = 2.0,
+    console: ConsoleSettings | None = None,
+    station_frames: Frames | None = None,
 ) -> FastAPI:
     api = FastAPI(
         title="evscada",
@@ -91,6 +100,10 @@ def create_api(
     for module in (local_lists, reservations, device_model):
         api.include_router(module.router, prefix="/api/v1")
     api.include_router(metrics.router)  # /metrics, where Prometheus looks by default
+    if console is not None and console.enabled:  # the web console: pages on /, after /api and /metrics
+        from evscada.console.app import mount_console
+
+        mount_console(api, console, station_frames)
 
     @api.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:

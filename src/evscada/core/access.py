@@ -6,6 +6,7 @@ import enum
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from evscada.core.errors import DomainError
@@ -85,3 +86,98 @@ class AccessService:
         async with self._store.unit() as uow:
             user = await uow.users.by_key_hash(key_hash=hash_key(key))
         return None if user is None or user.disabled else user
+
+
+# Web console log-in: a browser session is a random token in a cookie; only its hash is stored.
+
+SESSION_TOUCH_SECONDS = 60  # last_used_at is written at most this often, not on every request
+
+
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    token_hash: str
+    user_id: int
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+
+
+class WebSessionRepository(Protocol):
+    async def credentials(self, *, username: str) -> tuple[User, str | None] | None:
+        """The user and their password hash."""
+        ...
+
+    async def add(self, *, session: WebSession) -> None: ...
+
+    async def get(self, *, token_hash: str) -> tuple[WebSession, User] | None: ...
+
+    async def touch(self, *, token_hash: str, at: datetime) -> None: ...
+
+    async def delete(self, *, token_hash: str) -> None: ...
+
+    async def delete_expired(self, *, before: datetime) -> int: ...
+
+
+class LoginFailed(DomainError):
+    code = "login_failed"  # one message for unknown user, wrong password and disabled user: no user enumeration
+
+
+def csrf_token(session_token: str) -> str:
+    """The CSRF token of a browser session: derived from the secret cookie, so a page from elsewhere cannot know it."""
+    return hashlib.sha256(b"csrf:" + session_token.encode()).hexdigest()
+
+
+class LoginService:
+    def __init__(self, *, store: Store, clock: Clock, hasher: PasswordHasher) -> None:
+        self._store = store
+        self._clock = clock
+        self._hasher = hasher
+        self._dummy_hash: str | None = None
+
+    async def login(self, *, username: str, password: str, lifetime: timedelta) -> tuple[str, User]:
+        """Check the password and open a session; returns the session token (for the cookie) and the user."""
+        async with self._store.unit() as uow:
+            found = await uow.web_sessions.credentials(username=username)
+        if found is None or found[1] is None:
+            # Spend the same time as a real check, so the answer's delay does not tell which usernames exist.
+            if self._dummy_hash is None:
+                self._dummy_hash = await self._hasher.hash(secrets.token_hex(8))
+            await self._hasher.verify(self._dummy_hash, password)
+            raise LoginFailed("wrong username or password")
+        user, password_hash = found
+        assert password_hash is not None
+        if not await self._hasher.verify(password_hash, password) or user.disabled:
+            raise LoginFailed("wrong username or password")
+        token = secrets.token_urlsafe(32)
+        now = self._clock.now()
+        async with self._store.unit() as uow:
+            await uow.web_sessions.delete_expired(before=now)
+            await uow.web_sessions.add(
+                session=WebSession(
+                    token_hash=hash_key(token),
+                    user_id=user.id,
+                    created_at=now,
+                    last_used_at=now,
+                    expires_at=now + lifetime,
+                )
+            )
+        return token, user
+
+    async def session_user(self, token: str) -> User | None:
+        """The user of a live session; None when unknown, expired, or the user was disabled."""
+        token_hash = hash_key(token)
+        now = self._clock.now()
+        async with self._store.unit() as uow:
+            found = await uow.web_sessions.get(token_hash=token_hash)
+            if found is None:
+                return None
+            session, user = found
+            if session.expires_at <= now or user.disabled:
+                return None
+            if (now - session.last_used_at).total_seconds() > SESSION_TOUCH_SECONDS:
+                await uow.web_sessions.touch(token_hash=token_hash, at=now)
+        return user
+
+    async def logout(self, token: str) -> None:
+        async with self._store.unit() as uow:
+            await uow.web_sessions.delete(token_hash=hash_key(token))

@@ -23,14 +23,16 @@ from evscada.core.model import (
 )
 
 if TYPE_CHECKING:
-    from evscada.core.access import UserRepository
+    from evscada.core.access import UserRepository, WebSessionRepository
     from evscada.core.alarms.service import AlarmRepository
     from evscada.core.availability import AvailabilityRepository
     from evscada.core.commands import CommandLogEntry, CommandOutcome
     from evscada.core.deliveries import DeliveryRepository
     from evscada.core.device_model import DeviceModelRepository
+    from evscada.core.frame_log import FrameLogRepository
     from evscada.core.historian import HistorianRepository
     from evscada.core.local_lists import LocalListRepository
+    from evscada.core.monitoring import MonitoringReads
     from evscada.core.queries import ReadRepository
     from evscada.core.reservations import ReservationRepository
     from evscada.core.sites import SiteRepository
@@ -190,6 +192,9 @@ class UnitOfWork(Protocol):
     local_lists: LocalListRepository
     reservations: ReservationRepository
     device_model: DeviceModelRepository
+    web_sessions: WebSessionRepository
+    monitoring: MonitoringReads
+    frame_log: FrameLogRepository
 
 
 class Store(Protocol):

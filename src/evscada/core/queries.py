@@ -41,6 +41,8 @@ class TransactionFilter:
     started_until: datetime | None = None
     limit: int = 100
     offset: int = 0
+    station_ids: tuple[StationId, ...] | None = None  # any of these (e.g. a site's stations)
+    vehicle_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from evscada.core.access import AccessService
+from evscada.core.access import AccessService, LoginService
 from evscada.core.alarms.service import AlarmService
 from evscada.core.authorization import AuthorizationService
 from evscada.core.availability import AvailabilityService
 from evscada.core.commands import CommandService, StationCommander
 from evscada.core.device_model import DeviceModelService
+from evscada.core.frame_log import FrameLogService
 from evscada.core.historian import HistorianConfig, HistorianService
 from evscada.core.local_lists import LocalListService
 from evscada.core.meter_values import MeterValueService
+from evscada.core.monitoring import MonitoringService
 from evscada.core.ports import Clock, EventBus, PasswordHasher, Store
 from evscada.core.queries import QueryService
 from evscada.core.reservations import ReservationService
@@ -53,6 +55,9 @@ class Core:
     local_lists: LocalListService
     reservations: ReservationService
     device_model: DeviceModelService
+    logins: LoginService
+    monitoring: MonitoringService
+    frame_log: FrameLogService
 
     @classmethod
     def build(
@@ -97,4 +102,7 @@ class Core:
             local_lists=LocalListService(store=store, clock=clock, commands=commands),
             reservations=ReservationService(store=store, clock=clock, commands=commands),
             device_model=DeviceModelService(store=store, clock=clock),
+            logins=LoginService(store=store, clock=clock, hasher=hasher),
+            monitoring=MonitoringService(store=store, clock=clock),
+            frame_log=FrameLogService(store=store, clock=clock),
         )

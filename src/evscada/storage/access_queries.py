@@ -95,6 +95,10 @@ class SqlReads:
             statement = statement.where(c.state == str(where.state))
         if where.id_token is not None:
             statement = statement.where(c.id_token == where.id_token)
+        if where.station_ids is not None:
+            statement = statement.where(c.station_id.in_(list(where.station_ids)))
+        if where.vehicle_id is not None:
+            statement = statement.where(c.vehicle_id == where.vehicle_id)
         if where.started_since is not None:
             statement = statement.where(c.started_at >= where.started_since)
         if where.started_until is not None:

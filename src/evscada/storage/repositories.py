@@ -503,9 +503,12 @@ if TYPE_CHECKING:
     from evscada.storage.access_queries import SqlReads, SqlUsers
     from evscada.storage.alarm_repositories import SqlAlarms
     from evscada.storage.command_repositories import SqlDeviceModel, SqlLocalLists, SqlReservations
+    from evscada.storage.frame_log import SqlFrameLog
     from evscada.storage.historian import SqlAvailability, SqlHistorian
+    from evscada.storage.monitoring_queries import SqlMonitoring
     from evscada.storage.notification_repositories import SqlDeliveries
     from evscada.storage.place_repositories import SqlSites, SqlVehicles
+    from evscada.storage.web_sessions import SqlWebSessions
     from evscada.storage.webhook_repositories import SqlOutbox, SqlWebhooks
 
 
@@ -531,15 +534,21 @@ class SqlUnitOfWork:
     local_lists: SqlLocalLists
     reservations: SqlReservations
     device_model: SqlDeviceModel
+    web_sessions: SqlWebSessions
+    monitoring: SqlMonitoring
+    frame_log: SqlFrameLog
 
     @classmethod
     def on(cls, connection: AsyncConnection) -> SqlUnitOfWork:
         from evscada.storage.access_queries import SqlReads, SqlUsers  # they build on this module
         from evscada.storage.alarm_repositories import SqlAlarms
         from evscada.storage.command_repositories import SqlDeviceModel, SqlLocalLists, SqlReservations
+        from evscada.storage.frame_log import SqlFrameLog
         from evscada.storage.historian import SqlAvailability, SqlHistorian
+        from evscada.storage.monitoring_queries import SqlMonitoring
         from evscada.storage.notification_repositories import SqlDeliveries
         from evscada.storage.place_repositories import SqlSites, SqlVehicles
+        from evscada.storage.web_sessions import SqlWebSessions
         from evscada.storage.webhook_repositories import SqlOutbox, SqlWebhooks
 
         return cls(
@@ -563,6 +572,9 @@ class SqlUnitOfWork:
             local_lists=SqlLocalLists(connection),
             reservations=SqlReservations(connection),
             device_model=SqlDeviceModel(connection),
+            web_sessions=SqlWebSessions(connection),
+            monitoring=SqlMonitoring(connection),
+            frame_log=SqlFrameLog(connection),
         )
 
 

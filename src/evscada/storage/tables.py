@@ -555,3 +555,34 @@ device_variables = Table(
     Column("reported_at", UtcDateTime),
     Column("updated_at", UtcDateTime, nullable=False),
 )
+
+# Web console: browser sessions (the cookie's token is kept only as a hash).
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 of a 256-bit random token
+    Column("user_id", BigPk, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_used_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False, index=True),
+)
+
+# Message logging switched on per station by an operator, and the frames kept meanwhile.
+frame_logging = Table(
+    "frame_logging",
+    metadata,
+    Column("station_id", String(64), primary_key=True),
+    Column("since", UtcDateTime, nullable=False),
+    Column("actor", String(255), nullable=False),
+)
+
+frame_log = Table(
+    "frame_log",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("station_id", String(64), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("direction", String(3), nullable=False),  # in | out
+    Column("frame", Text, nullable=False),
+    Index("ix_frame_log_station_at", "station_id", "at"),
+)

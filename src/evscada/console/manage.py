@@ -1,0 +1,220 @@
+"""Dispatch (vehicles at their chargers), alarms (station faults for now) and access management forms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from evscada.api.deps import CoreDep
+from evscada.console.views import ConnectorSummary, StationSummary, summaries
+from evscada.console.web import PageUser, need, read_form, render
+from evscada.core.access import Role
+from evscada.core.errors import DomainError
+from evscada.core.model import (
+    AuthorizationStatus,
+    RegistrationStatus,
+    SecurityProfile,
+    SiteId,
+    StationId,
+    Token,
+    Vehicle,
+    VehicleId,
+)
+from evscada.core.monitoring import LiveReading
+
+router = APIRouter(include_in_schema=False)
+
+
+def expected_end(reading: LiveReading, capacity_wh: float | None) -> datetime | None:
+    """When the battery would be full at today's power: a hint for the control room, not a promise."""
+    if reading.soc is None or not capacity_wh or not reading.power_w or reading.power_w <= 0 or reading.at is None:
+        return None
+    missing_wh = max(0.0, 100.0 - reading.soc) / 100.0 * capacity_wh
+    return reading.at + timedelta(hours=missing_wh / reading.power_w)
+
+
+@router.get("/dispatch", response_class=HTMLResponse)
+async def dispatch_page(request: Request, core: CoreDep, user: PageUser) -> HTMLResponse:
+    at_charger: dict[int, tuple[StationSummary, ConnectorSummary]] = {}
+    for s in await summaries(core):
+        for c in s.connectors:
+            if c.reading is not None and c.reading.vehicle_id is not None:
+                at_charger[int(c.reading.vehicle_id)] = (s, c)
+    rows = [_dispatch_row(vehicle, at_charger.get(int(vehicle.id))) for vehicle in await core.vehicles.list()]
+    rows.sort(key=lambda r: (r.station is None, r.vehicle.name))
+    fragment = request.query_params.get("fragment")
+    return render(request, "dispatch_rows.html" if fragment else "dispatch.html", user, rows=rows)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchRow:
+    vehicle: Vehicle
+    station: StationSummary | None  # where it charges now
+    connector: ConnectorSummary | None
+    faults: list[str]
+    end: datetime | None
+
+
+def _dispatch_row(vehicle: Vehicle, where: tuple[StationSummary, ConnectorSummary] | None) -> DispatchRow:
+    if where is None:
+        return DispatchRow(vehicle, None, None, [], None)
+    s, c = where
+    faults = [f"{c.connector.status} {c.connector.error_code or ''}".strip()] if c.state == "faulted" else []
+    if not s.station.online:
+        faults.append("station offline")
+    end = expected_end(c.reading, vehicle.battery_capacity_wh) if c.reading else None
+    return DispatchRow(vehicle, s, c, faults, end)
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    priority: int  # 1 is the worst, as with alarms
+    s: StationSummary
+    evse: int | None
+    what: str
+    since: datetime | None
+
+
+@router.get("/alarms", response_class=HTMLResponse)
+async def alarms_page(request: Request, core: CoreDep, user: PageUser) -> HTMLResponse:
+    """Until the alarm engine lands: faulted connectors and offline stations, the worst first."""
+    alarms = []
+    for s in await summaries(core):
+        if s.station.registration == RegistrationStatus.ACCEPTED and not s.station.online:
+            alarms.append(Fault(2, s, None, "offline", s.station.last_seen))
+        for c in s.connectors:
+            x = c.connector
+            if x.status == "Faulted" or x.error_code:
+                what = f"{x.status} {x.error_code or ''} {x.info or ''}".strip()
+                alarms.append(Fault(1 if x.status == "Faulted" else 3, s, x.evse_id, what, x.status_at))
+    alarms.sort(key=lambda a: (a.priority, a.s.station.id))
+    return render(request, "alarms.html", user, alarms=alarms)
+
+
+@router.get("/access", response_class=HTMLResponse)
+async def access_page(request: Request, core: CoreDep, user: PageUser) -> HTMLResponse:
+    views = await core.queries.stations()
+    return render(
+        request,
+        "access.html",
+        user,
+        tokens=await core.authorization.tokens(limit=1000, offset=0),
+        vehicles=await core.vehicles.list(),
+        sites=await core.sites.list(),
+        stations=[v.station for v in views],
+        message=request.query_params.get("message"),
+        failed=request.query_params.get("failed") == "1",
+    )
+
+
+def _back(message: str, failed: bool = False, anchor: str = "") -> RedirectResponse:
+    return RedirectResponse(
+        f"/access?message={quote(message)}{'&failed=1' if failed else ''}#{anchor}", status_code=303
+    )
+
+
+def _number(text: str | None) -> float | None:
+    return float(text) if text not in (None, "") else None
+
+
+@router.post("/access/{kind}")
+async def access_action(request: Request, kind: str, core: CoreDep, user: PageUser) -> RedirectResponse:
+    """Every access form posts here; each kind checks its own role (tokens: operator; the rest: admin)."""
+    form = await read_form(request, user)
+    need(user, Role.OPERATOR if kind.startswith("token") else Role.ADMIN)
+    try:
+        message = await _act(core, kind, form)
+    except DomainError as exc:
+        return _back(exc.message, failed=True, anchor=kind)
+    except (ValueError, KeyError) as exc:
+        return _back(f"invalid input: {exc}", failed=True, anchor=kind)
+    return _back(message, anchor=kind)
+
+
+async def _act(core: Any, kind: str, form: dict[str, str]) -> str:
+    if kind.startswith("token"):
+        return await _token_action(core, kind, form)
+    return await _admin_action(core, kind, form)
+
+
+async def _token_action(core: Any, kind: str, form: dict[str, str]) -> str:
+    match kind:
+        case "token":
+            value = form.get("value", "").strip()
+            if not value or len(value) > 36:
+                raise ValueError("a token is 1 to 36 characters")
+            expires = datetime.fromisoformat(form["expires_at"]) if form.get("expires_at") else None
+            if expires is not None and expires.tzinfo is None:
+                expires = expires.replace(tzinfo=UTC)
+            await core.authorization.save_token(
+                token=Token(value=value, type=form.get("type") or "ISO14443", expires_at=expires)
+            )
+            if form.get("vehicle_id"):
+                await core.vehicles.link_token(token_value=value, vehicle_id=VehicleId(int(form["vehicle_id"])))
+            return f"token {value} saved"
+        case "token-status":
+            token = await core.authorization.token(value=form["value"])
+            token.status = AuthorizationStatus(form["status"])
+            await core.authorization.save_token(token=token)
+            return f"token {token.value} is {token.status} now"
+        case "token-vehicle":
+            vehicle = VehicleId(int(form["vehicle_id"])) if form.get("vehicle_id") else None
+            await core.vehicles.link_token(token_value=form["value"], vehicle_id=vehicle)
+            return f"token {form['value']} linked"
+    raise ValueError(f"unknown form {kind}")
+
+
+async def _admin_action(core: Any, kind: str, form: dict[str, str]) -> str:
+    match kind:
+        case "vehicle":
+            capacity = _number(form.get("battery_kwh"))
+            vehicle = await core.vehicles.create(
+                name=form.get("name", ""),
+                plate=form.get("plate") or None,
+                fleet_number=form.get("fleet_number") or None,
+                fleet=form.get("fleet") or None,
+                battery_capacity_wh=capacity * 1000 if capacity is not None else None,
+            )
+            return f"vehicle {vehicle.name} created"
+        case "site":
+            site = await core.sites.create(
+                name=form.get("name", ""),
+                address=form.get("address") or None,
+                latitude=_number(form.get("latitude")),
+                longitude=_number(form.get("longitude")),
+            )
+            return f"site {site.name} created"
+        case "station-accept":
+            await core.stations.change(station_id=StationId(form["id"]), registration=RegistrationStatus.ACCEPTED)
+            return f"station {form['id']} accepted"
+        case "station-security":
+            if form.get("password") and not 16 <= len(form["password"]) <= 40:
+                raise ValueError("a station password has 16 to 40 characters (OCPP)")
+            await core.stations.change(
+                station_id=StationId(form["id"]),
+                security_profile=SecurityProfile(int(form["security_profile"])),
+                password=form.get("password") or None,
+            )
+            return f"station {form['id']} changed; it meets the change at its next connection"
+        case "station-place":
+            await core.sites.place_station(
+                station_id=StationId(form["id"]),
+                name=form.get("name") or None,
+                site_id=SiteId(int(form["site_id"])) if form.get("site_id") else None,
+                latitude=_number(form.get("latitude")),
+                longitude=_number(form.get("longitude")),
+            )
+            return f"station {form['id']} placed"
+        case "user":
+            created = await core.access.add_user(
+                username=form.get("username", "").strip(),
+                role=Role(form.get("role", "viewer")),
+                password=form.get("password") or None,
+            )
+            return f"user {created.username} created ({created.role})"
+    raise ValueError(f"unknown form {kind}")

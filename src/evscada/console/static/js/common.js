@@ -1,0 +1,55 @@
+// Shared by every page: the REST API with the session's CSRF token, and live events over SSE.
+"use strict";
+
+const evscada = (() => {
+  const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+  async function post(url, body) {
+    const response = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify(body || {}),
+    });
+    let data = null;
+    try { data = await response.json(); } catch (e) { data = null; }
+    return { ok: response.ok, status: response.status, data };
+  }
+
+  // Calls `handler(event)` for each live event of these types; the browser reconnects a dropped stream itself.
+  function live(types, handler) {
+    const query = types.map((t) => "type=" + encodeURIComponent(t)).join("&");
+    const source = new EventSource("/api/v1/events?" + query);
+    for (const type of types) {
+      source.addEventListener(type, (message) => handler(JSON.parse(message.data)));
+    }
+    return source;
+  }
+
+  // Runs `work(key)` at most once per `ms` for each key, however many events arrive.
+  function throttled(work, ms) {
+    const waiting = new Map();
+    return (key) => {
+      if (waiting.has(key)) return;
+      waiting.set(key, setTimeout(() => { waiting.delete(key); work(key); }, ms));
+    };
+  }
+
+  // Replaces an element's content with a server-rendered fragment.
+  async function swap(element, url) {
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (response.ok) element.innerHTML = await response.text();
+    return response.ok;
+  }
+
+  function escape(text) {
+    return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+  }
+
+  const STATION_EVENTS = [
+    "connector_status_changed", "station_connected", "station_disconnected", "station_booted",
+    "transaction_started", "transaction_ended", "meter_values_recorded",
+  ];
+
+  return { csrf, post, live, throttled, swap, escape, STATION_EVENTS };
+})();
