@@ -106,6 +106,7 @@ class SimulatedStation(StationFaults):
         self.config = Configuration(connectors=spec.connectors, meter_interval=timing.meter_interval)
         self.local_list = LocalList()
         self.sessions_completed = 0
+        self.transaction_samples = 0  # periodic meter values of transactions, sent or queued
         self.uplink = Uplink()
         self.tx_seq: dict[str, int] = {}  # 2.0.1 seqNo per transaction; it outlives connections
         self._group: asyncio.TaskGroup | None = None  # owns every task while the station lives
@@ -292,6 +293,7 @@ class SimulatedStation(StationFaults):
         if transaction is None:  # a sample outside a transaction is worth nothing later
             await self.uplink.status(lambda link: link.meter(connector, None, reading))
             return
+        self.transaction_samples += 1
         at = now_iso()
         await self.uplink.keep(
             lambda link: link.meter(connector, transaction, reading, at=at, offline=not self.uplink.live)
