@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from evscada.simulator.demo import run_demo
+from evscada.simulator.faults import FaultKind, PlannedFault
 from evscada.simulator.model import Timing
 from evscada.storage import tables
 from tests.conftest import test_settings
@@ -22,17 +23,74 @@ async def test_the_demo_brings_both_versions_online_and_charging(
 ) -> None:
     settings = test_settings(f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}")
     stop = asyncio.Event()
-    demo = asyncio.create_task(run_demo(settings, stations=6, reset=True, timing=FAST, stop=stop, report_every=0.5))
+    plan = [PlannedFault(at=0.5, kind=FaultKind.GROUND_FAILURE, station="PUBLIC-01", duration=60)]
+    demo = asyncio.create_task(
+        run_demo(settings, stations=6, reset=True, timing=FAST, stop=stop, report_every=0.5, plan=plan)
+    )
     try:
         figures = await asyncio.wait_for(_until_charging(tmp_path / "demo.db"), 30)
+        seeded = await _seeded(tmp_path / "demo.db")
     finally:
         stop.set()
         await asyncio.wait_for(demo, 15)
     versions, ended, samples = figures
     assert versions == {"1.6", "2.0.1"}
     assert ended >= 1 and samples > 0
+    sites, placed, buses, faulted = seeded
+    assert len(sites) == 3 and all("(demo)" in name and address for name, address in sites)
+    assert placed == 6  # every station on its site, with a position for the map
+    assert buses and all(number.isdigit() for number in buses)  # buses with fleet numbers
+    assert faulted  # the plan's fault reached the CSMS
     out = capsys.readouterr().out
-    assert "demo login (operator API key): evs_" in out and "/api/docs" in out
+    assert "demo login (admin API key): evs_" in out and "/api/docs" in out
+    assert "console: http://127.0.0.1:" in out and "password evscada-demo" in out
+
+
+async def test_restarting_the_demo_keeps_its_history_and_seeds_nothing_twice(tmp_path: Path) -> None:
+    settings = test_settings(f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}")
+    for reset in (True, False):
+        stop = asyncio.Event()
+        demo = asyncio.create_task(
+            run_demo(settings, stations=4, reset=reset, timing=FAST, stop=stop, report_every=0.5, plan=[])
+        )
+        await asyncio.wait_for(_until_charging(tmp_path / "demo.db"), 30)
+        stop.set()
+        await asyncio.wait_for(demo, 15)
+    sites, placed, _, _ = await _seeded(tmp_path / "demo.db")
+    assert len(sites) == 3 and placed == 4
+
+
+async def _seeded(path: Path) -> tuple[list[tuple[str, str]], int, list[str], bool]:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        for _ in range(60):
+            async with engine.connect() as c:
+                sites = [(r.name, r.address) for r in await c.execute(select(tables.sites))]
+                placed = (
+                    await c.execute(
+                        select(func.count()).where(
+                            tables.stations.c.site_id.is_not(None), tables.stations.c.latitude.is_not(None)
+                        )
+                    )
+                ).scalar_one()
+                buses = list(
+                    (
+                        await c.execute(
+                            select(tables.vehicles.c.fleet_number).where(tables.vehicles.c.fleet_number.is_not(None))
+                        )
+                    ).scalars()
+                )
+                faulted = (
+                    await c.execute(select(func.count()).where(tables.status_history.c.error_code == "GroundFailure"))
+                ).scalar_one()
+            if faulted:
+                break
+            await asyncio.sleep(0.25)
+        return sites, placed, buses, bool(faulted)
+    finally:
+        await engine.dispose()
 
 
 async def _until_charging(path: Path) -> tuple[set[str], int, int]:
