@@ -151,3 +151,27 @@ async def test_a_reboot_of_the_communication_controller_boots_again_with_watchdo
     assert await eventually(lambda: _offline(csms_sqlite), timeout=5)
     assert await eventually(lambda: ready_again(csms_sqlite), timeout=10)
     assert station._boot_reason is None  # it booted again
+
+
+async def test_a_reconnect_storm_drops_the_whole_fleet_at_once_and_every_station_comes_back(csms_sqlite: Csms) -> None:
+    csms = csms_sqlite
+    specs = [StationSpec(station_id=f"STORM-{n:02d}", version="2.0.1" if n % 2 else "1.6") for n in range(12)]
+    for spec in specs:
+        await csms.add_station(spec.station_id)
+    fleet = Fleet(csms.url("x").rsplit("/", 1)[0], specs, QUIET)
+    task = asyncio.create_task(fleet.run())
+
+    async def online() -> int:
+        return sum(1 for row in await csms.rows("stations") if row["online"])
+
+    try:
+        assert await eventually(lambda: _count_is(online, 12), timeout=10)
+        assert len(fleet.inject(FaultKind.CONNECTION_DROP, share=1.0, duration=1.0)) == 12
+        assert await eventually(lambda: _count_is(online, 0), timeout=10), "the CSMS never saw the fleet go"
+        assert await eventually(lambda: _count_is(online, 12), timeout=15), "not every station came back"
+    finally:
+        await cancel_quietly(task)
+
+
+async def _count_is(count: Any, expected: int) -> bool:
+    return bool(await count() == expected)
