@@ -95,7 +95,7 @@ def _entry(n: int, entry: dict[str, Any]) -> PlannedFault:
     if unknown:
         raise PlanError(f"fault {n}: unknown field(s) {', '.join(sorted(unknown))}")
     try:
-        kind = FaultKind(entry.get("kind"))
+        kind = FaultKind(str(entry.get("kind")))
     except ValueError:
         raise PlanError(f"fault {n}: kind must be one of {', '.join(k.value for k in FaultKind)}") from None
     at, duration, share = entry.get("at", 0), entry.get("duration"), entry.get("share")

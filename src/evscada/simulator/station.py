@@ -12,7 +12,6 @@ import logging
 import random
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from evscada.simulator.config import Change, Configuration, Setting
@@ -21,7 +20,6 @@ from evscada.simulator.local_list import LocalList
 from evscada.simulator.model import (
     ConnectorState,
     Reading,
-    Reservation,
     Session,
     StationSpec,
     Timing,
@@ -30,6 +28,7 @@ from evscada.simulator.model import (
     now_iso,
 )
 from evscada.simulator.station_faults import StationFaults
+from evscada.simulator.station_reservations import StationReservations
 from evscada.simulator.uplink import CONNECTION_ERRORS, Offline, Uplink
 
 # The station's words, importable from here as before.
@@ -98,7 +97,7 @@ class Leave:
     abort: bool = False
 
 
-class SimulatedStation(StationFaults):
+class SimulatedStation(StationFaults, StationReservations):
     def __init__(self, spec: StationSpec, link: Link | None, timing: Timing) -> None:
         self.spec = spec
         self.timing = timing
@@ -151,7 +150,7 @@ class SimulatedStation(StationFaults):
                 self._boot_reason = None
             await self.uplink.drain(link)
             for n in self.connectors:
-                await self.uplink.status(lambda lk, n=n: lk.status(n, self._status(n), self.connectors[n].fault))
+                await self._send_status(n, self._status(n))
             heartbeats = asyncio.create_task(self._heartbeats(link), name=f"{self.spec.station_id}-heartbeats")
             try:
                 return await self._leave
@@ -375,47 +374,6 @@ class SimulatedStation(StationFaults):
         self._boot_reason = "RemoteReset"
         log.info("%s: rebooting after a reset", self.spec.station_id)
         self.leave(Leave(self.timing.reboot_seconds))
-
-    def reserve(self, reservation_id: int, connector: int | None, token: str, expires_at: datetime) -> str:
-        """Accepted, Occupied, Unavailable or Rejected; connector None or 0: any free one."""
-        self.cancel_reservation(reservation_id)  # the same id again replaces it
-        candidates = self.targets(connector)
-        if candidates is None or self._group is None:
-            return "Rejected"
-        if not any(self.connectors[n].operative for n in candidates):
-            return "Unavailable"
-        free = [n for n in candidates if self.connectors[n].free_for(None)]
-        if not free:
-            return "Occupied"
-        reservation = Reservation(reservation_id, token, expires_at)
-        reservation.expiry = self._group.create_task(self._expire(free[0], reservation))
-        self.connectors[free[0]].reservation = reservation
-        return "Accepted"
-
-    def reserved_connector(self, reservation_id: int) -> int | None:
-        return next(
-            (n for n, s in self.connectors.items() if s.reservation and s.reservation.reservation_id == reservation_id),
-            None,
-        )
-
-    def cancel_reservation(self, reservation_id: int) -> int | None:
-        """The connector it held, now free; None if there was no such reservation."""
-        connector = self.reserved_connector(reservation_id)
-        if connector is not None:
-            reservation = self.connectors[connector].reservation
-            self.connectors[connector].reservation = None
-            if reservation is not None and reservation.expiry is not None:
-                reservation.expiry.cancel()
-        return connector
-
-    async def _expire(self, connector: int, reservation: Reservation) -> None:
-        await asyncio.sleep(max(0.0, (reservation.expires_at - datetime.now(UTC)).total_seconds()))
-        state = self.connectors[connector]
-        if state.reservation is reservation:
-            state.reservation = None
-            log.info("%s: reservation %s expired", self.spec.station_id, reservation.reservation_id)
-            if state.session is None:
-                await self._send_status(connector, state.idle_status())
 
     def trigger(self, message: Trigger, connector: int | None) -> None:
         self._spawn(self._send_triggered(message, connector), f"trigger-{message.value}")

@@ -27,12 +27,13 @@ class StationFaults:
     _boot_reason: str | None
     reconnect_now: asyncio.Event
 
-    # Provided by SimulatedStation.
-    def targets(self, connector: int | None) -> list[int] | None: ...
-    def _spawn(self, work: Coroutine[Any, Any, None], name: str, *, guard: bool = True) -> bool: ...
-    async def _send_status(self, connector: int, status: str) -> None: ...
-    def _status(self, connector: int) -> str: ...
-    def leave(self, how: Leave) -> bool: ...
+    if TYPE_CHECKING:  # provided by SimulatedStation
+
+        def targets(self, connector: int | None) -> list[int] | None: ...
+        def _spawn(self, work: Coroutine[Any, Any, None], name: str, *, guard: bool = True) -> bool: ...
+        async def _send_status(self, connector: int, status: str) -> None: ...
+        def _status(self, connector: int) -> str: ...
+        def leave(self, how: Leave) -> bool: ...
 
     def faults(self) -> dict[int, FaultKind]:
         """The hardware faults connectors suffer now."""
@@ -73,7 +74,7 @@ class StationFaults:
             if state.fault is not None:  # one fault at a time: the first one is what the station reports
                 continue
             state.fault = kind
-            await self.uplink.keep(lambda link, n=n: link.problem(n, kind, cleared=False, at=at))
+            await self._tell(n, kind, cleared=False, at=at)
             await self._send_status(n, "Faulted")
             if state.session is not None:  # it ends and reports its stop; the connector stays Faulted
                 state.session.request_stop(symptom.stop_reason)
@@ -86,8 +87,12 @@ class StationFaults:
                 continue
             self.connectors[n].fault = None
             log.info("%s: %s on connector %d cleared", self.spec.station_id, kind, n)
-            await self.uplink.keep(lambda link, n=n, kind=kind: link.problem(n, kind, cleared=True, at=at))
+            await self._tell(n, kind, cleared=True, at=at)
             await self._send_status(n, self._status(n))
+
+    async def _tell(self, connector: int, kind: FaultKind, *, cleared: bool, at: str) -> None:
+        """The 2.0.1 event report (1.6 has none); kept while offline, like transaction messages."""
+        await self.uplink.keep(lambda link: link.problem(connector, kind, cleared=cleared, at=at))
 
     async def _clear_later(self, kind: FaultKind, targets: list[int], duration: float) -> None:
         await asyncio.sleep(duration)
