@@ -28,7 +28,7 @@ async def test_the_demo_brings_both_versions_online_and_charging(
 ) -> None:
     settings = test_settings(f"sqlite+aiosqlite:///{tmp_path / 'demo.db'}")
     stop = asyncio.Event()
-    plan = [PlannedFault(at=0.5, kind=FaultKind.GROUND_FAILURE, station="PUBLIC-01", duration=60)]
+    plan = [PlannedFault(at=0.5, kind=FaultKind.GROUND_FAILURE, station="DEPOT-01", duration=60)]
     demo = asyncio.create_task(
         run_demo(settings, stations=6, reset=True, timing=FAST, stop=stop, report_every=0.5, plan=plan)
     )

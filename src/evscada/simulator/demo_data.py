@@ -67,7 +67,7 @@ def _split(stations: int) -> list[int]:
 
 def demo_stations(stations: int) -> list[DemoStation]:
     """A bus depot (DC depot chargers, buses with fleet numbers), a public park (fast DC and AC chargers, cars
-    with RFID cards) and an office garage (wallboxes); every third station of a site speaks 2.0.1."""
+    with RFID cards) and an office garage (wallboxes); every third station speaks 2.0.1."""
     result = []
     serial = 0
     for site, count in zip(SITES, _split(stations), strict=True):
@@ -78,7 +78,7 @@ def demo_stations(stations: int) -> list[DemoStation]:
 
 
 def _station(site: DemoSite, number: int, serial: int) -> DemoStation:
-    version = "2.0.1" if number % 3 == 2 else "1.6"
+    version = "2.0.1" if serial % 3 == 2 else "1.6"  # every third station of the fleet
     row, column = divmod(number - 1, 5)  # a grid of bays, a few metres apart
     latitude, longitude = site.latitude + row * 0.00012, site.longitude + column * 0.00018
     if site.key == "DEPOT":
