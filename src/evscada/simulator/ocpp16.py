@@ -57,14 +57,22 @@ class Link16(Commands16, ChargePoint):
         return str(result.transaction_id), str(result.id_tag_info["status"])
 
     async def meter(
-        self, connector: int, transaction: str | None, reading: Reading, *, at: str | None = None, offline: bool = False
+        self,
+        connector: int,
+        transaction: str | None,
+        reading: Reading,
+        *,
+        at: str | None = None,
+        offline: bool = False,
+        message_id: str | None = None,
     ) -> None:
         await self.call(
             call.MeterValues(
                 connector_id=connector,
                 transaction_id=int(transaction) if transaction is not None else None,
                 meter_value=[MeterValue(timestamp=at or now_iso(), sampled_value=_sampled(reading))],
-            )
+            ),
+            unique_id=message_id,
         )
 
     async def stop_transaction(
@@ -77,6 +85,7 @@ class Link16(Commands16, ChargePoint):
         *,
         at: str | None = None,
         offline: bool = False,
+        message_id: str | None = None,
     ) -> None:
         # Queued MeterValues went before it in order, so transactionData would only repeat them.
         await self.call(
@@ -86,7 +95,8 @@ class Link16(Commands16, ChargePoint):
                 transaction_id=int(transaction),
                 reason=reason if reason in _REASONS else "Other",
                 id_tag=token,
-            )
+            ),
+            unique_id=message_id,
         )
 
     async def firmware_idle(self) -> None:

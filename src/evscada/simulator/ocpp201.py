@@ -111,10 +111,15 @@ class Link201(Commands201, ChargePoint):
         remote_start_id: int | None = None,
         at: str | None = None,
         offline: bool = False,
+        message_id: str | None = None,
     ) -> dict:
         at = at or now_iso()
-        seq = self._seq.get(transaction, 0)
-        self._seq[transaction] = seq + 1
+        seq = self.station.sent_seq.get(message_id) if message_id else None
+        if seq is None:  # a new message; a resend keeps its number
+            seq = self._seq.get(transaction, 0)
+            self._seq[transaction] = seq + 1
+            if message_id:
+                self.station.sent_seq[message_id] = seq
         result = await self.call(
             call.TransactionEvent(
                 event_type=kind,
@@ -133,8 +138,11 @@ class Link201(Commands201, ChargePoint):
                 meter_value=[MeterValueType(timestamp=at, sampled_value=_sampled(reading, context))]
                 if reading
                 else None,
-            )
+            ),
+            unique_id=message_id,
         )
+        if message_id:
+            self.station.sent_seq.pop(message_id, None)
         return result.id_token_info or {}
 
     async def start_transaction(
@@ -156,7 +164,14 @@ class Link201(Commands201, ChargePoint):
         return transaction, str(info.get("status", "Accepted"))
 
     async def meter(
-        self, connector: int, transaction: str | None, reading: Reading, *, at: str | None = None, offline: bool = False
+        self,
+        connector: int,
+        transaction: str | None,
+        reading: Reading,
+        *,
+        at: str | None = None,
+        offline: bool = False,
+        message_id: str | None = None,
     ) -> None:
         if transaction is None:  # outside a transaction (e.g. triggered): a plain MeterValues
             sample = MeterValueType(timestamp=now_iso(), sampled_value=_sampled(reading, "Trigger"))
@@ -172,6 +187,7 @@ class Link201(Commands201, ChargePoint):
             state="Charging",
             at=at,
             offline=offline,
+            message_id=message_id,
         )
 
     async def stop_transaction(
@@ -184,6 +200,7 @@ class Link201(Commands201, ChargePoint):
         *,
         at: str | None = None,
         offline: bool = False,
+        message_id: str | None = None,
     ) -> None:
         stopped = _STOPPED_REASON.get(reason, reason)
         await self._event(
@@ -197,6 +214,7 @@ class Link201(Commands201, ChargePoint):
             reason=stopped,
             at=at,
             offline=offline,
+            message_id=message_id,
         )
         self._seq.pop(transaction, None)
 

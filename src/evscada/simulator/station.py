@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import uuid
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -69,7 +70,14 @@ class Link(Protocol):
     ) -> tuple[str, str]: ...
 
     async def meter(
-        self, connector: int, transaction: str | None, reading: Reading, *, at: str | None = None, offline: bool = False
+        self,
+        connector: int,
+        transaction: str | None,
+        reading: Reading,
+        *,
+        at: str | None = None,
+        offline: bool = False,
+        message_id: str | None = None,
     ) -> None: ...
 
     async def stop_transaction(
@@ -82,6 +90,7 @@ class Link(Protocol):
         *,
         at: str | None = None,
         offline: bool = False,
+        message_id: str | None = None,
     ) -> None: ...
 
     async def firmware_idle(self) -> None: ...
@@ -108,6 +117,7 @@ class SimulatedStation(StationFaults, StationReservations):
         self.transaction_samples = 0  # periodic meter values of transactions, sent or queued
         self.uplink = Uplink()
         self.tx_seq: dict[str, int] = {}  # 2.0.1 seqNo per transaction; it outlives connections
+        self.sent_seq: dict[str, int] = {}  # 2.0.1 seqNo of a message in flight, kept for its resend
         self._group: asyncio.TaskGroup | None = None  # owns every task while the station lives
         self._leave: asyncio.Future[Leave] | None = None
         self._heartbeat_changed = asyncio.Event()
@@ -281,10 +291,19 @@ class SimulatedStation(StationFaults, StationReservations):
         self.sessions_completed += 1
 
     async def _stop(self, connector: int, transaction: str, token: str, reading: Reading, reason: str) -> None:
-        at = now_iso()  # when it happened, even if it is sent after a reconnect (then flagged offline)
+        # When it happened, even if sent after a reconnect (then flagged offline); one message id however often it
+        # is sent, so the CSMS recognises a resend after a connection died under it.
+        at, message_id = now_iso(), uuid.uuid4().hex
         await self.uplink.keep(
             lambda link: link.stop_transaction(
-                connector, transaction, token, reading, reason, at=at, offline=not self.uplink.live
+                connector,
+                transaction,
+                token,
+                reading,
+                reason,
+                at=at,
+                offline=not self.uplink.live,
+                message_id=message_id,
             )
         )
 
@@ -293,9 +312,11 @@ class SimulatedStation(StationFaults, StationReservations):
             await self.uplink.status(lambda link: link.meter(connector, None, reading))
             return
         self.transaction_samples += 1
-        at = now_iso()
+        at, message_id = now_iso(), uuid.uuid4().hex
         await self.uplink.keep(
-            lambda link: link.meter(connector, transaction, reading, at=at, offline=not self.uplink.live)
+            lambda link: link.meter(
+                connector, transaction, reading, at=at, offline=not self.uplink.live, message_id=message_id
+            )
         )
 
     async def _deliver(self, connector: int, session: Session) -> Reading:
