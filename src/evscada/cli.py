@@ -375,6 +375,9 @@ async def _run_simulated_fleet(args: argparse.Namespace, specs: list[Any], timin
 async def _simulate_load(args: argparse.Namespace, versions: dict[str, str], token: str) -> int:
     from evscada.simulator.load import run_load
 
+    if not args.url.startswith("ws://"):
+        print("evscada simulate --load: the load mode speaks plain ws:// only", file=sys.stderr)
+        return 2
     print(f"load: {len(versions)} lean stations against {args.url}, {args.ramp_up:g}/s; Ctrl-C ends it", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
