@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from evscada.core.model import StationId
 from evscada.simulator.faults import SYMPTOMS, FaultKind
 from evscada.simulator.fleet import Fleet
 from evscada.simulator.station import SimulatedStation, StationSpec, cancel_quietly
@@ -177,3 +178,30 @@ async def test_a_reconnect_storm_drops_the_whole_fleet_at_once_and_every_station
         assert await eventually(all_back, timeout=20), "not every station came back on a new connection"
     finally:
         await cancel_quietly(task)
+
+
+@VERSIONS
+async def test_connections_cut_by_the_csms_mid_transaction_lose_and_repeat_no_transaction_data(
+    csms_sqlite: Csms, fleet: Fleet, version: str
+) -> None:
+    csms, station = csms_sqlite, fleet.station(SID)
+    await send(csms, remote_start())
+    tx = await running_transaction(csms)
+    for _ in range(3):  # not the station's choice: whatever is on the wire at that moment is cut off
+        before = await _station_row(csms, SID)
+        gateway_session = csms.app.gateway.registry.get(StationId(SID))
+        assert gateway_session is not None
+        await gateway_session.close("test cuts the connection")
+        assert await eventually(lambda before=before: _reconnected(csms, SID, before), timeout=10)
+        await asyncio.sleep(0.3)
+    session = station.connectors[1].session
+    assert session is not None, "the session did not survive the cuts"
+    session.request_stop("Local")
+
+    async def ended() -> list[dict[str, Any]]:
+        return await csms.rows("transactions", pk=tx["pk"], state="ended")
+
+    assert await eventually(ended, timeout=10)
+    samples = await csms.rows("meter_samples", transaction_pk=tx["pk"], measurand="Energy.Active.Import.Register")
+    periodic = [s["value"] for s in samples if s["context"] not in ("Transaction.Begin", "Transaction.End")]
+    assert len(periodic) == station.transaction_samples and len(set(periodic)) == len(periodic)

@@ -168,7 +168,7 @@ class SimulatedStation(StationFaults, StationReservations):
                 await cancel_quietly(heartbeats)
         finally:
             self._leave = None
-            self.uplink.link = None
+            self.uplink.connection_lost()
 
     def leave(self, how: Leave) -> bool:
         """Ask the current connection to end; False if there is none."""

@@ -39,6 +39,7 @@ class Uplink:
         self._in_flight = 0
         self._quiet = asyncio.Event()
         self._quiet.set()
+        self._lost = asyncio.Event()  # set when this connection dies: calls waiting on it fail at once
 
     @property
     def online(self) -> bool:
@@ -92,12 +93,28 @@ class Uplink:
             async with asyncio.timeout(wait):
                 await self._quiet.wait()
 
+    def connection_lost(self) -> None:
+        """The connection is gone: calls still waiting for an answer on it fail now, not at their timeout."""
+        self.link = None
+        self._lost.set()
+        self._lost = asyncio.Event()
+
     async def _tracked(self, work: Awaitable[Any]) -> Any:
         self._in_flight += 1
         self._quiet.clear()
+        call = asyncio.ensure_future(work)
+        lost = asyncio.ensure_future(self._lost.wait())
         try:
-            return await work
+            await asyncio.wait({call, lost}, return_when=asyncio.FIRST_COMPLETED)
+            if call.done():
+                return call.result()
+            raise ConnectionError("the connection died before the answer came")
         finally:
+            lost.cancel()
+            if not call.done():
+                call.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await call
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._quiet.set()
