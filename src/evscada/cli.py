@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -60,9 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_user_parser(commands)
 
     demo = commands.add_parser("demo", help="run the CSMS with a simulated fleet on its own demo database")
-    demo.add_argument("--stations", type=int, default=24, help="number of simulated stations (default 24)")
+    demo.add_argument("--stations", type=int, default=28, help="number of simulated stations (default 28)")
     demo.add_argument("--reset", action="store_true", help="start from an empty demo database")
     demo.add_argument("--database", help="database URL (default sqlite+aiosqlite:///var/demo.db)")
+    demo.add_argument("--control-port", type=int, help="serve the fault control surface on 127.0.0.1:PORT")
+    demo.add_argument("--no-faults", action="store_true", help="leave out the built-in fault plan")
     demo.set_defaults(run=_demo)
 
     simulate = commands.add_parser("simulate", help="connect simulated stations to a CSMS (ours or another)")
@@ -72,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--v201-share", type=float, default=0.5, help="share of 2.0.1 stations, 0..1 (default 0.5)")
     simulate.add_argument("--password", help="Basic Auth password for every station (security profile 1/2)")
     simulate.add_argument("--token", action="append", help="idTag the vehicles present (repeatable; default SIM-TOKEN)")
+    simulate.add_argument("--ramp-up", type=float, default=50, help="stations connecting per second (default 50)")
+    simulate.add_argument("--faults", type=Path, help="a fault plan (TOML, see docs/simulator.md)")
+    simulate.add_argument("--control-port", type=int, help="serve the fault control surface on 127.0.0.1:PORT")
+    simulate.add_argument("--load", action="store_true", help="load mode: lean stations, progress and a summary")
+    simulate.add_argument("--duration", type=float, help="load mode: stop after this many seconds (default: Ctrl-C)")
+    simulate.add_argument("--sessions", type=int, help="load mode: sessions per station, then it leaves")
+    simulate.add_argument("--pace", type=float, default=1.0, help="load mode: seconds between a station's calls")
     simulate.set_defaults(run=_simulate)
 
     cert = commands.add_parser("cert", help="certificates").add_subparsers(
@@ -307,28 +319,79 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     # The demo never writes into the production database by accident: its own file unless told otherwise.
     url = args.database or f"sqlite+aiosqlite:///{DEMO_DATABASE}"
-    await run_demo(settings.model_copy(update={"database_url": url}), stations=args.stations, reset=args.reset)
+    await run_demo(
+        settings.model_copy(update={"database_url": url}),
+        stations=args.stations,
+        reset=args.reset,
+        plan=[] if args.no_faults else None,
+        control_port=args.control_port,
+    )
     return 0
 
 
 async def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from evscada.simulator.fleet import run_fleet
+    from evscada.simulator.faults import PlanError, load_plan
     from evscada.simulator.station import StationSpec, Timing
 
-    if args.stations < 1 or not 0.0 <= args.v201_share <= 1.0:
-        print("evscada simulate: --stations must be >= 1 and --v201-share between 0 and 1", file=sys.stderr)
+    if args.stations < 1 or not 0.0 <= args.v201_share <= 1.0 or args.ramp_up <= 0:
+        print("evscada simulate: --stations must be >= 1, --v201-share between 0 and 1, --ramp-up > 0", file=sys.stderr)
         return 2
     tokens = tuple(args.token or ["SIM-TOKEN"])
     every = round(1 / args.v201_share) if args.v201_share else 0
+    versions = {
+        f"{args.prefix}-{n:04d}": "2.0.1" if every and n % every == 0 else "1.6" for n in range(1, args.stations + 1)
+    }
+    if args.load:
+        return await _simulate_load(args, versions, tokens[0])
+    try:
+        plan = load_plan(args.faults) if args.faults else []
+    except PlanError as exc:
+        print(f"evscada simulate: {exc}", file=sys.stderr)
+        return 2
     specs = [
-        StationSpec(
-            station_id=f"{args.prefix}-{n:04d}",
-            version="2.0.1" if every and n % every == 0 else "1.6",
-            password=args.password,
-            tokens=tokens,
-        )
-        for n in range(1, args.stations + 1)
+        StationSpec(station_id=sid, version=version, password=args.password, tokens=tokens)
+        for sid, version in versions.items()
     ]
     print(f"simulating {len(specs)} stations against {args.url}; Ctrl-C stops")
-    await run_fleet(args.url, specs, Timing())
+    await _run_simulated_fleet(args, specs, Timing(), plan)
+    return 0
+
+
+async def _run_simulated_fleet(args: argparse.Namespace, specs: list[Any], timing: Any, plan: list[Any]) -> None:
+    from evscada.simulator.control import start_control
+    from evscada.simulator.fleet import Fleet
+
+    fleet = Fleet(args.url, specs, timing)
+    control = await start_control(fleet, args.control_port) if args.control_port is not None else None
+    if control is not None:
+        print(f"fault control: http://127.0.0.1:{control.port}/stations/<id>/faults")
+    try:
+        await fleet.run(ramp_per_second=args.ramp_up, plan=plan)
+    finally:
+        if control is not None:
+            await control.stop()
+
+
+async def _simulate_load(args: argparse.Namespace, versions: dict[str, str], token: str) -> int:
+    from evscada.simulator.load import run_load
+
+    if not args.url.startswith("ws://"):
+        print("evscada simulate --load: the load mode speaks plain ws:// only", file=sys.stderr)
+        return 2
+    print(f"load: {len(versions)} lean stations against {args.url}, {args.ramp_up:g}/s; Ctrl-C ends it", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGINT, stop.set)  # Ctrl-C ends the run and still prints the summary
+    stats = await run_load(
+        args.url,
+        list(versions.items()),
+        token=token,
+        ramp_per_second=args.ramp_up,
+        duration=args.duration,
+        pace=args.pace,
+        sessions=args.sessions,
+        stop=stop,
+    )
+    print("\n" + stats.summary())
     return 0

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -15,7 +16,10 @@ from evscada.core.access import Role, UserExists
 from evscada.core.errors import StationExists
 from evscada.core.model import StationId, Token
 from evscada.settings import Settings
-from evscada.simulator.fleet import run_fleet
+from evscada.simulator.control import start_control
+from evscada.simulator.demo_data import DEMO_GROUP, DemoStation, demo_stations
+from evscada.simulator.faults import PlannedFault, demo_plan
+from evscada.simulator.fleet import Fleet
 from evscada.simulator.station import StationSpec, Timing
 from evscada.storage import tables
 
@@ -24,40 +28,12 @@ log = logging.getLogger(__name__)
 DEMO_DATABASE = Path("var/demo.db")
 
 
-_SITES = [  # prefix, vendor, model, power (W), connectors, token prefix
-    ("DEPOT", "ABB", "HVC150", 150_000.0, 1, "BUS-"),
-    ("PUBLIC", "Alpitronic", "HYC300", 150_000.0, 2, "04A1"),
-    ("GARAGE", "Wallbox", "Commander 2", 22_000.0, 1, "04B7"),
-]
-VEHICLES_PER_STATION = 3
+DEMO_USER = "demo"
+DEMO_PASSWORD = "evscada-demo"  # printed at start; the demo database is the demo's own
 
 
 def demo_fleet(stations: int) -> list[StationSpec]:
-    """A bus depot, a public site and a garage, each with 1.6 and 2.0.1 stations. Every station has its own
-    vehicles (tokens), as buses and garage cars do, so no token is at two chargers at once."""
-    specs = []
-    for n in range(stations):
-        site, vendor, model, power, connectors, prefix = _SITES[n % len(_SITES)]
-        number = n // len(_SITES) + 1
-        first = (number - 1) * VEHICLES_PER_STATION + 1
-        tokens = tuple(
-            f"BUS-{k:03d}" if prefix == "BUS-" else f"{prefix}{k:06X}"
-            for k in range(first, first + VEHICLES_PER_STATION)
-        )
-        specs.append(
-            StationSpec(
-                station_id=f"{site}-{number:02d}",
-                version="2.0.1" if number % 3 == 2 else "1.6",  # every third station of each site
-                vendor=vendor,
-                model=model,
-                firmware="4.2.1",
-                serial=f"SN{n:06d}",
-                connectors=connectors,
-                max_power_w=power,
-                tokens=tokens,
-            )
-        )
-    return specs
+    return [station.spec for station in demo_stations(stations)]
 
 
 async def run_demo(
@@ -68,61 +44,116 @@ async def run_demo(
     timing: Timing | None = None,
     stop: asyncio.Event | None = None,
     report_every: float = 10.0,
+    plan: Sequence[PlannedFault] | None = None,
+    control_port: int | None = None,
 ) -> None:
-    """Run until `stop` is set, or until SIGINT/SIGTERM when no event is given (the command line)."""
+    """Run until `stop` is set, or until SIGINT/SIGTERM when no event is given (the command line).
+
+    plan: the faults to inject (None: the built-in plan, a few faults in the first minutes)."""
     database_file = _sqlite_file(settings.database_url)
     if reset and database_file is not None:
         await asyncio.to_thread(_remove_database, database_file)
-    specs = demo_fleet(stations)
+    world = demo_stations(stations)
+    specs = [station.spec for station in world]
+    if plan is None:
+        plan = demo_plan([spec.station_id for spec in specs])
     if stop is None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     async with Application(settings) as app:
-        await _seed(app, specs)
+        await _seed(app, world)
         key = await _demo_key(app)
         base_url = f"ws://127.0.0.1:{app.gateway.ports['ws']}/ocpp"
-        api = f"http://127.0.0.1:{app.http.port}" if app.http else None
-        print(
-            f"evscada demo: {len(specs)} simulated stations (1.6 and 2.0.1) connect to {base_url}/<id>\n"
-            f"database: {settings.database_url} (demo data only)\n"
-            + (
-                f"REST API: {api}/api/v1  docs: {api}/api/docs\n"
-                f"demo login (operator API key): {key}\n"
-                f"  e.g. curl -H 'Authorization: Bearer {key}' {api}/api/v1/stations\n"
-                if api
-                else ""
-            )
-            + "Ctrl-C stops it; run again to continue, --reset to start afresh."
-        )
-        fleet = asyncio.create_task(run_fleet(base_url, specs, timing or Timing()))
+        fleet = Fleet(base_url, specs, timing or Timing())
+        control = await start_control(fleet, control_port) if control_port is not None else None
+        print(_banner(app, settings, len(specs), base_url, key, control=control.port if control else None))
+        running = asyncio.create_task(fleet.run(plan=plan))
         try:
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), report_every)
                 print(await _summary(app))
         finally:
-            fleet.cancel()
+            running.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await fleet
+                await running
+            if control is not None:
+                await control.stop()
 
 
-async def _seed(app: Application, specs: list[StationSpec]) -> None:
-    for spec in specs:
+def _banner(
+    app: Application, settings: Settings, stations: int, base_url: str, key: str, *, control: int | None
+) -> str:
+    lines = [
+        f"evscada demo: {stations} simulated stations (1.6 and 2.0.1) at 3 demo sites connect to {base_url}/<id>",
+        f"database: {settings.database_url} (demo data only)",
+    ]
+    if app.http is not None:
+        host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host
+        web = f"http://{host}:{app.http.port}"
+        lines += [
+            f"console: {web}/",
+            f"demo login: user {DEMO_USER}, password {DEMO_PASSWORD} (admin)",
+            f"REST API: {web}/api/v1  docs: {web}/api/docs",
+            f"demo login (admin API key): {key}",
+            f"  e.g. curl -H 'Authorization: Bearer {key}' {web}/api/v1/stations",
+        ]
+    if control is not None:
+        lines.append(f"fault control: http://127.0.0.1:{control}/stations/<id>/faults (see docs/simulator.md)")
+    lines.append(
+        "A few faults happen in the first minutes. Ctrl-C stops it; run again to continue, --reset to start afresh."
+    )
+    return "\n".join(lines)
+
+
+async def _seed(app: Application, world: list[DemoStation]) -> None:
+    """Sites, stations placed on them, vehicles and their cards; what exists from an earlier run is kept."""
+    sites = {site.name: site for site in await app.core.sites.list()}
+    vehicles = {vehicle.name: vehicle for vehicle in await app.core.vehicles.list()}
+    for station in world:
+        site = sites.get(station.site.name)
+        if site is None:
+            site = await app.core.sites.create(
+                name=station.site.name,
+                address=station.site.address,
+                latitude=station.site.latitude,
+                longitude=station.site.longitude,
+                grid_capacity_w=station.site.grid_capacity_w,
+            )
+            sites[site.name] = site
+        station_id = StationId(station.spec.station_id)
         with contextlib.suppress(StationExists):
-            await app.core.stations.register(station_id=StationId(spec.station_id))
-    for token in sorted({t for spec in specs for t in spec.tokens}):
-        await app.core.authorization.save_token(
-            token=Token(value=token, type="ISO14443", group_id="DEMO-FLEET" if token.startswith("BUS") else None)
+            await app.core.stations.register(station_id=station_id)
+        await app.core.sites.place_station(
+            station_id=station_id,
+            name=station.name,
+            site_id=site.id,
+            latitude=station.latitude,
+            longitude=station.longitude,
         )
+        for car in station.vehicles:
+            await app.core.authorization.save_token(token=Token(value=car.token, type="ISO14443", group_id=DEMO_GROUP))
+            label = car.name if car.fleet_number else f"{car.name} {car.plate}"
+            vehicle = vehicles.get(label)
+            if vehicle is None:
+                vehicle = await app.core.vehicles.create(
+                    name=label,
+                    plate=car.plate,
+                    fleet_number=car.fleet_number,
+                    fleet=car.fleet,
+                    battery_capacity_wh=car.battery_wh,
+                )
+                vehicles[label] = vehicle
+            await app.core.vehicles.link_token(token_value=car.token, vehicle_id=vehicle.id)
 
 
 async def _demo_key(app: Application) -> str:
-    """The demo's operator login: a new API key each run (only hashes are stored, so an old one is not shown)."""
+    """The demo's admin login (password above) and a new API key each run (only hashes are stored)."""
     with contextlib.suppress(UserExists):
-        await app.core.access.add_user(username="demo", role=Role.OPERATOR)
-    return await app.core.access.create_api_key(username="demo", name="demo")
+        await app.core.access.add_user(username=DEMO_USER, role=Role.ADMIN, password=DEMO_PASSWORD)
+    return await app.core.access.create_api_key(username=DEMO_USER, name="demo")
 
 
 async def _summary(app: Application) -> str:

@@ -8,6 +8,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from evscada.simulator.faults import FaultKind
+
 
 @dataclass(frozen=True, slots=True)
 class StationSpec:
@@ -107,13 +109,16 @@ class ConnectorState:
     operative: bool = True
     session: Session | None = None
     reservation: Reservation | None = None
+    fault: FaultKind | None = None  # a hardware fault the connector suffers now
 
     def free_for(self, token: str | None) -> bool:
-        """Operative, not charging, and not reserved for someone else (None: for anyone)."""
+        """Operative, healthy, not charging, and not reserved for someone else (None: for anyone)."""
         reserved_for_other = self.reservation is not None and self.reservation.token != token
-        return self.operative and self.session is None and not reserved_for_other
+        return self.operative and self.fault is None and self.session is None and not reserved_for_other
 
     def idle_status(self) -> str:
+        if self.fault is not None:
+            return "Faulted"
         if not self.operative:
             return "Unavailable"
         return "Reserved" if self.reservation is not None else "Available"

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 
 from ocpp.v201 import ChargePoint, call
 from ocpp.v201.datatypes import (
     ChargingStationType,
+    ComponentType,
+    EventDataType,
     EVSEType,
     IdTokenType,
     MeterValueType,
     SampledValueType,
     TransactionType,
     UnitOfMeasureType,
+    VariableType,
 )
 
 from evscada.simulator.commands201 import Commands201
+from evscada.simulator.faults import SYMPTOMS, FaultKind
 from evscada.simulator.model import Reading, StationSpec, now_iso
 
 # 2.0.1 reports connector occupancy only; the charging state travels in TransactionEvent.
@@ -28,13 +33,17 @@ _STOP_TRIGGER = {
     "ImmediateReset": "ResetCommand",
     "DeAuthorized": "Deauthorized",
     "EVDisconnected": "EVCommunicationLost",
+    "PowerLoss": "AbnormalCondition",
+    "GroundFault": "AbnormalCondition",
+    "Other": "AbnormalCondition",
 }
+_event_ids = itertools.count(1)
 
 
 class Link201(Commands201, ChargePoint):
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self._seq: dict[str, int] = {}
+    @property
+    def _seq(self) -> dict[str, int]:
+        return self.station.tx_seq  # seqNo continues across reconnects
 
     async def boot(self, spec: StationSpec, reason: str = "PowerUp") -> tuple[str, int]:
         result = await self.call(
@@ -50,13 +59,36 @@ class Link201(Commands201, ChargePoint):
     async def heartbeat(self) -> None:
         await self.call(call.Heartbeat())
 
-    async def status(self, connector: int, status: str) -> None:
+    async def status(self, connector: int, status: str, fault: FaultKind | None = None) -> None:
         await self.call(
             call.StatusNotification(
                 timestamp=now_iso(),
                 connector_status=_CONNECTOR_STATUS.get(status, status),
                 evse_id=connector,
                 connector_id=1,
+            )
+        )
+
+    async def problem(self, connector: int, fault: FaultKind, *, cleared: bool, at: str) -> None:
+        symptom = SYMPTOMS[fault]
+        await self.call(
+            call.NotifyEvent(
+                generated_at=at,
+                seq_no=0,
+                event_data=[
+                    EventDataType(
+                        event_id=next(_event_ids),
+                        timestamp=at,
+                        trigger="Alerting",
+                        actual_value="false" if cleared else "true",
+                        tech_code=symptom.error_code,
+                        tech_info=symptom.info,
+                        cleared=cleared or None,
+                        event_notification_type="HardWiredNotification",
+                        component=ComponentType(name=symptom.component, evse=EVSEType(id=connector)),
+                        variable=VariableType(name=symptom.variable),
+                    )
+                ],
             )
         )
 
@@ -78,13 +110,22 @@ class Link201(Commands201, ChargePoint):
         reason: str | None = None,
         remote_start_id: int | None = None,
         reservation_id: int | None = None,
+        at: str | None = None,
+        offline: bool = False,
+        message_id: str | None = None,
     ) -> dict:
-        seq = self._seq.get(transaction, 0)
-        self._seq[transaction] = seq + 1
+        at = at or now_iso()
+        seq = self.station.sent_seq.get(message_id) if message_id else None
+        if seq is None:  # a new message; a resend keeps its number
+            seq = self._seq.get(transaction, 0)
+            self._seq[transaction] = seq + 1
+            if message_id:
+                self.station.sent_seq[message_id] = seq
         result = await self.call(
             call.TransactionEvent(
                 event_type=kind,
-                timestamp=now_iso(),
+                timestamp=at,
+                offline=offline or None,
                 trigger_reason=trigger,
                 seq_no=seq,
                 transaction_info=TransactionType(
@@ -96,11 +137,14 @@ class Link201(Commands201, ChargePoint):
                 evse=EVSEType(id=connector, connector_id=1),
                 id_token=IdTokenType(id_token=token, type="ISO14443") if token else None,
                 reservation_id=reservation_id,
-                meter_value=[MeterValueType(timestamp=now_iso(), sampled_value=_sampled(reading, context))]
+                meter_value=[MeterValueType(timestamp=at, sampled_value=_sampled(reading, context))]
                 if reading
                 else None,
-            )
+            ),
+            unique_id=message_id,
         )
+        if message_id:
+            self.station.sent_seq.pop(message_id, None)
         return result.id_token_info or {}
 
     async def start_transaction(
@@ -127,7 +171,16 @@ class Link201(Commands201, ChargePoint):
         )
         return transaction, str(info.get("status", "Accepted"))
 
-    async def meter(self, connector: int, transaction: str | None, reading: Reading) -> None:
+    async def meter(
+        self,
+        connector: int,
+        transaction: str | None,
+        reading: Reading,
+        *,
+        at: str | None = None,
+        offline: bool = False,
+        message_id: str | None = None,
+    ) -> None:
         if transaction is None:  # outside a transaction (e.g. triggered): a plain MeterValues
             sample = MeterValueType(timestamp=now_iso(), sampled_value=_sampled(reading, "Trigger"))
             await self.call(call.MeterValues(evse_id=connector, meter_value=[sample]))
@@ -140,10 +193,22 @@ class Link201(Commands201, ChargePoint):
             reading=reading,
             context="Sample.Periodic",
             state="Charging",
+            at=at,
+            offline=offline,
+            message_id=message_id,
         )
 
     async def stop_transaction(
-        self, connector: int, transaction: str, token: str, reading: Reading, reason: str
+        self,
+        connector: int,
+        transaction: str,
+        token: str,
+        reading: Reading,
+        reason: str,
+        *,
+        at: str | None = None,
+        offline: bool = False,
+        message_id: str | None = None,
     ) -> None:
         stopped = _STOPPED_REASON.get(reason, reason)
         await self._event(
@@ -155,6 +220,9 @@ class Link201(Commands201, ChargePoint):
             context="Transaction.End",
             state="Idle",
             reason=stopped,
+            at=at,
+            offline=offline,
+            message_id=message_id,
         )
         self._seq.pop(transaction, None)
 

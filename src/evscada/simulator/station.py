@@ -10,16 +10,17 @@ import asyncio
 import contextlib
 import logging
 import random
+import uuid
 from collections.abc import Coroutine, Iterable
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from evscada.simulator.config import Change, Configuration, Setting
+from evscada.simulator.faults import FaultKind
 from evscada.simulator.local_list import LocalList
 from evscada.simulator.model import (
     ConnectorState,
     Reading,
-    Reservation,
     Session,
     StationSpec,
     Timing,
@@ -27,6 +28,9 @@ from evscada.simulator.model import (
     Vehicle,
     now_iso,
 )
+from evscada.simulator.station_faults import StationFaults
+from evscada.simulator.station_reservations import StationReservations
+from evscada.simulator.uplink import CONNECTION_ERRORS, Offline, Uplink
 
 # The station's words, importable from here as before.
 __all__ = [
@@ -55,7 +59,9 @@ class Link(Protocol):
 
     async def heartbeat(self) -> None: ...
 
-    async def status(self, connector: int, status: str) -> None: ...
+    async def status(self, connector: int, status: str, fault: FaultKind | None = None) -> None: ...
+
+    async def problem(self, connector: int, fault: FaultKind, *, cleared: bool, at: str) -> None: ...
 
     async def authorize(self, token: str) -> str: ...
 
@@ -68,10 +74,28 @@ class Link(Protocol):
         reservation_id: int | None = None,
     ) -> tuple[str, str]: ...
 
-    async def meter(self, connector: int, transaction: str | None, reading: Reading) -> None: ...
+    async def meter(
+        self,
+        connector: int,
+        transaction: str | None,
+        reading: Reading,
+        *,
+        at: str | None = None,
+        offline: bool = False,
+        message_id: str | None = None,
+    ) -> None: ...
 
     async def stop_transaction(
-        self, connector: int, transaction: str, token: str, reading: Reading, reason: str
+        self,
+        connector: int,
+        transaction: str,
+        token: str,
+        reading: Reading,
+        reason: str,
+        *,
+        at: str | None = None,
+        offline: bool = False,
+        message_id: str | None = None,
     ) -> None: ...
 
     async def firmware_idle(self) -> None: ...
@@ -81,61 +105,94 @@ class Link(Protocol):
     async def reservation_expired(self, reservation_id: int) -> None: ...
 
 
-class _Reboot(Exception):
-    """Ends `run` after a reset; the caller reconnects and the station boots again."""
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """Why the station ends a connection: after this pause it reconnects; abort: without a close frame."""
+
+    pause: float
+    abort: bool = False
 
 
-class SimulatedStation:
-    def __init__(self, spec: StationSpec, link: Link, timing: Timing) -> None:
+class SimulatedStation(StationFaults, StationReservations):
+    def __init__(self, spec: StationSpec, link: Link | None, timing: Timing) -> None:
         self.spec = spec
         self.timing = timing
         self.connectors = {n: ConnectorState() for n in range(1, spec.connectors + 1)}
         self.config = Configuration(connectors=spec.connectors, meter_interval=timing.meter_interval)
         self.local_list = LocalList()
         self.sessions_completed = 0
-        self._group: asyncio.TaskGroup | None = None  # owns every task while the station runs
-        self._reboot = asyncio.Event()
+        self.transaction_samples = 0  # periodic meter values of transactions, sent or queued
+        self.uplink = Uplink()
+        self.tx_seq: dict[str, int] = {}  # 2.0.1 seqNo per transaction; it outlives connections
+        self.sent_seq: dict[str, int] = {}  # 2.0.1 seqNo of a message in flight, kept for its resend
+        self._group: asyncio.TaskGroup | None = None  # owns every task while the station lives
+        self._leave: asyncio.Future[Leave] | None = None
         self._heartbeat_changed = asyncio.Event()
-        self._boot_reason = "PowerUp"
-        self.attach(link)
+        self.reconnect_now = asyncio.Event()  # a dropped connection comes back early when its fault is cleared
+        self._boot_reason: str | None = "PowerUp"  # None: the next connection needs no BootNotification
+        if link is not None:
+            self.attach(link)
+            self.uplink.link = link
+
+    @property
+    def link(self) -> Link:
+        """The connection the station speaks on now (for answers and tests); sends go through `uplink`."""
+        if self._link is None:
+            raise Offline
+        return self._link
 
     def attach(self, link: Link) -> None:
         """Speak over this connection from now on (a new one after each reconnect)."""
-        self.link = link
+        self._link: Link | None = link
         link.attach(self)
 
-    async def run(self) -> None:
-        """Boot, then charge and answer until cancelled; returns after a reset (the caller reconnects)."""
-        self._reboot.clear()
-        await self._boot()
+    async def live(self) -> None:
+        """The station's own life, across connections: vehicles come and go until cancelled."""
         try:
             async with asyncio.TaskGroup() as group:
                 self._group = group
-                group.create_task(self._heartbeats())
                 for n in self.connectors:
-                    group.create_task(self._charge_forever(n))
-                await self._reboot.wait()
-                raise _Reboot
-        except* _Reboot:
-            log.info("%s: rebooting after a reset", self.spec.station_id)
-            self._boot_reason = "RemoteReset"
+                    group.create_task(self._charge_forever(n), name=f"{self.spec.station_id}-charge-{n}")
+                await asyncio.Future()  # until cancelled
         finally:
             self._group = None
 
-    async def _boot(self) -> None:
-        status, interval = await self.link.boot(self.spec, self._boot_reason)
+    async def connected(self, link: Link) -> Leave:
+        """Boot if it has to, send what it owes, report, heartbeat; returns when it leaves this connection."""
+        self.attach(link)
+        self._leave = asyncio.get_running_loop().create_future()
+        try:
+            if self._boot_reason is not None:
+                await self._boot(link, self._boot_reason)
+                self._boot_reason = None
+            await self.uplink.drain(link)
+            for n in self.connectors:
+                await self._send_status(n, self._status(n))
+            heartbeats = asyncio.create_task(self._heartbeats(link), name=f"{self.spec.station_id}-heartbeats")
+            try:
+                return await self._leave
+            finally:
+                await cancel_quietly(heartbeats)
+        finally:
+            self._leave = None
+            self.uplink.connection_lost()
+
+    def leave(self, how: Leave) -> bool:
+        """Ask the current connection to end; False if there is none."""
+        if self._leave is None or self._leave.done():
+            return False
+        self._leave.set_result(how)
+        return True
+
+    async def _boot(self, link: Link, reason: str) -> None:
+        status, interval = await link.boot(self.spec, reason)
         while status != "Accepted":
             await asyncio.sleep(min(interval or 30, 30))
-            status, interval = await self.link.boot(self.spec, self._boot_reason)
+            status, interval = await link.boot(self.spec, reason)
         if interval > 0:  # the CSMS sets the heartbeat interval at boot
             self.config.set_number("HeartbeatInterval", interval)
-        for state in self.connectors.values():  # whatever ran before the reboot ended with it
-            state.session = None
-            state.reservation = None
-        for n, state in self.connectors.items():
-            await self.link.status(n, state.idle_status())
 
-    async def _heartbeats(self) -> None:
+    async def _heartbeats(self, link: Link) -> None:
         while True:
             self._heartbeat_changed.clear()
             interval = self.config.number("HeartbeatInterval")
@@ -143,7 +200,7 @@ class SimulatedStation:
                 async with asyncio.timeout(interval if interval > 0 else None):
                     await self._heartbeat_changed.wait()
                 continue  # a new interval: wait that long from now
-            await self.link.heartbeat()
+            await link.heartbeat()
 
     def change_setting(self, setting: Setting | None, value: str) -> Change:
         """Change a setting; a new heartbeat interval takes effect at once, a meter interval at the next sample."""
@@ -155,7 +212,8 @@ class SimulatedStation:
     async def _charge_forever(self, connector: int) -> None:
         while True:
             await asyncio.sleep(random.uniform(*self.timing.idle_seconds))
-            if self.spec.tokens and self.connectors[connector].free_for(None):
+            # No driver starts a session while the station is offline: it could not number the transaction.
+            if self.spec.tokens and self.uplink.live and self.connectors[connector].free_for(None):
                 await self.charge_once(connector, random.choice(self.spec.tokens))
 
     # Sessions
@@ -182,7 +240,7 @@ class SimulatedStation:
         if session is None:
             return
         authorize = self.config.flag("AuthorizeRemoteTxRequests")
-        if not self._spawn(self._session(connector, session, authorize=authorize), f"session-{connector}"):
+        if not self._spawn(self._session(connector, session, authorize=authorize), f"session-{connector}", guard=True):
             self.connectors[connector].session = None
 
     def _claim(self, connector: int, token: str, remote_start_id: int | None = None) -> Session | None:
@@ -207,32 +265,69 @@ class SimulatedStation:
         state = self.connectors[connector]
         try:
             await self._transact(connector, session, authorize=authorize)
+        except Offline:
+            log.info("%s: connection lost before connector %d's session started", self.spec.station_id, connector)
         finally:
             state.session = None
             session.done.set()
-        await self.link.status(connector, state.idle_status())
+        await self._send_status(connector, state.idle_status())
+
+    async def _send_status(self, connector: int, status: str) -> None:
+        fault = self.connectors[connector].fault
+        await self.uplink.status(lambda link: link.status(connector, status, fault))
 
     async def _transact(self, connector: int, session: Session, *, authorize: bool) -> None:
         state = self.connectors[connector]
         token = session.token
-        await self.link.status(connector, "Preparing")
-        if authorize and await self.link.authorize(token) != "Accepted":
+        await self._send_status(connector, "Preparing")
+        if authorize and await self.uplink.call(lambda link: link.authorize(token)) != "Accepted":
             return
-        transaction, accepted = await self.link.start_transaction(
-            connector, token, state.energy_register_wh, session.remote_start_id, session.reservation_id
+        meter_start = state.energy_register_wh
+        transaction, accepted = await self.uplink.call(
+            lambda link: link.start_transaction(
+                connector, token, meter_start, session.remote_start_id, session.reservation_id
+            )
         )
         session.transaction = transaction
         if accepted != "Accepted":
             reading = self._reading(state, Vehicle(1, 0, 0), 0)
-            await self.link.stop_transaction(connector, transaction, token, reading, "DeAuthorized")
+            await self._stop(connector, transaction, token, reading, "DeAuthorized")
             return
-        await self.link.status(connector, "Charging")
+        await self._send_status(connector, "Charging")
         reading = await self._deliver(connector, session)
-        await self.link.status(connector, "Finishing")
-        await self.link.stop_transaction(
-            connector, transaction, token, reading, session.stop_reason or "EVDisconnected"
-        )
+        if state.fault is None:  # a faulted connector has said Faulted already
+            await self._send_status(connector, "Finishing")
+        await self._stop(connector, transaction, token, reading, session.stop_reason or "EVDisconnected")
         self.sessions_completed += 1
+
+    async def _stop(self, connector: int, transaction: str, token: str, reading: Reading, reason: str) -> None:
+        # When it happened, even if sent after a reconnect (then flagged offline); one message id however often it
+        # is sent, so the CSMS recognises a resend after a connection died under it.
+        at, message_id = now_iso(), uuid.uuid4().hex
+        await self.uplink.keep(
+            lambda link: link.stop_transaction(
+                connector,
+                transaction,
+                token,
+                reading,
+                reason,
+                at=at,
+                offline=not self.uplink.live,
+                message_id=message_id,
+            )
+        )
+
+    async def _send_meter(self, connector: int, transaction: str | None, reading: Reading) -> None:
+        if transaction is None:  # a sample outside a transaction is worth nothing later
+            await self.uplink.status(lambda link: link.meter(connector, None, reading))
+            return
+        self.transaction_samples += 1
+        at, message_id = now_iso(), uuid.uuid4().hex
+        await self.uplink.keep(
+            lambda link: link.meter(
+                connector, transaction, reading, at=at, offline=not self.uplink.live, message_id=message_id
+            )
+        )
 
     async def _deliver(self, connector: int, session: Session) -> Reading:
         """Meter the charge until the vehicle is full, its time is up, or someone stops the session."""
@@ -254,7 +349,7 @@ class SimulatedStation:
             state.energy_register_wh += energy
             vehicle.soc = min(100.0, vehicle.soc + 100.0 * energy / vehicle.battery_wh)
             session.reading = self._reading(state, vehicle, power)
-            await self.link.meter(connector, session.transaction, session.reading)
+            await self._send_meter(connector, session.transaction, session.reading)
         return session.reading
 
     def _reading(self, state: ConnectorState, vehicle: Vehicle, power_w: float) -> Reading:
@@ -291,7 +386,7 @@ class SimulatedStation:
 
     async def _report(self, connectors: list[int]) -> None:
         for n in connectors:
-            await self.link.status(n, self.connectors[n].idle_status())
+            await self._send_status(n, self.connectors[n].idle_status())
 
     def reset(self, reason: str) -> None:
         """End every session with this stop reason, then reboot."""
@@ -305,73 +400,36 @@ class SimulatedStation:
             async with asyncio.timeout(RESET_GRACE_SECONDS):
                 for session in sessions:
                     await session.done.wait()
-        self._reboot.set()
-
-    def reserve(self, reservation_id: int, connector: int | None, token: str, expires_at: datetime) -> str:
-        """Accepted, Occupied, Unavailable or Rejected; connector None or 0: any free one."""
-        self.cancel_reservation(reservation_id)  # the same id again replaces it
-        candidates = self.targets(connector)
-        if candidates is None or self._group is None:
-            return "Rejected"
-        if not any(self.connectors[n].operative for n in candidates):
-            return "Unavailable"
-        free = [n for n in candidates if self.connectors[n].free_for(None)]
-        if not free:
-            return "Occupied"
-        reservation = Reservation(reservation_id, token, expires_at)
-        reservation.expiry = self._group.create_task(self._expire(free[0], reservation))
-        self.connectors[free[0]].reservation = reservation
-        return "Accepted"
-
-    def reserved_connector(self, reservation_id: int) -> int | None:
-        return next(
-            (n for n, s in self.connectors.items() if s.reservation and s.reservation.reservation_id == reservation_id),
-            None,
-        )
-
-    def cancel_reservation(self, reservation_id: int) -> int | None:
-        """The connector it held, now free; None if there was no such reservation."""
-        connector = self.reserved_connector(reservation_id)
-        if connector is not None:
-            reservation = self.connectors[connector].reservation
-            self.connectors[connector].reservation = None
-            if reservation is not None and reservation.expiry is not None:
-                reservation.expiry.cancel()
-        return connector
-
-    async def _expire(self, connector: int, reservation: Reservation) -> None:
-        await asyncio.sleep(max(0.0, (reservation.expires_at - datetime.now(UTC)).total_seconds()))
-        state = self.connectors[connector]
-        if state.reservation is reservation:
+        for state in self.connectors.values():  # a reboot forgets reservations
             state.reservation = None
-            log.info("%s: reservation %s expired", self.spec.station_id, reservation.reservation_id)
-            await self.link.reservation_expired(reservation.reservation_id)
-            if state.session is None:
-                await self.link.status(connector, state.idle_status())
+        self._boot_reason = "RemoteReset"
+        log.info("%s: rebooting after a reset", self.spec.station_id)
+        self.leave(Leave(self.timing.reboot_seconds))
 
     def trigger(self, message: Trigger, connector: int | None) -> None:
         self._spawn(self._send_triggered(message, connector), f"trigger-{message.value}")
 
     async def _send_triggered(self, message: Trigger, connector: int | None) -> None:
         connectors = self.targets(connector) or []
+        link = self.link
         if message is Trigger.BOOT:
-            await self.link.boot(self.spec, "Triggered")
+            await link.boot(self.spec, "Triggered")
         elif message is Trigger.HEARTBEAT:
-            await self.link.heartbeat()
+            await link.heartbeat()
         elif message is Trigger.STATUS:
             for n in connectors:
-                await self.link.status(n, self._status(n))
+                await self._send_status(n, self._status(n))
         elif message is Trigger.METER:
             for n in connectors:
                 await self._meter_now(n)
         elif message is Trigger.FIRMWARE:
-            await self.link.firmware_idle()
+            await link.firmware_idle()
         elif message is Trigger.DIAGNOSTICS:
-            await self.link.diagnostics_idle()
+            await link.diagnostics_idle()
 
     def _status(self, connector: int) -> str:
         state = self.connectors[connector]
-        return "Charging" if state.session is not None else state.idle_status()
+        return "Charging" if state.session is not None and state.fault is None else state.idle_status()
 
     async def _meter_now(self, connector: int) -> None:
         state = self.connectors[connector]
@@ -379,18 +437,22 @@ class SimulatedStation:
         reading = session.reading if session is not None else None
         if session is None or reading is None:
             reading = self._reading(state, Vehicle(1, 0, 0), 0.0)
-        await self.link.meter(connector, session.transaction if session else None, reading)
+        await self._send_meter(connector, session.transaction if session else None, reading)
 
     def spawn(self, work: Coroutine[Any, Any, None], name: str) -> bool:
         """Run work (e.g. a report the CSMS asked for) in a task the running station owns."""
         return self._spawn(work, name)
 
-    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> bool:
-        """Run work in a task the running station owns; False (and nothing runs) when it is not running."""
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str, *, guard: bool = True) -> bool:
+        """Run work in a task the living station owns; False (and nothing runs) when it is not running.
+
+        A task that fails (e.g. its connection died mid-call) is logged and ends alone, not the station."""
         if self._group is None:
             work.close()
             return False
-        self._group.create_task(work, name=f"{self.spec.station_id}-{name}")
+        self._group.create_task(
+            _guarded(work, self.spec.station_id) if guard else work, name=f"{self.spec.station_id}-{name}"
+        )
         return True
 
 
@@ -400,6 +462,15 @@ async def _stopped(session: Session, seconds: float) -> bool:
         async with asyncio.timeout(seconds):
             await session.stop.wait()
     return session.stop.is_set()
+
+
+async def _guarded(work: Coroutine[Any, Any, None], station_id: str) -> None:
+    try:
+        await work
+    except (Offline, *CONNECTION_ERRORS) as exc:
+        log.info("%s: connection lost mid-way (%r)", station_id, exc)
+    except Exception:
+        log.exception("%s: a simulated station's task failed", station_id)
 
 
 async def cancel_quietly(task: asyncio.Task[object]) -> None:

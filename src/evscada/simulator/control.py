@@ -1,0 +1,86 @@
+"""A tiny HTTP control surface for people: inject and clear faults in a running simulated fleet.
+
+    POST   /stations/{id}/faults  {"kind": "ground_failure", "connector": 1, "duration": 60}
+    DELETE /stations/{id}/faults  (?kind=ground_failure; without: every fault)
+    POST   /faults                {"kind": "connection_drop", "share": 0.5, "duration": 10}  (a reconnect storm)
+    DELETE /faults
+    GET    /stations              each station's version, connection and faults
+
+It listens on 127.0.0.1 only: anyone who reaches it can break the fleet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel, Field
+
+from evscada.api.server import HttpServer
+from evscada.simulator.faults import FaultKind
+from evscada.simulator.fleet import Fleet
+
+
+class StationFault(BaseModel):
+    kind: FaultKind
+    connector: int | None = Field(None, ge=1)
+    duration: float | None = Field(None, gt=0, description="seconds until it clears; absent: until DELETE")
+
+
+class FleetFault(BaseModel):
+    kind: FaultKind
+    share: float = Field(gt=0, le=1, description="share of the fleet, chosen at random")
+    duration: float | None = Field(None, gt=0)
+
+
+def control_app(fleet: Fleet) -> FastAPI:
+    app = FastAPI(title="evscada simulator control", docs_url="/docs", openapi_url="/openapi.json")
+
+    def known(station_id: str) -> None:
+        if station_id not in fleet.stations:
+            raise HTTPException(404, f"no simulated station {station_id}")
+
+    @app.get("/stations")
+    async def stations() -> list[dict[str, Any]]:
+        return [
+            {
+                "id": s.spec.station_id,
+                "version": s.spec.version,
+                "online": s.uplink.online,
+                "queued": len(s.uplink.queue),
+                "faults": {str(n): kind.value for n, kind in s.faults().items()},
+            }
+            for s in fleet.stations.values()
+        ]
+
+    @app.post("/stations/{station_id}/faults", status_code=202)
+    async def inject(station_id: str, fault: StationFault) -> dict[str, Any]:
+        known(station_id)
+        station = fleet.station(station_id)
+        if fault.connector is not None and fault.connector not in station.connectors:
+            raise HTTPException(422, f"{station_id} has no connector {fault.connector}")
+        if not station.inject(fault.kind, connector=fault.connector, duration=fault.duration):
+            raise HTTPException(409, f"{station_id} is not running")
+        return {"station": station_id, "kind": fault.kind.value}
+
+    @app.delete("/stations/{station_id}/faults")
+    async def clear(station_id: str, kind: FaultKind | None = None) -> dict[str, Any]:
+        known(station_id)
+        return {"cleared": fleet.clear(kind, station=station_id)}
+
+    @app.post("/faults", status_code=202)
+    async def inject_many(fault: FleetFault) -> dict[str, Any]:
+        return {"stations": fleet.inject(fault.kind, share=fault.share, duration=fault.duration)}
+
+    @app.delete("/faults")
+    async def clear_all(kind: FaultKind | None = None) -> dict[str, Any]:
+        return {"cleared": fleet.clear(kind)}
+
+    return app
+
+
+async def start_control(fleet: Fleet, port: int) -> HttpServer:
+    """Serve the control surface on 127.0.0.1:port (0: any free port; `.port` says which)."""
+    server = HttpServer(control_app(fleet), host="127.0.0.1", port=port)
+    await server.start()
+    return server

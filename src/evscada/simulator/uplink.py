@@ -1,0 +1,120 @@
+"""The station's side of its connection: live messages while connected, a queue of transaction messages while not.
+
+Real stations keep charging when the CSMS is out of reach and send what they owe, in order, once they are back;
+so does this one. Only transaction messages (and fault events) are worth keeping: a status or heartbeat from an
+hour ago means nothing, the station reports its present status when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from websockets.exceptions import WebSocketException
+
+if TYPE_CHECKING:
+    from evscada.simulator.station import Link
+
+log = logging.getLogger(__name__)
+
+# A send that fails for these reasons failed because the connection went away, not because of what it said.
+CONNECTION_ERRORS = (OSError, WebSocketException, TimeoutError)
+
+Queued = Callable[["Link"], Awaitable[Any]]
+
+
+class Offline(Exception):
+    """The station has no connection to say this on, and it is not worth keeping."""
+
+
+class Uplink:
+    def __init__(self, link: Link | None = None) -> None:
+        self.link = link  # None: offline
+        self.queue: list[Queued] = []
+        self.sent_offline = 0  # queued messages delivered after a reconnect, for the curious
+        self._draining = False
+        self._in_flight = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+        self._lost = asyncio.Event()  # set when this connection dies: calls waiting on it fail at once
+
+    @property
+    def online(self) -> bool:
+        return self.link is not None
+
+    @property
+    def live(self) -> bool:
+        """Transaction messages go straight out (nothing older is waiting to go first)."""
+        return self.link is not None and not self.queue and not self._draining
+
+    async def call(self, send: Callable[[Link], Awaitable[Any]]) -> Any:
+        """A message that only makes sense now: sent if connected, else Offline."""
+        link = self.link
+        if link is None:
+            raise Offline
+        return await self._tracked(send(link))
+
+    async def status(self, send: Callable[[Link], Awaitable[Any]]) -> None:
+        """A status: dropped while offline (the station reports its present status on reconnect)."""
+        with contextlib.suppress(Offline, *CONNECTION_ERRORS):
+            await self.call(send)
+
+    async def keep(self, send: Queued) -> None:
+        """A message the CSMS must get: now if live, else queued and sent in order after the reconnect."""
+        link = self.link
+        if link is None or not self.live:
+            self.queue.append(send)
+            return
+        try:
+            await self._tracked(send(link))
+        except CONNECTION_ERRORS:
+            # The connection died under it; the CSMS may have it already and recognises a repeat.
+            self.queue.insert(0, send)
+
+    async def drain(self, link: Link) -> None:
+        """Send everything queued, oldest first; what the station says meanwhile queues behind it."""
+        self.link = link
+        self._draining = True
+        try:
+            while self.queue:
+                await self._tracked(self.queue[0](link))
+                self.queue.pop(0)  # only once delivered: a connection lost mid-way resends it next time
+                self.sent_offline += 1
+        finally:
+            self._draining = False
+
+    async def go_offline(self, *, wait: float = 5.0) -> None:
+        """Stop sending; wait for calls already on the wire to be answered (a deliberate drop loses nothing)."""
+        self.link = None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                await self._quiet.wait()
+
+    def connection_lost(self) -> None:
+        """The connection is gone: calls still waiting for an answer on it fail now, not at their timeout."""
+        self.link = None
+        self._lost.set()
+        self._lost = asyncio.Event()
+
+    async def _tracked(self, work: Awaitable[Any]) -> Any:
+        self._in_flight += 1
+        self._quiet.clear()
+        call = asyncio.ensure_future(work)
+        lost = asyncio.ensure_future(self._lost.wait())
+        try:
+            await asyncio.wait({call, lost}, return_when=asyncio.FIRST_COMPLETED)
+            if call.done():
+                return call.result()
+            raise ConnectionError("the connection died before the answer came")
+        finally:
+            lost.cancel()
+            if not call.done():
+                call.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await call
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._quiet.set()

@@ -1,0 +1,76 @@
+"""People steer faults through the control surface's HTTP endpoints, and through fault plans in TOML."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from evscada.simulator.control import start_control
+from evscada.simulator.faults import FaultKind, PlanError, load_plan
+from evscada.simulator.fleet import Fleet
+from evscada.simulator.station import StationSpec, cancel_quietly
+from tests.simulator.helpers import QUIET, SID, connector_status, ready
+from tests.support import Csms, eventually
+
+
+@pytest.fixture
+async def control(csms_sqlite: Csms) -> AsyncIterator[httpx.AsyncClient]:
+    csms = csms_sqlite
+    await csms.add_station(SID)
+    fleet = Fleet(csms.url(SID).rsplit("/", 1)[0], [StationSpec(station_id=SID, version="1.6", connectors=2)], QUIET)
+    task = asyncio.create_task(fleet.run())
+    server = await start_control(fleet, 0)
+    try:
+        assert await eventually(lambda: ready(csms))
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+            yield client
+    finally:
+        await server.stop()
+        await cancel_quietly(task)
+
+
+async def test_a_fault_posted_to_the_control_surface_reaches_the_csms_and_a_delete_clears_it(
+    csms_sqlite: Csms, control: httpx.AsyncClient
+) -> None:
+    answer = await control.post(f"/stations/{SID}/faults", json={"kind": "over_temperature", "connector": 2})
+    assert answer.status_code == 202
+    assert await connector_status(csms_sqlite, 2, "Faulted")
+    (row,) = await csms_sqlite.rows("connectors", station_id=SID, evse_id=2)
+    assert row["error_code"] == "HighTemperature"
+    (station,) = (await control.get("/stations")).json()
+    assert station["faults"] == {"2": "over_temperature"}
+
+    assert (await control.delete(f"/stations/{SID}/faults")).json() == {"cleared": [SID]}
+    assert await connector_status(csms_sqlite, 2, "Available")
+
+
+async def test_the_control_surface_refuses_what_it_cannot_do(control: httpx.AsyncClient) -> None:
+    assert (await control.post("/stations/NOPE/faults", json={"kind": "ground_failure"})).status_code == 404
+    bad_kind = await control.post(f"/stations/{SID}/faults", json={"kind": "meteor"})
+    assert bad_kind.status_code == 422 and "kind" in bad_kind.text
+    assert (
+        await control.post(f"/stations/{SID}/faults", json={"kind": "ground_failure", "connector": 9})
+    ).status_code == 422
+    assert (await control.post("/faults", json={"kind": "connection_drop", "share": 2})).status_code == 422
+
+
+def test_a_fault_plan_is_read_from_toml_and_bad_entries_are_named(tmp_path: Path) -> None:
+    plan_file = tmp_path / "plan.toml"
+    plan_file.write_text(
+        '[[fault]]\nat = 120\nshare = 0.5\nkind = "connection_drop"\nduration = 10\n\n'
+        '[[fault]]\nat = 30\nstation = "SIM-0003"\nkind = "ground_failure"\nconnector = 1\n'
+    )
+    first, second = load_plan(plan_file)
+    assert (first.at, first.kind, first.station, first.duration) == (30, FaultKind.GROUND_FAILURE, "SIM-0003", None)
+    assert (second.kind, second.share, second.duration) == (FaultKind.CONNECTION_DROP, 0.5, 10)
+
+    plan_file.write_text('[[fault]]\nat = 1\nkind = "ground_failure"\n')
+    with pytest.raises(PlanError, match="fault 1: give either station or share"):
+        load_plan(plan_file)
+    plan_file.write_text('[[fault]]\nat = 1\nshare = 0.1\nkind = "flood"\n')
+    with pytest.raises(PlanError, match="fault 1: kind must be one of"):
+        load_plan(plan_file)

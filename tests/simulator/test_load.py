@@ -1,0 +1,62 @@
+"""Load mode: hundreds of lean stations live their scripted lives, and the summary matches what the CSMS stored."""
+
+from __future__ import annotations
+
+import io
+
+from sqlalchemy import func, select
+
+from evscada.simulator.load import run_load
+from evscada.storage import tables
+from tests.support import Csms
+
+STATIONS = 200
+METERS = 2
+
+
+async def test_two_hundred_lean_stations_of_both_versions_are_counted_as_the_csms_counts(
+    csms_sqlite: Csms,
+) -> None:
+    csms = csms_sqlite
+    ids = [(f"LOAD-{n:04d}", "2.0.1" if n % 2 else "1.6") for n in range(STATIONS)]
+    for station_id, _ in ids:
+        await csms.add_station(station_id)
+    await csms.add_token("LOAD-TOKEN")
+    progress = io.StringIO()
+
+    stats = await run_load(
+        csms.url("x").rsplit("/", 1)[0],
+        ids,
+        token="LOAD-TOKEN",
+        ramp_per_second=400,
+        duration=60,
+        pace=0.01,
+        meters_per_session=METERS,
+        sessions=1,
+        out=progress,
+        progress_every=0.2,
+    )
+
+    assert stats.connected == STATIONS and stats.booted == STATIONS
+    assert not stats.errors and not stats.connect_errors, stats.summary()
+    v16 = sum(1 for _, version in ids if version == "1.6")
+    v201 = STATIONS - v16
+    assert stats.answered["BootNotification"] == STATIONS
+    assert stats.answered["StartTransaction"] == stats.answered["StopTransaction"] == v16
+    assert stats.answered["TransactionEvent"] == v201 * (METERS + 2)
+    async with csms.app.database.transaction() as c:
+        ended = (await c.execute(select(func.count()).where(tables.transactions.c.state == "ended"))).scalar_one()
+        periodic = (
+            await c.execute(
+                select(func.count()).where(
+                    tables.meter_samples.c.measurand == "Energy.Active.Import.Register",
+                    tables.meter_samples.c.transaction_pk.is_not(None),
+                    func.coalesce(tables.meter_samples.c.context, "").not_in(["Transaction.Begin", "Transaction.End"]),
+                )
+            )
+        ).scalar_one()
+    assert ended == stats.answered["StopTransaction"] + v201 == STATIONS
+    assert periodic == stats.answered["MeterValues"] + v201 * METERS  # one energy reading per meter message
+    summary = stats.summary()
+    assert "MeterValues" in summary and "p99 ms" in summary and "errors: none" in summary
+    assert f"connected {STATIONS}/{STATIONS}" in progress.getvalue()
