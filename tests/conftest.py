@@ -16,6 +16,8 @@ from evscada.settings import Settings
 from evscada.storage.db import Database
 from tests.support import Csms
 
+pytest_plugins = ["tests.outside_parties"]  # fixtures `smtp` and `receiver`: a real SMTP server and HTTP receiver
+
 POSTGRES_URL = os.environ.get("EVSCADA_TEST_POSTGRES_URL")
 REQUIRE_SERVICES = bool(os.environ.get("EVSCADA_TEST_REQUIRE_SERVICES"))
 

@@ -22,7 +22,7 @@ from evscada.integrations import signing
 from evscada.security.certificates import make_dev_certificate
 from tests.api.conftest import key_for
 from tests.conftest import start_csms, test_settings
-from tests.integrations.conftest import HttpReceiver, SmtpSink, free_port, make_alarm
+from tests.outside_parties import HttpReceiver, SmtpSink, free_port, make_alarm
 from tests.support import Csms, eventually
 
 SECRET = "s3cret-for-hooks"

@@ -53,6 +53,8 @@ class EventProblem:
     subject: str  # e.g. "EVSE 1/Connector 1 Connector/AvailabilityState"
     active: bool
     message: str
+    evse: EvseRef | None = None
+    tech_code: str | None = None  # the station's own fault code, e.g. "GroundFailure": rules may rank by it
 
 
 def event_problems(payload: dict[str, Any]) -> list[EventProblem]:
@@ -80,5 +82,7 @@ def event_problems(payload: dict[str, Any]) -> list[EventProblem]:
         subject = f"{place} {name}/{var}{instances}".strip()
         tech = ", ".join(str(entry[k]) for k in ("techCode", "techInfo") if entry.get(k))
         message = f"{subject} = {value}" + (f" ({tech})" if tech else "")
-        found.append(EventProblem(subject=subject, active=active, message=message))
+        ref = EvseRef(int(evse.get("id", 0)), int(evse.get("connectorId", 0))) if evse else None
+        code = str(entry["techCode"]) if entry.get("techCode") else None
+        found.append(EventProblem(subject=subject, active=active, message=message, evse=ref, tech_code=code))
     return found

@@ -310,7 +310,9 @@ class AlarmEngine:
             for problem in c.event_problems(event.payload):
                 key = f"{r.STATION_EVENT}:{sid}:{problem.subject}"
                 if problem.active:
-                    await self._raise(key, r.STATION_EVENT, sid, problem.message)
+                    await self._raise(
+                        key, r.STATION_EVENT, sid, problem.message, evse=problem.evse, detail=problem.tech_code
+                    )
                 else:
                     await self._clear(key)
         elif event.kind == "firmware_status":

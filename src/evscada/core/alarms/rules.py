@@ -44,6 +44,10 @@ DEFAULT_PRIORITIES: dict[str, int] = {
     f"{STATION_FAULT}:OverCurrentFailure": 1,
     f"{STATION_FAULT}:HighTemperature": 1,
     STATION_EVENT: 3,
+    # 2.0.1 stations name the fault in NotifyEvent's techCode; many use the 1.6 error code names.
+    f"{STATION_EVENT}:GroundFailure": 1,
+    f"{STATION_EVENT}:OverCurrentFailure": 1,
+    f"{STATION_EVENT}:HighTemperature": 1,
     OFFLINE: 2,
     FLAPPING: 3,
     BOOT: 3,

@@ -1,4 +1,4 @@
-"""Real outside parties for notification tests: an SMTP server (aiosmtpd) and an HTTP receiver on ephemeral ports."""
+"""Real outside parties for tests (a plugin of tests/conftest.py): an SMTP server and an HTTP receiver."""
 
 from __future__ import annotations
 
