@@ -24,6 +24,7 @@ from evscada.core.model import (
 
 if TYPE_CHECKING:
     from evscada.core.access import UserRepository
+    from evscada.core.audit import AuditRepository
     from evscada.core.commands import CommandLogEntry, CommandOutcome
     from evscada.core.queries import ReadRepository
     from evscada.core.sites import SiteRepository
@@ -173,6 +174,7 @@ class UnitOfWork(Protocol):
     reads: ReadRepository
     sites: SiteRepository
     vehicles: VehicleRepository
+    audit: AuditRepository
 
 
 class Store(Protocol):

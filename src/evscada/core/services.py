@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from evscada.core.access import AccessService
+from evscada.core.audit import Auditor, AuditService
 from evscada.core.authorization import AuthorizationService
 from evscada.core.commands import CommandService, StationCommander
 from evscada.core.meter_values import MeterValueService
@@ -38,6 +39,7 @@ class Core:
     sites: SiteService
     vehicles: VehicleService
     clock: Clock
+    audit: AuditService
 
     @classmethod
     def build(
@@ -50,8 +52,9 @@ class Core:
         commander: StationCommander,
         config: CoreConfig,
     ) -> Core:
+        audit = Auditor(clock=clock)
         authorization = AuthorizationService(
-            store=store, clock=clock, allow_concurrent_transactions=config.allow_concurrent_transactions
+            store=store, clock=clock, allow_concurrent_transactions=config.allow_concurrent_transactions, audit=audit
         )
         return cls(
             stations=StationService(
@@ -61,6 +64,7 @@ class Core:
                 hasher=hasher,
                 heartbeat_interval=config.heartbeat_interval,
                 register_unknown=config.register_unknown_stations,
+                audit=audit,
             ),
             authorization=authorization,
             transactions=TransactionService(store=store, bus=bus, clock=clock, authorization=authorization),
@@ -68,10 +72,11 @@ class Core:
             messages=StationMessageService(
                 store=store, bus=bus, clock=clock, accepted_data_transfer_vendors=config.accepted_data_transfer_vendors
             ),
-            commands=CommandService(store=store, bus=bus, clock=clock, commander=commander),
-            access=AccessService(store=store, clock=clock, hasher=hasher),
+            commands=CommandService(store=store, bus=bus, clock=clock, commander=commander, audit=audit),
+            access=AccessService(store=store, clock=clock, hasher=hasher, audit=audit),
             queries=QueryService(store=store, clock=clock),
-            sites=SiteService(store=store),
-            vehicles=VehicleService(store=store),
+            sites=SiteService(store=store, audit=audit),
+            vehicles=VehicleService(store=store, audit=audit),
             clock=clock,
+            audit=AuditService(store=store),
         )

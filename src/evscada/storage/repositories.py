@@ -495,6 +495,7 @@ class SqlCommandLog:
 
 if TYPE_CHECKING:
     from evscada.storage.access_queries import SqlReads, SqlUsers
+    from evscada.storage.audit_log import SqlAudit
     from evscada.storage.place_repositories import SqlSites, SqlVehicles
 
 
@@ -511,10 +512,12 @@ class SqlUnitOfWork:
     reads: SqlReads
     sites: SqlSites
     vehicles: SqlVehicles
+    audit: SqlAudit
 
     @classmethod
     def on(cls, connection: AsyncConnection) -> SqlUnitOfWork:
         from evscada.storage.access_queries import SqlReads, SqlUsers  # they build on this module
+        from evscada.storage.audit_log import SqlAudit
         from evscada.storage.place_repositories import SqlSites, SqlVehicles
 
         return cls(
@@ -529,6 +532,7 @@ class SqlUnitOfWork:
             reads=SqlReads(connection),
             sites=SqlSites(connection),
             vehicles=SqlVehicles(connection),
+            audit=SqlAudit(connection),
         )
 
 
