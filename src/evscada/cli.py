@@ -283,7 +283,7 @@ async def _token_add(args: argparse.Namespace, settings: Settings) -> int:
     )
 
     async def add(core):  # type: ignore[no-untyped-def]
-        await core.authorization.save_token(token=token, actor=CLI)
+        await core.authorization.save_token(token=token, actor=CLI, keep_vehicle=True)
 
     await _with_app(settings, add)
     print(f"token {args.value} saved ({args.status})")

@@ -9,8 +9,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from evscada import __version__
-from evscada.api.routes import commands, events, health, metrics, stations, tokens, transactions
+from evscada.api.routes import audit, commands, events, health, metrics, stations, tokens, transactions
+from evscada.api.routes import sites as site_routes
+from evscada.api.routes import users as user_routes
+from evscada.api.routes import vehicles as vehicle_routes
 from evscada.bus.local import LocalBus
+from evscada.core.access import LastAdmin, UnknownApiKey, UnknownUser, UserExists
 from evscada.core.errors import AuthenticationFailed, DomainError, InvalidArgument, StationExists, UnknownStation
 from evscada.core.queries import InvalidCursor, NotFound
 from evscada.core.services import Core
@@ -31,6 +35,10 @@ _STATUS = {
     UnknownToken.code: 404,
     SiteExists.code: 409,
     VehicleExists.code: 409,
+    UserExists.code: 409,
+    UnknownUser.code: 404,
+    UnknownApiKey.code: 404,
+    LastAdmin.code: 409,
 }
 
 
@@ -57,6 +65,8 @@ def create_api(
     api.state.message_counts = message_counts
     api.state.export_settle_seconds = export_settle_seconds
     for module in (health, stations, transactions, tokens, commands, events):
+        api.include_router(module.router, prefix="/api/v1")
+    for module in (site_routes, vehicle_routes, user_routes, audit):  # type: ignore[assignment]
         api.include_router(module.router, prefix="/api/v1")
     api.include_router(metrics.router)  # /metrics, where Prometheus looks by default
 

@@ -44,12 +44,14 @@ class AuthorizationService:
             return AuthorizationStatus.EXPIRED
         return token.status
 
-    async def save_token(self, *, token: Token, actor: str = SYSTEM) -> None:
-        """Create or replace a token; a vehicle it names must exist."""
+    async def save_token(self, *, token: Token, actor: str = SYSTEM, keep_vehicle: bool = False) -> Token:
+        """Create or replace a token; a vehicle it names must exist. `keep_vehicle`: the stored link stays."""
         async with self._store.unit() as uow:
-            if token.vehicle_id is not None and await uow.vehicles.get(vehicle_id=token.vehicle_id) is None:
-                raise UnknownVehicle(f"no vehicle {token.vehicle_id}")
             before = await uow.tokens.get(value=token.value)
+            if keep_vehicle:
+                token.vehicle_id = before.vehicle_id if before is not None else None
+            elif token.vehicle_id is not None and await uow.vehicles.get(vehicle_id=token.vehicle_id) is None:
+                raise UnknownVehicle(f"no vehicle {token.vehicle_id}")
             await uow.tokens.upsert(token=token)
             await self._audit.record(
                 uow,
@@ -59,6 +61,7 @@ class AuthorizationService:
                 target_id=token.value,
                 details=_token_details(token),
             )
+        return token
 
     async def set_status(self, *, value: str, status: AuthorizationStatus, actor: str = SYSTEM) -> Token:
         """Block or unblock a token; stations answer with the new status from now on."""
