@@ -66,7 +66,7 @@ def create_api(
     api.state.export_settle_seconds = export_settle_seconds
     for module in (health, stations, transactions, tokens, commands, events):
         api.include_router(module.router, prefix="/api/v1")
-    for module in (site_routes, vehicle_routes, user_routes, audit):  # type: ignore[assignment]
+    for module in (site_routes, vehicle_routes, user_routes, audit):
         api.include_router(module.router, prefix="/api/v1")
     api.include_router(metrics.router)  # /metrics, where Prometheus looks by default
 

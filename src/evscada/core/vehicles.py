@@ -36,17 +36,17 @@ class VehicleRepository(Protocol):
 
     async def by_name(self, *, name: str) -> Vehicle | None: ...
 
-    async def list(self) -> list[Vehicle]: ...
-
-    async def save(self, *, vehicle: Vehicle) -> None: ...
-
-    async def delete(self, *, vehicle_id: VehicleId) -> bool: ...
-
     async def names(self, *, vehicle_ids: set[VehicleId]) -> dict[VehicleId, str]: ...
 
     async def token_values(self, *, vehicle_id: VehicleId) -> list[str]:
         """The tokens linked to the vehicle."""
         ...
+
+    async def list(self) -> list[Vehicle]: ...
+
+    async def save(self, *, vehicle: Vehicle) -> None: ...
+
+    async def delete(self, *, vehicle_id: VehicleId) -> bool: ...
 
 
 def _check_vehicle(vehicle: Vehicle) -> None:
@@ -95,6 +95,14 @@ class VehicleService:
         if vehicle is None:
             raise UnknownVehicle(f"no vehicle {vehicle_id}")
         return vehicle
+
+    async def detail(self, *, vehicle_id: VehicleId) -> tuple[Vehicle, list[str]]:
+        """A vehicle and the tokens it charges with."""
+        async with self._store.unit() as uow:
+            vehicle = await uow.vehicles.get(vehicle_id=vehicle_id)
+            if vehicle is None:
+                raise UnknownVehicle(f"no vehicle {vehicle_id}")
+            return vehicle, await uow.vehicles.token_values(vehicle_id=vehicle_id)
 
     async def list(self) -> list[Vehicle]:
         async with self._store.unit() as uow:
@@ -160,14 +168,6 @@ class VehicleService:
                     details={"from": before, "to": vehicle_id},
                 )
         return token
-
-    async def detail(self, *, vehicle_id: VehicleId) -> tuple[Vehicle, list[str]]:
-        """A vehicle and the tokens it charges with."""
-        async with self._store.unit() as uow:
-            vehicle = await uow.vehicles.get(vehicle_id=vehicle_id)
-            if vehicle is None:
-                raise UnknownVehicle(f"no vehicle {vehicle_id}")
-            return vehicle, await uow.vehicles.token_values(vehicle_id=vehicle_id)
 
     async def names(self, *, vehicle_ids: set[VehicleId]) -> dict[VehicleId, str]:
         """Vehicle names by id, for listings that show them next to sessions."""

@@ -61,10 +61,6 @@ class SqlUsers:
         )
         return _user_from(row) if row else None
 
-    async def list(self) -> list[User]:
-        rows = await self._c.execute(select(t.users).order_by(t.users.c.username))
-        return [_user_from(row) for row in rows.mappings()]
-
     async def update(
         self, *, user_id: int, role: Role | None = None, disabled: bool | None = None, password_hash: str | None = None
     ) -> None:
@@ -96,6 +92,10 @@ class SqlUsers:
 
     async def revoke_key(self, *, key_id: int, at: datetime) -> None:
         await self._c.execute(update(t.api_keys).where(t.api_keys.c.id == key_id).values(revoked_at=at))
+
+    async def list(self) -> list[User]:  # last: after it, `list` in this class body means the method
+        rows = await self._c.execute(select(t.users).order_by(t.users.c.username))
+        return [_user_from(row) for row in rows.mappings()]
 
 
 def _key_from(row: Mapping[str, Any]) -> ApiKey:

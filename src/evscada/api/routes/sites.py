@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response, status
 
 from evscada.api.deps import Admin, CoreDep, Viewer
@@ -11,7 +13,7 @@ from evscada.core.queries import StationFilter
 
 router = APIRouter(tags=["sites"])
 
-_NOT_FOUND = {404: {"description": "unknown site"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "unknown site"}}
 
 
 @router.get("/sites", response_model=list[SiteOut])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response, status
 
 from evscada.api.deps import Admin, CoreDep
@@ -10,7 +12,7 @@ from evscada.core.access import Role
 
 router = APIRouter(tags=["users"])
 
-_NOT_FOUND = {404: {"description": "unknown user (or key)"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "unknown user (or key)"}}
 
 
 @router.get("/users", response_model=list[UserOut])

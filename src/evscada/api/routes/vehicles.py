@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response, status
 
@@ -14,7 +14,7 @@ from evscada.core.vehicles import UnknownToken
 
 router = APIRouter(tags=["vehicles"])
 
-_NOT_FOUND = {404: {"description": "unknown vehicle (or token)"}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "unknown vehicle (or token)"}}
 
 
 @router.get("/vehicles", response_model=list[VehicleOut])
