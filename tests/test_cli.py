@@ -256,3 +256,21 @@ def test_a_busy_http_port_is_explained_not_a_traceback(
         assert main(["serve"]) == 1
     err = capsys.readouterr().err
     assert "cannot listen" in err and "EVSCADA_HTTP_PORT" in err and "Traceback" not in err
+
+
+def test_command_line_changes_are_audited_as_cli(database: Path) -> None:
+    assert main(["station", "add", "CP-9", "--profile", "1", "--password", "s3cret-s3cret-s3cret"]) == 0
+    assert main(["token", "add", "CARD-9"]) == 0
+    assert main(["user", "add", "root", "--role", "admin", "--password", "pa55word-root"]) == 0
+    assert main(["user", "key", "root"]) == 0
+    assert main(["station", "reject", "CP-9"]) == 0
+    rows = _rows(database, "select actor, action, target_id, details from audit_log order by id")
+    assert [(actor, action, target) for actor, action, target, _ in rows] == [
+        ("cli", "station.create", "CP-9"),
+        ("cli", "token.create", "CARD-9"),
+        ("cli", "user.create", "root"),
+        ("cli", "api_key.create", "1"),
+        ("cli", "station.registration", "CP-9"),
+    ]
+    details = " ".join(str(row[3]) for row in rows)
+    assert "s3cret" not in details and "pa55word" not in details

@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from evscada import __version__
 from evscada.core.access import Role
+from evscada.core.audit import CLI
 from evscada.core.errors import DomainError
 from evscada.core.model import AuthorizationStatus, RegistrationStatus, SecurityProfile, StationId, Token
 from evscada.settings import Settings
@@ -223,6 +224,7 @@ async def _station_add(args: argparse.Namespace, settings: Settings) -> int:
             security_profile=SecurityProfile(args.profile),
             password=args.password,
             registration=RegistrationStatus.PENDING if args.pending else RegistrationStatus.ACCEPTED,
+            actor=CLI,
         )
 
     await _with_app(settings, add)
@@ -232,7 +234,9 @@ async def _station_add(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _station_accept(args: argparse.Namespace, settings: Settings) -> int:
     async def change(core):  # type: ignore[no-untyped-def]
-        await core.stations.set_registration(station_id=StationId(args.station_id), registration=args.registration)
+        await core.stations.set_registration(
+            station_id=StationId(args.station_id), registration=args.registration, actor=CLI
+        )
 
     await _with_app(settings, change)
     print(f"station {args.station_id} is now {args.registration}")
@@ -263,7 +267,7 @@ async def _station_list(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _user_add(args: argparse.Namespace, settings: Settings) -> int:
     async def add(core):  # type: ignore[no-untyped-def]
-        await core.access.add_user(username=args.username, role=Role(args.role), password=args.password)
+        await core.access.add_user(username=args.username, role=Role(args.role), password=args.password, actor=CLI)
 
     await _with_app(settings, add)
     print(f"user {args.username} created ({args.role}); make an API key with: evscada user key {args.username}")
@@ -274,7 +278,7 @@ async def _user_key(args: argparse.Namespace, settings: Settings) -> int:
     keys = []
 
     async def make(core):  # type: ignore[no-untyped-def]
-        keys.append(await core.access.create_api_key(username=args.username, name=args.name))
+        keys.append(await core.access.create_api_key(username=args.username, name=args.name, actor=CLI))
 
     await _with_app(settings, make)
     print(f"{keys[0]}\nthis is the only time the key is shown; send it as 'Authorization: Bearer <key>'")
@@ -291,7 +295,7 @@ async def _token_add(args: argparse.Namespace, settings: Settings) -> int:
     )
 
     async def add(core):  # type: ignore[no-untyped-def]
-        await core.authorization.save_token(token=token)
+        await core.authorization.save_token(token=token, actor=CLI, keep_vehicle=True)
 
     await _with_app(settings, add)
     print(f"token {args.value} saved ({args.status})")

@@ -116,6 +116,8 @@ async def test_the_export_as_csv_has_the_documented_columns(csms_export: Csms, b
         "stop_reason",
         "state",
         "updated_at",
+        "vehicle_id",
+        "vehicle_name",
     ]
     assert (row["station_id"], row["energy_wh"], row["stop_reason"]) == ("CP-B", "500.0", "EVDisconnected")
 

@@ -125,9 +125,6 @@ async def _until_charging(path: Path) -> tuple[set[str], int, int]:
         await engine.dispose()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="core/transactions.py does not yet copy the token's vehicle onto a starting transaction"
-)
 async def test_a_vehicle_presenting_its_card_is_recorded_on_its_transaction(csms_sqlite: Csms) -> None:
     csms = csms_sqlite
     await csms.add_station(SID)

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from evscada import __version__
 from evscada.api.routes import (
     alarms,
+    audit,
     commands,
     device_model,
     events,
@@ -25,9 +26,12 @@ from evscada.api.routes import (
 )
 from evscada.api.routes import historian as historian_routes
 from evscada.api.routes import notifications as notification_routes
+from evscada.api.routes import sites as site_routes
+from evscada.api.routes import users as user_routes
+from evscada.api.routes import vehicles as vehicle_routes
 from evscada.api.routes import webhooks as webhook_routes
 from evscada.bus.local import LocalBus
-from evscada.core.access import LoginFailed
+from evscada.core.access import LastAdmin, LoginFailed, UnknownApiKey, UnknownUser, UserExists
 from evscada.core.alarms.service import AlarmConflict, UnknownAlarm
 from evscada.core.deliveries import UnknownRecipient
 from evscada.core.errors import AuthenticationFailed, DomainError, InvalidArgument, StationExists, UnknownStation
@@ -64,6 +68,10 @@ _STATUS = {
     AlarmConflict.code: 409,
     UnknownReservation.code: 404,
     ReservationNotActive.code: 409,
+    UserExists.code: 409,
+    UnknownUser.code: 404,
+    UnknownApiKey.code: 404,
+    LastAdmin.code: 409,
 }
 
 
@@ -97,7 +105,7 @@ def create_api(
     api.include_router(webhook_routes.router, prefix="/api/v1")
     api.include_router(notification_routes.router, prefix="/api/v1")
     api.include_router(alarms.router, prefix="/api/v1")
-    for module in (local_lists, reservations, device_model):
+    for module in (local_lists, reservations, device_model, site_routes, vehicle_routes, user_routes, audit):
         api.include_router(module.router, prefix="/api/v1")
     api.include_router(metrics.router)  # /metrics, where Prometheus looks by default
     if console is not None and console.enabled:  # the web console: pages on /, after /api and /metrics

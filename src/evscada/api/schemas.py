@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from evscada.core.access import ApiKey, User
+from evscada.core.audit import AuditEntry
 from evscada.core.commands import CommandOutcome
-from evscada.core.model import MeterSample, Transaction
+from evscada.core.model import MeterSample, Site, Transaction, Vehicle, VehicleId
 from evscada.core.queries import StationView
 
 
@@ -38,11 +41,17 @@ class StationOut(BaseModel):
     last_boot: datetime | None
     disconnect_reason: str | None
     connectors: list[ConnectorOut]
+    name: str | None = None
+    site: SiteRef | None = None
+    location: Location | None = None  # the station's own; a station without one stands at its site's
 
     @classmethod
     def of(cls, view: StationView) -> StationOut:
         s = view.station
         return cls(
+            name=s.name,
+            site=SiteRef(id=view.site.id, name=view.site.name) if view.site else None,
+            location=Location.of(s.latitude, s.longitude),
             id=s.id,
             registration=str(s.registration),
             security_profile=int(s.security_profile),
@@ -78,10 +87,14 @@ class TransactionOut(BaseModel):
     stop_reason: str | None
     offline: bool
     remote_start_command_id: int | None  # the command log entry of the remote start that asked for it
+    vehicle_id: int | None = None  # the vehicle of the token when the session started
+    vehicle_name: str | None = None
 
     @classmethod
-    def of(cls, tx: Transaction) -> TransactionOut:
+    def of(cls, tx: Transaction, vehicle_names: dict[VehicleId, str] | None = None) -> TransactionOut:
         return cls(
+            vehicle_id=tx.vehicle_id,
+            vehicle_name=(vehicle_names or {}).get(tx.vehicle_id) if tx.vehicle_id is not None else None,
             id=tx.pk,
             station_id=tx.station_id,
             station_transaction_id=tx.station_transaction_id,
@@ -175,3 +188,254 @@ class HealthOut(BaseModel):
     database: str
     stations_connected: int
     version: str
+
+
+# --- sites, vehicles, users, API keys, audit log ---------------------------------------------------------------
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, description="WGS 84 degrees")]
+Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, description="WGS 84 degrees")]
+
+
+class Location(BaseModel):
+    latitude: float
+    longitude: float
+
+    @classmethod
+    def of(cls, latitude: float | None, longitude: float | None) -> Location | None:
+        return None if latitude is None or longitude is None else cls(latitude=latitude, longitude=longitude)
+
+
+class SiteRef(BaseModel):
+    id: int
+    name: str
+
+
+def _not_null(value: object) -> object:
+    if value is None:
+        raise ValueError("may not be null")
+    return value
+
+
+class _Partial(BaseModel):
+    """A PATCH body: fields left out keep their value, an explicit null clears one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def merged(self, current: dict[str, Any]) -> dict[str, Any]:
+        return {**current, **{name: getattr(self, name) for name in self.model_fields_set}}
+
+
+class SiteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    address: str | None = Field(None, max_length=255)
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    grid_capacity_w: float | None = Field(
+        None, ge=0, allow_inf_nan=False, description="what the grid connection allows, in W"
+    )
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> SiteIn:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("give both latitude and longitude, or neither")
+        return self
+
+
+class SitePatch(_Partial):
+    name: Name | None = None
+    address: str | None = Field(None, max_length=255)
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    grid_capacity_w: float | None = Field(None, ge=0, allow_inf_nan=False)
+
+    _name = field_validator("name")(_not_null)
+
+
+class SiteOut(BaseModel):
+    id: int
+    name: str
+    address: str | None
+    location: Location | None
+    grid_capacity_w: float | None
+
+    @classmethod
+    def of(cls, site: Site) -> SiteOut:
+        return cls(
+            id=site.id,
+            name=site.name,
+            address=site.address,
+            location=Location.of(site.latitude, site.longitude),
+            grid_capacity_w=site.grid_capacity_w,
+        )
+
+
+class SiteCounts(BaseModel):
+    stations: int
+    online: int
+    offline: int
+    registration: dict[str, int]  # Accepted / Pending / Rejected -> stations
+    connectors: dict[str, int]  # Available / Charging / Faulted ... -> connectors
+
+
+class SiteDetailOut(SiteOut):
+    counts: SiteCounts
+    stations: list[StationOut]
+
+    @classmethod
+    def with_stations(cls, site: Site, views: list[StationView]) -> SiteDetailOut:
+        online = sum(1 for v in views if v.station.online)
+        counts = SiteCounts(
+            stations=len(views),
+            online=online,
+            offline=len(views) - online,
+            registration=dict(Counter(str(v.station.registration) for v in views)),
+            connectors=dict(Counter(c.status for v in views for c in v.connectors if c.evse_id > 0)),
+        )
+        return cls(**SiteOut.of(site).model_dump(), counts=counts, stations=[StationOut.of(v) for v in views])
+
+
+class StationPlacement(BaseModel):
+    """The fields of a station operators name and place (PATCH /stations/{id})."""
+
+    name: Name | None = None
+    site_id: int | None = Field(None, ge=1)
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+
+    def merged_placement(self, current: dict[str, Any]) -> dict[str, Any]:
+        """The current values with the ones this body names (an explicit null clears)."""
+        sent = self.model_fields_set & set(StationPlacement.model_fields)
+        return {**current, **{name: getattr(self, name) for name in sent}}
+
+
+class VehicleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    plate: str | None = Field(None, max_length=20, description="licence plate")
+    fleet_number: str | None = Field(None, max_length=50)
+    fleet: str | None = Field(None, max_length=100)
+    battery_capacity_wh: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+
+class VehiclePatch(_Partial):
+    name: Name | None = None
+    plate: str | None = Field(None, max_length=20)
+    fleet_number: str | None = Field(None, max_length=50)
+    fleet: str | None = Field(None, max_length=100)
+    battery_capacity_wh: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+    _name = field_validator("name")(_not_null)
+
+
+class VehicleOut(BaseModel):
+    id: int
+    name: str
+    plate: str | None
+    fleet_number: str | None
+    fleet: str | None
+    battery_capacity_wh: float | None
+    tokens: list[str] | None = None  # in the detail only: the tokens it charges with
+
+    @classmethod
+    def of(cls, vehicle: Vehicle, tokens: list[str] | None = None) -> VehicleOut:
+        return cls(
+            id=vehicle.id,
+            name=vehicle.name,
+            plate=vehicle.plate,
+            fleet_number=vehicle.fleet_number,
+            fleet=vehicle.fleet,
+            battery_capacity_wh=vehicle.battery_capacity_wh,
+            tokens=tokens,
+        )
+
+
+class TokenLinkIn(BaseModel):
+    value: str = Field(min_length=1, max_length=36, description="the idTag / idToken to link to this vehicle")
+
+
+RoleName = Literal["viewer", "operator", "admin"]
+Password = Annotated[str, Field(min_length=8, max_length=200, description="8 to 200 characters; stored as argon2")]
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")
+    role: RoleName = "viewer"
+    password: Password | None = Field(None, description="for the web console; API access uses keys")
+
+
+class UserPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: RoleName | None = None
+    disabled: bool | None = Field(None, description="true: every request of the user is refused (401)")
+
+
+class PasswordIn(BaseModel):
+    password: Password
+
+
+class UserOut(BaseModel):
+    id: int
+    username: str
+    role: str
+    disabled: bool
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(id=user.id, username=user.username, role=str(user.role), disabled=user.disabled)
+
+
+class ApiKeyIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100, description="what the key is for, e.g. billing-system")
+
+
+class ApiKeyOut(BaseModel):
+    id: int
+    name: str
+    prefix: str  # the key's first characters, to recognise it
+    created_at: datetime
+    revoked_at: datetime | None
+    revoked: bool
+
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiKeyOut:
+        return cls(
+            id=key.id,
+            name=key.name,
+            prefix=key.prefix,
+            created_at=key.created_at,
+            revoked_at=key.revoked_at,
+            revoked=key.revoked_at is not None,
+        )
+
+
+class ApiKeyCreatedOut(ApiKeyOut):
+    key: str  # shown this once; only its hash is kept
+
+
+class AuditOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target_type: str
+    target_id: str
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditOut:
+        return cls(
+            id=entry.id,
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            target_type=entry.target_type,
+            target_id=entry.target_id,
+            details=entry.details,
+        )

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from evscada.core import events
+from evscada.core.audit import Auditor
 from evscada.core.errors import DomainError
 from evscada.core.model import IdToken, StationId
 from evscada.core.ports import Clock, EventBus, Store
@@ -293,7 +294,10 @@ class CommandLogEntry:
 
 
 class CommandService:
-    def __init__(self, *, store: Store, bus: EventBus, clock: Clock, commander: StationCommander) -> None:
+    def __init__(
+        self, *, store: Store, bus: EventBus, clock: Clock, commander: StationCommander, audit: Auditor | None = None
+    ) -> None:
+        self._audit = audit or Auditor(clock=clock)
         self._store = store
         self._bus = bus
         self._clock = clock
@@ -343,6 +347,20 @@ class CommandService:
         )
         async with self._store.unit() as uow:
             await uow.commands.finish(outcome=outcome)
+            await self._audit.record(
+                uow,
+                actor=actor,
+                action=f"command.{command.name}",
+                target_type="station",
+                target_id=station_id,
+                details={
+                    "command_id": command_id,
+                    "arguments": entry.arguments,
+                    "reason": reason,
+                    "outcome": str(kind),
+                    "status": status,
+                },
+            )
         log.info("%s: %s by %s -> %s %s", station_id, command.name, actor, kind, status or error or "")
         self._bus.publish(
             events.CommandFinished(

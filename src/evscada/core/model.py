@@ -143,6 +143,7 @@ class AuthorizationResult:
     status: AuthorizationStatus
     expires_at: datetime | None = None
     group_id: str | None = None
+    vehicle_id: VehicleId | None = None  # the token's vehicle: a session it starts records it
 
 
 @dataclass(slots=True)  # not frozen: built five or more times per MeterValues, and frozen init is slow

@@ -25,6 +25,7 @@ from evscada.core.model import (
 if TYPE_CHECKING:
     from evscada.core.access import UserRepository, WebSessionRepository
     from evscada.core.alarms.service import AlarmRepository
+    from evscada.core.audit import AuditRepository
     from evscada.core.availability import AvailabilityRepository
     from evscada.core.commands import CommandLogEntry, CommandOutcome
     from evscada.core.deliveries import DeliveryRepository
@@ -195,6 +196,7 @@ class UnitOfWork(Protocol):
     web_sessions: WebSessionRepository
     monitoring: MonitoringReads
     frame_log: FrameLogRepository
+    audit: AuditRepository
 
 
 class Store(Protocol):

@@ -8,7 +8,17 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from evscada.core.errors import DomainError
-from evscada.core.model import MeterSample, Station, StationId, Transaction, TransactionPk, TransactionState
+from evscada.core.model import (
+    MeterSample,
+    Site,
+    SiteId,
+    Station,
+    StationId,
+    Transaction,
+    TransactionPk,
+    TransactionState,
+    VehicleId,
+)
 from evscada.core.ports import Clock, Store
 
 
@@ -30,6 +40,16 @@ class ConnectorView:
 class StationView:
     station: Station
     connectors: list[ConnectorView]
+    site: Site | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StationFilter:
+    status: str | None = None  # a connector of the station is in this state (Charging, Faulted ...)
+    online: bool | None = None
+    site_id: SiteId | None = None
+    model: str | None = None
+    search: str | None = None  # a substring of the id, name, vendor or serial number, any case
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +62,8 @@ class TransactionFilter:
     limit: int = 100
     offset: int = 0
     station_ids: tuple[StationId, ...] | None = None  # any of these (e.g. a site's stations)
-    vehicle_id: int | None = None
+    site_id: SiteId | None = None  # sessions at the stations of this site (now)
+    vehicle_id: VehicleId | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,17 +130,29 @@ class ReadRepository(Protocol):
         """The smallest round trip to the database."""
         ...
 
+    async def stations(self, *, where: StationFilter) -> list[Station]:
+        """The stations that pass the filter, in id order."""
+        ...
+
 
 class QueryService:
     def __init__(self, *, store: Store, clock: Clock) -> None:
         self._store = store
         self._clock = clock
 
-    async def stations(self) -> list[StationView]:
+    async def stations(self, *, where: StationFilter | None = None) -> list[StationView]:
         async with self._store.unit() as uow:
-            stations = await uow.stations.list()
+            stations = await uow.reads.stations(where=where or StationFilter())
             connectors = await uow.reads.connectors(station_ids=[s.id for s in stations])
-        return [StationView(station=s, connectors=connectors.get(s.id, [])) for s in stations]
+            sites = {site.id: site for site in await uow.sites.list()} if any(s.site_id for s in stations) else {}
+        return [
+            StationView(
+                station=s,
+                connectors=connectors.get(s.id, []),
+                site=sites.get(s.site_id) if s.site_id is not None else None,
+            )
+            for s in stations
+        ]
 
     async def station(self, *, station_id: StationId) -> StationView:
         async with self._store.unit() as uow:
@@ -127,7 +160,8 @@ class QueryService:
             if station is None:
                 raise NotFound(f"no station {station_id}")
             connectors = await uow.reads.connectors(station_ids=[station_id])
-        return StationView(station=station, connectors=connectors.get(station_id, []))
+            site = await uow.sites.get(site_id=station.site_id) if station.site_id is not None else None
+        return StationView(station=station, connectors=connectors.get(station_id, []), site=site)
 
     async def transactions(self, *, where: TransactionFilter) -> list[Transaction]:
         async with self._store.unit() as uow:

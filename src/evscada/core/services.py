@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from evscada.core.access import AccessService, LoginService
 from evscada.core.alarms.service import AlarmService
+from evscada.core.audit import Auditor, AuditService
 from evscada.core.authorization import AuthorizationService
 from evscada.core.availability import AvailabilityService
 from evscada.core.commands import CommandService, StationCommander
@@ -58,6 +59,7 @@ class Core:
     logins: LoginService
     monitoring: MonitoringService
     frame_log: FrameLogService
+    audit: AuditService
 
     @classmethod
     def build(
@@ -70,10 +72,11 @@ class Core:
         commander: StationCommander,
         config: CoreConfig,
     ) -> Core:
+        audit = Auditor(clock=clock)
         authorization = AuthorizationService(
-            store=store, clock=clock, allow_concurrent_transactions=config.allow_concurrent_transactions
+            store=store, clock=clock, allow_concurrent_transactions=config.allow_concurrent_transactions, audit=audit
         )
-        commands = CommandService(store=store, bus=bus, clock=clock, commander=commander)
+        commands = CommandService(store=store, bus=bus, clock=clock, commander=commander, audit=audit)
         return cls(
             stations=StationService(
                 store=store,
@@ -82,6 +85,7 @@ class Core:
                 hasher=hasher,
                 heartbeat_interval=config.heartbeat_interval,
                 register_unknown=config.register_unknown_stations,
+                audit=audit,
             ),
             authorization=authorization,
             transactions=TransactionService(store=store, bus=bus, clock=clock, authorization=authorization),
@@ -90,10 +94,10 @@ class Core:
                 store=store, bus=bus, clock=clock, accepted_data_transfer_vendors=config.accepted_data_transfer_vendors
             ),
             commands=commands,
-            access=AccessService(store=store, clock=clock, hasher=hasher),
+            access=AccessService(store=store, clock=clock, hasher=hasher, audit=audit),
             queries=QueryService(store=store, clock=clock),
-            sites=SiteService(store=store),
-            vehicles=VehicleService(store=store),
+            sites=SiteService(store=store, audit=audit),
+            vehicles=VehicleService(store=store, audit=audit),
             clock=clock,
             historian=HistorianService(store=store, clock=clock, config=config.historian),
             availability=AvailabilityService(store=store, clock=clock),
@@ -105,4 +109,5 @@ class Core:
             logins=LoginService(store=store, clock=clock, hasher=hasher),
             monitoring=MonitoringService(store=store, clock=clock),
             frame_log=FrameLogService(store=store, clock=clock),
+            audit=AuditService(store=store),
         )

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from evscada.core import events
+from evscada.core.audit import SYSTEM, Auditor
 from evscada.core.errors import AuthenticationFailed, DomainError, InvalidArgument, StationExists, UnknownStation
 from evscada.core.model import (
     BootDecision,
@@ -47,7 +48,9 @@ class StationService:
         hasher: PasswordHasher,
         heartbeat_interval: int,
         register_unknown: bool,
+        audit: Auditor | None = None,
     ) -> None:
+        self._audit = audit or Auditor(clock=clock)
         self._store = store
         self._bus = bus
         self._clock = clock
@@ -66,6 +69,7 @@ class StationService:
         security_profile: SecurityProfile = SecurityProfile.NONE,
         password: str | None = None,
         registration: RegistrationStatus = RegistrationStatus.ACCEPTED,
+        actor: str = SYSTEM,
     ) -> Station:
         _check_station_id(station_id, security_profile)
         if security_profile in (SecurityProfile.BASIC, SecurityProfile.TLS_BASIC) and not password:
@@ -81,16 +85,36 @@ class StationService:
                 password_hash=password_hash,
             )
             await uow.stations.add(station=station)
+            details = {
+                "registration": str(registration),
+                "security_profile": int(security_profile),
+                "password_set": password_hash is not None,
+            }
+            await self._audit.record(
+                uow, actor=actor, action="station.create", target_type="station", target_id=station_id, details=details
+            )
         return station
 
-    async def set_registration(self, *, station_id: StationId, registration: RegistrationStatus) -> Station:
+    async def set_registration(
+        self, *, station_id: StationId, registration: RegistrationStatus, actor: str = SYSTEM
+    ) -> Station:
         """Accept, park (Pending) or reject a station; it learns the answer at its next BootNotification."""
         async with self._store.unit() as uow:
             station = await uow.stations.get(station_id=station_id)
             if station is None:
                 raise UnknownStation(f"station {station_id} is not registered")
+            before = station.registration
             station.registration = registration
             await uow.stations.save(station=station)
+            action = "station.accept" if registration == RegistrationStatus.ACCEPTED else "station.registration"
+            await self._audit.record(
+                uow,
+                actor=actor,
+                action=action,
+                target_type="station",
+                target_id=station_id,
+                details={"from": str(before), "to": str(registration)},
+            )
         log.info("%s: registration set to %s", station_id, registration)
         return station
 
@@ -101,6 +125,7 @@ class StationService:
         registration: RegistrationStatus | None = None,
         security_profile: SecurityProfile | None = None,
         password: str | None = None,
+        actor: str = SYSTEM,
     ) -> Station:
         """Change what an operator may change; the station meets the new rules at its next connection."""
         password_hash = await self._hasher.hash(password) if password else None
@@ -114,12 +139,22 @@ class StationService:
             ):
                 raise AuthenticationFailed(f"security profile {int(profile)} needs a password")
             _check_station_id(station_id, profile)
+            details = _changes(station, registration, profile, password_hash is not None)
             station.security_profile = profile
             if registration is not None:
                 station.registration = registration
             if password_hash is not None:
                 station.password_hash = password_hash
             await uow.stations.save(station=station)
+            if details:
+                await self._audit.record(
+                    uow,
+                    actor=actor,
+                    action="station.update",
+                    target_type="station",
+                    target_id=station_id,
+                    details=details,
+                )
         log.info(
             "%s: changed (registration %s, profile %d%s)",
             station_id,
@@ -129,13 +164,16 @@ class StationService:
         )
         return station
 
-    async def remove(self, *, station_id: StationId, online: bool) -> None:
+    async def remove(self, *, station_id: StationId, online: bool, actor: str = SYSTEM) -> None:
         """Forget a station; its transactions and history stay. A connected station must be disconnected first."""
         if online:
             raise StationConnected(f"station {station_id} is connected; reset it or block it at the network first")
         async with self._store.unit() as uow:
             if not await uow.stations.delete(station_id=station_id):
                 raise UnknownStation(f"station {station_id} is not registered")
+            await self._audit.record(
+                uow, actor=actor, action="station.delete", target_type="station", target_id=station_id
+            )
         log.info("%s: removed", station_id)
 
     async def list(self) -> list[Station]:
@@ -149,6 +187,14 @@ class StationService:
             if station is None and self._register_unknown:
                 station = Station(id=station_id, registration=RegistrationStatus.PENDING)
                 await uow.stations.add(station=station)
+                await self._audit.record(
+                    uow,
+                    actor=SYSTEM,
+                    action="station.create",
+                    target_type="station",
+                    target_id=station_id,
+                    details={"registration": str(station.registration), "automatic": True},
+                )
                 log.warning("%s: unknown station registered as Pending; accept it to let it operate", station_id)
         if station is None:
             raise UnknownStation(f"station {station_id} is not registered")
@@ -261,3 +307,17 @@ def _check_station_id(station_id: StationId, security_profile: SecurityProfile) 
     if ":" in station_id and security_profile in (SecurityProfile.BASIC, SecurityProfile.TLS_BASIC):
         # RFC 7617: the Basic Auth user cannot contain a colon, and the user must be the station id.
         raise InvalidArgument(f"station id {station_id!r} contains ':', which Basic Auth (profiles 1, 2) cannot carry")
+
+
+def _changes(
+    station: Station, registration: RegistrationStatus | None, profile: SecurityProfile, new_password: bool
+) -> dict[str, object]:
+    """What a change alters, for the audit log: old and new values; of a password only that it changed."""
+    changed: dict[str, object] = {}
+    if registration is not None and registration != station.registration:
+        changed["registration"] = {"from": str(station.registration), "to": str(registration)}
+    if profile != station.security_profile:
+        changed["security_profile"] = {"from": int(station.security_profile), "to": int(profile)}
+    if new_password:
+        changed["password_changed"] = True
+    return changed

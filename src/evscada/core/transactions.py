@@ -158,9 +158,14 @@ class TransactionService:
             # 2.0.1 sends the token again at stop (a different card may end the session): check it, keep the first.
             return await self._authorization.check(uow, id_token=report.id_token, starting=False)
         starting = is_new and report.kind == TransactionEventKind.STARTED
+        first_seen = transaction.id_token is None
         transaction.id_token = report.id_token.value
         transaction.token_type = report.id_token.type
-        return await self._authorization.check(uow, id_token=report.id_token, starting=starting)
+        result = await self._authorization.check(uow, id_token=report.id_token, starting=starting)
+        if first_seen:
+            # The vehicle of the token when the session began: linking the token later does not rewrite history.
+            transaction.vehicle_id = result.vehicle_id
+        return result
 
     def _publish(
         self,

@@ -6,14 +6,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, literal, select, tuple_
+from sqlalchemy import func, insert, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from evscada.core.access import Role, User
-from evscada.core.model import MeterSample, StationId, Transaction, TransactionPk, TransactionState
-from evscada.core.queries import CommandLogView, ConnectorView, ExportCursor, TransactionFilter
+from evscada.core.access import ApiKey, Role, User
+from evscada.core.model import MeterSample, Station, StationId, Transaction, TransactionPk, TransactionState
+from evscada.core.queries import CommandLogView, ConnectorView, ExportCursor, StationFilter, TransactionFilter
 from evscada.storage import tables as t
-from evscada.storage.repositories import transaction_from
+from evscada.storage.repositories import SqlStations, transaction_from
 
 
 def _user_from(row: Mapping[str, Any]) -> User:
@@ -38,12 +38,13 @@ class SqlUsers:
         row = (await self._c.execute(select(t.users).where(t.users.c.username == username))).mappings().first()
         return _user_from(row) if row else None
 
-    async def add_key(self, *, user_id: int, name: str, prefix: str, key_hash: str) -> None:
-        await self._c.execute(
-            insert(t.api_keys).values(
-                user_id=user_id, name=name, prefix=prefix, key_hash=key_hash, created_at=func.now()
-            )
+    async def add_key(self, *, user_id: int, name: str, prefix: str, key_hash: str) -> int:
+        result = await self._c.execute(
+            insert(t.api_keys)
+            .values(user_id=user_id, name=name, prefix=prefix, key_hash=key_hash, created_at=func.now())
+            .returning(t.api_keys.c.id)
         )
+        return int(result.scalar_one())
 
     async def by_key_hash(self, *, key_hash: str) -> User | None:
         k = t.api_keys.c
@@ -59,6 +60,53 @@ class SqlUsers:
             .first()
         )
         return _user_from(row) if row else None
+
+    async def update(
+        self, *, user_id: int, role: Role | None = None, disabled: bool | None = None, password_hash: str | None = None
+    ) -> None:
+        values: dict[str, Any] = {}
+        if role is not None:
+            values["role"] = str(role)
+        if disabled is not None:
+            values["disabled"] = disabled
+        if password_hash is not None:
+            values["password_hash"] = password_hash
+        if values:
+            await self._c.execute(update(t.users).where(t.users.c.id == user_id).values(**values))
+
+    async def enabled_admins(self) -> int:
+        c = t.users.c
+        result = await self._c.execute(
+            select(func.count()).select_from(t.users).where(c.role == str(Role.ADMIN), c.disabled.is_(False))
+        )
+        return int(result.scalar_one())
+
+    async def keys(self, *, user_id: int) -> list[ApiKey]:
+        c = t.api_keys.c
+        rows = await self._c.execute(select(t.api_keys).where(c.user_id == user_id).order_by(c.id))
+        return [_key_from(row) for row in rows.mappings()]
+
+    async def key(self, *, key_id: int) -> ApiKey | None:
+        row = (await self._c.execute(select(t.api_keys).where(t.api_keys.c.id == key_id))).mappings().first()
+        return _key_from(row) if row else None
+
+    async def revoke_key(self, *, key_id: int, at: datetime) -> None:
+        await self._c.execute(update(t.api_keys).where(t.api_keys.c.id == key_id).values(revoked_at=at))
+
+    async def list(self) -> list[User]:  # last: after it, `list` in this class body means the method
+        rows = await self._c.execute(select(t.users).order_by(t.users.c.username))
+        return [_user_from(row) for row in rows.mappings()]
+
+
+def _key_from(row: Mapping[str, Any]) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        user_id=row["user_id"],
+        name=row["name"],
+        prefix=row["prefix"],
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )
 
 
 class SqlReads:
@@ -86,9 +134,38 @@ class SqlReads:
             )
         return found
 
+    async def stations(self, *, where: StationFilter) -> list[Station]:
+        c = t.stations.c
+        statement = select(t.stations).order_by(c.id)
+        if where.status is not None:
+            k = t.connectors.c
+            statement = statement.where(
+                select(k.station_id).where(k.station_id == c.id, k.status == where.status).exists()
+            )
+        if where.online is not None:
+            statement = statement.where(c.online.is_(where.online))
+        if where.site_id is not None:
+            statement = statement.where(c.site_id == where.site_id)
+        if where.model is not None:
+            statement = statement.where(func.lower(c.model) == where.model.lower())
+        if where.search:
+            needle = where.search
+            statement = statement.where(
+                c.id.icontains(needle, autoescape=True)
+                | c.name.icontains(needle, autoescape=True)
+                | c.vendor.icontains(needle, autoescape=True)
+                | c.serial_number.icontains(needle, autoescape=True)
+            )
+        return [SqlStations._station_from(row) for row in (await self._c.execute(statement)).mappings()]
+
     async def transactions(self, *, where: TransactionFilter) -> list[Transaction]:
         c = t.transactions.c
         statement = select(t.transactions)
+        if where.site_id is not None:
+            at_site = select(t.stations.c.id).where(t.stations.c.site_id == where.site_id)
+            statement = statement.where(c.station_id.in_(at_site))
+        if where.vehicle_id is not None:
+            statement = statement.where(c.vehicle_id == where.vehicle_id)
         if where.station_id is not None:
             statement = statement.where(c.station_id == where.station_id)
         if where.state is not None:
@@ -97,8 +174,6 @@ class SqlReads:
             statement = statement.where(c.id_token == where.id_token)
         if where.station_ids is not None:
             statement = statement.where(c.station_id.in_(list(where.station_ids)))
-        if where.vehicle_id is not None:
-            statement = statement.where(c.vehicle_id == where.vehicle_id)
         if where.started_since is not None:
             statement = statement.where(c.started_at >= where.started_since)
         if where.started_until is not None:

@@ -106,6 +106,11 @@ class SqlVehicles:
         row = (await self._c.execute(select(t.vehicles).where(t.vehicles.c.name == name))).mappings().first()
         return None if row is None else _vehicle_from(row)
 
+    async def token_values(self, *, vehicle_id: VehicleId) -> list[str]:
+        c = t.tokens.c
+        rows = await self._c.execute(select(c.value).where(c.vehicle_id == vehicle_id).order_by(c.value))
+        return [row.value for row in rows]
+
     async def list(self) -> list[Vehicle]:
         rows = await self._c.execute(select(t.vehicles).order_by(t.vehicles.c.name))
         return [_vehicle_from(row) for row in rows.mappings()]
@@ -119,3 +124,8 @@ class SqlVehicles:
         await self._c.execute(update(t.tokens).where(t.tokens.c.vehicle_id == vehicle_id).values(vehicle_id=None))
         result = await self._c.execute(t.vehicles.delete().where(t.vehicles.c.id == vehicle_id))
         return bool(result.rowcount)
+
+    async def names(self, *, vehicle_ids: set[VehicleId]) -> dict[VehicleId, str]:
+        c = t.vehicles.c
+        rows = await self._c.execute(select(c.id, c.name).where(c.id.in_(sorted(vehicle_ids))))
+        return {VehicleId(row.id): row.name for row in rows}

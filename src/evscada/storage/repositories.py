@@ -502,6 +502,7 @@ class SqlCommandLog:
 if TYPE_CHECKING:
     from evscada.storage.access_queries import SqlReads, SqlUsers
     from evscada.storage.alarm_repositories import SqlAlarms
+    from evscada.storage.audit_log import SqlAudit
     from evscada.storage.command_repositories import SqlDeviceModel, SqlLocalLists, SqlReservations
     from evscada.storage.frame_log import SqlFrameLog
     from evscada.storage.historian import SqlAvailability, SqlHistorian
@@ -537,11 +538,13 @@ class SqlUnitOfWork:
     web_sessions: SqlWebSessions
     monitoring: SqlMonitoring
     frame_log: SqlFrameLog
+    audit: SqlAudit
 
     @classmethod
     def on(cls, connection: AsyncConnection) -> SqlUnitOfWork:
         from evscada.storage.access_queries import SqlReads, SqlUsers  # they build on this module
         from evscada.storage.alarm_repositories import SqlAlarms
+        from evscada.storage.audit_log import SqlAudit
         from evscada.storage.command_repositories import SqlDeviceModel, SqlLocalLists, SqlReservations
         from evscada.storage.frame_log import SqlFrameLog
         from evscada.storage.historian import SqlAvailability, SqlHistorian
@@ -575,6 +578,7 @@ class SqlUnitOfWork:
             web_sessions=SqlWebSessions(connection),
             monitoring=SqlMonitoring(connection),
             frame_log=SqlFrameLog(connection),
+            audit=SqlAudit(connection),
         )
 
 

@@ -586,3 +586,19 @@ frame_log = Table(
     Column("frame", Text, nullable=False),
     Index("ix_frame_log_station_at", "station_id", "at"),
 )
+
+# Who changed what, and which commands were sent (core/audit.py); append-only.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target_type", String(32), nullable=False),
+    Column("target_id", String(255), nullable=False),
+    Column("details", JSON, nullable=False),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_target", "target_type", "target_id"),
+    Index("ix_audit_log_actor_at", "actor", "at"),
+)

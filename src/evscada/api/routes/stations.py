@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Response, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel, ConfigDict, Field
 
 from evscada.api.deps import Admin, CoreDep, Viewer
-from evscada.api.schemas import StationOut
-from evscada.core.model import RegistrationStatus, SecurityProfile, StationId
+from evscada.api.schemas import StationOut, StationPlacement
+from evscada.core.model import ConnectorStatus, RegistrationStatus, SecurityProfile, SiteId, StationId
+from evscada.core.queries import StationFilter
 
 router = APIRouter(tags=["stations"])
 
 
 @router.get("/stations", response_model=list[StationOut])
-async def list_stations(core: CoreDep, _: Viewer) -> list[StationOut]:
-    return [StationOut.of(view) for view in await core.queries.stations()]
+async def list_stations(
+    *,
+    core: CoreDep,
+    _: Viewer,
+    status: Annotated[ConnectorStatus | None, Query(description="a connector is in this state")] = None,
+    online: bool | None = None,
+    site_id: Annotated[int | None, Query(ge=1)] = None,
+    model: Annotated[str | None, Query(max_length=50, description="exact model, any case")] = None,
+    search: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="part of the id, name, vendor or serial number")
+    ] = None,
+) -> list[StationOut]:
+    where = StationFilter(
+        status=str(status) if status else None,
+        online=online,
+        site_id=SiteId(site_id) if site_id is not None else None,
+        model=model,
+        search=search,
+    )
+    return [StationOut.of(view) for view in await core.queries.stations(where=where)]
 
 
 @router.get("/stations/{station_id}", response_model=StationOut, responses={404: {"description": "unknown station"}})
@@ -36,7 +55,9 @@ class StationIn(BaseModel):
     registration: Literal["Accepted", "Pending", "Rejected"] = "Accepted"
 
 
-class StationChange(BaseModel):
+class StationChange(StationPlacement):
+    model_config = ConfigDict(extra="forbid")
+
     registration: Literal["Accepted", "Pending", "Rejected"] | None = None
     security_profile: Literal[0, 1, 2, 3] | None = None
     password: str | None = Field(None, min_length=16, max_length=40)
@@ -48,32 +69,54 @@ class StationChange(BaseModel):
     status_code=status.HTTP_201_CREATED,
     responses={409: {"description": "a station with that id exists"}},
 )
-async def create_station(body: StationIn, core: CoreDep, _: Admin) -> StationOut:
+async def create_station(body: StationIn, core: CoreDep, user: Admin) -> StationOut:
     await core.stations.register(
         station_id=StationId(body.id),
         security_profile=SecurityProfile(body.security_profile),
         password=body.password,
         registration=RegistrationStatus(body.registration),
+        actor=user.username,
     )
     return StationOut.of(await core.queries.station(station_id=StationId(body.id)))
 
 
 @router.patch("/stations/{station_id}", response_model=StationOut)
-async def change_station(station_id: str, body: StationChange, core: CoreDep, _: Admin) -> StationOut:
-    """Registration, security profile, password; the station meets them at its next connection or boot."""
-    await core.stations.change(
-        station_id=StationId(station_id),
-        registration=RegistrationStatus(body.registration) if body.registration else None,
-        security_profile=SecurityProfile(body.security_profile) if body.security_profile is not None else None,
-        password=body.password,
-    )
+async def change_station(station_id: str, body: StationChange, core: CoreDep, user: Admin) -> StationOut:
+    """Registration, security profile, password (met at the next connection or boot); name, site and location.
+
+    Fields left out keep their value; an explicit null clears name, site_id or the location."""
+    sid = StationId(station_id)
+    placement = body.model_fields_set & set(StationPlacement.model_fields)
+    if placement:
+        s = (await core.queries.station(station_id=sid)).station
+        merged = body.merged_placement(
+            {"name": s.name, "site_id": s.site_id, "latitude": s.latitude, "longitude": s.longitude}
+        )
+        await core.sites.place_station(
+            station_id=sid,
+            name=merged["name"],
+            site_id=SiteId(merged["site_id"]) if merged["site_id"] is not None else None,
+            latitude=merged["latitude"],
+            longitude=merged["longitude"],
+            actor=user.username,
+        )
+    if body.model_fields_set - placement or not placement:
+        await core.stations.change(
+            station_id=sid,
+            registration=RegistrationStatus(body.registration) if body.registration else None,
+            security_profile=SecurityProfile(body.security_profile) if body.security_profile is not None else None,
+            password=body.password,
+            actor=user.username,
+        )
     return StationOut.of(await core.queries.station(station_id=StationId(station_id)))
 
 
 @router.post("/stations/{station_id}/accept", response_model=StationOut)
-async def accept_station(station_id: str, core: CoreDep, _: Admin) -> StationOut:
+async def accept_station(station_id: str, core: CoreDep, user: Admin) -> StationOut:
     """Accept a Pending station: it is answered Accepted at its next BootNotification."""
-    await core.stations.change(station_id=StationId(station_id), registration=RegistrationStatus.ACCEPTED)
+    await core.stations.set_registration(
+        station_id=StationId(station_id), registration=RegistrationStatus.ACCEPTED, actor=user.username
+    )
     return StationOut.of(await core.queries.station(station_id=StationId(station_id)))
 
 
@@ -83,8 +126,8 @@ async def accept_station(station_id: str, core: CoreDep, _: Admin) -> StationOut
     response_class=Response,
     responses={409: {"description": "the station is connected"}},
 )
-async def delete_station(station_id: str, core: CoreDep, _: Admin) -> Response:
+async def delete_station(station_id: str, core: CoreDep, user: Admin) -> Response:
     """Forget a station; its transactions and history stay in the database."""
     view = await core.queries.station(station_id=StationId(station_id))
-    await core.stations.remove(station_id=StationId(station_id), online=view.station.online)
+    await core.stations.remove(station_id=StationId(station_id), online=view.station.online, actor=user.username)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
 from evscada.api.deps import CoreDep, Operator, Viewer
-from evscada.core.model import AuthorizationStatus, Token
+from evscada.core.model import AuthorizationStatus, Token, VehicleId
 
 router = APIRouter(tags=["tokens"])
 
@@ -19,6 +19,9 @@ class TokenIn(BaseModel):
     status: Literal["Accepted", "Blocked", "Expired", "Invalid"] = "Accepted"
     expires_at: datetime | None = Field(None, description="ISO 8601 with offset; after it the token is Expired")
     group_id: str | None = Field(None, max_length=36, description="group / parent idTag")
+    vehicle_id: int | None = Field(
+        None, ge=1, description="the vehicle it charges; left out: the current link stays; null: no vehicle"
+    )
 
 
 class TokenOut(TokenIn):
@@ -32,6 +35,7 @@ class TokenOut(TokenIn):
             status=str(token.status),  # type: ignore[arg-type]
             expires_at=token.expires_at,
             group_id=token.group_id,
+            vehicle_id=token.vehicle_id,
         )
 
 
@@ -52,7 +56,7 @@ async def get_token(value: str, core: CoreDep, _: Viewer) -> TokenOut:
 
 @router.put("/tokens/{value}", response_model=TokenOut)
 async def put_token(
-    value: Annotated[str, Path(min_length=1, max_length=36)], body: TokenIn, core: CoreDep, _: Operator
+    value: Annotated[str, Path(min_length=1, max_length=36)], body: TokenIn, core: CoreDep, user: Operator
 ) -> TokenOut:
     """Create or replace a token (idTag up to 36 characters, the 2.0.1 limit; 1.6 stations take 20)."""
     token = Token(
@@ -61,30 +65,30 @@ async def put_token(
         status=AuthorizationStatus(body.status),
         expires_at=body.expires_at,
         group_id=body.group_id,
+        vehicle_id=VehicleId(body.vehicle_id) if body.vehicle_id is not None else None,
     )
-    await core.authorization.save_token(token=token)
-    return TokenOut.of(token)
-
-
-async def _set_status(core: CoreDep, value: str, new: AuthorizationStatus) -> TokenOut:
-    token = await core.authorization.token(value=value)
-    token.status = new
-    await core.authorization.save_token(token=token)
-    return TokenOut.of(token)
+    saved = await core.authorization.save_token(
+        token=token, actor=user.username, keep_vehicle="vehicle_id" not in body.model_fields_set
+    )
+    return TokenOut.of(saved)
 
 
 @router.post("/tokens/{value}/block", response_model=TokenOut)
-async def block_token(value: str, core: CoreDep, _: Operator) -> TokenOut:
+async def block_token(value: str, core: CoreDep, user: Operator) -> TokenOut:
     """Stations answer Blocked from now on (stations with a local list learn it with the next list update)."""
-    return await _set_status(core, value, AuthorizationStatus.BLOCKED)
+    return TokenOut.of(
+        await core.authorization.set_status(value=value, status=AuthorizationStatus.BLOCKED, actor=user.username)
+    )
 
 
 @router.post("/tokens/{value}/unblock", response_model=TokenOut)
-async def unblock_token(value: str, core: CoreDep, _: Operator) -> TokenOut:
-    return await _set_status(core, value, AuthorizationStatus.ACCEPTED)
+async def unblock_token(value: str, core: CoreDep, user: Operator) -> TokenOut:
+    return TokenOut.of(
+        await core.authorization.set_status(value=value, status=AuthorizationStatus.ACCEPTED, actor=user.username)
+    )
 
 
 @router.delete("/tokens/{value}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
-async def delete_token(value: str, core: CoreDep, _: Operator) -> Response:
-    await core.authorization.delete_token(value=value)
+async def delete_token(value: str, core: CoreDep, user: Operator) -> Response:
+    await core.authorization.delete_token(value=value, actor=user.username)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

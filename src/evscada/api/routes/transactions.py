@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from evscada.api.deps import CoreDep, Viewer
 from evscada.api.schemas import SampleOut, TransactionDetailOut, TransactionOut
-from evscada.core.model import StationId, Transaction, TransactionPk, TransactionState
+from evscada.core.model import SiteId, StationId, Transaction, TransactionPk, TransactionState, VehicleId
 from evscada.core.queries import ExportCursor, TransactionFilter
 
 router = APIRouter(tags=["transactions"])
@@ -33,11 +33,17 @@ EXPORT_COLUMNS = (
     "stop_reason",
     "state",
     "updated_at",
+    "vehicle_id",  # columns are only ever added at the end: existing positions stay
+    "vehicle_name",
 )
 
 
-def _export_row(tx: Transaction) -> dict[str, object]:
-    row = TransactionOut.of(tx).model_dump(mode="json")
+async def _vehicle_names(core: CoreDep, transactions: list[Transaction]) -> dict[VehicleId, str]:
+    return await core.vehicles.names(vehicle_ids={tx.vehicle_id for tx in transactions if tx.vehicle_id is not None})
+
+
+def _export_row(tx: Transaction, names: dict[VehicleId, str]) -> dict[str, object]:
+    row = TransactionOut.of(tx, names).model_dump(mode="json")
     row["updated_at"] = tx.updated_at.isoformat() if tx.updated_at else None
     return {column: row[column] for column in EXPORT_COLUMNS}
 
@@ -71,7 +77,8 @@ async def export_transactions(
     headers = {"X-Has-More": "true" if len(rows) == limit else "false"}
     if next_cursor is not None:
         headers["X-Next-Cursor"] = next_cursor.encode()
-    records = [_export_row(tx) for tx in rows]
+    names = await _vehicle_names(core, rows)
+    records = [_export_row(tx, names) for tx in rows]
     if format == "jsonl":
         body = "".join(json.dumps(record, separators=(",", ":")) + "\n" for record in records)
         return Response(body, media_type="application/x-ndjson", headers=headers)
@@ -94,6 +101,8 @@ async def list_transactions(
         datetime | None, Query(description="ISO 8601 with offset, e.g. 2026-11-01T00:00:00Z")
     ] = None,
     started_until: datetime | None = None,
+    site_id: Annotated[int | None, Query(ge=1, description="sessions at the stations of this site")] = None,
+    vehicle_id: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[TransactionOut]:
@@ -105,8 +114,12 @@ async def list_transactions(
         started_until=started_until,
         limit=limit,
         offset=offset,
+        site_id=SiteId(site_id) if site_id is not None else None,
+        vehicle_id=VehicleId(vehicle_id) if vehicle_id is not None else None,
     )
-    return [TransactionOut.of(tx) for tx in await core.queries.transactions(where=where)]
+    transactions = await core.queries.transactions(where=where)
+    names = await _vehicle_names(core, transactions)
+    return [TransactionOut.of(tx, names) for tx in transactions]
 
 
 @router.get(
@@ -116,6 +129,7 @@ async def list_transactions(
 )
 async def get_transaction(transaction_id: int, core: CoreDep, _: Viewer) -> TransactionDetailOut:
     transaction, samples = await core.queries.transaction(pk=TransactionPk(transaction_id))
+    names = await _vehicle_names(core, [transaction])
     return TransactionDetailOut(
-        **TransactionOut.of(transaction).model_dump(), samples=[SampleOut.of(s) for s in samples]
+        **TransactionOut.of(transaction, names).model_dump(), samples=[SampleOut.of(s) for s in samples]
     )

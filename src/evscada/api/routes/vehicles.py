@@ -1,0 +1,91 @@
+"""Vehicles and the tokens they charge with; operators keep the fleet current."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response, status
+
+from evscada.api.deps import CoreDep, Operator, Viewer
+from evscada.api.routes.tokens import TokenOut
+from evscada.api.schemas import TokenLinkIn, VehicleIn, VehicleOut, VehiclePatch
+from evscada.core.model import Vehicle, VehicleId
+from evscada.core.vehicles import UnknownToken
+
+router = APIRouter(tags=["vehicles"])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "unknown vehicle (or token)"}}
+
+
+@router.get("/vehicles", response_model=list[VehicleOut])
+async def list_vehicles(core: CoreDep, _: Viewer) -> list[VehicleOut]:
+    return [VehicleOut.of(vehicle) for vehicle in await core.vehicles.list()]
+
+
+@router.get("/vehicles/{vehicle_id}", response_model=VehicleOut, responses=_NOT_FOUND)
+async def get_vehicle(vehicle_id: int, core: CoreDep, _: Viewer) -> VehicleOut:
+    """A vehicle with the tokens linked to it."""
+    vehicle, tokens = await core.vehicles.detail(vehicle_id=VehicleId(vehicle_id))
+    return VehicleOut.of(vehicle, tokens)
+
+
+@router.post(
+    "/vehicles",
+    response_model=VehicleOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "a vehicle with that name exists"}},
+)
+async def create_vehicle(body: VehicleIn, core: CoreDep, user: Operator) -> VehicleOut:
+    vehicle = await core.vehicles.create(**body.model_dump(), actor=user.username)
+    return VehicleOut.of(vehicle, [])
+
+
+@router.patch("/vehicles/{vehicle_id}", response_model=VehicleOut, responses=_NOT_FOUND)
+async def change_vehicle(vehicle_id: int, body: VehiclePatch, core: CoreDep, user: Operator) -> VehicleOut:
+    """Fields left out keep their value; an explicit null clears one (not the name)."""
+    current, tokens = await core.vehicles.detail(vehicle_id=VehicleId(vehicle_id))
+    fields = body.merged(
+        {
+            "name": current.name,
+            "plate": current.plate,
+            "fleet_number": current.fleet_number,
+            "fleet": current.fleet,
+            "battery_capacity_wh": current.battery_capacity_wh,
+        }
+    )
+    vehicle = await core.vehicles.update(vehicle=Vehicle(id=current.id, **fields), actor=user.username)
+    return VehicleOut.of(vehicle, tokens)
+
+
+@router.delete(
+    "/vehicles/{vehicle_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses=_NOT_FOUND
+)
+async def delete_vehicle(vehicle_id: int, core: CoreDep, user: Operator) -> Response:
+    """Its tokens stay, unlinked; past sessions keep the vehicle id they recorded."""
+    await core.vehicles.delete(vehicle_id=VehicleId(vehicle_id), actor=user.username)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/vehicles/{vehicle_id}/tokens", response_model=TokenOut, responses=_NOT_FOUND)
+async def link_token(vehicle_id: int, body: TokenLinkIn, core: CoreDep, user: Operator) -> TokenOut:
+    """Sessions this token starts from now on record this vehicle."""
+    token = await core.vehicles.link_token(
+        token_value=body.value, vehicle_id=VehicleId(vehicle_id), actor=user.username
+    )
+    return TokenOut.of(token)
+
+
+@router.delete(
+    "/vehicles/{vehicle_id}/tokens/{value}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=_NOT_FOUND,
+)
+async def unlink_token(
+    vehicle_id: int, value: Annotated[str, Path(min_length=1, max_length=36)], core: CoreDep, user: Operator
+) -> Response:
+    _, tokens = await core.vehicles.detail(vehicle_id=VehicleId(vehicle_id))
+    if value not in tokens:
+        raise UnknownToken(f"token {value} is not linked to vehicle {vehicle_id}")
+    await core.vehicles.link_token(token_value=value, vehicle_id=None, actor=user.username)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
