@@ -1,0 +1,119 @@
+"""The alarms page over plain HTTP: real alarms raised by a station, operators' actions, the history (SQLite and PG)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from ocpp.v16 import call
+
+from evscada.core.access import Role
+from tests.console.conftest import PASSWORD, add_users, http
+from tests.support import Csms, eventually, station16
+
+
+@asynccontextmanager
+async def logged_in(csms: Csms, role: Role) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """A client with a session of this role, and the session's CSRF token for forms."""
+    async with http(csms) as client:
+        answer = await client.post("/login", data={"username": str(role), "password": PASSWORD})
+        assert answer.status_code == 303
+        page = await client.get("/alarms")
+        found = re.search(r'name="csrf-token" content="([0-9a-f]+)"', page.text)
+        assert found
+        yield client, found.group(1)
+
+
+async def active_alarm(csms: Csms) -> dict[str, object]:
+    async def raised() -> list[dict[str, object]]:
+        return await csms.rows("alarms", state="active")
+
+    (alarm,) = await eventually(raised)
+    return alarm
+
+
+async def test_operators_see_a_stations_fault_and_handle_it_while_a_viewer_may_only_look(csms: Csms) -> None:
+    await add_users(csms)
+    await csms.add_station("CP-1")
+    async with station16(csms, "CP-1") as cp:
+        await cp.call(call.BootNotification(charge_point_model="X", charge_point_vendor="ACME"))
+        await cp.call(call.StatusNotification(connector_id=1, error_code="GroundFailure", status="Faulted"))
+        alarm = await active_alarm(csms)
+        aid = alarm["id"]
+        async with logged_in(csms, Role.VIEWER) as (viewer, viewer_csrf):
+            page = await viewer.get("/alarms")
+            assert page.status_code == 200
+            row = re.search(rf'<tr class="alarm priority-1[^"]*" data-alarm="{aid}">(.*?)</tr>', page.text, re.S)
+            assert row, page.text
+            assert "GroundFailure" in row.group(1) and 'href="/stations/CP-1"' in row.group(1)
+            assert "station_fault" in row.group(1) and "critical" in row.group(1)
+            assert "/acknowledge" not in page.text and "<form" not in row.group(1)  # a viewer gets no buttons ...
+            assert (await viewer.get("/data/alarms/attention")).json() == {"count": 1}
+            refused = await viewer.post(f"/alarms/{aid}/acknowledge", data={"csrf": viewer_csrf})
+            assert refused.status_code == 403  # ... and the server refuses the hand-made form
+            assert (await csms.rows("alarms", id=aid))[0]["acknowledged_at"] is None
+
+        async with logged_in(csms, Role.OPERATOR) as (operator, csrf):
+            assert (await operator.post(f"/alarms/{aid}/acknowledge", data={"comment": "x"})).status_code == 403
+            done = await operator.post(
+                f"/alarms/{aid}/acknowledge", data={"csrf": csrf, "comment": "crew on the way", "back": "/alarms"}
+            )
+            assert done.status_code == 303 and "acknowledged" in done.headers["location"]
+            again = await operator.post(f"/alarms/{aid}/acknowledge", data={"csrf": csrf})
+            assert again.status_code == 303 and "failed=1" in again.headers["location"]  # a conflict, shown
+            shelved = await operator.post(
+                f"/alarms/{aid}/shelve", data={"csrf": csrf, "minutes": "60", "reason": "known sensor fault"}
+            )
+            assert "failed" not in shelved.headers["location"]
+            no_reason = await operator.post(f"/alarms/{aid}/shelve", data={"csrf": csrf, "minutes": "60"})
+            assert "failed=1" in no_reason.headers["location"]
+            await operator.post(f"/alarms/{aid}/comment", data={"csrf": csrf, "text": "replaced the RCD"})
+            page = (await operator.get("/alarms")).text
+            assert "operator" in page and "crew on the way" in page and "replaced the RCD" in page
+            assert "known sensor fault" in page and "Unshelve" in page
+            assert (await operator.get("/data/alarms/attention")).json() == {"count": 0}  # seen: not counted
+            await operator.post(f"/alarms/{aid}/unshelve", data={"csrf": csrf})
+            (stored,) = await csms.rows("alarms", id=aid)
+            assert stored["acknowledged_by"] == "operator" and stored["shelved_until"] is None
+            assert (
+                (await operator.post("/alarms/999999/unshelve", data={"csrf": csrf}))
+                .headers["location"]
+                .endswith("failed=1")
+            )
+
+        await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Available"))
+
+        async def cleared() -> bool:
+            return (await csms.rows("alarms", id=aid))[0]["state"] == "cleared"
+
+        assert await eventually(cleared)
+    await history_shows_and_exports(csms, aid)
+
+
+async def history_shows_and_exports(csms: Csms, aid: object) -> None:
+    async with logged_in(csms, Role.VIEWER) as (viewer, _):
+        assert "no active alarms" in (await viewer.get("/alarms")).text
+        history = await viewer.get("/alarms", params={"tab": "history", "station": "CP-1", "state": "cleared"})
+        assert f'data-alarm="{aid}"' in history.text and "GroundFailure" in history.text
+        other = await viewer.get("/alarms", params={"tab": "history", "priority": "4"})
+        assert f'data-alarm="{aid}"' not in other.text
+        export = re.search(r'href="(/api/v1/alarms/export[^"]*)" id="alarms-export"', history.text)
+        assert export and export.group(1)
+        rows = list(csv.DictReader(io.StringIO((await viewer.get(export.group(1).replace("&amp;", "&"))).text)))
+        assert [(r["id"], r["station_id"], r["state"]) for r in rows] == [(str(aid), "CP-1", "cleared")]
+
+
+async def test_the_live_fragment_holds_just_the_rows(csms: Csms) -> None:
+    await add_users(csms)
+    await csms.add_station("CP-1")
+    async with station16(csms, "CP-1") as cp:
+        await cp.call(call.BootNotification(charge_point_model="X", charge_point_vendor="ACME"))
+        await cp.call(call.StatusNotification(connector_id=2, error_code="HighTemperature", status="Faulted"))
+        await active_alarm(csms)
+        async with logged_in(csms, Role.OPERATOR) as (client, _):
+            fragment = (await client.get("/alarms?fragment=rows")).text
+    assert "<html" not in fragment and "HighTemperature" in fragment and "Acknowledge" in fragment
