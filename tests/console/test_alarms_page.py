@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from ocpp.v16 import call
@@ -117,3 +119,60 @@ async def test_the_live_fragment_holds_just_the_rows(csms: Csms) -> None:
         async with logged_in(csms, Role.OPERATOR) as (client, _):
             fragment = (await client.get("/alarms?fragment=rows")).text
     assert "<html" not in fragment and "HighTemperature" in fragment and "Acknowledge" in fragment
+
+
+async def test_the_station_page_shows_its_alarms_maintenance_and_availability(csms: Csms) -> None:
+    await add_users(csms)
+    await csms.add_station("CP-1")
+    async with station16(csms, "CP-1") as cp:
+        await cp.call(call.BootNotification(charge_point_model="X", charge_point_vendor="ACME"))
+        await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Available"))
+        await asyncio.sleep(0.3)
+        await cp.call(call.StatusNotification(connector_id=1, error_code="GroundFailure", status="Faulted"))
+        await asyncio.sleep(0.3)
+        await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Available"))
+        await cp.call(call.StatusNotification(connector_id=2, error_code="OverVoltage", status="Faulted"))
+        alarm = await active_alarm(csms)
+
+        async with logged_in(csms, Role.VIEWER) as (viewer, viewer_csrf):
+            page = (await viewer.get("/stations/CP-1")).text
+            alarms = (await viewer.get("/stations/CP-1?fragment=alarms")).text
+            assert f'data-alarm="{alarm["id"]}"' in alarms and "OverVoltage" in alarms and "<html" not in alarms
+            assert "In service" in page and 'action="/stations/CP-1/maintenance"' not in page
+            refused = await viewer.post(
+                "/stations/CP-1/maintenance",
+                data={"csrf": viewer_csrf, "until": "2099-01-01T00:00", "reason": "x"},
+            )
+            assert refused.status_code == 403
+            measured = (await viewer.get("/api/v1/stations/CP-1/availability")).json()
+            assert measured["availability"] is not None
+            row = re.search(
+                r'<tr data-days="30"><td>[^<]*</td><td class="percent">([\d.]+) %</td><td>(\d+) outage', page
+            )
+            assert row, page
+            assert abs(float(row.group(1)) - measured["availability"] * 100) < 1  # the same service, a moment apart
+            assert int(row.group(2)) == measured["outage_count"]
+
+        async with logged_in(csms, Role.OPERATOR) as (operator, csrf):
+            assert 'action="/stations/CP-1/maintenance"' in (await operator.get("/stations/CP-1")).text
+            until = (datetime.now(UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+            started = await operator.post(
+                "/stations/CP-1/maintenance", data={"csrf": csrf, "until": until, "reason": "replacing the RCD"}
+            )
+            assert started.status_code == 303 and "failed" not in started.headers["location"]
+            page = (await operator.get("/stations/CP-1")).text
+            assert "In maintenance" in page and "replacing the RCD" in page
+            rest = (await operator.get("/api/v1/stations/CP-1/maintenance")).json()
+            assert rest["reason"] == "replacing the RCD" and rest["started_by"] == "operator"
+            past = await operator.post(
+                "/stations/CP-1/maintenance", data={"csrf": csrf, "until": "2001-01-01T00:00", "reason": "x"}
+            )
+            garbage = await operator.post(
+                "/stations/CP-1/maintenance", data={"csrf": csrf, "until": "soon", "reason": "x"}
+            )
+            assert "failed=1" in past.headers["location"] and "failed=1" in garbage.headers["location"]
+            ended = await operator.post("/stations/CP-1/maintenance", data={"csrf": csrf, "action": "end"})
+            assert "failed" not in ended.headers["location"]
+            assert (await operator.get("/api/v1/stations/CP-1/maintenance")).json() is None
+            again = await operator.post("/stations/CP-1/maintenance", data={"csrf": csrf, "action": "end"})
+            assert "failed=1" in again.headers["location"]

@@ -113,7 +113,7 @@ async def alarms_page(
     alarms = await core.alarms.list(where=query.where()) if history else await active_alarms(core)
     context: dict[str, Any] = {
         "alarms": alarms,
-        "history": history,
+        "alarm_history": history,
         "priorities": PRIORITIES,
         "shelf_minutes": SHELF_MINUTES,
         "back": _here(request),
