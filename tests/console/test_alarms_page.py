@@ -6,28 +6,13 @@ import asyncio
 import csv
 import io
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-import httpx
 from ocpp.v16 import call
 
 from evscada.core.access import Role
-from tests.console.conftest import PASSWORD, add_users, http
+from tests.console.conftest import add_users, logged_in
 from tests.support import Csms, eventually, station16
-
-
-@asynccontextmanager
-async def logged_in(csms: Csms, role: Role) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
-    """A client with a session of this role, and the session's CSRF token for forms."""
-    async with http(csms) as client:
-        answer = await client.post("/login", data={"username": str(role), "password": PASSWORD})
-        assert answer.status_code == 303
-        page = await client.get("/alarms")
-        found = re.search(r'name="csrf-token" content="([0-9a-f]+)"', page.text)
-        assert found
-        yield client, found.group(1)
 
 
 async def active_alarm(csms: Csms) -> dict[str, object]:

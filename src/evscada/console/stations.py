@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Red
 
 from evscada.api.deps import CoreDep
 from evscada.console.station_ops import alarm_context, operations_context
+from evscada.console.station_tokens import tokens_context
 from evscada.console.views import STATES, StationSummary, as_json, counts, summaries
 from evscada.console.web import PageUser, need, page_of, read_form, render
 from evscada.core.access import Role
@@ -114,6 +115,8 @@ async def station_page(request: Request, station_id: str, core: CoreDep, user: P
         context.update(await alarm_context(core, sid))
     if part is None:
         context.update(await operations_context(core, sid))
+        if user.role.allows(Role.OPERATOR):
+            context.update(await tokens_context(core, sid))
         context["message"] = request.query_params.get("message")
         context["failed"] = request.query_params.get("failed") == "1"
         context["tokens"] = await core.authorization.tokens(limit=500, offset=0)
