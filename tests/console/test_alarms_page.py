@@ -59,9 +59,9 @@ async def test_operators_see_a_stations_fault_and_handle_it_while_a_viewer_may_o
             no_reason = await operator.post(f"/alarms/{aid}/shelve", data={"csrf": csrf, "minutes": "60"})
             assert "failed=1" in no_reason.headers["location"]
             await operator.post(f"/alarms/{aid}/comment", data={"csrf": csrf, "text": "replaced the RCD"})
-            page = (await operator.get("/alarms")).text
-            assert "operator" in page and "crew on the way" in page and "replaced the RCD" in page
-            assert "known sensor fault" in page and "Unshelve" in page
+            text = (await operator.get("/alarms")).text
+            assert "operator" in text and "crew on the way" in text and "replaced the RCD" in text
+            assert "known sensor fault" in text and "Unshelve" in text
             assert (await operator.get("/data/alarms/attention")).json() == {"count": 0}  # seen: not counted
             await operator.post(f"/alarms/{aid}/unshelve", data={"csrf": csrf})
             (stored,) = await csms.rows("alarms", id=aid)
