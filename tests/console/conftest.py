@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -140,3 +141,15 @@ async def screenshot(page: Any, name: str) -> None:
 async def http(csms: Csms) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=base_url(csms), timeout=10) as client:
         yield client
+
+
+@contextlib.asynccontextmanager
+async def logged_in(csms: Csms, role: Role) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """A client with a session of this role, and the session's CSRF token for forms."""
+    async with http(csms) as client:
+        answer = await client.post("/login", data={"username": str(role), "password": PASSWORD})
+        assert answer.status_code == 303
+        page = await client.get("/alarms")
+        found = re.search(r'name="csrf-token" content="([0-9a-f]+)"', page.text)
+        assert found
+        yield client, found.group(1)

@@ -55,6 +55,9 @@ async def test_the_map_shows_each_station_in_its_state_and_a_fault_turns_it_red_
         )
         assert colour == "rgb(31, 111, 209)"  # charging blue
         assert await page.inner_text('[data-count="charging"]') == "1"
+        alarms = await page.context.new_page()  # the alarms page open beside the map, as in a control room
+        await alarms.goto("/alarms")
+        await alarms.evaluate("window.notReloaded = true")
 
         await raw.call(call.StatusNotification(connector_id=1, error_code="GroundFailure", status="Faulted"))
 
@@ -69,14 +72,30 @@ async def test_the_map_shows_each_station_in_its_state_and_a_fault_turns_it_red_
         assert "Hamburg 1" in popup and "GroundFailure" in popup
         await screenshot(page, "map")
 
-        await page.goto("/alarms")
-        assert "GroundFailure" in await page.inner_text("#alarms")
-        await screenshot(page, "alarms")
+        await acknowledge_live_alarm(alarms)
         await page.goto("/stations?sort=-state")
         assert await page.locator("#stations-rows tr").count() == 3
         await screenshot(page, "stations")
         mobile = await logged_in_page(browser, csms, Role.VIEWER, mobile=True)
         await screenshot(mobile, "map-phone")
+
+
+async def acknowledge_live_alarm(page: Any) -> None:
+    """The station's fault appears on the open alarms page by itself; an operator acknowledges it there."""
+    row = page.locator("#alarm-rows tr.alarm", has_text="GroundFailure")
+    await row.wait_for()
+    assert await page.evaluate("window.notReloaded") is True
+    assert "critical" in await row.inner_text() and "RAW-16" in await row.inner_text()
+    await page.wait_for_function("document.getElementById('alarm-badge').textContent === '1'")
+    await screenshot(page, "alarms")
+    page.on("dialog", lambda dialog: dialog.accept())
+    await row.locator('input[name="comment"]').fill("crew informed")
+    await row.locator("button", has_text="Acknowledge").click()
+    await page.wait_for_url("**/alarms?message=*")
+    acknowledged = page.locator("#alarm-rows tr.alarm.acknowledged", has_text="GroundFailure")
+    assert "operator" in await acknowledged.inner_text() and "crew informed" in await acknowledged.inner_text()
+    await page.wait_for_function("document.getElementById('alarm-badge').hidden")
+    await screenshot(page, "alarms-acknowledged")
 
 
 async def _count_markers(page: Any, n: int) -> bool:

@@ -13,6 +13,7 @@ from evscada.console.manage import expected_end
 from evscada.console.trends import chart_groups
 from evscada.console.views import station_state
 from evscada.core.access import Role
+from evscada.core.historian import SampleAnswer, Series, SeriesKey
 from evscada.core.model import (
     EvseRef,
     MeterSample,
@@ -72,17 +73,31 @@ def sample(minute: int, measurand: str, value: float, phase: str | None = None) 
     return MeterSample(timestamp=T0 + timedelta(minutes=minute), value=value, measurand=measurand, phase=phase)
 
 
+def raw(measurand: str, phase: str, *points: tuple[int, float]) -> Series:
+    return Series(
+        key=SeriesKey(1, 1, measurand, phase),
+        unit="A" if measurand.startswith("Current") else "W",
+        raw=[(T0 + timedelta(minutes=m), v) for m, v in points],
+    )
+
+
 def test_a_chart_per_measurand_with_a_line_per_phase_on_one_time_axis() -> None:
-    pairs = [
-        ("", sample(0, "Current.Import", 10, "L1")),
-        ("", sample(0, "Current.Import", 11, "L2")),
-        ("", sample(1, "Current.Import", 12, "L1")),
-        ("", sample(0, "Power.Active.Import", 7000)),
-    ]
-    power, current = chart_groups(pairs)
+    answer = SampleAnswer(
+        start=T0,
+        end=T0 + timedelta(hours=1),
+        resolution="raw",
+        bucket_seconds=None,
+        series=[
+            raw("Current.Import", "L1", (0, 10), (1, 12)),
+            raw("Current.Import", "L2", (0, 11)),
+            raw("Power.Active.Import", "", (0, 7000)),
+        ],
+    )
+    power, current = chart_groups(answer)
     assert power["measurand"] == "Power.Active.Import" and power["series"][0]["values"] == [7000]
     assert current["x"] == [T0.timestamp(), (T0 + timedelta(minutes=1)).timestamp()]
     assert {s["label"]: s["values"] for s in current["series"]} == {"L1": [10, 12], "L2": [11, None]}
+    assert "min" not in power["series"][0] and power["resolution"] == "raw"
 
 
 def test_live_reading_sums_phases_and_counts_energy_from_the_session_start() -> None:
@@ -162,7 +177,17 @@ async def test_a_station_trend_covers_the_range_asked_for(csms: Csms) -> None:
         since, until = T0.isoformat(), (T0 + timedelta(hours=1)).isoformat()
         answer = await client.get("/data/trend", params={"station": "CP-1", "since": since, "until": until})
         backwards = await client.get("/data/trend", params={"station": "CP-1", "since": until, "until": since})
+        # Two days: the historian answers with 15-minute buckets, each its average, min and max.
+        since, until = (T0 - timedelta(hours=1)).isoformat(), (T0 + timedelta(hours=47)).isoformat()
+        long = await client.get("/data/trend", params={"station": "CP-1", "since": since, "until": until})
     (power,) = answer.json()["groups"]
     assert power["measurand"] == "Power.Active.Import" and power["unit"] == "W"
     assert power["series"][0]["values"] == [7000, 11000]  # the sample at 09:10 lies outside the hour
+    assert answer.json()["resolution"] == "raw" and "min" not in power["series"][0]
     assert backwards.status_code == 422
+    assert long.json()["resolution"] == "15m"
+    (power,) = long.json()["groups"]
+    first, second = T0 + timedelta(minutes=7.5), T0 + timedelta(minutes=67.5)  # bucket middles
+    assert power["x"] == [first.timestamp(), second.timestamp()]
+    (line,) = power["series"]
+    assert (line["values"], line["min"], line["max"]) == ([9000, 3000], [7000, 3000], [11000, 3000])

@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from evscada.console import auth, manage, stations, transactions, trends
+from evscada.console import alarms, auth, manage, station_ops, station_tokens, stations, transactions, trends
 from evscada.console.config import ConsoleSettings
 from evscada.console.web import HERE, LoginRequired, PageNotFound, login_url, render
 from evscada.core.model import StationId
@@ -20,7 +20,7 @@ def mount_console(api: FastAPI, settings: ConsoleSettings, station_frames: Frame
     api.state.console = settings
     api.state.station_frames = station_frames
     api.mount("/static/console", StaticFiles(directory=HERE / "static"), name="console-static")
-    for module in (auth, stations, trends, transactions, manage):
+    for module in (auth, stations, trends, transactions, manage, alarms, station_ops, station_tokens):
         api.include_router(module.router)
 
     @api.exception_handler(PageNotFound)

@@ -1,4 +1,4 @@
-"""Dispatch (vehicles at their chargers), alarms (station faults for now) and access management forms."""
+"""Dispatch (vehicles at their chargers) and access management forms."""
 
 from __future__ import annotations
 
@@ -69,31 +69,6 @@ def _dispatch_row(vehicle: Vehicle, where: tuple[StationSummary, ConnectorSummar
         faults.append("station offline")
     end = expected_end(c.reading, vehicle.battery_capacity_wh) if c.reading else None
     return DispatchRow(vehicle, s, c, faults, end)
-
-
-@dataclass(frozen=True, slots=True)
-class Fault:
-    priority: int  # 1 is the worst, as with alarms
-    s: StationSummary
-    evse: int | None
-    what: str
-    since: datetime | None
-
-
-@router.get("/alarms", response_class=HTMLResponse)
-async def alarms_page(request: Request, core: CoreDep, user: PageUser) -> HTMLResponse:
-    """Until the alarm engine lands: faulted connectors and offline stations, the worst first."""
-    alarms = []
-    for s in await summaries(core):
-        if s.station.registration == RegistrationStatus.ACCEPTED and not s.station.online:
-            alarms.append(Fault(2, s, None, "offline", s.station.last_seen))
-        for c in s.connectors:
-            x = c.connector
-            if x.status == "Faulted" or x.error_code:
-                what = f"{x.status} {x.error_code or ''} {x.info or ''}".strip()
-                alarms.append(Fault(1 if x.status == "Faulted" else 3, s, x.evse_id, what, x.status_at))
-    alarms.sort(key=lambda a: (a.priority, a.s.station.id))
-    return render(request, "alarms.html", user, alarms=alarms)
 
 
 @router.get("/access", response_class=HTMLResponse)

@@ -11,6 +11,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 
 from evscada.api.deps import CoreDep
+from evscada.console.station_ops import alarm_context, operations_context
+from evscada.console.station_tokens import tokens_context
 from evscada.console.views import STATES, StationSummary, as_json, counts, summaries
 from evscada.console.web import PageUser, need, page_of, read_form, render
 from evscada.core.access import Role
@@ -109,13 +111,22 @@ async def station_page(request: Request, station_id: str, core: CoreDep, user: P
     if part in (None, "frames"):
         context["frames"] = _frames(request, sid)
         context["logging"] = (await core.frame_log.switched_on()).get(sid)
+    if part == "alarms":
+        context.update(await alarm_context(core, sid))
     if part is None:
+        context.update(await operations_context(core, sid))
+        if user.role.allows(Role.OPERATOR):
+            context.update(await tokens_context(core, sid))
+        context["message"] = request.query_params.get("message")
+        context["failed"] = request.query_params.get("failed") == "1"
         context["tokens"] = await core.authorization.tokens(limit=500, offset=0)
         context["vehicles"] = {v.id: v for v in await core.vehicles.list()}
         return render(request, "station.html", user, **context)
-    template = {"connectors": "station_connectors.html", "commands": "station_commands.html"}.get(
-        part, "station_log.html"
-    )
+    template = {
+        "connectors": "station_connectors.html",
+        "commands": "station_commands.html",
+        "alarms": "station_alarms.html",
+    }.get(part, "station_log.html")
     return render(request, template, user, **context)
 
 

@@ -11,14 +11,14 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from evscada.api.deps import CoreDep
 from evscada.console.web import PageUser, page_of, render
-from evscada.core.model import MeterSample, StationId, TransactionPk
+from evscada.core.historian import Resolution, SampleAnswer, Series
+from evscada.core.model import StationId, TransactionPk
 from evscada.core.monitoring import CURRENT, ENERGY, POWER, SOC, VOLTAGE
 from evscada.core.services import Core
 
 router = APIRouter(include_in_schema=False)
 
 MEASURANDS = (POWER, ENERGY, CURRENT, VOLTAGE, SOC)
-MAX_SAMPLES = 50_000
 MAX_RANGE = timedelta(days=31)
 
 
@@ -30,44 +30,70 @@ async def fetch_samples(
     since: datetime,
     until: datetime,
     measurands: Sequence[str],
-) -> list[tuple[str, MeterSample]]:
-    """(series prefix, sample) pairs: the one place that reads samples for charts (the historian can take over)."""
+) -> SampleAnswer:
+    """The historian's answer, as for the REST API's meter-samples: raw for short ranges, buckets for long ones."""
     if transaction is not None:
-        _, samples = await core.queries.transaction(pk=transaction)
-        return [("", s) for s in samples if s.measurand in measurands]
+        return await core.historian.transaction_samples(
+            pk=transaction, start=None, end=None, measurands=list(measurands), phases=[], resolution=Resolution.AUTO
+        )
     assert station is not None
-    rows = await core.monitoring.station_samples(
-        station_id=station, since=since, until=until, measurands=measurands, limit=MAX_SAMPLES
+    return await core.historian.station_samples(
+        station_id=station,
+        start=since,
+        end=until,
+        measurands=list(measurands),
+        phases=[],
+        evse_id=None,
+        connector_id=None,
+        resolution=Resolution.AUTO,
     )
-    several = len({r.evse_id for r in rows}) > 1
-    return [(f"EVSE {r.evse_id} " if several else "", r.sample) for r in rows]
 
 
-def chart_groups(pairs: Sequence[tuple[str, MeterSample]]) -> list[dict[str, Any]]:
+def _points(series: Series, bucket_seconds: int | None) -> dict[float, tuple[float, float | None, float | None]]:
+    """Time -> (value, min, max); a bucket is drawn at its middle with its average."""
+    if not series.buckets:
+        return {at.timestamp(): (value, None, None) for at, value in series.raw}
+    half = (bucket_seconds or 0) / 2
+    return {b.start.timestamp() + half: (b.avg, b.min, b.max) for b in series.buckets}
+
+
+def chart_groups(answer: SampleAnswer) -> list[dict[str, Any]]:
     """One chart per measurand; one line per phase (and EVSE), aligned on a shared time axis for uPlot."""
-    groups: dict[str, dict[str, dict[float, float]]] = {}
+    # A downsampled answer carries each bucket's min and max beside its average: a band around the line.
+    several = len({s.key.evse_id for s in answer.series}) > 1
+    groups: dict[str, dict[str, dict[float, tuple[float, float | None, float | None]]]] = {}
     units: dict[str, str | None] = {}
-    for prefix, s in pairs:
-        if s.value is None:
-            continue
-        label = (prefix + (s.phase or "")).strip() or s.measurand.split(".")[0]
-        if s.location == "EV" and s.measurand != SOC:
-            label += " (EV)"
-        groups.setdefault(s.measurand, {}).setdefault(label, {})[s.timestamp.timestamp()] = s.value
-        units.setdefault(s.measurand, s.unit)
+    for series in answer.series:
+        key = series.key
+        label = ((f"EVSE {key.evse_id} " if several else "") + key.phase).strip() or key.measurand.split(".")[0]
+        groups.setdefault(key.measurand, {}).setdefault(label, {}).update(_points(series, answer.bucket_seconds))
+        units.setdefault(key.measurand, series.unit)
     result = []
     for measurand in sorted(groups, key=lambda m: MEASURANDS.index(m) if m in MEASURANDS else 99):
         lines = groups[measurand]
         x = sorted({t for values in lines.values() for t in values})
+        charts = []
+        for label, values in lines.items():
+            line: dict[str, Any] = {"label": label, "values": [_at(values, t, 0) for t in x]}
+            if answer.bucket_seconds is not None:
+                line["min"] = [_at(values, t, 1) for t in x]
+                line["max"] = [_at(values, t, 2) for t in x]
+            charts.append(line)
         result.append(
             {
                 "measurand": measurand,
                 "unit": units[measurand] or "",
+                "resolution": answer.resolution,
                 "x": x,
-                "series": [{"label": label, "values": [values.get(t) for t in x]} for label, values in lines.items()],
+                "series": charts,
             }
         )
     return result
+
+
+def _at(values: dict[float, tuple[float, float | None, float | None]], t: float, i: int) -> float | None:
+    point = values.get(t)
+    return point[i] if point is not None else None
 
 
 def _range(since: datetime | None, until: datetime | None, hours: float) -> tuple[datetime, datetime]:
@@ -97,7 +123,7 @@ async def trend_data(
     if transaction is None and not station:
         raise HTTPException(422, "give a transaction or a station")
     start, end = _range(since, until, hours)
-    pairs = await fetch_samples(
+    answer = await fetch_samples(
         core,
         transaction=TransactionPk(transaction) if transaction is not None else None,
         station=StationId(station) if station else None,
@@ -105,7 +131,13 @@ async def trend_data(
         until=end,
         measurands=m or MEASURANDS,
     )
-    return JSONResponse({"since": start.isoformat(), "until": end.isoformat(), "groups": chart_groups(pairs)})
+    body = {
+        "since": start.isoformat(),
+        "until": end.isoformat(),
+        "resolution": answer.resolution,
+        "groups": chart_groups(answer),
+    }
+    return JSONResponse(body)
 
 
 @router.get("/trends", response_class=HTMLResponse)

@@ -51,5 +51,25 @@ const evscada = (() => {
     "transaction_started", "transaction_ended", "meter_values_recorded",
   ];
 
+  // Plain forms that change something ask first (command forms ask in their own handler).
+  document.addEventListener("submit", (e) => {
+    const form = e.target.closest("form[data-confirm]:not([data-command])");
+    if (form && form.dataset.confirm && !window.confirm(form.dataset.confirm)) e.preventDefault();
+  });
+
+  // The header's count of urgent alarms nobody has acknowledged, kept current by the alarm events.
+  const badge = document.getElementById("alarm-badge");
+  if (badge) {
+    const recount = throttled(async () => {
+      const response = await fetch("/data/alarms/attention", { credentials: "same-origin" });
+      if (!response.ok) return;
+      const { count } = await response.json();
+      badge.textContent = count;
+      badge.hidden = count === 0;
+    }, 1000);
+    recount("badge");
+    live(["alarm_changed"], () => recount("badge"));
+  }
+
   return { csrf, post, live, throttled, swap, escape, STATION_EVENTS };
 })();

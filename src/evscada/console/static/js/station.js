@@ -25,10 +25,11 @@
   const trend = document.querySelector(".trend[data-trend-url]");
   const redrawTrend = evscada.throttled(() => window.evscadaTrends.draw(trend), 30000);  // a trend, not a tick log
 
-  evscada.live(evscada.STATION_EVENTS.concat(["command_finished"]), (event) => {
+  evscada.live(evscada.STATION_EVENTS.concat(["command_finished", "alarm_changed"]), (event) => {
     if (event.station_id !== id) return;
     if (event.type === "meter_values_recorded" && trend) redrawTrend("trend");
-    if (event.type === "command_finished") refresh("commands");
+    if (event.type === "alarm_changed") refresh("alarms");
+    else if (event.type === "command_finished") refresh("commands");
     else refresh("connectors");
   });
   document.getElementById("frames-refresh").addEventListener("click", () => refresh("frames"));

@@ -1,4 +1,4 @@
-// Charts: one zoomable uPlot per measurand, a line per phase; fed by /data/trend.
+// Charts: one zoomable uPlot per measurand, a line per phase; fed by /data/trend (the historian: raw or buckets).
 "use strict";
 
 (() => {
@@ -21,18 +21,33 @@
     container.appendChild(box);
     const columns = container.clientWidth > 1100 ? 2 : 1;  // two charts a row on wide screens
     const width = Math.max(280, Math.floor(container.clientWidth / columns) - 20);
+    // A downsampled chart draws each bucket's average, with its min and max as thin lines and a band between.
+    const series = [{}];
+    const data = [group.x];
+    const bands = [];
+    group.series.forEach((s, i) => {
+      const colour = COLOURS[i % COLOURS.length];
+      series.push({ label: s.label, stroke: colour, width: 1.5, spanGaps: true });
+      data.push(s.values);
+      if (s.min && s.max) {
+        series.push({ label: s.label + " max", stroke: colour + "66", width: 0.5, spanGaps: true });
+        series.push({ label: s.label + " min", stroke: colour + "66", width: 0.5, spanGaps: true });
+        data.push(s.max, s.min);
+        bands.push({ series: [series.length - 2, series.length - 1], fill: colour + "22" });
+      }
+    });
+    const averaged = group.resolution && group.resolution !== "raw";
+    box.dataset.resolution = group.resolution || "raw";
     const options = {
-      title: `${group.measurand}${group.unit ? " (" + group.unit + ")" : ""}`,
+      title: `${group.measurand}${group.unit ? " (" + group.unit + ")" : ""}${averaged ? " · " + group.resolution + " average, min, max" : ""}`,
       width,
       height: 220,
       scales: { x: { time: true } },
       cursor: { drag: { x: true, y: false } },  // drag to zoom in, double-click to zoom out
       axes: [{}, { size: 60, values: (u, ticks) => ticks.map(compact) }],
-      series: [{}].concat(group.series.map((s, i) => ({
-        label: s.label, stroke: COLOURS[i % COLOURS.length], width: 1.5, spanGaps: true,
-      }))),
+      series,
+      bands,
     };
-    const data = [group.x].concat(group.series.map((s) => s.values));
     return new uPlot(options, data, box);
   }
 
