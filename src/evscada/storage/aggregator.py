@@ -9,28 +9,24 @@ sample's own timestamp. Work is done in bounded batches so the single SQLite wri
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
 from collections import deque
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Insert, Integer, bindparam, case, cast, extract, func, literal_column, select, true, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from evscada.core.historian import STORED_RESOLUTIONS, Bucket, floor_time
+from evscada.core.historian import STORED_RESOLUTIONS
 from evscada.storage import tables as t
 from evscada.storage.db import Database
 from evscada.storage.historian import WATERMARK
 
 log = logging.getLogger(__name__)
-
-_BucketKey = tuple[
-    str, int, datetime, int, int, str, str
-]  # station, resolution, start, evse, connector, measurand, phase
 
 
 class MeterAggregator:
@@ -63,42 +59,31 @@ class MeterAggregator:
         """One batch: the number of raw rows folded in."""
         async with self._database.transaction() as connection:
             watermark = await _lock_watermark(connection)
-            safe = await self._safe_id(connection)
-            c = t.meter_samples.c
-            rows = (
-                await connection.execute(
-                    select(
-                        c.id,
-                        c.station_id,
-                        c.evse_id,
-                        c.connector_id,
-                        c.timestamp,
-                        c.measurand,
-                        c.phase,
-                        c.unit,
-                        c.value,
-                    )
-                    .where(c.id > watermark)
-                    .order_by(c.id)
-                    .limit(self._batch)
-                )
-            ).all()
-            taken, expected = 0, watermark + 1
-            for row in rows:
-                if row.id != expected and row.id - 1 > safe:
-                    break  # ids below this row may still be committed by a transaction in flight
-                taken, expected = taken + 1, row.id + 1
+            taken, upper = await self._window(connection, watermark)
             if taken == 0:
                 return 0
-            buckets = _fold(rows[:taken])
-            if buckets:
-                await _upsert(connection, buckets)
+            await connection.execute(_fold_statement(connection.dialect.name), {"low": watermark, "high": upper})
             w = t.historian_watermarks.c
-            await connection.execute(
-                t.historian_watermarks.update().where(w.name == WATERMARK).values(last_id=rows[taken - 1].id)
-            )
-        log.debug("aggregated %d meter samples into %d buckets", taken, len(buckets))
+            await connection.execute(t.historian_watermarks.update().where(w.name == WATERMARK).values(last_id=upper))
+        log.debug("aggregated %d meter samples (ids %d to %d)", taken, watermark + 1, upper)
         return taken
+
+    async def _window(self, connection: AsyncConnection, watermark: int) -> tuple[int, int]:
+        """How many rows the batch takes and the highest id among them: at most `batch` rows above the watermark,
+        none above a gap that a transaction still in flight may fill (PostgreSQL)."""
+        c = t.meter_samples.c
+        above = select(c.id).where(c.id > watermark).order_by(c.id).limit(self._batch)
+        safe = await self._safe_id(connection)
+        if math.isinf(safe):  # SQLite: no gaps to wait for, so the database counts without sending the ids
+            inner = above.subquery()
+            count, upper = (await connection.execute(select(func.count(), func.max(inner.c.id)))).one()
+            return int(count), int(upper or watermark)
+        taken, expected = 0, watermark + 1
+        for (row_id,) in await connection.execute(above):
+            if row_id != expected and row_id - 1 > safe:
+                break  # ids below this row may still be committed by a transaction in flight
+            taken, expected = taken + 1, row_id + 1
+        return taken, expected - 1
 
     async def _safe_id(self, connection: AsyncConnection) -> float:
         if connection.dialect.name == "sqlite":
@@ -129,34 +114,74 @@ async def _lock_watermark(connection: AsyncConnection) -> int:
     return int(value)
 
 
-def _fold(rows: Any) -> dict[_BucketKey, tuple[str | None, Bucket]]:
-    buckets: dict[_BucketKey, tuple[str | None, Bucket]] = {}
-    for row in rows:
-        value = row.value
-        if value is None or not math.isfinite(value):
-            continue
-        at: datetime = row.timestamp
-        for seconds in STORED_RESOLUTIONS:
-            start = floor_time(at, seconds)
-            key = (row.station_id, seconds, start, row.evse_id, row.connector_id, row.measurand, row.phase or "")
-            found = buckets.get(key)
-            one = Bucket(start, 1, value, value, value, at, value, at, value)
-            if found is None:
-                buckets[key] = (row.unit, one)
-            else:
-                found[1].merge(one)
-                if row.unit is not None:
-                    buckets[key] = (row.unit, found[1])
-    return buckets
+_KEY = ("station_id", "resolution", "bucket_start", "evse_id", "connector_id", "measurand", "phase")
+_LARGEST = 1.7976931348623157e308  # the largest finite float: BETWEEN -it AND it leaves out NULL, NaN and infinities
 
 
-async def _upsert(connection: AsyncConnection, buckets: dict[_BucketKey, tuple[str | None, Bucket]]) -> None:
+@functools.cache
+def _fold_statement(dialect: str) -> Insert:
+    """INSERT ... SELECT ... ON CONFLICT that folds the samples with ids in (:low, :high] into both resolutions.
+
+    Three steps, each a subquery: every sample paired with each stored resolution and its bucket's start; the
+    first and last value of each bucket by (timestamp, id) through window functions (neither backend has an
+    aggregate for "the value at the smallest timestamp" that also works in SQLite); then one row per bucket.
+    The upsert merges it into a bucket already stored exactly as Bucket.merge does.
+    """
+    s = t.meter_samples.c
+    resolutions = union_all(
+        *(select(literal_column(str(seconds), Integer).label("seconds")) for seconds in STORED_RESOLUTIONS)
+    ).subquery("resolutions")
+    samples = (
+        select(
+            s.station_id,
+            resolutions.c.seconds.label("resolution"),
+            _bucket_start(dialect, s.timestamp, resolutions.c.seconds).label("bucket_start"),
+            s.evse_id,
+            s.connector_id,
+            s.measurand,
+            func.coalesce(s.phase, "").label("phase"),
+            s.unit,
+            s.timestamp,
+            s.value,
+            s.id,
+        )
+        .select_from(t.meter_samples.join(resolutions, true()))
+        .where(s.id > bindparam("low"), s.id <= bindparam("high"), s.value.between(-_LARGEST, _LARGEST))
+        .subquery("samples")
+    )
+    key = [samples.c[name] for name in _KEY]
+    in_time = {"partition_by": key, "order_by": (samples.c.timestamp, samples.c.id), "rows": (None, None)}
+    ordered = select(
+        *key,
+        samples.c.timestamp,
+        samples.c.value,
+        func.first_value(samples.c.value).over(**in_time).label("first_value"),
+        func.last_value(samples.c.value).over(**in_time).label("last_value"),
+        # The unit of the newest sample that has one, as the Python fold kept it: rows without a unit sort first.
+        func.last_value(samples.c.unit)
+        .over(partition_by=key, order_by=(samples.c.unit.is_not(None), samples.c.id), rows=(None, None))
+        .label("unit"),
+    ).subquery("ordered")
+    o = ordered.c
+    buckets = select(
+        *(o[name] for name in _KEY),
+        func.max(o.unit),
+        func.count(),
+        func.sum(o.value),
+        func.min(o.value),
+        func.max(o.value),
+        func.min(o.timestamp),
+        func.min(o.first_value),  # the same in every row of the bucket
+        func.max(o.timestamp),
+        func.min(o.last_value),
+    ).group_by(*(o[name] for name in _KEY))
     table = t.meter_aggregates
-    insert = pg_insert(table) if connection.dialect.name == "postgresql" else sqlite_insert(table)
-    new = insert.excluded
-    old = table.c
-    statement = insert.on_conflict_do_update(
-        index_elements=["station_id", "resolution", "bucket_start", "evse_id", "connector_id", "measurand", "phase"],
+    insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table).from_select(
+        [*_KEY, "unit", "count", "sum", "min", "max", "first_at", "first_value", "last_at", "last_value"], buckets
+    )
+    new, old = insert.excluded, table.c
+    return insert.on_conflict_do_update(
+        index_elements=list(_KEY),
         set_={
             "count": old["count"] + new["count"],
             "sum": old["sum"] + new["sum"],
@@ -169,27 +194,14 @@ async def _upsert(connection: AsyncConnection, buckets: dict[_BucketKey, tuple[s
             "unit": func.coalesce(new.unit, old.unit),
         },
     )
-    await connection.execute(
-        statement,
-        [
-            {
-                "station_id": station_id,
-                "resolution": resolution,
-                "bucket_start": start,
-                "evse_id": evse_id,
-                "connector_id": connector_id,
-                "measurand": measurand,
-                "phase": phase,
-                "unit": unit,
-                "count": b.count,
-                "sum": b.sum,
-                "min": b.min,
-                "max": b.max,
-                "first_at": b.first_at,
-                "first_value": b.first_value,
-                "last_at": b.last_at,
-                "last_value": b.last_value,
-            }
-            for (station_id, resolution, start, evse_id, connector_id, measurand, phase), (unit, b) in buckets.items()
-        ],
-    )
+
+
+def _bucket_start(dialect: str, at: Any, seconds: Any) -> Any:
+    """The start of the bucket of `seconds` that holds `at`, in the form the backend stores a UtcDateTime."""
+    if dialect == "postgresql":
+        return func.to_timestamp(func.floor(extract("epoch", at) / seconds) * seconds)
+    # SQLite keeps UtcDateTime as text, 'YYYY-MM-DD HH:MM:SS.ffffff' (what SQLAlchemy writes and parses back):
+    # the bucket key must be that exact text, or the upsert would not find the bucket it wrote before.
+    epoch = cast(func.strftime("%s", at), Integer)
+    floored = epoch - ((epoch % seconds) + seconds) % seconds  # a floor for times before 1970 too
+    return func.strftime("%Y-%m-%d %H:%M:%S", floored, "unixepoch").op("||")(".000000")
