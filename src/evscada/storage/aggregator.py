@@ -16,7 +16,23 @@ import time
 from collections import deque
 from typing import Any
 
-from sqlalchemy import Insert, Integer, bindparam, case, cast, extract, func, literal_column, select, true, union_all
+from sqlalchemy import (
+    BigInteger,
+    Insert,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    case,
+    cast,
+    extract,
+    func,
+    literal_column,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -114,6 +130,10 @@ async def _lock_watermark(connection: AsyncConnection) -> int:
     return int(value)
 
 
+# Bucket lengths in whole minutes that divide an hour: what _bucket_start can floor on SQLite.
+_MINUTES = {seconds: seconds // 60 for seconds in STORED_RESOLUTIONS if seconds % 60 == 0 and 3600 % seconds == 0}
+if len(_MINUTES) != len(STORED_RESOLUTIONS):
+    raise ImportError(f"the SQLite aggregation cannot floor to {STORED_RESOLUTIONS} (only lengths dividing an hour)")
 _KEY = ("station_id", "resolution", "bucket_start", "evse_id", "connector_id", "measurand", "phase")
 _LARGEST = 1.7976931348623157e308  # the largest finite float: BETWEEN -it AND it leaves out NULL, NaN and infinities
 
@@ -122,59 +142,38 @@ _LARGEST = 1.7976931348623157e308  # the largest finite float: BETWEEN -it AND i
 def _fold_statement(dialect: str) -> Insert:
     """INSERT ... SELECT ... ON CONFLICT that folds the samples with ids in (:low, :high] into both resolutions.
 
-    Three steps, each a subquery: every sample paired with each stored resolution and its bucket's start; the
-    first and last value of each bucket by (timestamp, id) through window functions (neither backend has an
-    aggregate for "the value at the smallest timestamp" that also works in SQLite); then one row per bucket.
-    The upsert merges it into a bucket already stored exactly as Bucket.merge does.
+    Every sample is paired with each stored resolution and its bucket's start, grouped into one row per bucket,
+    and merged into a bucket already stored exactly as Bucket.merge does. Only "the value of the first and last
+    sample by (timestamp, id)" differs by backend (see _buckets_postgresql and _buckets_sqlite).
     """
     s = t.meter_samples.c
     resolutions = union_all(
-        *(select(literal_column(str(seconds), Integer).label("seconds")) for seconds in STORED_RESOLUTIONS)
-    ).subquery("resolutions")
-    samples = (
-        select(
-            s.station_id,
-            resolutions.c.seconds.label("resolution"),
-            _bucket_start(dialect, s.timestamp, resolutions.c.seconds).label("bucket_start"),
-            s.evse_id,
-            s.connector_id,
-            s.measurand,
-            func.coalesce(s.phase, "").label("phase"),
-            s.unit,
-            s.timestamp,
-            s.value,
-            s.id,
+        *(
+            select(
+                literal_column(str(seconds), Integer).label("seconds"),
+                literal_column(str(minutes), Integer).label("minutes"),
+            )
+            for seconds, minutes in _MINUTES.items()
         )
+    ).subquery("resolutions")
+    # The grouping key, computed once per sample and resolution. Straight over the join rather than from a
+    # subquery: SQLite cannot flatten a subquery that joins a UNION ALL, and materializing it cost a third.
+    key = {
+        "station_id": s.station_id,
+        "resolution": resolutions.c.seconds,
+        "bucket_start": _bucket_start(dialect, s.timestamp, resolutions.c.seconds, resolutions.c.minutes),
+        "evse_id": s.evse_id,
+        "connector_id": s.connector_id,
+        "measurand": s.measurand,
+        "phase": func.coalesce(s.phase, _inline("")),
+    }
+    samples = (
+        select(*(expression.label(name) for name, expression in key.items()))
         .select_from(t.meter_samples.join(resolutions, true()))
         .where(s.id > bindparam("low"), s.id <= bindparam("high"), s.value.between(-_LARGEST, _LARGEST))
-        .subquery("samples")
+        .group_by(*key.values())
     )
-    key = [samples.c[name] for name in _KEY]
-    in_time = {"partition_by": key, "order_by": (samples.c.timestamp, samples.c.id), "rows": (None, None)}
-    ordered = select(
-        *key,
-        samples.c.timestamp,
-        samples.c.value,
-        func.first_value(samples.c.value).over(**in_time).label("first_value"),
-        func.last_value(samples.c.value).over(**in_time).label("last_value"),
-        # The unit of the newest sample that has one, as the Python fold kept it: rows without a unit sort first.
-        func.last_value(samples.c.unit)
-        .over(partition_by=key, order_by=(samples.c.unit.is_not(None), samples.c.id), rows=(None, None))
-        .label("unit"),
-    ).subquery("ordered")
-    o = ordered.c
-    buckets = select(
-        *(o[name] for name in _KEY),
-        func.max(o.unit),
-        func.count(),
-        func.sum(o.value),
-        func.min(o.value),
-        func.max(o.value),
-        func.min(o.timestamp),
-        func.min(o.first_value),  # the same in every row of the bucket
-        func.max(o.timestamp),
-        func.min(o.last_value),
-    ).group_by(*(o[name] for name in _KEY))
+    buckets = _buckets_postgresql(samples) if dialect == "postgresql" else _buckets_sqlite(samples)
     table = t.meter_aggregates
     insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table).from_select(
         [*_KEY, "unit", "count", "sum", "min", "max", "first_at", "first_value", "last_at", "last_value"], buckets
@@ -196,12 +195,85 @@ def _fold_statement(dialect: str) -> Insert:
     )
 
 
-def _bucket_start(dialect: str, at: Any, seconds: Any) -> Any:
-    """The start of the bucket of `seconds` that holds `at`, in the form the backend stores a UtcDateTime."""
+def _bucket_start(dialect: str, at: Any, seconds: Any, minutes: Any) -> Any:
+    """The start of the bucket of `seconds` (`minutes` long) that holds `at`, as the backend stores a UtcDateTime."""
     if dialect == "postgresql":
         return func.to_timestamp(func.floor(extract("epoch", at) / seconds) * seconds)
     # SQLite keeps UtcDateTime as text, 'YYYY-MM-DD HH:MM:SS.ffffff' (what SQLAlchemy writes and parses back):
-    # the bucket key must be that exact text, or the upsert would not find the bucket it wrote before.
-    epoch = cast(func.strftime("%s", at), Integer)
-    floored = epoch - ((epoch % seconds) + seconds) % seconds  # a floor for times before 1970 too
-    return func.strftime("%Y-%m-%d %H:%M:%S", floored, "unixepoch").op("||")(".000000")
+    # the bucket key must be that exact text, or the upsert would not find the bucket it wrote before. Cutting
+    # the text at the hour and flooring its minutes is about twice as fast as strftime through epoch seconds,
+    # and right for every bucket length that divides an hour (checked by _MINUTES).
+    # Constants are inlined so that the GROUP BY term is the very expression of the select list: SQLite then
+    # computes it once per row (with bound parameters the two would differ).
+    hour = func.substr(at, _inline(1), _inline(14))  # 'YYYY-MM-DD HH:'
+    minute = cast(func.substr(at, _inline(15), _inline(2)), Integer) // minutes * minutes
+    two_digits = func.substr(_inline("0").op("||")(minute.self_group()), _inline(-2))
+    return hour.op("||")(two_digits).op("||")(_inline(":00.000000"))
+
+
+def _inline(value: int | str) -> Any:
+    return literal_column(repr(value))
+
+
+def _tagged_id(row_id: Any) -> Any:
+    """The id as text of a fixed 19 digits (10^18 added), so that texts ending in it sort by it."""
+    return cast(literal_column("1000000000000000000", BigInteger) + row_id, String)
+
+
+def _newest_unit(row_id: Any, unit: Any) -> Any:
+    """The unit of the newest sample (highest id) that has one, as the Python fold kept it: the greatest of
+    tagged id followed by the unit, with the id cut off again. NULL if no sample had a unit."""
+    return func.substr(func.max(case((unit.is_not(None), _tagged_id(row_id).op("||")(unit)))), 20)
+
+
+def _buckets_postgresql(samples: Select[Any]) -> Select[Any]:
+    # PostgreSQL sorts inside the aggregate: the first element of the values ordered by (timestamp, id).
+    c = t.meter_samples.c
+    return samples.add_columns(
+        _newest_unit(c.id, c.unit),
+        func.count(),
+        func.sum(c.value),
+        func.min(c.value),
+        func.max(c.value),
+        func.min(c.timestamp),
+        func.array_agg(aggregate_order_by(c.value, c.timestamp, c.id))[1],
+        func.max(c.timestamp),
+        func.array_agg(aggregate_order_by(c.value, c.timestamp.desc(), c.id.desc()))[1],
+    )
+
+
+def _buckets_sqlite(samples: Select[Any]) -> Select[Any]:
+    # SQLite (3.40) has no ordered aggregate, and its "bare column next to min()" rule cannot serve first, last,
+    # min and max in one query; window functions work but cost two more sorts. So the group keeps the smallest
+    # and greatest "timestamp text + tagged id" (the text sorts in time order), and the first and last sample
+    # are then looked up by the id in its last 18 digits, through the primary key.
+    c = t.meter_samples.c
+    in_order = c.timestamp.op("||")(_tagged_id(c.id))
+    grouped = samples.add_columns(
+        _newest_unit(c.id, c.unit).label("unit"),
+        func.count().label("count"),
+        func.sum(c.value).label("sum"),
+        func.min(c.value).label("min"),
+        func.max(c.value).label("max"),
+        func.min(in_order).label("first_key"),
+        func.max(in_order).label("last_key"),
+    ).subquery("grouped")
+    g = grouped.c
+    first, last = t.meter_samples.alias("first_sample"), t.meter_samples.alias("last_sample")
+    return (
+        select(
+            *(g[name] for name in _KEY),
+            g.unit,
+            g["count"],
+            g["sum"],
+            g["min"],
+            g["max"],
+            first.c.timestamp,
+            first.c.value,
+            last.c.timestamp,
+            last.c.value,
+        )
+        .join_from(grouped, first, first.c.id == cast(func.substr(g.first_key, -18), Integer))
+        .join(last, last.c.id == cast(func.substr(g.last_key, -18), Integer))
+        .where(true())  # SQLite reads "ON CONFLICT" right after a join's ON as part of it: a WHERE ends the join
+    )
