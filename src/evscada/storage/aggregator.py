@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Float,
     Insert,
     Integer,
     Select,
@@ -25,7 +26,6 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
-    extract,
     func,
     literal_column,
     select,
@@ -198,7 +198,11 @@ def _fold_statement(dialect: str) -> Insert:
 def _bucket_start(dialect: str, at: Any, seconds: Any, minutes: Any) -> Any:
     """The start of the bucket of `seconds` (`minutes` long) that holds `at`, as the backend stores a UtcDateTime."""
     if dialect == "postgresql":
-        return func.to_timestamp(func.floor(extract("epoch", at) / seconds) * seconds)
+        # date_part gives a double (extract gives numeric, which made the whole statement a sixth slower); a
+        # plain "/" keeps it one (SQLAlchemy casts an integer divisor to numeric for its true division).
+        return func.to_timestamp(
+            func.floor(func.date_part(_inline("epoch"), at, type_=Float).op("/")(seconds)) * seconds
+        )
     # SQLite keeps UtcDateTime as text, 'YYYY-MM-DD HH:MM:SS.ffffff' (what SQLAlchemy writes and parses back):
     # the bucket key must be that exact text, or the upsert would not find the bucket it wrote before. Cutting
     # the text at the hour and flooring its minutes is about twice as fast as strftime through epoch seconds,
