@@ -8,10 +8,10 @@ Rows go straight into meter_samples (a set-up shortcut, not the gateway's path),
 buckets), through the same core service the API uses. It prints both times and their ratio.
 
 --aggregate times the aggregator alone: the rows of N stations interleaved in time as the gateway writes them
-(with some samples without a value, without a unit, with a phase, late, or sharing a timestamp), folded by the
-former Python fold (LegacyAggregator below, kept as the baseline) and then, from scratch, by MeterAggregator. It
-prints rows/s of both, their ratio, the longest single batch (how long one batch holds the SQLite writer), and
-checks that both produced the same buckets.
+(some samples without a value or not finite, without a unit, with a phase, late, or sharing a timestamp), folded
+by the former Python fold (LegacyAggregator below, kept as the baseline) and then, from scratch, by
+MeterAggregator. It prints rows/s of both, their ratio, the longest single batch (how long one batch holds the
+SQLite writer), and checks that both produced the same buckets.
 """
 
 from __future__ import annotations
@@ -176,7 +176,8 @@ async def _legacy_upsert(
 
 async def fill_interleaved(database: Database, stations: int, rows: int) -> int:
     """`rows` samples of `stations` stations in arrival order: every station's readings of one instant together,
-    10 s apart; a few without a value, without a unit, with a phase, late (an old offline reading) or repeated."""
+    10 s apart; a few without a value (or NaN, infinite), without a unit, with a phase, late (an old offline
+    reading) or repeated."""
     rng = random.Random(1)
     batch: list[dict[str, Any]] = []
     written, step = 0, 0
@@ -195,7 +196,13 @@ async def fill_interleaved(database: Database, stations: int, rows: int) -> int:
                         "measurand": measurand,
                         "phase": "L1" if roll > 0.9 else None,
                         "unit": None if 0.01 <= roll < 0.02 else unit,
-                        "value": None if 0.02 <= roll < 0.025 else (power if unit == "W" else step * 3.0 + roll),
+                        "value": None
+                        if 0.02 <= roll < 0.025
+                        else math.inf
+                        if 0.025 <= roll < 0.026
+                        else math.nan
+                        if 0.026 <= roll < 0.027
+                        else (power if unit == "W" else step * 3.0 + roll),
                     }
                 )
         step += 1 if rng.random() > 0.05 else 0  # now and then an instant is sent twice
@@ -229,17 +236,18 @@ def differences(old: dict[tuple[Any, ...], tuple[Any, ...]], new: dict[tuple[Any
     return wrong
 
 
-async def timed_batches(aggregator: MeterAggregator) -> tuple[int, float, float, int]:
-    """Rows, seconds in all, the longest batch in seconds, batches."""
-    rows, longest, batches = 0, 0.0, 0
+async def timed_batches(aggregator: MeterAggregator) -> tuple[int, float, list[float]]:
+    """Rows, seconds in all, and each batch's seconds, sorted."""
+    rows, batches = 0, []
     started = time.perf_counter()
     while True:
         begun = time.perf_counter()
         done = await aggregator.run_once()
         if done == 0:
             break
-        rows, batches, longest = rows + done, batches + 1, max(longest, time.perf_counter() - begun)
-    return rows, time.perf_counter() - started, longest, batches
+        rows += done
+        batches.append(time.perf_counter() - begun)
+    return rows, time.perf_counter() - started, sorted(batches)
 
 
 async def aggregate_mode(args: argparse.Namespace, url: str) -> None:
@@ -259,11 +267,12 @@ async def aggregate_mode(args: argparse.Namespace, url: str) -> None:
         async with database.transaction() as c:  # PostgreSQL: let it see every row as committed from the start
             await aggregator._safe_id(c)
         await asyncio.sleep(0.01)
-        folded, seconds, longest, batches = await timed_batches(aggregator)
+        folded, seconds, batches = await timed_batches(aggregator)
         figures[name] = (folded / seconds, await buckets(database))
+        median, p95 = batches[len(batches) // 2] * 1000, batches[len(batches) * 95 // 100] * 1000
         print(
-            f"{name:<18} {folded:,} rows in {seconds:6.2f} s: {folded / seconds:9,.0f} rows/s;"
-            f" {batches} batches, longest {longest * 1000:6.1f} ms, mean {seconds / batches * 1000:6.1f} ms"
+            f"{name:<18} {folded:,} rows in {seconds:6.2f} s: {folded / seconds:9,.0f} rows/s; {len(batches)} batches"
+            f" of {median:5.1f} ms (median), p95 {p95:5.1f} ms, longest {batches[-1] * 1000:5.1f} ms"
         )
     (old_rate, old_buckets), (new_rate, new_buckets) = figures.values()
     print(f"ratio new/old: {new_rate / old_rate:.1f}x; {len(new_buckets):,} buckets")
