@@ -135,7 +135,7 @@ async def _lock_watermark(connection: AsyncConnection) -> int:
 # Bucket lengths in whole minutes that divide an hour: what _bucket_start can floor on SQLite.
 _MINUTES = {seconds: seconds // 60 for seconds in STORED_RESOLUTIONS if seconds % 60 == 0 and 3600 % seconds == 0}
 if len(_MINUTES) != len(STORED_RESOLUTIONS):
-    raise ImportError(f"the SQLite aggregation cannot floor to {STORED_RESOLUTIONS} (only lengths dividing an hour)")
+    raise RuntimeError(f"the SQLite aggregation cannot floor to {STORED_RESOLUTIONS} (only lengths dividing an hour)")
 _KEY = ("station_id", "resolution", "bucket_start", "evse_id", "connector_id", "measurand", "phase")
 _LARGEST = 1.7976931348623157e308  # the largest finite float: BETWEEN -it AND it leaves out NULL, NaN and infinities
 
