@@ -11,7 +11,8 @@ buckets), through the same core service the API uses. It prints both times and t
 (some samples without a value or not finite, without a unit, with a phase, late, or sharing a timestamp), folded
 by the former Python fold (LegacyAggregator below, kept as the baseline) and then, from scratch, by
 MeterAggregator. It prints rows/s of both, their ratio, the longest single batch (how long one batch holds the
-SQLite writer), and checks that both produced the same buckets.
+SQLite writer), and checks that both produced the same buckets. It empties the meter tables of the database it is
+given: point --database-url only at a scratch database.
 """
 
 from __future__ import annotations
