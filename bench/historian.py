@@ -1,10 +1,18 @@
 """Historian benchmark: a month of meter samples for N stations; a month's series read raw vs from the buckets.
 
     .venv/bin/python bench/historian.py [--stations 5] [--interval 60] [--database-url URL]
+    .venv/bin/python bench/historian.py --aggregate [--stations 100] [--rows 200000] [--batch N] [--database-url URL]
 
 Rows go straight into meter_samples (a set-up shortcut, not the gateway's path), the aggregator folds them in
 (timed), then one station's month of one measurand is read raw (every sample) and with resolution auto (the
 buckets), through the same core service the API uses. It prints both times and their ratio.
+
+--aggregate times the aggregator alone: the rows of N stations interleaved in time as the gateway writes them
+(some samples without a value or not finite, without a unit, with a phase, late, or sharing a timestamp), folded
+by the former Python fold (LegacyAggregator below, kept as the baseline) and then, from scratch, by
+MeterAggregator. It prints rows/s of both, their ratio, the longest single batch (how long one batch holds the
+SQLite writer), and checks that both produced the same buckets. It empties the meter tables of the database it is
+given: point --database-url only at a scratch database.
 """
 
 from __future__ import annotations
@@ -12,21 +20,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import random
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import case, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evscada.app import build_core
 from evscada.bus.local import LocalBus
-from evscada.core.historian import Resolution, SampleScope
+from evscada.core.historian import STORED_RESOLUTIONS, Bucket, Resolution, SampleScope, floor_time
 from evscada.core.model import RegistrationStatus, SecurityProfile, StationId
 from evscada.settings import Settings
 from evscada.storage import tables as t
-from evscada.storage.aggregator import MeterAggregator
+from evscada.storage.aggregator import MeterAggregator, _lock_watermark
 from evscada.storage.db import Database
+from evscada.storage.historian import WATERMARK
+from evscada.storage.historian_settings import HistorianSettings
 from evscada.storage.repositories import SqlStore
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -68,6 +83,205 @@ async def fill(database: Database, stations: int, interval: int) -> int:
     return rows
 
 
+class LegacyAggregator(MeterAggregator):
+    """The aggregator as it was before it folded in SQL: rows read into Python, folded, upserted with executemany.
+    Kept here only as the baseline the --aggregate mode measures against."""
+
+    async def run_once(self) -> int:
+        async with self._database.transaction() as connection:
+            watermark = await _lock_watermark(connection)
+            safe = await self._safe_id(connection)
+            c = t.meter_samples.c
+            query = select(
+                c.id, c.station_id, c.evse_id, c.connector_id, c.timestamp, c.measurand, c.phase, c.unit, c.value
+            )
+            rows = (await connection.execute(query.where(c.id > watermark).order_by(c.id).limit(self._batch))).all()
+            taken, expected = 0, watermark + 1
+            for row in rows:
+                if row.id != expected and row.id - 1 > safe:
+                    break
+                taken, expected = taken + 1, row.id + 1
+            if taken == 0:
+                return 0
+            buckets = _legacy_fold(rows[:taken])
+            if buckets:
+                await _legacy_upsert(connection, buckets)
+            w = t.historian_watermarks.c
+            await connection.execute(
+                t.historian_watermarks.update().where(w.name == WATERMARK).values(last_id=rows[taken - 1].id)
+            )
+        return taken
+
+
+def _legacy_fold(rows: Any) -> dict[tuple[Any, ...], tuple[str | None, Bucket]]:
+    buckets: dict[tuple[Any, ...], tuple[str | None, Bucket]] = {}
+    for row in rows:
+        value = row.value
+        if value is None or not math.isfinite(value):
+            continue
+        at: datetime = row.timestamp
+        for seconds in STORED_RESOLUTIONS:
+            start = floor_time(at, seconds)
+            key = (row.station_id, seconds, start, row.evse_id, row.connector_id, row.measurand, row.phase or "")
+            found = buckets.get(key)
+            one = Bucket(start, 1, value, value, value, at, value, at, value)
+            if found is None:
+                buckets[key] = (row.unit, one)
+            else:
+                found[1].merge(one)
+                if row.unit is not None:
+                    buckets[key] = (row.unit, found[1])
+    return buckets
+
+
+async def _legacy_upsert(
+    connection: AsyncConnection, buckets: dict[tuple[Any, ...], tuple[str | None, Bucket]]
+) -> None:
+    table = t.meter_aggregates
+    insert = pg_insert(table) if connection.dialect.name == "postgresql" else sqlite_insert(table)
+    new, old = insert.excluded, table.c
+    statement = insert.on_conflict_do_update(
+        index_elements=["station_id", "resolution", "bucket_start", "evse_id", "connector_id", "measurand", "phase"],
+        set_={
+            "count": old["count"] + new["count"],
+            "sum": old["sum"] + new["sum"],
+            "min": case((new["min"] < old["min"], new["min"]), else_=old["min"]),
+            "max": case((new["max"] > old["max"], new["max"]), else_=old["max"]),
+            "first_at": case((new.first_at < old.first_at, new.first_at), else_=old.first_at),
+            "first_value": case((new.first_at < old.first_at, new.first_value), else_=old.first_value),
+            "last_at": case((new.last_at >= old.last_at, new.last_at), else_=old.last_at),
+            "last_value": case((new.last_at >= old.last_at, new.last_value), else_=old.last_value),
+            "unit": func.coalesce(new.unit, old.unit),
+        },
+    )
+    names = ("station_id", "resolution", "bucket_start", "evse_id", "connector_id", "measurand", "phase")
+    await connection.execute(
+        statement,
+        [
+            {
+                **dict(zip(names, key, strict=True)),
+                "unit": unit,
+                "count": b.count,
+                "sum": b.sum,
+                "min": b.min,
+                "max": b.max,
+                "first_at": b.first_at,
+                "first_value": b.first_value,
+                "last_at": b.last_at,
+                "last_value": b.last_value,
+            }
+            for key, (unit, b) in buckets.items()
+        ],
+    )
+
+
+async def fill_interleaved(database: Database, stations: int, rows: int) -> int:
+    """`rows` samples of `stations` stations in arrival order: every station's readings of one instant together,
+    10 s apart; a few without a value (or NaN, infinite), without a unit, with a phase, late (an old offline
+    reading) or repeated."""
+    rng = random.Random(1)
+    batch: list[dict[str, Any]] = []
+    written, step = 0, 0
+    while written + len(batch) < rows:
+        at = START + timedelta(seconds=10 * step)
+        for n in range(stations):
+            power = 11000 + 11000 * math.sin(step / 97 + n)
+            for measurand, unit in MEASURANDS:
+                roll = rng.random()
+                batch.append(
+                    {
+                        "station_id": f"BENCH-{n:04d}",
+                        "evse_id": 1,
+                        "connector_id": 1 + n % 2,
+                        "timestamp": at - timedelta(minutes=rng.randrange(1, 60)) if roll < 0.01 else at,
+                        "measurand": measurand,
+                        "phase": "L1" if roll > 0.9 else None,
+                        "unit": None if 0.01 <= roll < 0.02 else unit,
+                        "value": None
+                        if 0.02 <= roll < 0.025
+                        else math.inf
+                        if 0.025 <= roll < 0.026
+                        else math.nan
+                        if 0.026 <= roll < 0.027
+                        else (power if unit == "W" else step * 3.0 + roll),
+                    }
+                )
+        step += 1 if rng.random() > 0.05 else 0  # now and then an instant is sent twice
+        if len(batch) >= 20_000:
+            async with database.transaction() as c:
+                await c.execute(insert(t.meter_samples), batch)
+            written, batch = written + len(batch), []
+    batch = batch[: rows - written]
+    if batch:
+        async with database.transaction() as c:
+            await c.execute(insert(t.meter_samples), batch)
+    return written + len(batch)
+
+
+async def buckets(database: Database) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    a = t.meter_aggregates.c
+    keys = (a.station_id, a.resolution, a.bucket_start, a.evse_id, a.connector_id, a.measurand, a.phase)
+    values = (a.unit, a["count"], a["sum"], a["min"], a["max"], a.first_at, a.first_value, a.last_at, a.last_value)
+    async with database.transaction() as c:
+        found = await c.execute(select(*keys, *values))
+    return {tuple(r[:7]): tuple(r[7:]) for r in found}
+
+
+def differences(old: dict[tuple[Any, ...], tuple[Any, ...]], new: dict[tuple[Any, ...], tuple[Any, ...]]) -> int:
+    """Buckets that differ; sums may differ in the last bits (another order of addition)."""
+    wrong = len(old.keys() ^ new.keys())
+    for key in old.keys() & new.keys():
+        a, b = old[key], new[key]
+        if a[:2] + a[3:] != b[:2] + b[3:] or not math.isclose(a[2], b[2], rel_tol=1e-12):
+            wrong += 1
+    return wrong
+
+
+async def timed_batches(aggregator: MeterAggregator) -> tuple[int, float, list[float]]:
+    """Rows, seconds in all, and each batch's seconds, sorted."""
+    rows, batches = 0, []
+    started = time.perf_counter()
+    while True:
+        begun = time.perf_counter()
+        done = await aggregator.run_once()
+        if done == 0:
+            break
+        rows += done
+        batches.append(time.perf_counter() - begun)
+    return rows, time.perf_counter() - started, sorted(batches)
+
+
+async def aggregate_mode(args: argparse.Namespace, url: str) -> None:
+    database = Database(url)
+    await database.migrate()
+    async with database.transaction() as c:  # a scratch database may hold an earlier run's rows
+        for table in (t.meter_aggregates, t.historian_watermarks, t.meter_samples):
+            await c.execute(table.delete())
+    rows = await fill_interleaved(database, args.stations, args.rows)
+    print(f"{rows:,} raw rows of {args.stations} stations, {database.engine.dialect.name}, batch {args.batch:,}")
+    figures = {}
+    for name, kind in (("old (Python fold)", LegacyAggregator), ("new (SQL)", MeterAggregator)):
+        async with database.transaction() as c:
+            await c.execute(t.meter_aggregates.delete())
+            await c.execute(t.historian_watermarks.delete())
+        aggregator = kind(database, batch=args.batch, commit_settle_seconds=0.001)
+        async with database.transaction() as c:  # PostgreSQL: let it see every row as committed from the start
+            await aggregator._safe_id(c)
+        await asyncio.sleep(0.01)
+        folded, seconds, batches = await timed_batches(aggregator)
+        figures[name] = (folded / seconds, await buckets(database))
+        median, p95 = batches[len(batches) // 2] * 1000, batches[len(batches) * 95 // 100] * 1000
+        print(
+            f"{name:<18} {folded:,} rows in {seconds:6.2f} s: {folded / seconds:9,.0f} rows/s; {len(batches)} batches"
+            f" of {median:5.1f} ms (median), p95 {p95:5.1f} ms, longest {batches[-1] * 1000:5.1f} ms"
+        )
+    (old_rate, old_buckets), (new_rate, new_buckets) = figures.values()
+    print(f"ratio new/old: {new_rate / old_rate:.1f}x; {len(new_buckets):,} buckets")
+    wrong = differences(old_buckets, new_buckets)
+    print("same buckets as the Python fold" if wrong == 0 else f"MISMATCH: {wrong} buckets differ")
+    await database.close()
+
+
 async def timed(label: str, make, repeat: int = 3) -> tuple[float, object]:  # type: ignore[no-untyped-def]
     best, result = math.inf, None
     for _ in range(repeat):
@@ -80,12 +294,20 @@ async def timed(label: str, make, repeat: int = 3) -> tuple[float, object]:  # t
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stations", type=int, default=5)
+    parser.add_argument("--stations", type=int, help="default: 5, or 100 with --aggregate")
+    parser.add_argument("--aggregate", action="store_true", help="time the aggregator alone, old fold against new")
+    parser.add_argument("--rows", type=int, default=200_000, help="raw rows for --aggregate")
+    parser.add_argument("--batch", type=int, default=HistorianSettings().aggregate_batch, help="rows per batch")
     parser.add_argument("--interval", type=int, default=60, help="seconds between samples")
     parser.add_argument("--database-url", help="default: a fresh SQLite file in a temporary directory")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        if args.aggregate:
+            args.stations = args.stations or 100
+            await aggregate_mode(args, url)
+            return
+        args.stations = args.stations or 5
         settings = Settings(database_url=url)  # type: ignore[call-arg]
         database = Database(url)
         await database.migrate()
