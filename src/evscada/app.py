@@ -97,6 +97,7 @@ class Application:
         self.aggregator = MeterAggregator(
             self.database,
             batch=settings.historian.aggregate_batch,
+            max_share=settings.historian.aggregate_max_share,
             commit_settle_seconds=settings.historian.commit_settle_seconds,
         )
         self.pruner = Pruner(self.database, settings.historian, clock or SystemClock())

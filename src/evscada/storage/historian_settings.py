@@ -17,6 +17,9 @@ class HistorianSettings(BaseModel):
     aggregate_interval: float = Field(5.0, gt=0, description="seconds between aggregator rounds")
     # 2000 rows hold the SQLite writer for about 50 ms on a busy 2-core machine (docs/performance.md, Historian).
     aggregate_batch: int = Field(2000, ge=100, le=100_000, description="raw rows folded per database transaction")
+    aggregate_max_share: float = Field(
+        0.25, gt=0, le=1, description="while catching up, the largest share of time the aggregator holds the database"
+    )
     commit_settle_seconds: float = Field(
         30.0, gt=0, description="PostgreSQL: after this long a gap in sample ids is a rollback, not a row in flight"
     )
