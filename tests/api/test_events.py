@@ -10,6 +10,7 @@ import httpx
 from ocpp.v16 import call
 
 from evscada.core.access import Role
+from evscada.core.model import StationId
 from tests.api.conftest import key_for as _key
 from tests.support import Csms, station16
 
@@ -59,3 +60,24 @@ async def test_an_open_event_stream_does_not_hold_up_shutdown(csms: Csms, api: h
         started = asyncio.get_running_loop().time()
         await asyncio.wait_for(csms.app.http.stop(), 10)
         assert asyncio.get_running_loop().time() - started < 3  # the stream ends at once, not at the 5 s backstop
+
+
+async def test_a_subscriber_of_a_site_gets_only_that_sites_stations(csms: Csms, api: httpx.AsyncClient) -> None:
+    viewer = await _key(csms, Role.VIEWER)
+    depot = await csms.app.core.sites.create(name="Depot")
+    for station in ("DEPOT-1", "ELSEWHERE-1"):
+        await csms.add_station(station)
+    await csms.app.core.sites.place_station(
+        station_id=StationId("DEPOT-1"), name=None, site_id=depot.id, latitude=None, longitude=None
+    )
+    params = {"site_id": str(depot.id), "type": "connector_status_changed"}
+    async with api.stream("GET", "/events", params=params, headers=viewer) as response:
+        assert response.status_code == 200
+        reader = asyncio.create_task(_events(response, 1))
+        await asyncio.sleep(0.1)
+        async with station16(csms, "ELSEWHERE-1") as other:
+            await other.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Faulted"))
+        async with station16(csms, "DEPOT-1") as cp:
+            await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Unavailable"))
+        (event,) = await asyncio.wait_for(reader, 5)
+    assert (event["station_id"], event["status"]) == ("DEPOT-1", "Unavailable")

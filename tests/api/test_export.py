@@ -159,3 +159,23 @@ async def test_paging_while_stations_write_misses_and_repeats_nothing(
     assert len(ended) == 100
     assert during >= 2, "the pages must have been read while the stations were writing"
     assert sorted(seen) == sorted(ended)  # every ended transaction exactly once
+
+
+async def test_a_first_export_can_start_at_a_time_instead_of_a_cursor(
+    csms_export: Csms, billing: httpx.AsyncClient
+) -> None:
+    await csms_export.add_station("CP-T")
+    await _session(csms_export, "CP-T", 0)
+    await asyncio.sleep(SETTLE)
+    cut = datetime.now(UTC)
+    await asyncio.sleep(0.05)
+    await _session(csms_export, "CP-T", 1)
+    await asyncio.sleep(SETTLE)
+    rows, cursor = await _page(billing, None, updated_since=cut.isoformat())
+    assert [r["id_token"] for r in rows] == ["CARD-1"]  # changed after the cut; CARD-0 before it
+    again, _ = await _page(billing, cursor)
+    assert again == []
+    both = await billing.get("/transactions/export", params={"cursor": cursor, "updated_since": cut.isoformat()})
+    assert both.status_code == 422 and "either cursor or updated_since" in both.text
+    naive = await billing.get("/transactions/export", params={"updated_since": "2026-11-25T08:00:00"})
+    assert naive.status_code == 422

@@ -19,6 +19,7 @@ from evscada.core import events
 
 router = APIRouter(tags=["events"])
 
+SITE_MAP_SECONDS = 30.0  # a station moved to another site counts there after this long
 KEEPALIVE_SECONDS = 15.0  # a comment line keeps proxies from closing an idle stream
 
 
@@ -53,13 +54,27 @@ async def stream_events(
     request: Request,
     _: Viewer,
     station_id: Annotated[list[str] | None, Query(description="only these stations (repeatable)")] = None,
+    site_id: Annotated[list[int] | None, Query(description="only the stations of these sites (repeatable)")] = None,
     event_types: Annotated[
         list[str] | None, Query(alias="type", description="only these event types, e.g. connector_status_changed")
     ] = None,
 ) -> StreamingResponse:
     stations = set(station_id or ())
+    sites = set(site_id or ())
     types = set(event_types or ())
     bus = request.app.state.bus
+    core = request.app.state.core
+    site_of: dict[str, int | None] = {}
+    site_map_at = -SITE_MAP_SECONDS
+
+    async def at_site(station: str) -> bool:
+        """Whether a station belongs to one of the wanted sites; the station-to-site map is re-read now and then."""
+        nonlocal site_of, site_map_at
+        now = asyncio.get_running_loop().time()
+        if now - site_map_at > SITE_MAP_SECONDS:
+            site_of = {s.id: s.site_id for s in await core.stations.list()}
+            site_map_at = now
+        return site_of.get(station) in sites
 
     async def stream() -> AsyncIterator[str]:
         async with bus.subscribe() as queue:
@@ -78,6 +93,8 @@ async def stream_events(
                         continue
                     event = getting.result()
                     if stations and event.station_id not in stations:
+                        continue
+                    if sites and not await at_site(event.station_id):
                         continue
                     if types and event_type(event) not in types:
                         continue

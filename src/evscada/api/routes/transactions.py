@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import AwareDatetime
 
 from evscada.api.deps import CoreDep, Viewer
 from evscada.api.schemas import SampleOut, TransactionDetailOut, TransactionOut
@@ -66,11 +67,21 @@ async def export_transactions(
     cursor: Annotated[
         str | None, Query(description="X-Next-Cursor of the previous call; absent: from the start")
     ] = None,
+    updated_since: Annotated[
+        AwareDatetime | None,
+        Query(description="the first call's start instead of a cursor: transactions changed at or after this time"),
+    ] = None,
     state: TransactionState | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Response:
     """Incremental export for billing: every transaction changed since the cursor, each change once."""
+    if cursor and updated_since is not None:
+        raise HTTPException(
+            422, "give either cursor or updated_since, not both: the cursor already says where to go on"
+        )
     after = ExportCursor.decode(cursor) if cursor else None
+    if updated_since is not None:  # just before that instant, after every id: the rows changed at or after it follow
+        after = ExportCursor(updated_at=updated_since - timedelta(microseconds=1), pk=2**62)
     rows, next_cursor = await core.queries.export(
         after=after, settle_seconds=request.app.state.export_settle_seconds, state=state, limit=limit
     )
