@@ -148,3 +148,39 @@ async def test_an_unknown_station_or_transaction_is_a_404_page(site: httpx.Async
         answer = await site.get(path)
         assert answer.status_code == 404 and answer.headers["content-type"].startswith("text/html")
         assert text in answer.text
+
+
+async def test_an_admin_manages_users_from_the_access_page_and_it_is_audited(
+    site: httpx.AsyncClient, csms: Csms
+) -> None:
+    await log_in(site, Role.ADMIN)
+    token = await csrf_of(site)
+    page = await site.get("/access")
+    assert 'id="users"' in page.text and "operator" in page.text
+    demoted = await site.post(
+        "/access/user-change", data={"username": "operator", "role": "viewer", "enabled": "1", "csrf": token}
+    )
+    assert demoted.status_code == 303 and "failed" not in demoted.headers["location"]
+    disabled = await site.post(
+        "/access/user-change", data={"username": "viewer", "role": "viewer", "password": "a-new-secret", "csrf": token}
+    )
+    assert disabled.status_code == 303 and "disabled" in disabled.headers["location"]
+    users = {row["username"]: row for row in await csms.rows("users")}
+    assert users["operator"]["role"] == "viewer" and users["viewer"]["disabled"]
+    last_admin = await site.post("/access/user-change", data={"username": "admin", "role": "viewer", "csrf": token})
+    assert "failed=1" in last_admin.headers["location"]  # the last enabled admin stays one
+    actions = [(row["actor"], row["action"]) for row in await csms.rows("audit_log", target_type="user")]
+    assert ("admin", "user.role") in actions and ("admin", "user.disable") in actions
+    assert ("admin", "user.password") in actions
+    async with http(csms) as other:  # the disabled user cannot log in any more
+        answer = await log_in(other, Role.VIEWER, "a-new-secret")
+        assert answer.status_code != 303
+
+
+async def test_an_operator_cannot_manage_users(site: httpx.AsyncClient, csms: Csms) -> None:
+    await log_in(site, Role.OPERATOR)
+    token = await csrf_of(site)
+    assert 'id="users"' not in (await site.get("/access")).text
+    refused = await site.post("/access/user-change", data={"username": "viewer", "role": "admin", "csrf": token})
+    assert refused.status_code == 403
+    assert {row["username"]: row["role"] for row in await csms.rows("users")}["viewer"] == "viewer"

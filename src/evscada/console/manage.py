@@ -82,6 +82,7 @@ async def access_page(request: Request, core: CoreDep, user: PageUser) -> HTMLRe
         vehicles=await core.vehicles.list(),
         sites=await core.sites.list(),
         stations=[v.station for v in views],
+        users=await core.access.users() if user.role.allows(Role.ADMIN) else [],
         message=request.query_params.get("message"),
         failed=request.query_params.get("failed") == "1",
     )
@@ -103,7 +104,7 @@ async def access_action(request: Request, kind: str, core: CoreDep, user: PageUs
     form = await read_form(request, user)
     need(user, Role.OPERATOR if kind.startswith("token") else Role.ADMIN)
     try:
-        message = await _act(core, kind, form)
+        message = await _act(core, kind, form, user.username)
     except DomainError as exc:
         return _back(exc.message, failed=True, anchor=kind)
     except (ValueError, KeyError) as exc:
@@ -111,13 +112,14 @@ async def access_action(request: Request, kind: str, core: CoreDep, user: PageUs
     return _back(message, anchor=kind)
 
 
-async def _act(core: Any, kind: str, form: dict[str, str]) -> str:
+async def _act(core: Any, kind: str, form: dict[str, str], actor: str) -> str:
+    """One access change, recorded in the audit log under the logged-in user's name."""
     if kind.startswith("token"):
-        return await _token_action(core, kind, form)
-    return await _admin_action(core, kind, form)
+        return await _token_action(core, kind, form, actor)
+    return await _admin_action(core, kind, form, actor)
 
 
-async def _token_action(core: Any, kind: str, form: dict[str, str]) -> str:
+async def _token_action(core: Any, kind: str, form: dict[str, str], actor: str) -> str:
     match kind:
         case "token":
             value = form.get("value", "").strip()
@@ -127,24 +129,26 @@ async def _token_action(core: Any, kind: str, form: dict[str, str]) -> str:
             if expires is not None and expires.tzinfo is None:
                 expires = expires.replace(tzinfo=UTC)
             await core.authorization.save_token(
-                token=Token(value=value, type=form.get("type") or "ISO14443", expires_at=expires)
+                token=Token(value=value, type=form.get("type") or "ISO14443", expires_at=expires), actor=actor
             )
             if form.get("vehicle_id"):
-                await core.vehicles.link_token(token_value=value, vehicle_id=VehicleId(int(form["vehicle_id"])))
+                await core.vehicles.link_token(
+                    token_value=value, vehicle_id=VehicleId(int(form["vehicle_id"])), actor=actor
+                )
             return f"token {value} saved"
         case "token-status":
             token = await core.authorization.token(value=form["value"])
             token.status = AuthorizationStatus(form["status"])
-            await core.authorization.save_token(token=token)
+            await core.authorization.save_token(token=token, actor=actor)
             return f"token {token.value} is {token.status} now"
         case "token-vehicle":
             vehicle = VehicleId(int(form["vehicle_id"])) if form.get("vehicle_id") else None
-            await core.vehicles.link_token(token_value=form["value"], vehicle_id=vehicle)
+            await core.vehicles.link_token(token_value=form["value"], vehicle_id=vehicle, actor=actor)
             return f"token {form['value']} linked"
     raise ValueError(f"unknown form {kind}")
 
 
-async def _admin_action(core: Any, kind: str, form: dict[str, str]) -> str:
+async def _admin_action(core: Any, kind: str, form: dict[str, str], actor: str) -> str:
     match kind:
         case "vehicle":
             capacity = _number(form.get("battery_kwh"))
@@ -154,6 +158,7 @@ async def _admin_action(core: Any, kind: str, form: dict[str, str]) -> str:
                 fleet_number=form.get("fleet_number") or None,
                 fleet=form.get("fleet") or None,
                 battery_capacity_wh=capacity * 1000 if capacity is not None else None,
+                actor=actor,
             )
             return f"vehicle {vehicle.name} created"
         case "site":
@@ -162,10 +167,13 @@ async def _admin_action(core: Any, kind: str, form: dict[str, str]) -> str:
                 address=form.get("address") or None,
                 latitude=_number(form.get("latitude")),
                 longitude=_number(form.get("longitude")),
+                actor=actor,
             )
             return f"site {site.name} created"
         case "station-accept":
-            await core.stations.change(station_id=StationId(form["id"]), registration=RegistrationStatus.ACCEPTED)
+            await core.stations.change(
+                station_id=StationId(form["id"]), registration=RegistrationStatus.ACCEPTED, actor=actor
+            )
             return f"station {form['id']} accepted"
         case "station-security":
             if form.get("password") and not 16 <= len(form["password"]) <= 40:
@@ -174,6 +182,7 @@ async def _admin_action(core: Any, kind: str, form: dict[str, str]) -> str:
                 station_id=StationId(form["id"]),
                 security_profile=SecurityProfile(int(form["security_profile"])),
                 password=form.get("password") or None,
+                actor=actor,
             )
             return f"station {form['id']} changed; it meets the change at its next connection"
         case "station-place":
@@ -183,6 +192,7 @@ async def _admin_action(core: Any, kind: str, form: dict[str, str]) -> str:
                 site_id=SiteId(int(form["site_id"])) if form.get("site_id") else None,
                 latitude=_number(form.get("latitude")),
                 longitude=_number(form.get("longitude")),
+                actor=actor,
             )
             return f"station {form['id']} placed"
         case "user":
@@ -190,6 +200,20 @@ async def _admin_action(core: Any, kind: str, form: dict[str, str]) -> str:
                 username=form.get("username", "").strip(),
                 role=Role(form.get("role", "viewer")),
                 password=form.get("password") or None,
+                actor=actor,
             )
             return f"user {created.username} created ({created.role})"
+        case "user-change":
+            password = form.get("password") or None
+            if password is not None and len(password) < 8:
+                raise ValueError("a password has at least 8 characters")
+            changed = await core.access.change_user(
+                username=form["username"],
+                actor=actor,
+                role=Role(form["role"]) if form.get("role") else None,
+                disabled=form.get("enabled") != "1",
+                password=password,
+            )
+            state = "disabled" if changed.disabled else "enabled"
+            return f"user {changed.username}: {changed.role}, {state}" + (", new password" if password else "")
     raise ValueError(f"unknown form {kind}")
