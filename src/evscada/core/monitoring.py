@@ -55,10 +55,6 @@ class LiveReading:
 class MonitoringReads(Protocol):
     async def status_history(self, *, station_id: StationId, limit: int) -> list[StatusChange]: ...
 
-    async def station_samples(
-        self, *, station_id: StationId, since: datetime, until: datetime, measurands: Sequence[str] | None, limit: int
-    ) -> list[StationSample]: ...
-
     async def running(self, *, station_ids: Sequence[StationId] | None) -> list[Transaction]: ...
 
     async def token_vehicles(self, *, tokens: Sequence[str]) -> dict[str, VehicleId]:
@@ -135,18 +131,3 @@ class MonitoringService:
     async def status_history(self, *, station_id: StationId, limit: int = 100) -> list[StatusChange]:
         async with self._store.unit() as uow:
             return await uow.monitoring.status_history(station_id=station_id, limit=limit)
-
-    async def station_samples(
-        self,
-        *,
-        station_id: StationId,
-        since: datetime,
-        until: datetime,
-        measurands: Sequence[str] | None = None,
-        limit: int = 50_000,
-    ) -> list[StationSample]:
-        """A station's samples in [since, until), oldest first, at most `limit` of them."""
-        async with self._store.unit() as uow:
-            return await uow.monitoring.station_samples(
-                station_id=station_id, since=since, until=until, measurands=measurands, limit=limit
-            )

@@ -52,16 +52,6 @@ class SqlMonitoring:
             for r in rows.mappings()
         ]
 
-    async def station_samples(
-        self, *, station_id: StationId, since: datetime, until: datetime, measurands: Sequence[str] | None, limit: int
-    ) -> list[StationSample]:
-        c = t.meter_samples.c
-        statement = select(t.meter_samples).where(c.station_id == station_id, c.timestamp >= since, c.timestamp < until)
-        if measurands:
-            statement = statement.where(c.measurand.in_(list(measurands)))
-        statement = statement.order_by(c.timestamp, c.id).limit(limit)
-        return [_sample_from(r) for r in (await self._c.execute(statement)).mappings()]
-
     async def running(self, *, station_ids: Sequence[StationId] | None) -> list[Transaction]:
         c = t.transactions.c
         statement = select(t.transactions).where(c.state == str(TransactionState.RUNNING))
