@@ -28,8 +28,17 @@ async def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     logging.getLogger("websockets").setLevel(logging.CRITICAL)
+    # The same listen backlog as evscada's default (ocpp_listen_backlog): with asyncio's 100, a storm measures the
+    # kernel's SYN retry back-off, not the server.
     async with serve(
-        echo, "127.0.0.1", args.port, subprotocols=["ocpp1.6"], compression=None, ping_interval=None, max_size=1 << 20
+        echo,
+        "127.0.0.1",
+        args.port,
+        subprotocols=["ocpp1.6"],
+        compression=None,
+        ping_interval=None,
+        max_size=1 << 20,
+        backlog=4096,
     ):
         print("echo server listening", flush=True)
         await asyncio.Future()

@@ -99,6 +99,8 @@ def server(kind: str, workdir: Path, database_url: str) -> Iterator[tuple[int, p
             "EVSCADA_DATABASE_URL": database_url,
             "EVSCADA_OCPP_HOST": "127.0.0.1",
             "EVSCADA_OCPP_PORT": str(port),
+            "EVSCADA_HTTP_HOST": "127.0.0.1",
+            "EVSCADA_HTTP_PORT": str(free_port()),  # the API runs as in production, on a port nothing else holds
             "EVSCADA_LOG_LEVEL": "WARNING",
             "EVSCADA_MIGRATE_ON_START": "false",
         }

@@ -92,6 +92,7 @@ class Application:
                 compression=settings.websocket_compression,
                 ping_interval=settings.websocket_ping_interval,
                 max_message_size=settings.websocket_max_message_size,
+                listen_backlog=settings.ocpp_listen_backlog,
             ),
         )
         self.aggregator = MeterAggregator(

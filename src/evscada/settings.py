@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     websocket_ping_interval: float | None = Field(60.0, description="seconds between WebSocket pings; null: off")
     websocket_max_message_size: int = Field(1 << 20, description="bytes; larger frames close the connection")
     frame_log_size: int = Field(100, ge=0, description="recent OCPP frames kept in memory per station")
+    ocpp_listen_backlog: int = Field(
+        4096, ge=1, description="connections the kernel queues before accept (capped by net.core.somaxconn)"
+    )
     last_seen_flush_interval: float = Field(30.0, gt=0, description="seconds between last-seen writes")
     allow_concurrent_transactions: bool = Field(False, description="may one token charge at two places at once")
     accepted_data_transfer_vendors: list[str] = Field(

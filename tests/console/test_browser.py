@@ -108,10 +108,11 @@ async def test_an_operator_stops_a_session_from_the_station_page_then_reads_its_
     csms = fleet
     tx = await remote_start(csms, "SIM-16")
 
-    async def sampled() -> bool:
-        return len(await csms.rows("meter_samples", transaction_pk=tx["pk"])) >= 10
+    async def sampled() -> bool:  # the trend below must have ten power readings to draw
+        power = await csms.rows("meter_samples", transaction_pk=tx["pk"], measurand="Power.Active.Import")
+        return len(power) >= 10
 
-    assert await eventually(sampled)
+    assert await eventually(sampled, timeout=15)
     page = await logged_in_page(browser, csms, Role.OPERATOR)
     page.on("dialog", lambda dialog: dialog.accept())
     await page.goto("/stations/SIM-16")

@@ -13,6 +13,7 @@ from evscada.core.model import (
     BootInfo,
     EvseRef,
     MeterSample,
+    RegistrationStatus,
     Station,
     StationId,
     StationMessage,
@@ -67,18 +68,6 @@ class StationRepository(Protocol):
     async def list(self) -> list[Station]: ...
 
     async def delete(self, *, station_id: StationId) -> bool: ...
-
-    async def record_boot(self, *, station_id: StationId, boot: BootInfo, at: datetime) -> None: ...
-
-    async def set_connection(
-        self, *, station_id: StationId, online: bool, at: datetime, ocpp_version: str | None, reason: str | None
-    ) -> None: ...
-
-
-class StatusRepository(Protocol):
-    async def record(self, *, station_id: StationId, report: StatusReport, received_at: datetime) -> bool:
-        """Store the report in the history and as current state; True when the current state changed."""
-        ...
 
 
 class TokenRepository(Protocol):
@@ -154,6 +143,25 @@ class MeterSampleSink(Protocol):
     ) -> MeterWrite: ...
 
 
+class StationStateSink(Protocol):
+    """What stations say about themselves: writes may be grouped with other stations' into one commit, never
+    skipped, and each call returns once its write is committed."""
+
+    async def connection(
+        self, *, station_id: StationId, online: bool, at: datetime, ocpp_version: str | None, reason: str | None
+    ) -> None:
+        """Connection state on the station and a row of its connectivity history."""
+        ...
+
+    async def boot(self, *, station_id: StationId, boot: BootInfo, at: datetime) -> RegistrationStatus | None:
+        """Store what the station said of itself; its registration, or None if there is no such station."""
+        ...
+
+    async def status(self, *, station_id: StationId, report: StatusReport, received_at: datetime) -> bool:
+        """Store the report in the history and as current state; True when the current state changed."""
+        ...
+
+
 class StationMessageRepository(Protocol):
     async def add(self, *, station_id: StationId, message: StationMessage, received_at: datetime) -> None: ...
 
@@ -174,7 +182,6 @@ class UnitOfWork(Protocol):
     """Repositories bound to one database transaction, committed when the context exits cleanly."""
 
     stations: StationRepository
-    statuses: StatusRepository
     tokens: TokenRepository
     transactions: TransactionRepository
     meter_samples: MeterSampleRepository
@@ -204,6 +211,9 @@ class Store(Protocol):
 
     @property
     def meter_samples(self) -> MeterSampleSink: ...
+
+    @property
+    def station_state(self) -> StationStateSink: ...
 
     async def touch_stations(self, *, last_seen: Mapping[StationId, datetime]) -> None:
         """Write many stations' last-seen times in one go (kept in memory between flushes)."""

@@ -227,37 +227,28 @@ class StationService:
 
     async def connected(self, *, station_id: StationId, ocpp_version: str) -> None:
         now = self._clock.now()
-        async with self._store.unit() as uow:
-            await uow.stations.set_connection(
-                station_id=station_id, online=True, at=now, ocpp_version=ocpp_version, reason=None
-            )
+        await self._store.station_state.connection(
+            station_id=station_id, online=True, at=now, ocpp_version=ocpp_version, reason=None
+        )
         self._bus.publish(events.StationConnected(station_id=station_id, at=now, ocpp_version=ocpp_version))
 
     async def disconnected(self, *, station_id: StationId, reason: str) -> None:
         now = self._clock.now()
-        async with self._store.unit() as uow:
-            await uow.stations.set_connection(
-                station_id=station_id, online=False, at=now, ocpp_version=None, reason=reason
-            )
+        await self._store.station_state.connection(
+            station_id=station_id, online=False, at=now, ocpp_version=None, reason=reason
+        )
         self._bus.publish(events.StationDisconnected(station_id=station_id, at=now, reason=reason))
 
     async def boot(self, *, station_id: StationId, info: BootInfo) -> BootDecision:
         now = self._clock.now()
-        async with self._store.unit() as uow:
-            station = await uow.stations.get(station_id=station_id)
-            if station is None:
-                raise UnknownStation(f"station {station_id} is not registered")
-            await uow.stations.record_boot(station_id=station_id, boot=info, at=now)
+        registration = await self._store.station_state.boot(station_id=station_id, boot=info, at=now)
+        if registration is None:
+            raise UnknownStation(f"station {station_id} is not registered")
         log.info(
-            "%s: boot %s (%s %s, firmware %s)",
-            station_id,
-            station.registration,
-            info.vendor,
-            info.model,
-            info.firmware_version,
+            "%s: boot %s (%s %s, firmware %s)", station_id, registration, info.vendor, info.model, info.firmware_version
         )
-        self._bus.publish(events.StationBooted(station_id=station_id, at=now, status=station.registration))
-        return BootDecision(status=station.registration, current_time=now, interval=self._heartbeat_interval)
+        self._bus.publish(events.StationBooted(station_id=station_id, at=now, status=registration))
+        return BootDecision(status=registration, current_time=now, interval=self._heartbeat_interval)
 
     async def registration(self, *, station_id: StationId) -> RegistrationStatus:
         async with self._store.unit() as uow:
@@ -268,8 +259,7 @@ class StationService:
 
     async def report_status(self, *, station_id: StationId, report: StatusReport) -> None:
         now = self._clock.now()
-        async with self._store.unit() as uow:
-            changed = await uow.statuses.record(station_id=station_id, report=report, received_at=now)
+        changed = await self._store.station_state.status(station_id=station_id, report=report, received_at=now)
         if changed:
             self._bus.publish(
                 events.ConnectorStatusChanged(

@@ -62,6 +62,9 @@ class GatewayConfig:
     compression: bool = False
     ping_interval: float | None = 60.0
     max_message_size: int = 1 << 20
+    # A site coming back from a power cut reconnects all at once; asyncio's default of 100 drops the rest, and
+    # each dropped station only retries after the kernel's SYN back-off (1, 3, 7, 15 s ...).
+    listen_backlog: int = 4096
 
 
 def station_id_from_path(path: str) -> StationId | None:
@@ -137,6 +140,7 @@ class Gateway:
             "open_timeout": 60,
             "server_header": "evscada",
             "logger": handshake_log,
+            "backlog": config.listen_backlog,
         }
         await self._listen("ws", config.port, options)
         if config.tls_cert_file is not None and config.tls_port is not None:

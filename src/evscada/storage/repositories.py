@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import String, bindparam, cast, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from evscada.core.commands import CommandLogEntry, CommandOutcome
 from evscada.core.model import (
     AuthorizationStatus,
-    BootInfo,
     EvseRef,
     MeterSample,
     RegistrationStatus,
@@ -24,7 +23,6 @@ from evscada.core.model import (
     Station,
     StationId,
     StationMessage,
-    StatusReport,
     Token,
     Transaction,
     TransactionPk,
@@ -33,24 +31,11 @@ from evscada.core.model import (
 from evscada.storage import tables as t
 from evscada.storage.db import Database
 from evscada.storage.sample_writer import MeterSampleWriter
+from evscada.storage.station_state_writer import StationStateWriter
 
 # Statements on the paths every connecting station takes, built once: SQLAlchemy memoizes a statement's cache
 # key, so a prebuilt statement skips rebuilding the expression and its key on every call (docs/performance.md).
 _GET_STATION = select(t.stations).where(t.stations.c.id == bindparam("station_id"))
-_UPDATE_STATION = update(t.stations).where(t.stations.c.id == bindparam("station_id"))
-_CONNECTOR = select(t.connectors).where(
-    t.connectors.c.station_id == bindparam("station_id"),
-    t.connectors.c.evse_id == bindparam("evse_id"),
-    t.connectors.c.connector_id == bindparam("connector_id"),
-)
-_UPDATE_CONNECTOR = update(t.connectors).where(
-    t.connectors.c.station_id == bindparam("key_station_id"),
-    t.connectors.c.evse_id == bindparam("key_evse_id"),
-    t.connectors.c.connector_id == bindparam("key_connector_id"),
-)
-_INSERT_STATUS_HISTORY = insert(t.status_history)
-_INSERT_CONNECTOR = insert(t.connectors)
-_INSERT_CONNECTIVITY = insert(t.station_connectivity)
 _FIND_TRANSACTION = select(t.transactions).where(
     t.transactions.c.station_id == bindparam("station_id"),
     t.transactions.c.station_transaction_id == bindparam("station_transaction_id"),
@@ -134,64 +119,6 @@ class SqlStations:
             "latitude": station.latitude,
             "longitude": station.longitude,
         }
-
-    async def record_boot(self, *, station_id: StationId, boot: BootInfo, at: datetime) -> None:
-        await self._c.execute(
-            _UPDATE_STATION,
-            {
-                "station_id": station_id,
-                "vendor": boot.vendor,
-                "model": boot.model,
-                "serial_number": boot.serial_number,
-                "firmware_version": boot.firmware_version,
-                "modem_iccid": boot.modem_iccid,
-                "modem_imsi": boot.modem_imsi,
-                "last_boot": at,
-                "last_seen": at,
-            },
-        )
-
-    async def set_connection(
-        self, *, station_id: StationId, online: bool, at: datetime, ocpp_version: str | None, reason: str | None
-    ) -> None:
-        values: dict[str, Any] = {"online": online, "last_seen": at, "disconnect_reason": reason}
-        if online:
-            values.update(connected_since=at, ocpp_version=ocpp_version)
-        await self._c.execute(_UPDATE_STATION, {"station_id": station_id, **values})
-        # The connectivity history behind availability reports (storage/historian.py reads it).
-        await self._c.execute(
-            _INSERT_CONNECTIVITY,
-            {"station_id": station_id, "online": online, "at": at, "ocpp_version": ocpp_version, "reason": reason},
-        )
-
-
-class SqlStatuses:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._c = connection
-
-    async def record(self, *, station_id: StationId, report: StatusReport, received_at: datetime) -> bool:
-        values = {
-            "status": str(report.status),
-            "error_code": report.error_code,
-            "info": report.info,
-            "vendor_id": report.vendor_id,
-            "vendor_error_code": report.vendor_error_code,
-        }
-        key = {"station_id": station_id, "evse_id": report.evse.evse_id, "connector_id": report.evse.connector_id}
-        await self._c.execute(
-            _INSERT_STATUS_HISTORY, {**key, **values, "timestamp": report.timestamp, "received_at": received_at}
-        )
-        current = (await self._c.execute(_CONNECTOR, key)).mappings().first()
-        if current is None:
-            await self._c.execute(_INSERT_CONNECTOR, {**key, **values, "status_at": report.timestamp})
-            return True
-        if current["status_at"] is not None and current["status_at"] > report.timestamp:
-            return False  # a late report (queued offline) goes to history, not over a newer state
-        await self._c.execute(
-            _UPDATE_CONNECTOR,
-            {f"key_{name}": value for name, value in key.items()} | values | {"status_at": report.timestamp},
-        )
-        return any(current[k] != v for k, v in values.items())
 
 
 class SqlTokens:
@@ -513,85 +440,80 @@ if TYPE_CHECKING:
     from evscada.storage.webhook_repositories import SqlOutbox, SqlWebhooks
 
 
-@dataclass(slots=True)
+R = TypeVar("R")
+
+
+class _Repository(Generic[R]):
+    """A repository built on first use in a unit: most units touch one or two of the two dozen."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self._module, self._name = module, name
+        self._attribute = ""
+        self._class: Callable[[AsyncConnection], R] | None = None
+
+    def __set_name__(self, owner: type, attribute: str) -> None:
+        self._attribute = attribute
+
+    def __get__(self, unit: SqlUnitOfWork, owner: type | None = None) -> R:
+        if self._class is None:  # imported late: several of these modules build on this one
+            self._class = getattr(import_module(self._module), self._name)
+        repository = self._class(unit.connection)
+        unit.__dict__[self._attribute] = repository  # the instance's own attribute answers from now on
+        return repository
+
+
+_HERE = __name__
+
+
 class SqlUnitOfWork:
-    stations: SqlStations
-    statuses: SqlStatuses
-    tokens: SqlTokens
-    transactions: SqlTransactions
-    meter_samples: SqlMeterSamples
-    messages: SqlStationMessages
-    commands: SqlCommandLog
-    users: SqlUsers
-    reads: SqlReads
-    sites: SqlSites
-    vehicles: SqlVehicles
-    historian: SqlHistorian
-    availability: SqlAvailability
-    outbox: SqlOutbox
-    webhooks: SqlWebhooks
-    deliveries: SqlDeliveries
-    alarms: SqlAlarms
-    local_lists: SqlLocalLists
-    reservations: SqlReservations
-    device_model: SqlDeviceModel
-    web_sessions: SqlWebSessions
-    monitoring: SqlMonitoring
-    frame_log: SqlFrameLog
-    audit: SqlAudit
+    stations: _Repository[SqlStations] = _Repository(_HERE, "SqlStations")
+    tokens: _Repository[SqlTokens] = _Repository(_HERE, "SqlTokens")
+    transactions: _Repository[SqlTransactions] = _Repository(_HERE, "SqlTransactions")
+    meter_samples: _Repository[SqlMeterSamples] = _Repository(_HERE, "SqlMeterSamples")
+    messages: _Repository[SqlStationMessages] = _Repository(_HERE, "SqlStationMessages")
+    commands: _Repository[SqlCommandLog] = _Repository(_HERE, "SqlCommandLog")
+    users: _Repository[SqlUsers] = _Repository("evscada.storage.access_queries", "SqlUsers")
+    reads: _Repository[SqlReads] = _Repository("evscada.storage.access_queries", "SqlReads")
+    sites: _Repository[SqlSites] = _Repository("evscada.storage.place_repositories", "SqlSites")
+    vehicles: _Repository[SqlVehicles] = _Repository("evscada.storage.place_repositories", "SqlVehicles")
+    historian: _Repository[SqlHistorian] = _Repository("evscada.storage.historian", "SqlHistorian")
+    availability: _Repository[SqlAvailability] = _Repository("evscada.storage.historian", "SqlAvailability")
+    outbox: _Repository[SqlOutbox] = _Repository("evscada.storage.webhook_repositories", "SqlOutbox")
+    webhooks: _Repository[SqlWebhooks] = _Repository("evscada.storage.webhook_repositories", "SqlWebhooks")
+    deliveries: _Repository[SqlDeliveries] = _Repository("evscada.storage.notification_repositories", "SqlDeliveries")
+    alarms: _Repository[SqlAlarms] = _Repository("evscada.storage.alarm_repositories", "SqlAlarms")
+    local_lists: _Repository[SqlLocalLists] = _Repository("evscada.storage.command_repositories", "SqlLocalLists")
+    reservations: _Repository[SqlReservations] = _Repository("evscada.storage.command_repositories", "SqlReservations")
+    device_model: _Repository[SqlDeviceModel] = _Repository("evscada.storage.command_repositories", "SqlDeviceModel")
+    web_sessions: _Repository[SqlWebSessions] = _Repository("evscada.storage.web_sessions", "SqlWebSessions")
+    monitoring: _Repository[SqlMonitoring] = _Repository("evscada.storage.monitoring_queries", "SqlMonitoring")
+    frame_log: _Repository[SqlFrameLog] = _Repository("evscada.storage.frame_log", "SqlFrameLog")
+    audit: _Repository[SqlAudit] = _Repository("evscada.storage.audit_log", "SqlAudit")
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
 
     @classmethod
     def on(cls, connection: AsyncConnection) -> SqlUnitOfWork:
-        from evscada.storage.access_queries import SqlReads, SqlUsers  # they build on this module
-        from evscada.storage.alarm_repositories import SqlAlarms
-        from evscada.storage.audit_log import SqlAudit
-        from evscada.storage.command_repositories import SqlDeviceModel, SqlLocalLists, SqlReservations
-        from evscada.storage.frame_log import SqlFrameLog
-        from evscada.storage.historian import SqlAvailability, SqlHistorian
-        from evscada.storage.monitoring_queries import SqlMonitoring
-        from evscada.storage.notification_repositories import SqlDeliveries
-        from evscada.storage.place_repositories import SqlSites, SqlVehicles
-        from evscada.storage.web_sessions import SqlWebSessions
-        from evscada.storage.webhook_repositories import SqlOutbox, SqlWebhooks
-
-        return cls(
-            stations=SqlStations(connection),
-            statuses=SqlStatuses(connection),
-            tokens=SqlTokens(connection),
-            transactions=SqlTransactions(connection),
-            meter_samples=SqlMeterSamples(connection),
-            messages=SqlStationMessages(connection),
-            commands=SqlCommandLog(connection),
-            users=SqlUsers(connection),
-            reads=SqlReads(connection),
-            sites=SqlSites(connection),
-            vehicles=SqlVehicles(connection),
-            historian=SqlHistorian(connection),
-            availability=SqlAvailability(connection),
-            outbox=SqlOutbox(connection),
-            webhooks=SqlWebhooks(connection),
-            deliveries=SqlDeliveries(connection),
-            alarms=SqlAlarms(connection),
-            local_lists=SqlLocalLists(connection),
-            reservations=SqlReservations(connection),
-            device_model=SqlDeviceModel(connection),
-            web_sessions=SqlWebSessions(connection),
-            monitoring=SqlMonitoring(connection),
-            frame_log=SqlFrameLog(connection),
-            audit=SqlAudit(connection),
-        )
+        return cls(connection)
 
 
 class SqlStore:
     def __init__(self, database: Database) -> None:
         self._db = database
         self._samples = MeterSampleWriter(database)
+        self._station_state = StationStateWriter(database)
 
     @property
     def meter_samples(self) -> MeterSampleWriter:
         return self._samples
 
+    @property
+    def station_state(self) -> StationStateWriter:
+        return self._station_state
+
     async def close(self) -> None:
+        await self._station_state.close()
         await self._samples.close()
 
     @asynccontextmanager

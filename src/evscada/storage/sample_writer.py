@@ -1,12 +1,7 @@
-"""Group commit for meter values: the samples of many stations go to the database in one transaction.
-
-Each caller waits for the commit that holds its samples, so a station is answered only once its data is stored;
-while one commit runs, the next batch gathers (no timers: under load batches grow, when quiet each is one).
-"""
+"""Group commit for meter values: the samples of many stations go to the database in one transaction."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +15,7 @@ from evscada.core.model import EvseRef, MeterSample, StationId, TransactionPk
 from evscada.core.ports import MeterWrite
 from evscada.storage import tables as t
 from evscada.storage.db import Database
+from evscada.storage.group_commit import GroupWriter
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +30,13 @@ class _Pending:
     samples: Sequence[MeterSample]
     message_key: str | None
     at: datetime
-    future: asyncio.Future[MeterWrite]
 
 
-class MeterSampleWriter:
+class MeterSampleWriter(GroupWriter[_Pending, MeterWrite]):
+    what = "meter value messages"
+
     def __init__(self, database: Database) -> None:
-        self._database = database
-        self._queue: list[_Pending] = []
-        self._flusher: asyncio.Task[None] | None = None
-        self._loop_of: asyncio.AbstractEventLoop | None = None
-
-    @property
-    def _loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop_of is None:
-            self._loop_of = asyncio.get_running_loop()
-        return self._loop_of
+        super().__init__(database, max_batch=MAX_BATCH)
 
     async def append(
         self,
@@ -60,32 +48,10 @@ class MeterSampleWriter:
         message_key: str | None,
         at: datetime,
     ) -> MeterWrite:
-        item = _Pending(station_id, evse, station_transaction_id, samples, message_key, at, self._loop.create_future())
-        self._queue.append(item)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name="meter-sample-writer")
-        return await item.future
+        return await self.submit(_Pending(station_id, evse, station_transaction_id, samples, message_key, at))
 
-    async def close(self) -> None:
-        """Let the last batch reach the database."""
-        if self._flusher is not None:
-            await asyncio.shield(self._flusher)
-
-    async def _flush(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            try:
-                async with self._database.transaction() as connection:
-                    results = await _write(connection, batch)
-            except Exception as exc:  # every waiting station gets the failure (a CALLERROR), none is lost silently
-                log.exception("writing %d meter value messages failed", len(batch))
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
-                continue
-            for item, result in zip(batch, results, strict=True):
-                if not item.future.done():
-                    item.future.set_result(result)
+    async def write(self, connection: AsyncConnection, items: Sequence[_Pending]) -> list[MeterWrite]:
+        return await _write(connection, list(items))
 
 
 _SAMPLE_COLUMNS = (

@@ -1,0 +1,82 @@
+"""Group commit: what many stations send at once goes to the database in one transaction.
+
+Each caller waits for the commit that holds its write, so a station is answered only once its data is stored.
+While one commit runs, the next batch gathers (no timers: under load batches grow, when quiet each is one).
+A failed batch fails every caller in it, so nothing is lost silently: each station gets a CALLERROR and sends again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from evscada.storage.db import Database
+
+log = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class Refused:
+    """A result saying this one write was refused (its caller gets the error), the rest of the batch stands."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+class GroupWriter(ABC, Generic[Item, Result]):
+    """A queue of writes flushed in batches of at most `max_batch`, one transaction each."""
+
+    what = "writes"  # for the log: "writing 12 <what> failed"
+
+    def __init__(self, database: Database, *, max_batch: int) -> None:
+        self._database = database
+        self._max_batch = max_batch
+        self._queue: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def submit(self, item: Item) -> Result:
+        """Queue the write and wait until the transaction that holds it has committed."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name=f"group-commit-{self.what}")
+        return await future
+
+    async def close(self) -> None:
+        """Let the last batch reach the database."""
+        if self._flusher is not None:
+            await asyncio.shield(self._flusher)
+
+    async def _flush(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+            items = [item for item, _ in batch]
+            try:
+                async with self._database.transaction() as connection:
+                    results = await self.write(connection, items)
+            except Exception as exc:
+                log.exception("writing %d %s failed", len(batch), self.what)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if future.done():  # its caller gave up (cancelled); the data is stored anyway
+                    continue
+                if isinstance(result, Refused):
+                    future.set_exception(result.error)
+                else:
+                    future.set_result(result)
+
+    @abstractmethod
+    async def write(self, connection: AsyncConnection, items: Sequence[Item]) -> Sequence[Result | Refused]:
+        """Write the batch inside the open transaction; one result per item, in order."""
