@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from evscada.core.alarms.conditions import abnormal_end, event_problems
+from evscada.core.alarms.conditions import abnormal_end
 from evscada.core.alarms.rules import AlarmRules
 from evscada.core.model import AlarmPriority
 from evscada.settings import Settings
@@ -84,30 +84,3 @@ def test_a_wrong_rule_is_refused_with_its_field(tmp_path: Path, monkeypatch: pyt
 )
 def test_which_session_ends_are_abnormal(reason: str, energy: float | None, abnormal: bool) -> None:
     assert (abnormal_end(reason, energy) is not None) is abnormal
-
-
-def test_notify_event_problems_and_their_ends() -> None:
-    def entry(variable: str, value: str, **more: object) -> dict[str, object]:
-        return {
-            "component": {"name": "Connector", "evse": {"id": 1, "connectorId": 1}},
-            "variable": {"name": variable},
-            "actualValue": value,
-            "trigger": "Delta",
-            **more,
-        }
-
-    payload = {
-        "eventData": [
-            entry("AvailabilityState", "Faulted", techCode="E42"),
-            entry("Problem", "false"),
-            entry("Power", "7400", trigger="Periodic"),
-            entry("Temperature", "91", trigger="Alerting"),
-        ]
-    }
-    problems = event_problems(payload)
-    assert [(p.subject, p.active) for p in problems] == [
-        ("EVSE 1/1 Connector/AvailabilityState", True),
-        ("EVSE 1/1 Connector/Problem", False),
-        ("EVSE 1/1 Connector/Temperature", True),
-    ]
-    assert problems[0].message == "EVSE 1/1 Connector/AvailabilityState = Faulted (E42)"

@@ -159,3 +159,30 @@ def test_boot_info_reads_the_charging_station_and_its_modem() -> None:
 def test_status_notification_keeps_evse_and_connector() -> None:
     report = mapping.status_report({"timestamp": T0, "connectorStatus": "Occupied", "evseId": 2, "connectorId": 1})
     assert (report.evse, report.status) == (EvseRef(evse_id=2, connector_id=1), "Occupied")
+
+
+def test_notify_event_problems_and_their_ends() -> None:
+    def entry(variable: str, value: str, **more: object) -> dict[str, object]:
+        return {
+            "component": {"name": "Connector", "evse": {"id": 1, "connectorId": 1}},
+            "variable": {"name": variable},
+            "actualValue": value,
+            "trigger": "Delta",
+            **more,
+        }
+
+    payload = {
+        "eventData": [
+            entry("AvailabilityState", "Faulted", techCode="E42"),
+            entry("Problem", "false"),
+            entry("Power", "7400", trigger="Periodic"),
+            entry("Temperature", "91", trigger="Alerting"),
+        ]
+    }
+    problems = mapping.event_problems(payload)
+    assert [(p.subject, p.active) for p in problems] == [
+        ("EVSE 1/1 Connector/AvailabilityState", True),
+        ("EVSE 1/1 Connector/Problem", False),
+        ("EVSE 1/1 Connector/Temperature", True),
+    ]
+    assert problems[0].message == "EVSE 1/1 Connector/AvailabilityState = Faulted (E42)"

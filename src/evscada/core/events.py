@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from evscada.core.model import Alarm, EvseRef, StationId, TransactionPk
+from evscada.core.model import Alarm, ComponentProblem, EvseRef, StationId, TransactionPk
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +89,4 @@ class StationMessageReceived(Event):
     kind: str  # StationMessage.kind: event | firmware_status | diagnostics_status | log_status | security_event ...
     summary: str | None
     payload: dict[str, Any]
+    problems: tuple[ComponentProblem, ...] = ()  # component problems (or their ends) the message reports

@@ -217,6 +217,17 @@ class Transaction:
 
 
 @dataclass(frozen=True, slots=True)
+class ComponentProblem:
+    """A problem a station reports on one of its components (2.0.1 NotifyEvent), or its end (active=False)."""
+
+    subject: str  # e.g. "EVSE 1/1 Connector/AvailabilityState": one alarm per subject
+    active: bool
+    message: str
+    evse: EvseRef | None = None
+    tech_code: str | None = None  # the station's own fault code, e.g. "GroundFailure": rules may rank by it
+
+
+@dataclass(frozen=True, slots=True)
 class StationMessage:
     """A station-initiated message kept as a record (DataTransfer, firmware status, security event ...)."""
 
@@ -224,6 +235,7 @@ class StationMessage:
     timestamp: datetime
     payload: dict[str, Any] = field(default_factory=dict)
     summary: str | None = None
+    problems: tuple[ComponentProblem, ...] = ()  # what the version's mapping read as problems in it
 
 
 @dataclass(slots=True)

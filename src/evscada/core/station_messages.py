@@ -25,6 +25,7 @@ class StationMessageService:
                 kind=message.kind,
                 summary=message.summary,
                 payload=message.payload,
+                problems=message.problems,
             )
         )
         if message.kind == "security_event":

@@ -307,7 +307,7 @@ class AlarmEngine:
     async def _station_message(self, event: events.StationMessageReceived) -> None:
         sid, status = event.station_id, str(event.payload.get("status", ""))
         if event.kind == "event":
-            for problem in c.event_problems(event.payload):
+            for problem in event.problems:
                 key = f"{r.STATION_EVENT}:{sid}:{problem.subject}"
                 if problem.active:
                     await self._raise(

@@ -89,7 +89,16 @@ async def security_event(s: StationSession, p: Payload) -> Payload:
 
 @on("NotifyEvent")
 async def notify_event(s: StationSession, p: Payload) -> Payload:
-    return await _record(s, "event", p, mapping.events_summary(p), at="generatedAt")
+    message = mapping.message(
+        "event",
+        p,
+        s.core.clock.now(),
+        summary=mapping.events_summary(p),
+        at="generatedAt",
+        problems=mapping.event_problems(p),
+    )
+    await s.core.messages.record(station_id=s.station_id, message=message)
+    return {}
 
 
 @on("NotifyReport")

@@ -11,6 +11,7 @@ from evscada.core.model import (
     AuthorizationResult,
     BootDecision,
     BootInfo,
+    ComponentProblem,
     ConnectorStatus,
     EvseRef,
     IdToken,
@@ -162,12 +163,18 @@ def transaction_event_result(p: Payload, outcome: TransactionOutcome) -> Payload
 
 
 def message(
-    kind: str, p: Payload, received: datetime, *, summary: str | None = None, at: str | None = None
+    kind: str,
+    p: Payload,
+    received: datetime,
+    *,
+    summary: str | None = None,
+    at: str | None = None,
+    problems: tuple[ComponentProblem, ...] = (),
 ) -> StationMessage:
     timestamp = parse_datetime(p[at]) if at and at in p else received
     if summary is not None:
         summary = summary[:SUMMARY_LENGTH]
-    return StationMessage(kind=kind, timestamp=timestamp, payload=p, summary=summary)
+    return StationMessage(kind=kind, timestamp=timestamp, payload=p, summary=summary, problems=problems)
 
 
 def data_transfer_summary(p: Payload) -> str:
@@ -191,6 +198,41 @@ def events_summary(p: Payload) -> str:
         for e in p["eventData"]
     ]
     return "; ".join(parts)
+
+
+# NotifyEvent variables whose "true" means the component has a problem.
+PROBLEM_VARIABLES = frozenset({"Problem", "Tripped"})
+
+
+def event_problems(p: Payload) -> tuple[ComponentProblem, ...]:
+    """The problems (or their ends) in a NotifyEvent; other events (e.g. a periodic value) are no problem."""
+    found = []
+    for entry in p.get("eventData", ()):
+        component, variable = entry.get("component", {}), entry.get("variable", {})
+        name, var = component.get("name", "?"), variable.get("name", "?")
+        value = str(entry.get("actualValue", ""))
+        if var in PROBLEM_VARIABLES:
+            active = value.lower() == "true"
+        elif var == "AvailabilityState":
+            active = value == "Faulted"
+        elif entry.get("trigger") == "Alerting":
+            active = True  # a monitor's threshold was crossed
+        elif entry.get("cleared"):
+            active = False
+        else:
+            continue
+        if entry.get("cleared"):
+            active = False
+        evse = component.get("evse")
+        place = f"EVSE {evse.get('id')}" + (f"/{evse['connectorId']}" if "connectorId" in evse else "") if evse else ""
+        instances = "".join(f"[{i}]" for i in (component.get("instance"), variable.get("instance")) if i)
+        subject = f"{place} {name}/{var}{instances}".strip()
+        tech = ", ".join(str(entry[k]) for k in ("techCode", "techInfo") if entry.get(k))
+        text = f"{subject} = {value}" + (f" ({tech})" if tech else "")
+        ref = EvseRef(int(evse.get("id", 0)), int(evse.get("connectorId", 0))) if evse else None
+        code = str(entry["techCode"]) if entry.get("techCode") else None
+        found.append(ComponentProblem(subject=subject, active=active, message=text, evse=ref, tech_code=code))
+    return tuple(found)
 
 
 def part_summary(what: str, p: Payload, count: int) -> str:
