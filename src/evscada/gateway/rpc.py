@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -90,8 +89,9 @@ def parse(text: str | bytes) -> Message:
     raise FrameError(FrameProblem.UNKNOWN_MESSAGE_TYPE, f"unknown MessageTypeId {type_id!r}", unique_id)
 
 
-# One encoder for all frames: json.dumps with options builds a new encoder on every call.
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+def _dumps(frame: list[Any]) -> str:
+    """Compact UTF-8 JSON; orjson is a tenth of the json module's cost, and writes NaN as null, not as NaN."""
+    return orjson.dumps(frame).decode()
 
 
 def call_frame(unique_id: str, action: str, payload: dict[str, Any]) -> str:
@@ -108,7 +108,9 @@ def call_error_frame(unique_id: str, code: str, description: str, details: dict[
 
 def format_datetime(value: datetime) -> str:
     """UTC with a Z suffix and milliseconds, the form stations parse most reliably."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"
 
 
 def parse_datetime(value: str) -> datetime:
