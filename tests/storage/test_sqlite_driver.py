@@ -61,3 +61,17 @@ async def test_committed_data_is_on_disk_for_the_next_process(database: Database
         assert (await c.execute(text("SELECT name FROM things"))).scalars().all() == ["durable"]
         assert (await c.execute(text("PRAGMA journal_mode"))).scalar_one() == "wal"
     await reopened.close()
+
+
+async def test_writes_left_in_an_open_transaction_never_reach_the_next_commit(database: Database) -> None:
+    async with database.transaction() as c:
+        await c.execute(text("INSERT INTO things (name) VALUES ('committed')"))
+    # As a request cancelled while ending its transaction would leave it: written, neither committed nor rolled back.
+    await c.execute(text("INSERT INTO things (name) VALUES ('orphan')"))
+
+    async with database.transaction() as c:
+        await c.execute(text("INSERT INTO things (name) VALUES ('next')"))
+    async with database.transaction() as c:
+        names = (await c.execute(text("SELECT name FROM things ORDER BY id"))).scalars().all()
+    assert names == ["committed", "next"]
+    await database.close()

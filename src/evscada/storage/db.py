@@ -74,6 +74,7 @@ class Database:
         # SQLite: the one connection stays checked out for the process's life; checking it out and in
         # for every transaction cost a third of an empty transaction.
         self._kept: AsyncConnection | None = None
+        self._driver: object = None  # the kept connection's aiosqlite connection
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -82,11 +83,25 @@ class Database:
                 async with self.engine.begin() as connection:
                     yield connection
                 return
-            if self._kept is None:
-                self._kept = await self.engine.connect()
-            connection = self._kept
+            connection = await self._sqlite_connection()
             async with connection.begin():
                 yield connection
+
+    async def _sqlite_connection(self) -> AsyncConnection:
+        """The kept connection, reopened if it broke, and never inside a transaction someone else began."""
+        kept = self._kept
+        if kept is None or kept.closed or kept.invalidated:
+            kept = self._kept = await self.engine.connect()
+            self._driver = (await kept.get_raw_connection()).driver_connection
+        driver = self._driver
+        if kept.in_transaction() or (isinstance(driver, sqlite_driver.OneTripConnection) and driver.in_transaction):
+            # A request cancelled while ending its transaction can leave it open; nothing of it may reach the
+            # next commit.
+            log.warning("rolling back a transaction that an interrupted request left open")
+            await kept.rollback()
+            if isinstance(driver, sqlite_driver.OneTripConnection) and driver.in_transaction:
+                await driver.rollback()
+        return kept
 
     async def migrate(self) -> None:
         """Bring the schema up to the newest Alembic revision."""

@@ -128,6 +128,10 @@ class OneTripConnection(aiosqlite.Connection):
     # A transaction that only read has nothing to end: SQLite opens one at the first write. Reading the flag
     # from this thread is safe: every statement of the transaction has come back before it ends.
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._connection is not None and self._connection.in_transaction
+
     async def commit(self) -> None:
         if self._conn.in_transaction:
             await super().commit()
