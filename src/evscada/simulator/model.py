@@ -35,6 +35,8 @@ class Timing:
     session_seconds: tuple[float, float] = (60.0, 180.0)
     time_scale: float = 60.0  # one real second simulates this many seconds of charging
     reboot_seconds: float = 3.0  # from a reset to the next connection
+    meters_per_session: int | None = None  # a session ends after this many samples (None: when the car is full)
+    sessions: int | None = None  # the station's drivers stop after this many sessions (None: they never do)
 
 
 @dataclass(frozen=True, slots=True)

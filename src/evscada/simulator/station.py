@@ -15,6 +15,8 @@ from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ocpp.exceptions import OCPPError
+
 from evscada.simulator.config import Change, Configuration, Setting
 from evscada.simulator.faults import FaultKind
 from evscada.simulator.local_list import LocalList
@@ -120,9 +122,12 @@ class SimulatedStation(StationFaults, StationReservations):
         self.connectors = {n: ConnectorState() for n in range(1, spec.connectors + 1)}
         self.config = Configuration(connectors=spec.connectors, meter_interval=timing.meter_interval)
         self.local_list = LocalList()
+        self.sessions_started = 0  # by the station's own drivers (Timing.sessions caps them)
         self.sessions_completed = 0
         self.transaction_samples = 0  # periodic meter values of transactions, sent or queued
-        self.uplink = Uplink()
+        self.booted = False  # a BootNotification of it was accepted, once at least
+        self.retired = asyncio.Event()  # its drivers had all their sessions and the CSMS has everything
+        self.uplink = Uplink(link, station_id=spec.station_id)
         self.tx_seq: dict[str, int] = {}  # 2.0.1 seqNo per transaction; it outlives connections
         self.sent_seq: dict[str, int] = {}  # 2.0.1 seqNo of a message in flight, kept for its resend
         self._group: asyncio.TaskGroup | None = None  # owns every task while the station lives
@@ -132,7 +137,6 @@ class SimulatedStation(StationFaults, StationReservations):
         self._boot_reason: str | None = "PowerUp"  # None: the next connection needs no BootNotification
         if link is not None:
             self.attach(link)
-            self.uplink.link = link
 
     @property
     def link(self) -> Link:
@@ -151,9 +155,15 @@ class SimulatedStation(StationFaults, StationReservations):
         try:
             async with asyncio.TaskGroup() as group:
                 self._group = group
-                for n in self.connectors:
+                drivers = [
                     group.create_task(self._charge_forever(n), name=f"{self.spec.station_id}-charge-{n}")
-                await asyncio.Future()  # until cancelled
+                    for n in self.connectors
+                ]
+                if self.timing.sessions is not None:
+                    await asyncio.wait(drivers)
+                    await self.uplink.until_live()  # whatever was queued has been delivered
+                    self.retired.set()
+                await asyncio.Future()  # until cancelled: it still answers the CSMS
         finally:
             self._group = None
 
@@ -189,6 +199,7 @@ class SimulatedStation(StationFaults, StationReservations):
         while status != "Accepted":
             await asyncio.sleep(min(interval or 30, 30))
             status, interval = await link.boot(self.spec, reason)
+        self.booted = True
         if interval > 0:  # the CSMS sets the heartbeat interval at boot
             self.config.set_number("HeartbeatInterval", interval)
 
@@ -200,7 +211,8 @@ class SimulatedStation(StationFaults, StationReservations):
                 async with asyncio.timeout(interval if interval > 0 else None):
                     await self._heartbeat_changed.wait()
                 continue  # a new interval: wait that long from now
-            await link.heartbeat()
+            with contextlib.suppress(OCPPError):  # refused: the next one may not be
+                await link.heartbeat()
 
     def change_setting(self, setting: Setting | None, value: str) -> Change:
         """Change a setting; a new heartbeat interval takes effect at once, a meter interval at the next sample."""
@@ -210,11 +222,18 @@ class SimulatedStation(StationFaults, StationReservations):
         return change
 
     async def _charge_forever(self, connector: int) -> None:
-        while True:
+        """Drivers arrive after an idle pause, as long as there are drivers (tokens) and sessions left to have."""
+        cap = self.timing.sessions
+        while self.spec.tokens and (cap is None or self.sessions_started < cap):
             await asyncio.sleep(random.uniform(*self.timing.idle_seconds))
-            # No driver starts a session while the station is offline: it could not number the transaction.
-            if self.spec.tokens and self.uplink.live and self.connectors[connector].free_for(None):
+            if not self.uplink.live:
+                # No driver starts a session while the station is offline: it could not number the transaction.
+                await self.uplink.until_live()
+            elif self.connectors[connector].free_for(None):
+                self.sessions_started += 1
                 await self.charge_once(connector, random.choice(self.spec.tokens))
+            else:  # busy, faulted or out of service: look again in a while (an idle pause may be 0)
+                await asyncio.sleep(1.0)
 
     # Sessions
 
@@ -267,6 +286,8 @@ class SimulatedStation(StationFaults, StationReservations):
             await self._transact(connector, session, authorize=authorize)
         except Offline:
             log.info("%s: connection lost before connector %d's session started", self.spec.station_id, connector)
+        except OCPPError as exc:  # a CALLERROR to Authorize or the start: the session cannot go on
+            log.warning("%s: the CSMS refused connector %d's session (%s)", self.spec.station_id, connector, exc.code)
         finally:
             state.session = None
             session.done.set()
@@ -339,13 +360,20 @@ class SimulatedStation(StationFaults, StationReservations):
         )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + random.uniform(*self.timing.session_seconds)
+        samples_left = self.timing.meters_per_session
         session.reading = self._reading(state, vehicle, 0.0)
-        while loop.time() < deadline and vehicle.soc < 100.0:
-            interval = max(self.config.number("MeterValueSampleInterval"), 0.01)
-            if await _stopped(session, interval):
+        last = loop.time()
+        while loop.time() < deadline and vehicle.soc < 100.0 and samples_left != 0:
+            interval = self.config.number("MeterValueSampleInterval")
+            # 0 (the load mode's --pace 0): back to back, each sample waiting for its answer; offline, once a second.
+            if await _stopped(session, interval if interval > 0 else 0.0 if self.uplink.live else 1.0):
                 break
+            if samples_left is not None:
+                samples_left -= 1
+            now = loop.time()
+            elapsed, last = now - last, now
             power = vehicle.accept(self.spec.max_power_w)
-            energy = power * interval * self.timing.time_scale / 3600.0
+            energy = power * elapsed * self.timing.time_scale / 3600.0
             state.energy_register_wh += energy
             vehicle.soc = min(100.0, vehicle.soc + 100.0 * energy / vehicle.battery_wh)
             session.reading = self._reading(state, vehicle, power)
@@ -469,6 +497,8 @@ async def _guarded(work: Coroutine[Any, Any, None], station_id: str) -> None:
         await work
     except (Offline, *CONNECTION_ERRORS) as exc:
         log.info("%s: connection lost mid-way (%r)", station_id, exc)
+    except OCPPError as exc:
+        log.warning("%s: the CSMS refused (%s: %s)", station_id, exc.code, exc.description)
     except Exception:
         log.exception("%s: a simulated station's task failed", station_id)
 

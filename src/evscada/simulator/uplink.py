@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ocpp.exceptions import OCPPError
 from websockets.exceptions import WebSocketException
 
 if TYPE_CHECKING:
@@ -31,15 +32,19 @@ class Offline(Exception):
 
 
 class Uplink:
-    def __init__(self, link: Link | None = None) -> None:
+    def __init__(self, link: Link | None = None, *, station_id: str = "") -> None:
+        self.station_id = station_id  # for the log
         self.link = link  # None: offline
         self.queue: list[Queued] = []
         self.sent_offline = 0  # queued messages delivered after a reconnect, for the curious
-        self._draining = False
         self._in_flight = 0
         self._quiet = asyncio.Event()
         self._quiet.set()
         self._lost = asyncio.Event()  # set when this connection dies: calls waiting on it fail at once
+        # Connected with nothing queued and nothing draining; an event, so a station can wait for it without polling.
+        self._live = asyncio.Event()
+        if link is not None:
+            self._live.set()
 
     @property
     def online(self) -> bool:
@@ -48,7 +53,10 @@ class Uplink:
     @property
     def live(self) -> bool:
         """Transaction messages go straight out (nothing older is waiting to go first)."""
-        return self.link is not None and not self.queue and not self._draining
+        return self._live.is_set()
+
+    async def until_live(self) -> None:
+        await self._live.wait()
 
     async def call(self, send: Callable[[Link], Awaitable[Any]]) -> Any:
         """A message that only makes sense now: sent if connected, else Offline."""
@@ -58,8 +66,8 @@ class Uplink:
         return await self._tracked(send(link))
 
     async def status(self, send: Callable[[Link], Awaitable[Any]]) -> None:
-        """A status: dropped while offline (the station reports its present status on reconnect)."""
-        with contextlib.suppress(Offline, *CONNECTION_ERRORS):
+        """A status: dropped while offline (the station reports its present status on reconnect) or refused."""
+        with contextlib.suppress(Offline, OCPPError, *CONNECTION_ERRORS):
             await self.call(send)
 
     async def keep(self, send: Queued) -> None:
@@ -72,23 +80,29 @@ class Uplink:
             await self._tracked(send(link))
         except CONNECTION_ERRORS:
             # The connection died under it; the CSMS may have it already and recognises a repeat.
+            self._live.clear()
             self.queue.insert(0, send)
+        except OCPPError as exc:
+            self._refused(exc)
 
     async def drain(self, link: Link) -> None:
         """Send everything queued, oldest first; what the station says meanwhile queues behind it."""
         self.link = link
-        self._draining = True
-        try:
-            while self.queue:
+        self._live.clear()
+        while self.queue:
+            try:
                 await self._tracked(self.queue[0](link))
-                self.queue.pop(0)  # only once delivered: a connection lost mid-way resends it next time
+            except OCPPError as exc:
+                self._refused(exc)
+            else:
                 self.sent_offline += 1
-        finally:
-            self._draining = False
+            self.queue.pop(0)  # only once answered: a connection lost mid-way resends it next time
+        self._live.set()
 
     async def go_offline(self, *, wait: float = 5.0) -> None:
         """Stop sending; wait for calls already on the wire to be answered (a deliberate drop loses nothing)."""
         self.link = None
+        self._live.clear()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait):
                 await self._quiet.wait()
@@ -96,8 +110,13 @@ class Uplink:
     def connection_lost(self) -> None:
         """The connection is gone: calls still waiting for an answer on it fail now, not at their timeout."""
         self.link = None
+        self._live.clear()
         self._lost.set()
         self._lost = asyncio.Event()
+
+    def _refused(self, exc: OCPPError) -> None:
+        # The CSMS has it and said no (a CALLERROR): sending the same frame again would be refused the same way.
+        log.warning("%s: the CSMS refused a transaction message (%s: %s)", self.station_id, exc.code, exc.description)
 
     async def _tracked(self, work: Awaitable[Any]) -> Any:
         self._in_flight += 1
