@@ -1,4 +1,4 @@
-"""Load mode: hundreds of lean stations live their scripted lives, and the summary matches what the CSMS stored."""
+"""Load mode: hundreds of simulated stations on lean links live their lives, and the summary matches the CSMS."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import io
 
 from sqlalchemy import func, select
 
-from evscada.simulator.load import run_load
+from evscada.simulator.load import load_timing, run_load
+from evscada.simulator.model import StationSpec
 from evscada.storage import tables
 from tests.support import Csms
 
@@ -21,24 +22,22 @@ async def test_two_hundred_lean_stations_of_both_versions_are_counted_as_the_csm
     ids = [(f"LOAD-{n:04d}", "2.0.1" if n % 2 else "1.6") for n in range(STATIONS)]
     for station_id, _ in ids:
         await csms.add_station(station_id)
-    await csms.add_token("LOAD-TOKEN")
+        await csms.add_token(f"CARD-{station_id}")  # one driver each: a shared card would be ConcurrentTx
+    specs = [StationSpec(station_id=sid, version=version, tokens=(f"CARD-{sid}",)) for sid, version in ids]
     progress = io.StringIO()
 
     stats = await run_load(
         csms.url("x").rsplit("/", 1)[0],
-        ids,
-        token="LOAD-TOKEN",
+        specs,
+        load_timing(pace=0.01, meters_per_session=METERS, sessions=1),
         ramp_per_second=400,
         duration=60,
-        pace=0.01,
-        meters_per_session=METERS,
-        sessions=1,
         out=progress,
         progress_every=0.2,
     )
 
-    assert stats.connected == STATIONS and stats.booted == STATIONS
-    assert not stats.errors and not stats.connect_errors, stats.summary()
+    assert len(stats.ever_connected) == STATIONS and stats.booted == STATIONS
+    assert not stats.errors and not stats.connect_failures, stats.summary()
     v16 = sum(1 for _, version in ids if version == "1.6")
     v201 = STATIONS - v16
     assert stats.answered["BootNotification"] == STATIONS
