@@ -8,6 +8,9 @@ import pytest
 
 from evscada.core import commands as c
 from evscada.core.model import IdToken, StationId
+from evscada.simulator.dial import Dial, dial_ocpp
+from evscada.simulator.lean_links import LeanDial
+from evscada.simulator.load import Stats
 from evscada.simulator.station import Timing
 from tests.support import Csms, eventually
 
@@ -15,6 +18,11 @@ from tests.support import Csms, eventually
 QUIET = Timing(meter_interval=0.2, idle_seconds=(1e6, 1e6), session_seconds=(60, 60), reboot_seconds=0.0)
 SID = "SIM-CMD"
 VERSIONS = pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+LINKS = ["full", "lean"]  # the ocpp package's client, or the load mode's lean socket
+
+
+def dial(links: str) -> Dial:
+    return dial_ocpp if links == "full" else LeanDial(Stats(stations=1))
 
 
 async def ready(csms: Csms) -> bool:
