@@ -380,7 +380,7 @@ async def _run_simulated_fleet(args: argparse.Namespace, specs: list[Any], timin
 
 
 async def _simulate_load(args: argparse.Namespace, specs: list[Any], plan: list[Any]) -> int:
-    from evscada.simulator.load import load_timing, run_load
+    from evscada.simulator.load import load_timing, run_load, tune_garbage_collector
 
     if not args.url.startswith("ws://"):
         print("evscada simulate --load: the load mode speaks plain ws:// only", file=sys.stderr)
@@ -395,6 +395,7 @@ async def _simulate_load(args: argparse.Namespace, specs: list[Any], plan: list[
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError):
         loop.add_signal_handler(signal.SIGINT, stop.set)  # Ctrl-C ends the run and still prints the summary
+    tune_garbage_collector()
     stats = await run_load(
         args.url,
         specs,

@@ -111,8 +111,7 @@ async def run_station(
     try:
         await asyncio.wait({connecting, retired}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (retired, connecting, life):
-            await cancel_quietly(task)
+        await cancel_quietly(retired, connecting, life)
 
 
 async def _connect_forever(base_url: str, station: SimulatedStation, dial: Dial) -> None:
@@ -161,8 +160,7 @@ async def _serve(station: SimulatedStation, connection: Connection) -> Leave:
         reader.result()  # a lost connection raises here
         raise ConnectionError("the CSMS closed the connection")
     finally:
-        await cancel_quietly(reader)
-        await cancel_quietly(runner)
+        await cancel_quietly(reader, runner)
 
 
 async def run_fleet(

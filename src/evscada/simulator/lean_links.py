@@ -43,6 +43,7 @@ class LeanLink(Words):
 
     version: ClassVar[str]
     actions: ClassVar[type[StrEnum]]  # the version's actions: a known one without a handler is NotImplemented
+    fails_when_lost = True  # the socket fails its waiting call when the connection ends
 
     def __init__(self, station_id: str, socket: LeanSocket) -> None:
         self.id = station_id

@@ -32,6 +32,7 @@ from evscada.simulator.model import (
 )
 from evscada.simulator.station_faults import StationFaults
 from evscada.simulator.station_reservations import StationReservations
+from evscada.simulator.tasks import cancel_quietly
 from evscada.simulator.uplink import CONNECTION_ERRORS, Offline, Uplink
 
 # The station's words, importable from here as before.
@@ -53,7 +54,10 @@ RESET_GRACE_SECONDS = 10.0
 
 
 class Link(Protocol):
-    """What a station says, in OCPP terms; one implementation per version."""
+    """What a station says, in OCPP terms; one implementation per version (and per kind: full or lean)."""
+
+    @property
+    def fails_when_lost(self) -> bool: ...  # its calls raise ConnectionError as soon as the connection dies
 
     def attach(self, station: SimulatedStation) -> None: ...
 
@@ -486,6 +490,9 @@ class SimulatedStation(StationFaults, StationReservations):
 
 async def _stopped(session: Session, seconds: float) -> bool:
     """Wait this long, or less if the session is asked to stop; True if it was."""
+    if seconds <= 0:  # back to back: only let the others run
+        await asyncio.sleep(0)
+        return session.stop.is_set()
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds):
             await session.stop.wait()
@@ -501,9 +508,3 @@ async def _guarded(work: Coroutine[Any, Any, None], station_id: str) -> None:
         log.warning("%s: the CSMS refused (%s: %s)", station_id, exc.code, exc.description)
     except Exception:
         log.exception("%s: a simulated station's task failed", station_id)
-
-
-async def cancel_quietly(task: asyncio.Task[object]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task

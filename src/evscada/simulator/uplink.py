@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from ocpp.exceptions import OCPPError
 from websockets.exceptions import WebSocketException
 
+from evscada.simulator.tasks import cancel_quietly
+
 if TYPE_CHECKING:
     from evscada.simulator.station import Link
 
@@ -63,7 +65,7 @@ class Uplink:
         link = self.link
         if link is None:
             raise Offline
-        return await self._tracked(send(link))
+        return await self._tracked(link, send(link))
 
     async def status(self, send: Callable[[Link], Awaitable[Any]]) -> None:
         """A status: dropped while offline (the station reports its present status on reconnect) or refused."""
@@ -77,7 +79,7 @@ class Uplink:
             self.queue.append(send)
             return
         try:
-            await self._tracked(send(link))
+            await self._tracked(link, send(link))
         except CONNECTION_ERRORS:
             # The connection died under it; the CSMS may have it already and recognises a repeat.
             self._live.clear()
@@ -91,7 +93,7 @@ class Uplink:
         self._live.clear()
         while self.queue:
             try:
-                await self._tracked(self.queue[0](link))
+                await self._tracked(link, self.queue[0](link))
             except OCPPError as exc:
                 self._refused(exc)
             else:
@@ -118,9 +120,20 @@ class Uplink:
         # The CSMS has it and said no (a CALLERROR): sending the same frame again would be refused the same way.
         log.warning("%s: the CSMS refused a transaction message (%s: %s)", self.station_id, exc.code, exc.description)
 
-    async def _tracked(self, work: Awaitable[Any]) -> Any:
+    async def _tracked(self, link: Link, work: Awaitable[Any]) -> Any:
         self._in_flight += 1
         self._quiet.clear()
+        try:
+            if link.fails_when_lost:  # the link itself fails the waiting call: no race to set up (load mode)
+                return await work
+            return await self._unless_lost(work)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._quiet.set()
+
+    async def _unless_lost(self, work: Awaitable[Any]) -> Any:
+        """The answer, or ConnectionError as soon as the connection is declared lost."""
         call = asyncio.ensure_future(work)
         lost = asyncio.ensure_future(self._lost.wait())
         try:
@@ -131,9 +144,4 @@ class Uplink:
         finally:
             lost.cancel()
             if not call.done():
-                call.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await call
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._quiet.set()
+                await cancel_quietly(call)

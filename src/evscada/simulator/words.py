@@ -18,6 +18,10 @@ Payload = dict[str, Any]
 class Words:
     """Mixed into a link: the one thing a version's words need from it."""
 
+    # Does `request` fail at once (ConnectionError) when the connection dies? Else the station's uplink races
+    # each call against the connection's end, so that no call waits for its timeout on a dead connection.
+    fails_when_lost: ClassVar[bool] = False
+
     async def request(self, action: str, payload: Payload, *, message_id: str | None = None) -> Payload:
         """Send a CALL and return its CALLRESULT's payload; a CALLERROR raises the `ocpp` package's OCPPError.
 
