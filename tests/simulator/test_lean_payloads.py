@@ -10,6 +10,7 @@ what each kind said: the same messages, with the same fields and the same words.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -118,8 +119,6 @@ class Transcript:
             self.sessions.append(session)
 
     def calls(self) -> list[list[Any]]:
-        import json
-
         frames = (json.loads(text) for s in self.sessions for _, way, text in s.frames if way == "in")
         return [f for f in frames if isinstance(f, list) and f[0] == 2]
 
@@ -144,7 +143,7 @@ async def _say_everything(csms: Csms, station_id: str, version: str, links: str)
         await running_transaction(csms, station_id)
         assert station.inject(FaultKind.CONNECTION_DROP, duration=0.6)
         await asyncio.sleep(0.4)
-        assert await eventually(lambda: ready_again(csms, station_id, said), timeout=10)
+        assert await eventually(lambda: _ready_again(csms, station_id, said), timeout=10)
         await asyncio.sleep(0.3)
         session = station.connectors[2].session
         assert session is not None
@@ -158,21 +157,25 @@ async def _say_everything(csms: Csms, station_id: str, version: str, links: str)
         await cancel_quietly(running)
 
 
-async def ready_again(csms: Csms, station_id: str, said: Transcript) -> bool:
+async def _ready_again(csms: Csms, station_id: str, said: Transcript) -> bool:
     said.note()
     return len(said.sessions) > 1 and csms.app.gateway.registry.get(StationId(station_id)) is said.sessions[-1]
 
 
-async def _remote_session_with_a_fault(csms: Csms, station_id: str, fleet: Fleet, token: str) -> None:
-    """A reserved connector taken by its holder's remote start; then a ground failure ends it, and clears."""
+async def _reserve(csms: Csms, station_id: str, token: str, seconds: float) -> None:
     await csms.app.core.reservations.reserve(
         station_id=StationId(station_id),
         id_token=token,
-        expires_at=datetime.now(UTC) + timedelta(minutes=5),
+        expires_at=datetime.now(UTC) + timedelta(seconds=seconds),
         evse_id=1,
         actor="test",
     )
     assert await connector_status(csms, 1, "Reserved", station_id)
+
+
+async def _remote_session_with_a_fault(csms: Csms, station_id: str, fleet: Fleet, token: str) -> None:
+    """A reserved connector taken by its holder's remote start; then a ground failure ends it, and clears."""
+    await _reserve(csms, station_id, token, 300)
     assert (await send(csms, remote_start(evse_id=1, token=token), station_id)).status == "Accepted"
     await running_transaction(csms, station_id)
     await send(csms, c.TriggerMessage(message="StatusNotification", evse_id=1), station_id)
@@ -184,14 +187,7 @@ async def _remote_session_with_a_fault(csms: Csms, station_id: str, fleet: Fleet
 
 
 async def _expired_reservation_and_report(csms: Csms, station_id: str, token: str) -> None:
-    await csms.app.core.reservations.reserve(
-        station_id=StationId(station_id),
-        id_token=token,
-        expires_at=datetime.now(UTC) + timedelta(seconds=0.3),
-        evse_id=1,
-        actor="test",
-    )
-    assert await connector_status(csms, 1, "Reserved", station_id)
+    await _reserve(csms, station_id, token, 0.3)
     assert await connector_status(csms, 1, "Available", station_id)
     assert (await send(csms, c.GetBaseReport(base=c.ReportBase.FULL), station_id)).status == "Accepted"
     await asyncio.sleep(0.3)

@@ -37,6 +37,7 @@ async def test_two_hundred_lean_stations_of_both_versions_are_counted_as_the_csm
     )
 
     assert len(stats.ever_connected) == STATIONS and stats.booted == STATIONS
+    assert stats.sessions_started == stats.sessions_completed == STATIONS
     assert not stats.errors and not stats.connect_failures, stats.summary()
     v16 = sum(1 for _, version in ids if version == "1.6")
     v201 = STATIONS - v16

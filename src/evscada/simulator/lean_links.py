@@ -129,6 +129,8 @@ class Observer(Protocol):
 
     def connected(self, station_id: str) -> None: ...
 
+    def disconnected(self, station_id: str) -> None: ...
+
     def connect_failed(self, reason: str) -> None: ...
 
 
@@ -161,3 +163,4 @@ class LeanDial:
             yield Connection(link, link.start, socket.abort)
         finally:
             socket.close()
+            self.observer.disconnected(spec.station_id)

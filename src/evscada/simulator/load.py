@@ -56,11 +56,14 @@ class Stats:
 
     stations: int
     booted: int = 0
+    sessions_started: int = 0  # by the stations' drivers; one refused at Authorize or its start does not complete
+    sessions_completed: int = 0
     answered: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     connect_failures: Counter[str] = field(default_factory=Counter)
     latencies: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     ever_connected: set[str] = field(default_factory=set)
+    online: int = 0  # connections open now
     started_at: float = field(default_factory=time.perf_counter)
     cpu_at_start: float = field(default_factory=cpu_seconds)
 
@@ -74,6 +77,10 @@ class Stats:
 
     def connected(self, station_id: str) -> None:
         self.ever_connected.add(station_id)
+        self.online += 1
+
+    def disconnected(self, station_id: str) -> None:
+        self.online -= 1
 
     def connect_failed(self, reason: str) -> None:
         self.connect_failures[reason] += 1
@@ -87,7 +94,8 @@ class Stats:
         connected = len(self.ever_connected)
         lines = [
             f"load summary: {self.stations} stations, {connected} connected, {self.booted} booted, "
-            f"{self.stations - connected} never connected, {elapsed:.1f} s",
+            f"{self.stations - connected} never connected, {elapsed:.1f} s; "
+            f"sessions: {self.sessions_started} started, {self.sessions_completed} completed",
             f"{'action':<28} {'answered':>9} {'per s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}",
         ]
         for action in sorted(self.latencies):
@@ -149,7 +157,10 @@ async def run_load(
         await cancel_quietly(stopping, progress, work)
         if control is not None:
             await control.stop()
-        stats.booted = sum(s.booted for s in fleet.stations.values())
+        stations = fleet.stations.values()
+        stats.booted = sum(s.booted for s in stations)
+        stats.sessions_started = sum(s.sessions_started for s in stations)
+        stats.sessions_completed = sum(s.sessions_completed for s in stations)
     if work.done() and not work.cancelled() and (failure := work.exception()) is not None:
         raise failure  # a bug, not a load figure
     return stats
@@ -164,7 +175,7 @@ async def _progress(stats: Stats, fleet: Fleet, out: TextIO, every: float) -> No
         stations = fleet.stations.values()
         errors = sum(stats.errors.values()) + sum(stats.connect_failures.values())
         print(
-            f"\rconnected {len(stats.ever_connected)}/{stats.stations}  online {sum(s.uplink.online for s in stations)}"
+            f"\rconnected {len(stats.ever_connected)}/{stats.stations}  online {stats.online}"
             f"  booted {sum(s.booted for s in stations)}  {(messages - last) / (now - last_at):,.0f} msg/s"
             f"  errors {errors}",
             end="",
