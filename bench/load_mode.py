@@ -1,18 +1,21 @@
 """`evscada simulate --load` against a real `evscada serve`: both processes' CPU and the load's own summary.
 
-    python bench/load_mode.py [--stations 1000] [--ramp-up 200] [--seconds 40] [--pace 0] [--sessions N]
-                              [--meters 5] [--v201-share 0.5]
+    python bench/load_mode.py [--server evscada|canned] [--stations 1000] [--ramp-up 200] [--seconds 40]
+                              [--pace 0] [--sessions N] [--meters 5] [--v201-share 0.5] [--profile FILE]
 
 The server runs on a fresh SQLite file pinned to CPU 0, the load generator pinned to CPU 1. The stations
 (SIM-0001 ...) are inserted straight into the database as a set-up shortcut (as bench/gateway.py does); the
 token SIM-TOKEN is added with `evscada token add`. Every station's driver presents that one card, so the server
 allows concurrent transactions (else every start but the first is ConcurrentTx and the stations, like real ones,
-stop those sessions). Prints the load's summary, then both processes' CPU.
+stop those sessions). `--server canned` runs bench/canned_csms.py instead, which answers every call at once and
+stores nothing: then the load generator is the slower side and its CPU per answered call is its own cost.
+Prints the load's summary, then both processes' CPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import sqlite3
@@ -20,9 +23,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from gateway import LOAD_CPU, pinned, server
+import psutil
+
+from gateway import HERE, LOAD_CPU, SERVER_CPU, free_port, pinned, server, wait_for_port
 
 
 def prepare(directory: Path, stations: int) -> str:
@@ -43,8 +49,22 @@ def prepare(directory: Path, stations: int) -> str:
     return url
 
 
+@contextlib.contextmanager
+def canned_server() -> Iterator[tuple[int, psutil.Process]]:
+    port = free_port()
+    command = [sys.executable, str(HERE / "canned_csms.py"), "--port", str(port)]
+    process = subprocess.Popen(command, preexec_fn=pinned(SERVER_CPU), stdout=subprocess.DEVNULL)  # noqa: PLW1509
+    try:
+        wait_for_port(port, process)
+        yield port, psutil.Process(process.pid)
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", choices=["evscada", "canned"], default="evscada")
     parser.add_argument("--stations", type=int, default=1000)
     parser.add_argument("--ramp-up", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=40)
@@ -56,9 +76,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        url = prepare(workdir, args.stations)
-        os.environ["EVSCADA_ALLOW_CONCURRENT_TRANSACTIONS"] = "true"  # read by the server only
-        with server("evscada", workdir, url) as (port, target):
+        if args.server == "evscada":
+            url = prepare(workdir, args.stations)
+            os.environ["EVSCADA_ALLOW_CONCURRENT_TRANSACTIONS"] = "true"  # read by the server only
+        running = server("evscada", workdir, url) if args.server == "evscada" else canned_server()
+        with running as (port, target):
             profile = ["-m", "cProfile", "-o", str(args.profile.resolve())] if args.profile else []
             command = [
                 sys.executable, *profile, "-m", "evscada", "simulate", "--load",
