@@ -122,6 +122,9 @@ class LeanSocket(asyncio.Protocol):
     def close(self) -> None:
         """End the connection with a close frame (the CSMS's reply is not awaited)."""
         self._leaving = True
+        self._shut()
+
+    def _shut(self) -> None:
         if self._transport is not None and not self._transport.is_closing():
             if self._upgraded:
                 self._transport.write(_CLOSE)
@@ -186,8 +189,8 @@ class LeanSocket(asyncio.Protocol):
                 self._text(payload)
             elif opcode == 0x9:  # ping: pong with the same payload
                 self._write(frame(payload, 0xA))
-            elif opcode == 0x8:  # the CSMS closes: answer, and the connection ends
-                self.close()
+            elif opcode == 0x8:  # the CSMS closes: answer, and the connection ends (not by the station's choice)
+                self._shut()
             # Continuation and binary frames: an OCPP-J CSMS sends neither (websockets does not fragment small frames).
         return buffer
 
