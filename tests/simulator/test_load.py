@@ -6,6 +6,7 @@ import io
 
 from sqlalchemy import func, select
 
+from evscada.simulator.faults import FaultKind, PlannedFault
 from evscada.simulator.load import load_timing, run_load
 from evscada.simulator.model import StationSpec
 from evscada.storage import tables
@@ -60,3 +61,47 @@ async def test_two_hundred_lean_stations_of_both_versions_are_counted_as_the_csm
     summary = stats.summary()
     assert "MeterValues" in summary and "p99 ms" in summary and "errors: none" in summary
     assert f"connected {STATIONS}/{STATIONS}" in progress.getvalue()
+
+
+async def test_a_fault_plan_drops_every_load_station_mid_session_and_no_sample_is_lost_or_repeated(
+    csms_sqlite: Csms,
+) -> None:
+    csms, stations, meters = csms_sqlite, 20, 10
+    specs = [
+        StationSpec(f"DROP-{n:02d}", "2.0.1" if n % 2 else "1.6", tokens=(f"CARD-DROP-{n:02d}",))
+        for n in range(stations)
+    ]
+    for spec in specs:
+        await csms.add_station(spec.station_id)
+        await csms.add_token(spec.tokens[0])
+    plan = [PlannedFault(at=0.6, kind=FaultKind.CONNECTION_DROP, share=1.0, duration=0.3)]
+
+    stats = await run_load(
+        csms.url("x").rsplit("/", 1)[0],
+        specs,
+        load_timing(pace=0.1, meters_per_session=meters, sessions=1),
+        ramp_per_second=200,
+        duration=30,
+        plan=plan,
+        out=io.StringIO(),
+    )
+
+    assert not stats.errors and not stats.connect_failures, stats.summary()
+    # They came back; a driver whose session had not started when the connection dropped has left (no transaction).
+    assert stats.connections > stations and stats.sessions_started == stations
+    completed = stats.sessions_completed
+    assert completed > stations // 2
+    async with csms.app.database.transaction() as c:
+        transactions = (await c.execute(select(tables.transactions))).mappings().all()
+        periodic = (
+            await c.execute(
+                select(func.count()).where(
+                    tables.meter_samples.c.measurand == "Energy.Active.Import.Register",
+                    tables.meter_samples.c.transaction_pk.is_not(None),
+                    func.coalesce(tables.meter_samples.c.context, "").not_in(["Transaction.Begin", "Transaction.End"]),
+                )
+            )
+        ).scalar_one()
+    assert len(transactions) == completed and all(t["state"] == "ended" for t in transactions)
+    assert any(t["offline"] for t in transactions)  # 2.0.1 messages queued during the drop said so
+    assert periodic == completed * meters  # every sample once, the queued ones included

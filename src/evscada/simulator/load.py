@@ -64,6 +64,7 @@ class Stats:
     latencies: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     ever_connected: set[str] = field(default_factory=set)
     online: int = 0  # connections open now
+    connections: int = 0  # opened, reconnections included
     started_at: float = field(default_factory=time.perf_counter)
     cpu_at_start: float = field(default_factory=cpu_seconds)
 
@@ -78,6 +79,7 @@ class Stats:
     def connected(self, station_id: str) -> None:
         self.ever_connected.add(station_id)
         self.online += 1
+        self.connections += 1
 
     def disconnected(self, station_id: str) -> None:
         self.online -= 1
@@ -93,8 +95,8 @@ class Stats:
         elapsed = max(time.perf_counter() - self.started_at, 1e-9)
         connected = len(self.ever_connected)
         lines = [
-            f"load summary: {self.stations} stations, {connected} connected, {self.booted} booted, "
-            f"{self.stations - connected} never connected, {elapsed:.1f} s; "
+            f"load summary: {self.stations} stations, {connected} connected ({self.connections} connections), "
+            f"{self.booted} booted, {self.stations - connected} never connected, {elapsed:.1f} s; "
             f"sessions: {self.sessions_started} started, {self.sessions_completed} completed",
             f"{'action':<28} {'answered':>9} {'per s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}",
         ]
