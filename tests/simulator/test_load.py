@@ -16,6 +16,18 @@ STATIONS = 200
 METERS = 2
 
 
+async def _periodic_energy_samples(csms: Csms) -> int:
+    """Energy readings of transactions that are neither the start's nor the end's: one per periodic meter value."""
+    samples = tables.meter_samples.c
+    async with csms.app.database.transaction() as c:
+        query = select(func.count()).where(
+            samples.measurand == "Energy.Active.Import.Register",
+            samples.transaction_pk.is_not(None),
+            func.coalesce(samples.context, "").not_in(["Transaction.Begin", "Transaction.End"]),
+        )
+        return int((await c.execute(query)).scalar_one())
+
+
 async def test_two_hundred_lean_stations_of_both_versions_are_counted_as_the_csms_counts(
     csms_sqlite: Csms,
 ) -> None:
@@ -47,15 +59,7 @@ async def test_two_hundred_lean_stations_of_both_versions_are_counted_as_the_csm
     assert stats.answered["TransactionEvent"] == v201 * (METERS + 2)
     async with csms.app.database.transaction() as c:
         ended = (await c.execute(select(func.count()).where(tables.transactions.c.state == "ended"))).scalar_one()
-        periodic = (
-            await c.execute(
-                select(func.count()).where(
-                    tables.meter_samples.c.measurand == "Energy.Active.Import.Register",
-                    tables.meter_samples.c.transaction_pk.is_not(None),
-                    func.coalesce(tables.meter_samples.c.context, "").not_in(["Transaction.Begin", "Transaction.End"]),
-                )
-            )
-        ).scalar_one()
+    periodic = await _periodic_energy_samples(csms)
     assert ended == stats.answered["StopTransaction"] + v201 == STATIONS
     assert periodic == stats.answered["MeterValues"] + v201 * METERS  # one energy reading per meter message
     summary = stats.summary()
@@ -91,17 +95,8 @@ async def test_a_fault_plan_drops_every_load_station_mid_session_and_no_sample_i
     assert stats.connections > stations and stats.sessions_started == stations
     completed = stats.sessions_completed
     assert completed > stations // 2
-    async with csms.app.database.transaction() as c:
-        transactions = (await c.execute(select(tables.transactions))).mappings().all()
-        periodic = (
-            await c.execute(
-                select(func.count()).where(
-                    tables.meter_samples.c.measurand == "Energy.Active.Import.Register",
-                    tables.meter_samples.c.transaction_pk.is_not(None),
-                    func.coalesce(tables.meter_samples.c.context, "").not_in(["Transaction.Begin", "Transaction.End"]),
-                )
-            )
-        ).scalar_one()
+    transactions = await csms.rows("transactions")
+    periodic = await _periodic_energy_samples(csms)
     assert len(transactions) == completed and all(t["state"] == "ended" for t in transactions)
     assert any(t["offline"] for t in transactions)  # 2.0.1 messages queued during the drop said so
     assert periodic == completed * meters  # every sample once, the queued ones included
