@@ -81,10 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--ramp-up", type=float, default=50, help="stations connecting per second (default 50)")
     simulate.add_argument("--faults", type=Path, help="a fault plan (TOML, see docs/simulator.md)")
     simulate.add_argument("--control-port", type=int, help="serve the fault control surface on 127.0.0.1:PORT")
-    simulate.add_argument("--load", action="store_true", help="load mode: lean stations, progress and a summary")
+    simulate.add_argument("--load", action="store_true", help="load mode: lean links, progress and a summary")
     simulate.add_argument("--duration", type=float, help="load mode: stop after this many seconds (default: Ctrl-C)")
     simulate.add_argument("--sessions", type=int, help="load mode: sessions per station, then it leaves")
-    simulate.add_argument("--pace", type=float, default=1.0, help="load mode: seconds between a station's calls")
+    simulate.add_argument(
+        "--pace", type=float, default=1.0, help="load mode: seconds between meter values and between sessions"
+    )
+    simulate.add_argument("--meters", type=int, default=5, help="load mode: meter values per session (default 5)")
     simulate.set_defaults(run=_simulate)
 
     cert = commands.add_parser("cert", help="certificates").add_subparsers(
@@ -345,8 +348,6 @@ async def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     versions = {
         f"{args.prefix}-{n:04d}": "2.0.1" if every and n % every == 0 else "1.6" for n in range(1, args.stations + 1)
     }
-    if args.load:
-        return await _simulate_load(args, versions, tokens[0])
     try:
         plan = load_plan(args.faults) if args.faults else []
     except PlanError as exc:
@@ -356,6 +357,8 @@ async def _simulate(args: argparse.Namespace, settings: Settings) -> int:
         StationSpec(station_id=sid, version=version, password=args.password, tokens=tokens)
         for sid, version in versions.items()
     ]
+    if args.load:
+        return await _simulate_load(args, specs, plan)
     print(f"simulating {len(specs)} stations against {args.url}; Ctrl-C stops")
     await _run_simulated_fleet(args, specs, Timing(), plan)
     return 0
@@ -376,25 +379,31 @@ async def _run_simulated_fleet(args: argparse.Namespace, specs: list[Any], timin
             await control.stop()
 
 
-async def _simulate_load(args: argparse.Namespace, versions: dict[str, str], token: str) -> int:
-    from evscada.simulator.load import run_load
+async def _simulate_load(args: argparse.Namespace, specs: list[Any], plan: list[Any]) -> int:
+    from evscada.simulator.load import load_timing, run_load, tune_garbage_collector
 
     if not args.url.startswith("ws://"):
         print("evscada simulate --load: the load mode speaks plain ws:// only", file=sys.stderr)
         return 2
-    print(f"load: {len(versions)} lean stations against {args.url}, {args.ramp_up:g}/s; Ctrl-C ends it", flush=True)
+    if args.pace < 0 or args.meters < 1 or (args.sessions is not None and args.sessions < 1):
+        print("evscada simulate --load: --pace must be >= 0, --meters and --sessions >= 1", file=sys.stderr)
+        return 2
+    print(
+        f"load: {len(specs)} stations (lean links) against {args.url}, {args.ramp_up:g}/s; Ctrl-C ends it", flush=True
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError):
         loop.add_signal_handler(signal.SIGINT, stop.set)  # Ctrl-C ends the run and still prints the summary
+    tune_garbage_collector()
     stats = await run_load(
         args.url,
-        list(versions.items()),
-        token=token,
+        specs,
+        load_timing(pace=args.pace, meters_per_session=args.meters, sessions=args.sessions),
         ramp_per_second=args.ramp_up,
         duration=args.duration,
-        pace=args.pace,
-        sessions=args.sessions,
+        plan=plan,
+        control_port=args.control_port,
         stop=stop,
     )
     print("\n" + stats.summary())

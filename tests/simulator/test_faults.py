@@ -13,10 +13,12 @@ from evscada.simulator.faults import SYMPTOMS, FaultKind
 from evscada.simulator.fleet import Fleet
 from evscada.simulator.station import SimulatedStation, StationSpec, cancel_quietly
 from tests.simulator.helpers import (
+    LINKS,
     QUIET,
     SID,
     VERSIONS,
     connector_status,
+    dial,
     ready,
     remote_start,
     running_transaction,
@@ -29,12 +31,14 @@ HARDWARE = [kind for kind in FaultKind if kind.hardware]
 
 @pytest.fixture
 async def fleet(csms_sqlite: Csms, request: pytest.FixtureRequest) -> AsyncIterator[Fleet]:
-    """One simulated station of the test's version in a fleet, connected and booted."""
+    """One simulated station of the test's version (on full links unless the test says) in a fleet, connected and
+    booted."""
     csms = csms_sqlite
     await csms.add_station(SID)
     await csms.add_token("CARD-1")
-    spec = StationSpec(station_id=SID, version=request.node.callspec.params["version"], connectors=2)
-    fleet = Fleet(csms.url(SID).rsplit("/", 1)[0], [spec], QUIET)
+    params = request.node.callspec.params
+    spec = StationSpec(station_id=SID, version=params["version"], connectors=2)
+    fleet = Fleet(csms.url(SID).rsplit("/", 1)[0], [spec], QUIET, dial=dial(params.get("links", "full")))
     task = asyncio.create_task(fleet.run())
     try:
         assert await eventually(lambda: ready(csms)), "the simulated station never booted"
@@ -98,9 +102,10 @@ async def test_a_fault_ends_the_running_session(
 
 
 @VERSIONS
+@pytest.mark.parametrize("links", LINKS)
 @pytest.mark.parametrize("kind", [FaultKind.REBOOT, FaultKind.CONNECTION_DROP])
 async def test_a_connection_lost_mid_transaction_loses_no_transaction_data(
-    csms_sqlite: Csms, fleet: Fleet, version: str, kind: FaultKind
+    csms_sqlite: Csms, fleet: Fleet, version: str, links: str, kind: FaultKind
 ) -> None:
     csms, station = csms_sqlite, fleet.station(SID)
     await send(csms, remote_start())
@@ -181,8 +186,9 @@ async def test_a_reconnect_storm_drops_the_whole_fleet_at_once_and_every_station
 
 
 @VERSIONS
+@pytest.mark.parametrize("links", LINKS)
 async def test_connections_cut_by_the_csms_mid_transaction_lose_and_repeat_no_transaction_data(
-    csms_sqlite: Csms, fleet: Fleet, version: str
+    csms_sqlite: Csms, fleet: Fleet, version: str, links: str
 ) -> None:
     csms, station = csms_sqlite, fleet.station(SID)
     await send(csms, remote_start())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -11,7 +12,9 @@ from evscada.simulator.station import StationSpec
 from tests.simulator.helpers import (
     SID,
     VERSIONS,
+    answer_to,
     connector_status,
+    frames_in,
     ready,
     remote_start,
     running_transaction,
@@ -115,6 +118,9 @@ async def test_a_reset_ends_the_sessions_and_the_station_boots_again(
     (ended,) = await csms.rows("transactions", pk=tx["pk"])
     assert (ended["state"], ended["stop_reason"]) == ("ended", "SoftReset" if version == "1.6" else "ImmediateReset")
     assert await eventually(lambda: ready(csms))
+    if version == "2.0.1":  # it says why it booted (1.6 has no word for it)
+        (boot,) = frames_in(csms, "BootNotification")
+        assert boot[3]["reason"] == "RemoteReset"
     assert (await send(csms, c.ClearCache())).status == "Accepted"  # it answers again after the reboot
 
 
@@ -137,35 +143,54 @@ async def test_a_triggered_status_notification_is_sent(csms_sqlite: Csms, statio
 @pytest.mark.parametrize(
     "message", ["BootNotification", "Heartbeat", "MeterValues", "FirmwareStatusNotification", "LogStatusNotification"]
 )
-async def test_other_triggered_messages_are_accepted(
+async def test_other_triggered_messages_are_accepted_and_sent(
     csms_sqlite: Csms, station: StationSpec, version: str, message: str
 ) -> None:
+    sent = "DiagnosticsStatusNotification" if (message, version) == ("LogStatusNotification", "1.6") else message
+    before = len(frames_in(csms_sqlite, sent))
+
     assert (await send(csms_sqlite, c.TriggerMessage(message=message))).status == "Accepted"
 
+    async def arrived() -> bool:
+        return len(frames_in(csms_sqlite, sent)) > before
+
+    assert await eventually(arrived)
+    if sent == "BootNotification" and version == "2.0.1":
+        assert frames_in(csms_sqlite, sent)[-1][3]["reason"] == "Triggered"
+
+
+# CALLs a CSMS should never send, and the CALLERROR code the `ocpp` package's station answers each with; a lean
+# station must answer the same. case -> (action, 1.6 payload, 2.0.1 payload, code)
+BROKEN: dict[str, tuple[str, Any, Any, str]] = {
+    "unknown action": ("Teleport", {}, {}, "NotSupported"),
+    "no handler": ("GetDiagnostics", {"location": "ftp://x/"}, None, "NotImplemented"),
+    "no handler (2.0.1)": ("GetLog", None, {"logType": "DiagnosticsLog", "requestId": 1, "log": {}}, "NotImplemented"),
+    "field missing": ("RemoteStartTransaction", {}, None, "ProtocolError"),
+    "field missing (2.0.1)": ("RequestStartTransaction", None, {"remoteStartId": 1}, "ProtocolError"),
+    "wrong type": ("ChangeAvailability", {"connectorId": "1", "type": "Inoperative"}, None, "TypeConstraintViolation"),
+    "wrong type (2.0.1)": ("ChangeAvailability", None, {"operationalStatus": 7}, "TypeConstraintViolation"),
+    "unknown field": ("ClearCache", {"why": "test"}, {"why": "test"}, "FormatViolation"),
+    "bad enum value": ("Reset", {"type": "Gentle"}, {"type": "Gentle"}, "FormatViolation"),
+    "too long": ("DataTransfer", {"vendorId": "x" * 300}, {"vendorId": "x" * 300}, "TypeConstraintViolation"),
+    "payload not an object": ("ClearCache", [], [], "TypeConstraintViolation"),
+}
+UNREADABLE = ["this is not JSON", '{"a": 1}', '[9, "x"]']  # the ocpp package logs these and answers nothing
+
 
 @VERSIONS
-async def test_unlock_clear_cache_and_data_transfer(csms_sqlite: Csms, station: StationSpec, version: str) -> None:
-    assert (await send(csms_sqlite, c.UnlockConnector(evse_id=1))).status == "Unlocked"
-    assert (await send(csms_sqlite, c.ClearCache())).status == "Accepted"
-    assert (await send(csms_sqlite, c.DataTransfer(vendor_id="com.acme"))).status == "UnknownVendorId"
+async def test_broken_calls_get_the_callerrors_of_the_ocpp_package_and_unreadable_frames_none(
+    csms_sqlite: Csms, station: StationSpec, version: str
+) -> None:
+    csms, expected, answered = csms_sqlite, {}, {}
+    for case, (action, payload16, payload201, code) in BROKEN.items():
+        payload = payload16 if version == "1.6" else payload201
+        if payload is None:
+            continue
+        unique_id = f"broken-{len(expected)}"
+        answer = await answer_to(csms, json.dumps([2, unique_id, action, payload]), unique_id)
+        expected[case], answered[case] = code, answer[2] if answer and answer[0] == 4 else answer
+    for frame in UNREADABLE:
+        expected[frame], answered[frame] = None, await answer_to(csms, frame, "x", timeout=0.3)
 
-
-@VERSIONS
-async def test_settings_are_read_and_changed(csms_sqlite: Csms, station: StationSpec, version: str) -> None:
-    csms = csms_sqlite
-    sample = c.SettingRef(name="MeterValueSampleInterval", component="SampledDataCtrlr")
-    if version == "2.0.1":
-        sample = c.SettingRef(name="TxUpdatedInterval", component="SampledDataCtrlr")
-    readonly = c.SettingRef(name="NumberOfConnectors")
-    if version == "2.0.1":
-        readonly = c.SettingRef(name="ItemsPerMessage", component="DeviceDataCtrlr")
-    nope = c.SettingRef(name="Nope", component="OCPPCommCtrlr")
-
-    assert (await send(csms, c.ChangeSetting(setting=sample, value="30"))).status == "Accepted"
-    assert (await send(csms, c.ChangeSetting(setting=readonly, value="9"))).status == "Rejected"
-    read = await send(csms, c.GetSettings(settings=(sample, readonly, nope)))
-
-    settings = {s["name"]: (s["value"], s["status"]) for s in read.data["settings"]}
-    assert settings[sample.name] == ("30", "Accepted")
-    assert settings[readonly.name] == ("2" if version == "1.6" else "32", "Accepted")
-    assert settings["Nope"][1] == ("UnknownKey" if version == "1.6" else "UnknownVariable")
+    assert answered == expected
+    assert (await send(csms, c.ClearCache())).status == "Accepted"  # and it goes on answering

@@ -135,9 +135,6 @@ class Commands16(Answering):
             self._then(lambda: station.report([connector]))
         return call_result.CancelReservation(status=accepted(connector is not None))
 
-    async def reservation_expired(self, reservation_id: int) -> None:
-        """1.6 has no message for it: the CSMS learns of the expiry from its own clock."""
-
     # Effects run once the answer is sent.
 
     @after(Action.remote_start_transaction)

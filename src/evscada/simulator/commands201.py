@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ocpp.charge_point import snake_to_camel_case
 from ocpp.routing import after, on
-from ocpp.v201 import call, call_result
+from ocpp.v201 import call_result
 from ocpp.v201.enums import Action
 
 from evscada.simulator import device_report
@@ -199,21 +200,14 @@ class Commands201(Answering):
     async def _notify_report(self, request_id: int, chunks: list[list[dict[str, Any]]]) -> None:
         generated_at = now_iso()
         for seq_no, chunk in enumerate(chunks):
-            await self.call(  # type: ignore[attr-defined]  # the ChargePoint this is mixed into
-                call.NotifyReport(
-                    request_id=request_id,
-                    generated_at=generated_at,
-                    seq_no=seq_no,
-                    tbc=seq_no < len(chunks) - 1,
-                    report_data=chunk,
-                )
-            )
-
-    async def reservation_expired(self, reservation_id: int) -> None:
-        """2.0.1 tells the CSMS when a reservation ran out (1.6 stations say nothing)."""
-        await self.call(  # type: ignore[attr-defined]
-            call.ReservationStatusUpdate(reservation_id=reservation_id, reservation_update_status="Expired")
-        )
+            payload = {
+                "requestId": request_id,
+                "generatedAt": generated_at,
+                "seqNo": seq_no,
+                "tbc": seq_no < len(chunks) - 1,
+                "reportData": snake_to_camel_case(chunk),  # the report is built in the handlers' snake_case
+            }
+            await self.request("NotifyReport", payload)  # type: ignore[attr-defined]  # Words201, mixed in beside
 
     # Effects run once the answer is sent.
 

@@ -3,34 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import random
 from collections.abc import Sequence
 
-from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus, WebSocketException
+from ocpp.exceptions import OCPPError
 
+from evscada.simulator.dial import Connection, Dial, Refused, dial_ocpp
 from evscada.simulator.faults import FaultKind, PlannedFault
-from evscada.simulator.ocpp16 import Link16
-from evscada.simulator.ocpp201 import Link201
 from evscada.simulator.station import Leave, SimulatedStation, StationSpec, Timing, cancel_quietly
+from evscada.simulator.uplink import CONNECTION_ERRORS
 
 log = logging.getLogger(__name__)
-
-_LINKS: dict[str, tuple[str, type[Link16] | type[Link201]]] = {
-    "1.6": ("ocpp1.6", Link16),
-    "2.0.1": ("ocpp2.0.1", Link201),
-}
 
 
 class Fleet:
     """Many stations, each on its own connection; faults can be injected into any of them while they run."""
 
-    def __init__(self, base_url: str, specs: Sequence[StationSpec], timing: Timing) -> None:
+    def __init__(self, base_url: str, specs: Sequence[StationSpec], timing: Timing, *, dial: Dial = dial_ocpp) -> None:
         self.base_url = base_url
         self.timing = timing
+        self.dial = dial  # full stations by default; the load mode's are lean
         self.stations = {spec.station_id: SimulatedStation(spec, None, timing) for spec in specs}
 
     def station(self, station_id: str) -> SimulatedStation:
@@ -67,14 +61,20 @@ class Fleet:
         return [s.spec.station_id for s in chosen if s.clear(kind)]
 
     async def run(self, *, ramp_per_second: float = 50, plan: Sequence[PlannedFault] = ()) -> None:
-        """Run every station until cancelled, starting `ramp_per_second` of them a second; follow the plan."""
+        """Run every station until cancelled (or, with a session cap, until all retire), starting
+        `ramp_per_second` of them a second, evenly spread; follow the plan."""
+        loop = asyncio.get_running_loop()
+        step, began = 1.0 / max(ramp_per_second, 1e-3), loop.time()
         async with asyncio.TaskGroup() as group:
-            if plan:
-                group.create_task(self._follow(plan), name="fault-plan")
+            plan_task = group.create_task(self._follow(plan), name="fault-plan") if plan else None
+            stations = []
             for index, station in enumerate(self.stations.values()):
-                group.create_task(run_station(self.base_url, station), name=f"sim-{station.spec.station_id}")
-                if (index + 1) % max(1, int(ramp_per_second)) == 0:
-                    await asyncio.sleep(1.0)
+                name = f"sim-{station.spec.station_id}"
+                stations.append(group.create_task(run_station(self.base_url, station, dial=self.dial), name=name))
+                await asyncio.sleep(max(0.0, began + (index + 1) * step - loop.time()))
+            await asyncio.wait(stations)
+            if plan_task is not None:  # every station retired: nobody is left to suffer the rest of the plan
+                plan_task.cancel()
 
     async def _follow(self, plan: Sequence[PlannedFault]) -> None:
         loop = asyncio.get_running_loop()
@@ -91,8 +91,14 @@ class Fleet:
             log.info("fault plan: %s on %d station(s) %s", fault.kind, len(hit), ", ".join(hit[:5]))
 
 
-async def run_station(base_url: str, station: SimulatedStation | StationSpec, timing: Timing | None = None) -> None:
-    """Keep one station alive and connected until cancelled; back off after failures, reboot after resets.
+async def run_station(
+    base_url: str,
+    station: SimulatedStation | StationSpec,
+    timing: Timing | None = None,
+    *,
+    dial: Dial = dial_ocpp,
+) -> None:
+    """Keep one station alive and connected until cancelled or retired; back off after failures, reboot after resets.
 
     The station outlives its connections: its sessions, configuration, availability and meter registers
     survive a reconnect, as they would in a real station, and what it could not send waits in its queue.
@@ -100,47 +106,36 @@ async def run_station(base_url: str, station: SimulatedStation | StationSpec, ti
     if isinstance(station, StationSpec):
         station = SimulatedStation(station, None, timing or Timing())
     life = asyncio.create_task(station.live(), name=f"{station.spec.station_id}-life")
+    connecting = asyncio.create_task(_connect_forever(base_url, station, dial), name=f"{station.spec.station_id}-net")
+    retired = asyncio.create_task(station.retired.wait(), name=f"{station.spec.station_id}-retired")
     try:
-        await _connect_forever(base_url, station)
+        await asyncio.wait({connecting, retired}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        await cancel_quietly(life)
+        await cancel_quietly(retired, connecting, life)
 
 
-async def _connect_forever(base_url: str, station: SimulatedStation) -> None:
+async def _connect_forever(base_url: str, station: SimulatedStation, dial: Dial) -> None:
     spec = station.spec
-    subprotocol, link_class = _LINKS[spec.version]
-    headers = {}
-    if spec.password is not None:
-        credentials = base64.b64encode(f"{spec.station_id}:{spec.password}".encode()).decode()
-        headers["Authorization"] = f"Basic {credentials}"
     delay = 1.0
     while True:
         try:
-            async with connect(
-                f"{base_url.rstrip('/')}/{spec.station_id}",
-                subprotocols=[subprotocol],  # type: ignore[list-item]
-                additional_headers=headers,
-                open_timeout=30,
-            ) as ws:
-                link = link_class(spec.station_id, ws, response_timeout=30)
+            async with dial(base_url, spec) as connection:
                 delay = 1.0
-                leave = await _serve(station, link)
+                leave = await _serve(station, connection)
                 if leave.abort:
-                    ws.transport.abort()  # gone without a goodbye, as a cut cable or a crashed modem
+                    connection.abort()  # gone without a goodbye, as a cut cable or a crashed modem
             pause = leave.pause
-        except InvalidStatus as exc:
+        except Refused as exc:
             pause, delay = _backoff(delay)
-            log.error(
-                "%s: the CSMS refused the connection (HTTP %s); retrying in %.0f s",
-                spec.station_id,
-                exc.response.status_code,
-                pause,
-            )
-        except (OSError, WebSocketException, TimeoutError) as exc:
+            log.error("%s: the CSMS refused the connection (%s); retrying in %.0f s", spec.station_id, exc, pause)
+        except CONNECTION_ERRORS as exc:
             pause, delay = _backoff(delay)
             log.info("%s: connection lost (%s); reconnecting in %.0f s", spec.station_id, exc, pause)
+        except OCPPError as exc:  # e.g. a CALLERROR to its BootNotification
+            pause, delay = _backoff(delay)
+            log.warning("%s: the CSMS refused (%s); reconnecting in %.0f s", spec.station_id, exc, pause)
         except Exception:
-            # One station's failure (e.g. a CALLERROR it did not expect) must not end the fleet: it reconnects.
+            # One station's failure must not end the fleet: it reconnects.
             pause, delay = _backoff(delay)
             log.exception("%s: simulated station failed; reconnecting in %.0f s", spec.station_id, pause)
         with contextlib.suppress(TimeoutError):
@@ -154,10 +149,10 @@ def _backoff(delay: float) -> tuple[float, float]:
     return delay * random.uniform(0.5, 1.5), min(delay * 2, 60.0)
 
 
-async def _serve(station: SimulatedStation, link: Link16 | Link201) -> Leave:
-    """Read CALLs and serve the connection until either ends; returns how the station chose to leave."""
-    reader = asyncio.create_task(link.start(), name=f"{station.spec.station_id}-reader")
-    runner = asyncio.create_task(station.connected(link), name=f"{station.spec.station_id}-connected")
+async def _serve(station: SimulatedStation, connection: Connection) -> Leave:
+    """Serve the CSMS's calls and the station's life on this connection until either ends; how the station left."""
+    reader = asyncio.create_task(connection.serve(), name=f"{station.spec.station_id}-reader")
+    runner = asyncio.create_task(station.connected(connection.link), name=f"{station.spec.station_id}-connected")
     try:
         done, _ = await asyncio.wait({reader, runner}, return_when=asyncio.FIRST_COMPLETED)
         if runner in done:
@@ -165,8 +160,7 @@ async def _serve(station: SimulatedStation, link: Link16 | Link201) -> Leave:
         reader.result()  # a lost connection raises here
         raise ConnectionError("the CSMS closed the connection")
     finally:
-        await cancel_quietly(reader)
-        await cancel_quietly(runner)
+        await cancel_quietly(reader, runner)
 
 
 async def run_fleet(
@@ -176,5 +170,6 @@ async def run_fleet(
     *,
     ramp_per_second: float = 50,
     plan: Sequence[PlannedFault] = (),
+    dial: Dial = dial_ocpp,
 ) -> None:
-    await Fleet(base_url, specs, timing).run(ramp_per_second=ramp_per_second, plan=plan)
+    await Fleet(base_url, specs, timing, dial=dial).run(ramp_per_second=ramp_per_second, plan=plan)

@@ -1,10 +1,10 @@
-"""Load-mode stations: scripted OCPP-J frames over a callback-driven WebSocket, without the `ocpp` client.
+"""The load mode's WebSocket client: an asyncio.Protocol driven from callbacks, speaking OCPP-J.
 
-The `ocpp` package's client tops out near 5k round trips/s per core, less than one gateway process answers, so
-the load mode drives each station from asyncio.Protocol callbacks with frames built from templates that were
-checked against the official schemas (tests/simulator/test_load.py validates every kind through the CSMS).
-The script is the same life as a full simulated station's: boot, Available, then sessions (Authorize, start,
-periodic meter values, stop) with heartbeats in between; one call outstanding at a time, as OCPP-J requires.
+The `ocpp` package's client tops out near 5k round trips/s per core (it validates every payload and answer against
+the schemas and turns each into a dataclass and back), less than one gateway process answers; so load-mode
+stations send their words through this socket as they are. It does what a client must and no more: the handshake
+(with Basic Auth), masked client frames, a pong for a ping, the close handshake; one CALL out at a time, its answer
+matched by unique id; CALLs from the CSMS are handed to the link as text, to be judged as a full station would.
 """
 
 from __future__ import annotations
@@ -13,299 +13,227 @@ import asyncio
 import base64
 import itertools
 import os
-import random
 import struct
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
 import orjson
+from ocpp.exceptions import GenericError, UnknownCallErrorCodeError
+from ocpp.messages import CallError
+
+from evscada.simulator.dial import Refused
+from evscada.simulator.words import Payload
 
 _ZERO_MASK = b"\x00\x00\x00\x00"
-_CLOSE = b"\x88\x82" + _ZERO_MASK + b"\x03\xe8"
+_CLOSE = b"\x88\x82" + _ZERO_MASK + b"\x03\xe8"  # close, status 1000
+_ids = itertools.count(1)
+
+# What each call came to, for the load's statistics: action, seconds to the answer (None: no answer), error or None.
+Report = Callable[[str, float | None, str | None], None]
 
 
-def frame(payload: bytes) -> bytes:
-    """A masked client text frame; the all-zero key (valid per RFC 6455) makes masking a no-op."""
+def frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """A masked client frame; the all-zero key (valid per RFC 6455) makes masking a no-op."""
     size = len(payload)
     if size < 126:
-        header = struct.pack("!BB", 0x81, 0x80 | size)
+        header = struct.pack("!BB", 0x80 | opcode, 0x80 | size)
     elif size < 1 << 16:
-        header = struct.pack("!BBH", 0x81, 0x80 | 126, size)
+        header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, size)
     else:
-        header = struct.pack("!BBQ", 0x81, 0x80 | 127, size)
+        header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, size)
     return header + _ZERO_MASK + payload
 
 
-def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-
-
-def _samples16(energy: float) -> list[dict[str, Any]]:
-    return [
-        {"value": f"{energy:.1f}", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
-        {"value": "11000.0", "measurand": "Power.Active.Import", "unit": "W"},
-        {"value": "16.0", "measurand": "Current.Import", "unit": "A", "phase": "L1"},
-        {"value": "230.1", "measurand": "Voltage", "unit": "V", "phase": "L1-N"},
-        {"value": "55.0", "measurand": "SoC", "unit": "Percent", "location": "EV"},
+def handshake(host: str, path: str, subprotocol: str, authorization: str | None) -> bytes:
+    """The HTTP upgrade request. The answer's Sec-WebSocket-Accept is not checked: a load generator trusts its CSMS."""
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {host}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}",
+        "Sec-WebSocket-Version: 13",
+        f"Sec-WebSocket-Protocol: {subprotocol}",
     ]
+    if authorization is not None:
+        lines.append(f"Authorization: {authorization}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def _samples201(energy: float, context: str) -> list[dict[str, Any]]:
-    return [
-        {"value": round(energy, 1), "context": context, "measurand": m, "unitOfMeasure": {"unit": u}}
-        for m, u in (("Energy.Active.Import.Register", "Wh"), ("Power.Active.Import", "W"))
-    ] + [
-        {
-            "value": 16.0,
-            "context": context,
-            "measurand": "Current.Import",
-            "phase": "L1",
-            "unitOfMeasure": {"unit": "A"},
-        }
-    ]
+def _refusal(message: list[Any]) -> Exception:
+    """The `ocpp` package's exception for a CALLERROR, as its client raises it."""
+    try:
+        return CallError(*message[1:5]).to_exception()
+    except UnknownCallErrorCodeError as exc:
+        return exc
+    except TypeError:  # too few elements
+        return GenericError(description=f"malformed CALLERROR {message!r}")
 
 
-class Script:
-    """What one station says next, given what it was told; versions differ only in the words."""
-
-    def __init__(self, station_id: str, version: str, token: str, meters_per_session: int) -> None:
-        self.station_id = station_id
-        self.version = version
-        self.token = token
-        self.meters = meters_per_session
-        self.energy = random.uniform(1e5, 1e6)
-        self.transaction: str | None = None
-        self.seq = 0
-
-    def boot(self) -> tuple[str, dict[str, Any]]:
-        if self.version == "1.6":
-            return "BootNotification", {"chargePointVendor": "evscada-sim", "chargePointModel": "LOAD-1"}
-        return "BootNotification", {
-            "chargingStation": {"vendorName": "evscada-sim", "model": "LOAD-1"},
-            "reason": "PowerUp",
-        }
-
-    def status(self, status: str) -> tuple[str, dict[str, Any]]:
-        if self.version == "1.6":
-            return "StatusNotification", {
-                "connectorId": 1,
-                "errorCode": "NoError",
-                "status": status,
-                "timestamp": now(),
-            }
-        connector = "Available" if status == "Available" else "Occupied"
-        return "StatusNotification", {"timestamp": now(), "connectorStatus": connector, "evseId": 1, "connectorId": 1}
-
-    def authorize(self) -> tuple[str, dict[str, Any]]:
-        if self.version == "1.6":
-            return "Authorize", {"idTag": self.token}
-        return "Authorize", {"idToken": {"idToken": self.token, "type": "ISO14443"}}
-
-    def start(self) -> tuple[str, dict[str, Any]]:
-        if self.version == "1.6":
-            return "StartTransaction", {
-                "connectorId": 1,
-                "idTag": self.token,
-                "meterStart": int(self.energy),
-                "timestamp": now(),
-            }
-        self.transaction, self.seq = uuid.uuid4().hex[:16], 0
-        return self._event("Started", "Authorized", "Transaction.Begin", id_token=True)
-
-    def started(self, answer: dict[str, Any]) -> None:
-        if self.version == "1.6":
-            self.transaction = str(answer["transactionId"])
-
-    def meter(self) -> tuple[str, dict[str, Any]]:
-        self.energy += 150.0
-        if self.version == "1.6":
-            sample = {"timestamp": now(), "sampledValue": _samples16(self.energy)}
-            return "MeterValues", {
-                "connectorId": 1,
-                "transactionId": int(self.transaction or 0),
-                "meterValue": [sample],
-            }
-        return self._event("Updated", "MeterValuePeriodic", "Sample.Periodic")
-
-    def stop(self) -> tuple[str, dict[str, Any]]:
-        if self.version == "1.6":
-            return "StopTransaction", {
-                "transactionId": int(self.transaction or 0),
-                "meterStop": int(self.energy),
-                "timestamp": now(),
-                "reason": "EVDisconnected",
-                "idTag": self.token,
-            }
-        return self._event("Ended", "EVCommunicationLost", "Transaction.End", stopped="EVDisconnected")
-
-    def heartbeat(self) -> tuple[str, dict[str, Any]]:
-        return "Heartbeat", {}
-
-    def _event(
-        self, kind: str, trigger: str, context: str, *, id_token: bool = False, stopped: str | None = None
-    ) -> tuple[str, dict[str, Any]]:
-        info: dict[str, Any] = {"transactionId": self.transaction}
-        if stopped:
-            info["stoppedReason"] = stopped
-        payload: dict[str, Any] = {
-            "eventType": kind,
-            "timestamp": now(),
-            "triggerReason": trigger,
-            "seqNo": self.seq,
-            "transactionInfo": info,
-            "evse": {"id": 1, "connectorId": 1},
-            "meterValue": [{"timestamp": now(), "sampledValue": _samples201(self.energy, context)}],
-        }
-        if id_token:
-            payload["idToken"] = {"idToken": self.token, "type": "ISO14443"}
-        self.seq += 1
-        return "TransactionEvent", payload
-
-
-Report = Callable[[str, float | None, str | None], None]  # action, latency (None: no answer), error kind
-
-
-class LeanStation(asyncio.Protocol):
-    """One station driven from callbacks: an answer in schedules the next CALL out."""
-
-    _ids = itertools.count(1)
-
-    def __init__(
-        self, host: str, path: str, script: Script, report: Report, *, pace: float, sessions: int | None
-    ) -> None:
-        subprotocol = "ocpp1.6" if script.version == "1.6" else "ocpp2.0.1"
-        self._request = (
-            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\nSec-WebSocket-Version: 13\r\n"
-            f"Sec-WebSocket-Protocol: {subprotocol}\r\n\r\n"
-        ).encode()
-        self.script = script
+class LeanSocket(asyncio.Protocol):
+    def __init__(self, request: bytes, report: Report, *, timeout: float = 30.0) -> None:
+        loop = asyncio.get_running_loop()
+        self.timeout = timeout  # seconds a CALL waits for its answer
+        self.opened: asyncio.Future[None] = loop.create_future()
+        # Whoever dialled may have given up (timeout) before it fails: its exception is nobody's to log.
+        self.opened.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._request = request
         self._report = report
-        self._pace = pace  # seconds between one answer and the next CALL
-        self._sessions_left = sessions
+        self._transport: asyncio.Transport | None = None
         self._buffer = b""
         self._upgraded = False
-        self._pending: tuple[str, str, float] | None = None  # unique id, action, sent at
-        self._plan = self._life()
-        self.booted = False
-        self.running = True
-        self.connected: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.transport: asyncio.Transport | None = None
+        self._lock = asyncio.Lock()  # one CALL outstanding, as OCPP-J requires
+        self._waiting: tuple[str, str, float, asyncio.Future[Payload]] | None = None  # id, action, sent at, answer
+        self._calls: asyncio.Queue[str | None] = asyncio.Queue()  # the CSMS's CALLs; None: the connection ended
+        self._leaving = False  # the station ends it (close or abort): not a loss
+        self._ended: str | None = None  # why the connection ended
 
-    def _life(self) -> Any:
-        """The station's script as a generator of CALLs; it receives each answer."""
-        s = self.script
-        answer = yield s.boot()
-        while answer.get("status") != "Accepted":
-            answer = yield s.boot()
-        self.booted = True
-        yield s.status("Available")
-        while self._sessions_left is None or self._sessions_left > 0:
-            yield s.heartbeat()
-            yield s.status("Preparing")
-            yield s.authorize()
-            s.started((yield s.start()))
-            for _ in range(s.meters):
-                yield s.meter()
-            yield s.stop()
-            yield s.status("Available")
-            if self._sessions_left is not None:
-                self._sessions_left -= 1
+    async def call(self, action: str, payload: Payload, *, message_id: str | None = None) -> Payload:
+        """Send a CALL, return its CALLRESULT's payload; a CALLERROR raises the `ocpp` package's OCPPError, a
+        lost connection ConnectionError at once, no answer in time TimeoutError."""
+        async with self._lock:
+            if self._ended is not None:
+                raise ConnectionError(self._ended)
+            loop = asyncio.get_running_loop()
+            unique_id = message_id or str(next(_ids))
+            answer: asyncio.Future[Payload] = loop.create_future()
+            self._waiting = (unique_id, action, time.perf_counter(), answer)
+            self._write(frame(orjson.dumps([2, unique_id, action, payload])))
+            expiry = loop.call_later(self.timeout, self._expire, answer, action)  # cheaper than asyncio.timeout
+            try:
+                return await answer
+            finally:
+                expiry.cancel()
+                self._waiting = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        transport.write(self._request)  # type: ignore[attr-defined]
+    async def next_call(self) -> str:
+        """The next CALL from the CSMS, as it came; ConnectionError once the connection has ended."""
+        text = await self._calls.get()
+        if text is None:
+            self._calls.put_nowait(None)  # for whoever asks next
+            raise ConnectionError(self._ended or "the connection ended")
+        return text
 
-    def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        if not self._upgraded:
-            head, sep, rest = self._buffer.partition(b"\r\n\r\n")
-            if not sep:
-                return
-            if not head.startswith(b"HTTP/1.1 101"):
-                self._fail(ConnectionError(head.split(b"\r\n", 1)[0].decode(errors="replace")))
-                return
-            self._upgraded, self._buffer = True, rest
-            self.connected.set_result(None)
-            self._next(None)
-        while len(self._buffer) >= 2:
-            opcode, size, offset = self._buffer[0] & 0x0F, self._buffer[1] & 0x7F, 2
-            if size == 126:
-                if len(self._buffer) < 4:
-                    return
-                (size,) = struct.unpack_from("!H", self._buffer, 2)
-                offset = 4
-            elif size == 127:
-                if len(self._buffer) < 10:
-                    return
-                (size,) = struct.unpack_from("!Q", self._buffer, 2)
-                offset = 10
-            if len(self._buffer) < offset + size:
-                return
-            payload, self._buffer = self._buffer[offset : offset + size], self._buffer[offset + size :]
-            if opcode == 0x1:
-                self._message(orjson.loads(payload))
-            elif opcode == 0x9 and self.transport is not None:  # ping: pong
-                self.transport.write(struct.pack("!BB", 0x8A, 0x80 | size) + _ZERO_MASK + payload)
-            elif opcode == 0x8:
-                self._fail(ConnectionError("the CSMS closed the connection"))
-
-    def _message(self, message: list[Any]) -> None:
-        kind, unique_id = message[0], message[1]
-        if kind == 2:  # a CALL from the CSMS: the lean station implements none of them
-            self._send([4, unique_id, "NotImplemented", "load-mode stations answer no commands", {}])
-            return
-        if self._pending is None or unique_id != self._pending[0]:
-            return
-        _, action, sent_at = self._pending
-        self._pending = None
-        latency = time.perf_counter() - sent_at
-        if kind == 3:
-            self._report(action, latency, None)
-            answer = message[2]
-        else:
-            self._report(action, latency, f"CALLERROR {message[2]}")
-            answer = {}
-        if self.running:
-            asyncio.get_running_loop().call_later(self._pace * random.uniform(0.5, 1.5), self._next, answer)
-
-    def _next(self, answer: dict[str, Any] | None) -> None:
-        if not self.running:
-            return
-        try:
-            action, payload = self._plan.send(answer)
-        except StopIteration:
-            self.close()
-            return
-        unique_id = str(next(self._ids))
-        self._pending = (unique_id, action, time.perf_counter())
-        self._send([2, unique_id, action, payload])
-
-    def _send(self, message: list[Any]) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(frame(orjson.dumps(message)))
-
-    def _fail(self, exc: Exception) -> None:
-        if not self.connected.done():
-            self.connected.set_exception(exc)
-        self.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.running and self._upgraded:  # not our goodbye: the CSMS or the network ended it
-            self._report("connection", None, "lost")
-        self.running = False
-        if not self.connected.done():
-            self.connected.set_exception(exc or ConnectionError("closed during the handshake"))
-        if not self.finished.done():
-            self.finished.set_result(None)
+    def send_text(self, text: str) -> None:
+        """An answer to the CSMS (CALLRESULT or CALLERROR)."""
+        self._write(frame(text.encode()))
 
     def close(self) -> None:
-        self.running = False
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(_CLOSE)
-            self.transport.close()
-        if not self.finished.done():
-            self.finished.set_result(None)
+        """End the connection with a close frame (the CSMS's reply is not awaited)."""
+        self._leaving = True
+        self._shut()
+
+    def _shut(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            if self._upgraded:
+                self._transport.write(_CLOSE)
+            self._transport.close()
+
+    def abort(self) -> None:
+        """End it without a close frame, as a cut cable would."""
+        self._leaving = True
+        if self._transport is not None:
+            self._transport.abort()
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self._transport.write(self._request)  # type: ignore[union-attr]
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer + data if self._buffer else data
+        if not self._upgraded:
+            head, sep, buffer = buffer.partition(b"\r\n\r\n")
+            if not sep:
+                self._buffer = head
+                return
+            first = head.split(b"\r\n", 1)[0]
+            status = [*first.split(b" ", 2), b""][1]
+            if status != b"101":
+                self._end(
+                    f"handshake refused: {first.decode(errors='replace')}", int(status) if status.isdigit() else None
+                )
+                self.close()
+                return
+            self._upgraded = True
+            self.opened.set_result(None)
+        self._buffer = self._frames(buffer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._upgraded and not self._leaving:
+            self._report("connection", None, "lost" if exc is not None else "closed by the CSMS")
+        self._end(f"connection lost: {exc}" if exc else "the connection was closed")
+
+    # Frames in
+
+    def _frames(self, buffer: bytes) -> bytes:
+        """Handle every whole frame in the buffer; returns what is left of the next one."""
+        while len(buffer) >= 2:
+            opcode, size, offset = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
+            if size == 126:
+                if len(buffer) < 4:
+                    break
+                (size,) = struct.unpack_from("!H", buffer, 2)
+                offset = 4
+            elif size == 127:
+                if len(buffer) < 10:
+                    break
+                (size,) = struct.unpack_from("!Q", buffer, 2)
+                offset = 10
+            if len(buffer) < offset + size:
+                break
+            payload, buffer = buffer[offset : offset + size], buffer[offset + size :]
+            if opcode == 0x1:
+                self._text(payload)
+            elif opcode == 0x9:  # ping: pong with the same payload
+                self._write(frame(payload, 0xA))
+            elif opcode == 0x8:  # the CSMS closes: answer, and the connection ends (not by the station's choice)
+                self._shut()
+            # Continuation and binary frames: an OCPP-J CSMS sends neither (websockets does not fragment small frames).
+        return buffer
+
+    def _text(self, payload: bytes) -> None:
+        try:
+            message = orjson.loads(payload)
+            kind = message[0] if isinstance(message, list) and message else None
+        except orjson.JSONDecodeError:
+            kind = None
+        if kind in (3, 4):
+            self._answered(message)
+        else:  # a CALL, or something the link answers (or ignores) as a full station would
+            self._calls.put_nowait(payload.decode("utf-8", "replace"))
+
+    def _answered(self, message: list[Any]) -> None:
+        waiting = self._waiting
+        if waiting is None or len(message) < 3 or message[1] != waiting[0] or waiting[3].done():
+            return  # a late or unknown answer: ignored, as the ocpp client does
+        _, action, sent_at, answer = waiting
+        latency = time.perf_counter() - sent_at
+        if message[0] == 3:
+            self._report(action, latency, None)
+            answer.set_result(message[2])
+        else:
+            self._report(action, latency, f"CALLERROR {message[2]}")
+            answer.set_exception(_refusal(message))
+
+    def _expire(self, answer: asyncio.Future[Payload], action: str) -> None:
+        if not answer.done():
+            self._report(action, None, "timeout")
+            answer.set_exception(TimeoutError(f"no answer to {action} within {self.timeout:g} s"))
+
+    def _write(self, data: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+    def _end(self, why: str, refused: int | None = None) -> None:
+        """The connection is over: a waiting call fails now, not at its timeout; the CALL reader stops."""
+        if self._ended is not None:
+            return
+        self._ended = why
+        if not self.opened.done():
+            self.opened.set_exception(Refused(refused) if refused else ConnectionError(why))
+        if self._waiting is not None and not self._waiting[3].done():
+            self._waiting[3].set_exception(ConnectionError(why))
+        self._calls.put_nowait(None)

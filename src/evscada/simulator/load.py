@@ -1,21 +1,26 @@
-"""`evscada simulate --load`: thousands of lean stations in one process, with live progress and a summary."""
+"""`evscada simulate --load`: thousands of simulated stations in one process, with live progress and a summary.
+
+They are the same SimulatedStations as the full ones, in the same Fleet (so fault plans and the control surface
+work on them too); only their links are lean (`lean_links.py`).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
+import gc
 import resource
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
-from urllib.parse import urlsplit
 
-from evscada.simulator.lean import LeanStation, Script
-
-CONNECT_ATTEMPTS = 5
+from evscada.simulator.faults import PlannedFault
+from evscada.simulator.fleet import Fleet
+from evscada.simulator.lean_links import LeanDial
+from evscada.simulator.model import StationSpec, Timing
+from evscada.simulator.station import cancel_quietly
 
 
 def cpu_seconds() -> float:
@@ -23,16 +28,43 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def tune_garbage_collector() -> None:
+    """For the load generator's process: collect cycles rarely.
+
+    Thousands of stations keep hundreds of thousands of objects alive, and at the default pace (every 700
+    allocations) the cycle collector rescanned them for a third of the process's CPU; what a call allocates is
+    freed by reference counting. The same tuning as `evscada serve` (app.tune_garbage_collector)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
+def load_timing(*, pace: float, meters_per_session: int = 5, sessions: int | None = None) -> Timing:
+    """A station's clockwork for load: `pace` seconds between samples and (on average) between sessions."""
+    return Timing(
+        meter_interval=pace,
+        idle_seconds=(0.5 * pace, 1.5 * pace),
+        session_seconds=(1e9, 1e9),  # a session ends after its samples (or when the car is full)
+        meters_per_session=meters_per_session,
+        sessions=sessions,
+    )
+
+
 @dataclass
 class Stats:
+    """What the load achieved; the lean dial reports every call, connection and failed attempt here."""
+
     stations: int
-    connected: int = 0
     booted: int = 0
-    connect_errors: int = 0
+    sessions_started: int = 0  # by the stations' drivers; one refused at Authorize or its start does not complete
+    sessions_completed: int = 0
     answered: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     connect_failures: Counter[str] = field(default_factory=Counter)
     latencies: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    ever_connected: set[str] = field(default_factory=set)
+    online: int = 0  # connections open now
+    connections: int = 0  # opened, reconnections included
     started_at: float = field(default_factory=time.perf_counter)
     cpu_at_start: float = field(default_factory=cpu_seconds)
 
@@ -44,26 +76,39 @@ class Stats:
         if latency is not None:
             self.latencies[action].append(latency)
 
+    def connected(self, station_id: str) -> None:
+        self.ever_connected.add(station_id)
+        self.online += 1
+        self.connections += 1
+
+    def disconnected(self, station_id: str) -> None:
+        self.online -= 1
+
+    def connect_failed(self, reason: str) -> None:
+        self.connect_failures[reason] += 1
+
     @property
     def messages(self) -> int:
         return sum(self.answered.values()) + sum(self.errors.values())
 
     def summary(self) -> str:
         elapsed = max(time.perf_counter() - self.started_at, 1e-9)
+        connected = len(self.ever_connected)
         lines = [
-            f"load summary: {self.stations} stations, {self.connected} connected, {self.booted} booted, "
-            f"{self.connect_errors} never connected ({CONNECT_ATTEMPTS} attempts each), {elapsed:.1f} s",
-            f"{'action':<20} {'answered':>9} {'per s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}",
+            f"load summary: {self.stations} stations, {connected} connected ({self.connections} connections), "
+            f"{self.booted} booted, {self.stations - connected} never connected, {elapsed:.1f} s; "
+            f"sessions: {self.sessions_started} started, {self.sessions_completed} completed",
+            f"{'action':<28} {'answered':>9} {'per s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}",
         ]
         for action in sorted(self.latencies):
             p50, p95, p99 = percentiles(self.latencies[action], (50, 95, 99))
             lines.append(
-                f"{action:<20} {self.answered[action]:>9} {self.answered[action] / elapsed:>8.1f} "
+                f"{action:<28} {self.answered[action]:>9} {self.answered[action] / elapsed:>8.1f} "
                 f"{p50 * 1e3:>8.1f} {p95 * 1e3:>8.1f} {p99 * 1e3:>8.1f}"
             )
         total = sum(self.answered.values())
         cpu = cpu_seconds() - self.cpu_at_start
-        lines.append(f"{'all':<20} {total:>9} {total / elapsed:>8.1f}")
+        lines.append(f"{'all':<28} {total:>9} {total / elapsed:>8.1f}")
         lines.append(
             f"load generator CPU: {cpu:.1f} s ({100 * cpu / elapsed:.0f} % of one core), "
             f"{total / max(cpu, 1e-9):,.0f} answered calls per CPU-second"
@@ -82,91 +127,59 @@ def percentiles(values: list[float], which: tuple[int, ...]) -> tuple[float, ...
 
 async def run_load(
     url: str,
-    station_ids: list[tuple[str, str]],
+    specs: Sequence[StationSpec],
+    timing: Timing,
     *,
-    token: str,
     ramp_per_second: float,
     duration: float | None,
-    pace: float = 1.0,
-    meters_per_session: int = 5,
-    sessions: int | None = None,
+    plan: Sequence[PlannedFault] = (),
+    control_port: int | None = None,
     out: TextIO = sys.stderr,
     progress_every: float = 1.0,
     stop: asyncio.Event | None = None,
 ) -> Stats:
-    """Connect (station id, version) pairs at the ramp rate and run them until `duration` ends, every station has
-    finished its `sessions`, or `stop` is set (Ctrl-C); the stats say what was achieved."""
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "wss" else 80)
-    if parts.scheme == "wss":
+    """Connect the stations at the ramp rate and run them until `duration` ends, every station has had its
+    `timing.sessions`, or `stop` is set (Ctrl-C); the stats say what was achieved."""
+    if not url.startswith("ws://"):
         raise ValueError("the load mode speaks plain ws:// only (TLS would measure the load generator)")
-    base = parts.path.rstrip("/")
-    stats = Stats(len(station_ids))
-    loop = asyncio.get_running_loop()
-    stations: list[LeanStation] = []
+    stats = Stats(len(specs))
+    fleet = Fleet(url, specs, timing, dial=LeanDial(stats))
+    control = None
+    if control_port is not None:
+        from evscada.simulator.control import start_control
 
-    async def start(station_id: str, version: str) -> None:
-        """Connect like a real station: a refused or timed-out attempt is retried with a growing pause."""
-        delay = 1.0
-        for attempt in range(CONNECT_ATTEMPTS):
-            script = Script(station_id, version, token, meters_per_session)
-            protocol = LeanStation(
-                f"{host}:{port}", f"{base}/{station_id}", script, stats.record, pace=pace, sessions=sessions
-            )
-            try:
-                await loop.create_connection(lambda: protocol, host, port)  # noqa: B023 (awaited here)
-                await asyncio.wait_for(protocol.connected, 30)
-            except (OSError, ConnectionError, TimeoutError) as exc:
-                stats.connect_failures[str(exc) or type(exc).__name__] += 1
-                protocol.close()
-                if attempt + 1 < CONNECT_ATTEMPTS:
-                    await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-                    delay = min(delay * 2, 30.0)
-                continue
-            stations.append(protocol)
-            stats.connected += 1
-            return
-        stats.connect_errors += 1
-
-    async def everyone() -> None:
-        step = 1.0 / max(ramp_per_second, 1e-3)
-        began = loop.time()
-        async with asyncio.TaskGroup() as group:
-            for n, (station_id, version) in enumerate(station_ids):
-                group.create_task(start(station_id, version))
-                await asyncio.sleep(max(0.0, began + (n + 1) * step - loop.time()))
-        await asyncio.gather(*(s.finished for s in stations))
-
-    progress = asyncio.create_task(_progress(stats, stations, out, progress_every))
-    work = asyncio.create_task(everyone())
-    stopping = asyncio.create_task(stop.wait()) if stop is not None else None
+        control = await start_control(fleet, control_port)
+        print(f"fault control: http://127.0.0.1:{control.port}/stations/<id>/faults", file=out, flush=True)
+    progress = asyncio.create_task(_progress(stats, fleet, out, progress_every), name="load-progress")
+    work = asyncio.create_task(fleet.run(ramp_per_second=ramp_per_second, plan=plan), name="load-fleet")
+    stopping = asyncio.create_task(stop.wait() if stop is not None else asyncio.Event().wait(), name="load-stop")
     try:
-        await asyncio.wait(
-            {work} | ({stopping} if stopping else set()), timeout=duration, return_when="FIRST_COMPLETED"
-        )
+        await asyncio.wait({work, stopping}, timeout=duration, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (progress, work, stopping):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        for s in stations:
-            s.close()
+        await cancel_quietly(stopping, progress, work)
+        if control is not None:
+            await control.stop()
+        stations = fleet.stations.values()
         stats.booted = sum(s.booted for s in stations)
+        stats.sessions_started = sum(s.sessions_started for s in stations)
+        stats.sessions_completed = sum(s.sessions_completed for s in stations)
+    if work.done() and not work.cancelled() and (failure := work.exception()) is not None:
+        raise failure  # a bug, not a load figure
     return stats
 
 
-async def _progress(stats: Stats, stations: list[LeanStation], out: TextIO, every: float) -> None:
+async def _progress(stats: Stats, fleet: Fleet, out: TextIO, every: float) -> None:
     last, last_at = 0, time.perf_counter()
     while True:
         await asyncio.sleep(every)
         now = time.perf_counter()
         messages = stats.messages
-        booted = sum(s.booted for s in stations)
-        errors = sum(stats.errors.values()) + stats.connect_errors
+        stations = fleet.stations.values()
+        errors = sum(stats.errors.values()) + sum(stats.connect_failures.values())
         print(
-            f"\rconnected {stats.connected}/{stats.stations}  booted {booted}  "
-            f"{(messages - last) / (now - last_at):,.0f} msg/s  errors {errors}",
+            f"\rconnected {len(stats.ever_connected)}/{stats.stations}  online {stats.online}"
+            f"  booted {sum(s.booted for s in stations)}  {(messages - last) / (now - last_at):,.0f} msg/s"
+            f"  errors {errors}",
             end="",
             file=out,
             flush=True,

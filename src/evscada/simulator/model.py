@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import random
+import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from evscada.simulator.faults import FaultKind
 
@@ -35,6 +36,8 @@ class Timing:
     session_seconds: tuple[float, float] = (60.0, 180.0)
     time_scale: float = 60.0  # one real second simulates this many seconds of charging
     reboot_seconds: float = 3.0  # from a reset to the next connection
+    meters_per_session: int | None = None  # a session ends after this many samples (None: when the car is full)
+    sessions: int | None = None  # the station's drivers stop after this many sessions (None: they never do)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +61,19 @@ class Trigger(enum.Enum):
     DIAGNOSTICS = "diagnostics"  # 1.6 DiagnosticsStatusNotification, 2.0.1 LogStatusNotification
 
 
+class _Clock:
+    """The last whole second, formatted once: thousands of stations ask for the time many times a second."""
+
+    second, text = 0, ""
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """UTC now with milliseconds, e.g. 2026-11-25T08:00:00.123Z."""
+    now = time.time()
+    second = int(now)
+    if second != _Clock.second:
+        _Clock.second, _Clock.text = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    return f"{_Clock.text}.{int((now - second) * 1000):03d}Z"
 
 
 @dataclass(slots=True)

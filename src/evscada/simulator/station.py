@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-import uuid
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from ocpp.exceptions import OCPPError
 
 from evscada.simulator.config import Change, Configuration, Setting
 from evscada.simulator.faults import FaultKind
@@ -21,7 +21,6 @@ from evscada.simulator.local_list import LocalList
 from evscada.simulator.model import (
     ConnectorState,
     Reading,
-    Session,
     StationSpec,
     Timing,
     Trigger,
@@ -30,6 +29,8 @@ from evscada.simulator.model import (
 )
 from evscada.simulator.station_faults import StationFaults
 from evscada.simulator.station_reservations import StationReservations
+from evscada.simulator.station_sessions import StationSessions
+from evscada.simulator.tasks import cancel_quietly
 from evscada.simulator.uplink import CONNECTION_ERRORS, Offline, Uplink
 
 # The station's words, importable from here as before.
@@ -51,7 +52,10 @@ RESET_GRACE_SECONDS = 10.0
 
 
 class Link(Protocol):
-    """What a station says, in OCPP terms; one implementation per version."""
+    """What a station says, in OCPP terms; one implementation per version (and per kind: full or lean)."""
+
+    @property
+    def fails_when_lost(self) -> bool: ...  # its calls raise ConnectionError as soon as the connection dies
 
     def attach(self, station: SimulatedStation) -> None: ...
 
@@ -113,16 +117,19 @@ class Leave:
     abort: bool = False
 
 
-class SimulatedStation(StationFaults, StationReservations):
+class SimulatedStation(StationSessions, StationFaults, StationReservations):
     def __init__(self, spec: StationSpec, link: Link | None, timing: Timing) -> None:
         self.spec = spec
         self.timing = timing
         self.connectors = {n: ConnectorState() for n in range(1, spec.connectors + 1)}
         self.config = Configuration(connectors=spec.connectors, meter_interval=timing.meter_interval)
         self.local_list = LocalList()
+        self.sessions_started = 0  # by the station's own drivers (Timing.sessions caps them)
         self.sessions_completed = 0
         self.transaction_samples = 0  # periodic meter values of transactions, sent or queued
-        self.uplink = Uplink()
+        self.booted = False  # a BootNotification of it was accepted, once at least
+        self.retired = asyncio.Event()  # its drivers had all their sessions and the CSMS has everything
+        self.uplink = Uplink(link, station_id=spec.station_id)
         self.tx_seq: dict[str, int] = {}  # 2.0.1 seqNo per transaction; it outlives connections
         self.sent_seq: dict[str, int] = {}  # 2.0.1 seqNo of a message in flight, kept for its resend
         self._group: asyncio.TaskGroup | None = None  # owns every task while the station lives
@@ -132,7 +139,6 @@ class SimulatedStation(StationFaults, StationReservations):
         self._boot_reason: str | None = "PowerUp"  # None: the next connection needs no BootNotification
         if link is not None:
             self.attach(link)
-            self.uplink.link = link
 
     @property
     def link(self) -> Link:
@@ -151,9 +157,15 @@ class SimulatedStation(StationFaults, StationReservations):
         try:
             async with asyncio.TaskGroup() as group:
                 self._group = group
-                for n in self.connectors:
+                drivers = [
                     group.create_task(self._charge_forever(n), name=f"{self.spec.station_id}-charge-{n}")
-                await asyncio.Future()  # until cancelled
+                    for n in self.connectors
+                ]
+                if self.timing.sessions is not None:
+                    await asyncio.wait(drivers)
+                    await self.uplink.until_live()  # whatever was queued has been delivered
+                    self.retired.set()
+                await asyncio.Future()  # until cancelled: it still answers the CSMS
         finally:
             self._group = None
 
@@ -189,6 +201,7 @@ class SimulatedStation(StationFaults, StationReservations):
         while status != "Accepted":
             await asyncio.sleep(min(interval or 30, 30))
             status, interval = await link.boot(self.spec, reason)
+        self.booted = True
         if interval > 0:  # the CSMS sets the heartbeat interval at boot
             self.config.set_number("HeartbeatInterval", interval)
 
@@ -200,7 +213,8 @@ class SimulatedStation(StationFaults, StationReservations):
                 async with asyncio.timeout(interval if interval > 0 else None):
                     await self._heartbeat_changed.wait()
                 continue  # a new interval: wait that long from now
-            await link.heartbeat()
+            with contextlib.suppress(OCPPError):  # refused: the next one may not be
+                await link.heartbeat()
 
     def change_setting(self, setting: Setting | None, value: str) -> Change:
         """Change a setting; a new heartbeat interval takes effect at once, a meter interval at the next sample."""
@@ -209,160 +223,9 @@ class SimulatedStation(StationFaults, StationReservations):
             self._heartbeat_changed.set()
         return change
 
-    async def _charge_forever(self, connector: int) -> None:
-        while True:
-            await asyncio.sleep(random.uniform(*self.timing.idle_seconds))
-            # No driver starts a session while the station is offline: it could not number the transaction.
-            if self.spec.tokens and self.uplink.live and self.connectors[connector].free_for(None):
-                await self.charge_once(connector, random.choice(self.spec.tokens))
-
-    # Sessions
-
-    async def charge_once(self, connector: int, token: str) -> None:
-        """A driver arrives, presents a token, and charges until full, out of time, or stopped."""
-        session = self._claim(connector, token)
-        if session is not None:
-            await self._session(connector, session, authorize=True)
-
-    def claim(self, connector: int | None, token: str, remote_start_id: int | None = None) -> int | None:
-        """Hold a connector for a remote start (None: the first free one); `start_session` then starts it."""
-        if self._group is None:
-            return None
-        candidates = [connector] if connector is not None else list(self.connectors)
-        for n in candidates:
-            if self._claim(n, token, remote_start_id) is not None:
-                return n
-        return None
-
-    def start_session(self, connector: int) -> None:
-        """Charge on a connector claimed before, in a task the station owns."""
-        session = self.connectors[connector].session
-        if session is None:
-            return
-        authorize = self.config.flag("AuthorizeRemoteTxRequests")
-        if not self._spawn(self._session(connector, session, authorize=authorize), f"session-{connector}", guard=True):
-            self.connectors[connector].session = None
-
-    def _claim(self, connector: int, token: str, remote_start_id: int | None = None) -> Session | None:
-        state = self.connectors.get(connector)
-        if state is None or not state.free_for(token):
-            return None
-        held = state.reservation.reservation_id if state.reservation is not None else None
-        state.reservation = None  # its holder has arrived
-        state.session = Session(token=token, remote_start_id=remote_start_id, reservation_id=held)
-        return state.session
-
-    def find_transaction(self, transaction: str) -> Session | None:
-        return next(
-            (s.session for s in self.connectors.values() if s.session and s.session.transaction == transaction),
-            None,
-        )
-
-    def stop_session(self, session: Session, reason: str) -> None:
-        session.request_stop(reason)
-
-    async def _session(self, connector: int, session: Session, *, authorize: bool) -> None:
-        state = self.connectors[connector]
-        try:
-            await self._transact(connector, session, authorize=authorize)
-        except Offline:
-            log.info("%s: connection lost before connector %d's session started", self.spec.station_id, connector)
-        finally:
-            state.session = None
-            session.done.set()
-        await self._send_status(connector, state.idle_status())
-
     async def _send_status(self, connector: int, status: str) -> None:
         fault = self.connectors[connector].fault
         await self.uplink.status(lambda link: link.status(connector, status, fault))
-
-    async def _transact(self, connector: int, session: Session, *, authorize: bool) -> None:
-        state = self.connectors[connector]
-        token = session.token
-        await self._send_status(connector, "Preparing")
-        if authorize and await self.uplink.call(lambda link: link.authorize(token)) != "Accepted":
-            return
-        meter_start = state.energy_register_wh
-        transaction, accepted = await self.uplink.call(
-            lambda link: link.start_transaction(
-                connector, token, meter_start, session.remote_start_id, session.reservation_id
-            )
-        )
-        session.transaction = transaction
-        if accepted != "Accepted":
-            reading = self._reading(state, Vehicle(1, 0, 0), 0)
-            await self._stop(connector, transaction, token, reading, "DeAuthorized")
-            return
-        await self._send_status(connector, "Charging")
-        reading = await self._deliver(connector, session)
-        if state.fault is None:  # a faulted connector has said Faulted already
-            await self._send_status(connector, "Finishing")
-        await self._stop(connector, transaction, token, reading, session.stop_reason or "EVDisconnected")
-        self.sessions_completed += 1
-
-    async def _stop(self, connector: int, transaction: str, token: str, reading: Reading, reason: str) -> None:
-        # When it happened, even if sent after a reconnect (then flagged offline); one message id however often it
-        # is sent, so the CSMS recognises a resend after a connection died under it.
-        at, message_id = now_iso(), uuid.uuid4().hex
-        await self.uplink.keep(
-            lambda link: link.stop_transaction(
-                connector,
-                transaction,
-                token,
-                reading,
-                reason,
-                at=at,
-                offline=not self.uplink.live,
-                message_id=message_id,
-            )
-        )
-
-    async def _send_meter(self, connector: int, transaction: str | None, reading: Reading) -> None:
-        if transaction is None:  # a sample outside a transaction is worth nothing later
-            await self.uplink.status(lambda link: link.meter(connector, None, reading))
-            return
-        self.transaction_samples += 1
-        at, message_id = now_iso(), uuid.uuid4().hex
-        await self.uplink.keep(
-            lambda link: link.meter(
-                connector, transaction, reading, at=at, offline=not self.uplink.live, message_id=message_id
-            )
-        )
-
-    async def _deliver(self, connector: int, session: Session) -> Reading:
-        """Meter the charge until the vehicle is full, its time is up, or someone stops the session."""
-        state = self.connectors[connector]
-        vehicle = Vehicle(
-            battery_wh=random.choice([40e3, 60e3, 80e3, 300e3]),
-            soc=random.uniform(10, 60),
-            max_power_w=random.choice([7.4e3, 11e3, 22e3, 50e3, 150e3]),
-        )
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + random.uniform(*self.timing.session_seconds)
-        session.reading = self._reading(state, vehicle, 0.0)
-        while loop.time() < deadline and vehicle.soc < 100.0:
-            interval = max(self.config.number("MeterValueSampleInterval"), 0.01)
-            if await _stopped(session, interval):
-                break
-            power = vehicle.accept(self.spec.max_power_w)
-            energy = power * interval * self.timing.time_scale / 3600.0
-            state.energy_register_wh += energy
-            vehicle.soc = min(100.0, vehicle.soc + 100.0 * energy / vehicle.battery_wh)
-            session.reading = self._reading(state, vehicle, power)
-            await self._send_meter(connector, session.transaction, session.reading)
-        return session.reading
-
-    def _reading(self, state: ConnectorState, vehicle: Vehicle, power_w: float) -> Reading:
-        voltage = random.gauss(230.0, 1.5)
-        current = power_w / (voltage * self.spec.phases) if power_w else 0.0
-        return Reading(
-            energy_wh=round(state.energy_register_wh, 1),
-            power_w=round(power_w, 1),
-            current_a=round(current, 2),
-            voltage_v=round(voltage, 1),
-            soc=round(vehicle.soc, 1),
-            phases=self.spec.phases,
-        )
 
     # Commands that change the station
 
@@ -456,24 +319,12 @@ class SimulatedStation(StationFaults, StationReservations):
         return True
 
 
-async def _stopped(session: Session, seconds: float) -> bool:
-    """Wait this long, or less if the session is asked to stop; True if it was."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await session.stop.wait()
-    return session.stop.is_set()
-
-
 async def _guarded(work: Coroutine[Any, Any, None], station_id: str) -> None:
     try:
         await work
     except (Offline, *CONNECTION_ERRORS) as exc:
         log.info("%s: connection lost mid-way (%r)", station_id, exc)
+    except OCPPError as exc:
+        log.warning("%s: the CSMS refused (%s: %s)", station_id, exc.code, exc.description)
     except Exception:
         log.exception("%s: a simulated station's task failed", station_id)
-
-
-async def cancel_quietly(task: asyncio.Task[object]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task

@@ -13,7 +13,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ocpp.exceptions import OCPPError
 from websockets.exceptions import WebSocketException
+
+from evscada.simulator.tasks import cancel_quietly
 
 if TYPE_CHECKING:
     from evscada.simulator.station import Link
@@ -31,15 +34,19 @@ class Offline(Exception):
 
 
 class Uplink:
-    def __init__(self, link: Link | None = None) -> None:
+    def __init__(self, link: Link | None = None, *, station_id: str = "") -> None:
+        self.station_id = station_id  # for the log
         self.link = link  # None: offline
         self.queue: list[Queued] = []
         self.sent_offline = 0  # queued messages delivered after a reconnect, for the curious
-        self._draining = False
         self._in_flight = 0
         self._quiet = asyncio.Event()
         self._quiet.set()
         self._lost = asyncio.Event()  # set when this connection dies: calls waiting on it fail at once
+        # Connected with nothing queued and nothing draining; an event, so a station can wait for it without polling.
+        self._live = asyncio.Event()
+        if link is not None:
+            self._live.set()
 
     @property
     def online(self) -> bool:
@@ -48,18 +55,21 @@ class Uplink:
     @property
     def live(self) -> bool:
         """Transaction messages go straight out (nothing older is waiting to go first)."""
-        return self.link is not None and not self.queue and not self._draining
+        return self._live.is_set()
+
+    async def until_live(self) -> None:
+        await self._live.wait()
 
     async def call(self, send: Callable[[Link], Awaitable[Any]]) -> Any:
         """A message that only makes sense now: sent if connected, else Offline."""
         link = self.link
         if link is None:
             raise Offline
-        return await self._tracked(send(link))
+        return await self._tracked(link, send(link))
 
     async def status(self, send: Callable[[Link], Awaitable[Any]]) -> None:
-        """A status: dropped while offline (the station reports its present status on reconnect)."""
-        with contextlib.suppress(Offline, *CONNECTION_ERRORS):
+        """A status: dropped while offline (the station reports its present status on reconnect) or refused."""
+        with contextlib.suppress(Offline, OCPPError, *CONNECTION_ERRORS):
             await self.call(send)
 
     async def keep(self, send: Queued) -> None:
@@ -69,26 +79,32 @@ class Uplink:
             self.queue.append(send)
             return
         try:
-            await self._tracked(send(link))
+            await self._tracked(link, send(link))
         except CONNECTION_ERRORS:
             # The connection died under it; the CSMS may have it already and recognises a repeat.
+            self._live.clear()
             self.queue.insert(0, send)
+        except OCPPError as exc:
+            self._refused(exc)
 
     async def drain(self, link: Link) -> None:
         """Send everything queued, oldest first; what the station says meanwhile queues behind it."""
         self.link = link
-        self._draining = True
-        try:
-            while self.queue:
-                await self._tracked(self.queue[0](link))
-                self.queue.pop(0)  # only once delivered: a connection lost mid-way resends it next time
+        self._live.clear()
+        while self.queue:
+            try:
+                await self._tracked(link, self.queue[0](link))
+            except OCPPError as exc:
+                self._refused(exc)
+            else:
                 self.sent_offline += 1
-        finally:
-            self._draining = False
+            self.queue.pop(0)  # only once answered: a connection lost mid-way resends it next time
+        self._live.set()
 
     async def go_offline(self, *, wait: float = 5.0) -> None:
         """Stop sending; wait for calls already on the wire to be answered (a deliberate drop loses nothing)."""
         self.link = None
+        self._live.clear()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(wait):
                 await self._quiet.wait()
@@ -96,12 +112,28 @@ class Uplink:
     def connection_lost(self) -> None:
         """The connection is gone: calls still waiting for an answer on it fail now, not at their timeout."""
         self.link = None
+        self._live.clear()
         self._lost.set()
         self._lost = asyncio.Event()
 
-    async def _tracked(self, work: Awaitable[Any]) -> Any:
+    def _refused(self, exc: OCPPError) -> None:
+        # The CSMS has it and said no (a CALLERROR): sending the same frame again would be refused the same way.
+        log.warning("%s: the CSMS refused a transaction message (%s: %s)", self.station_id, exc.code, exc.description)
+
+    async def _tracked(self, link: Link, work: Awaitable[Any]) -> Any:
         self._in_flight += 1
         self._quiet.clear()
+        try:
+            if link.fails_when_lost:  # the link itself fails the waiting call: no race to set up (load mode)
+                return await work
+            return await self._unless_lost(work)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._quiet.set()
+
+    async def _unless_lost(self, work: Awaitable[Any]) -> Any:
+        """The answer, or ConnectionError as soon as the connection is declared lost."""
         call = asyncio.ensure_future(work)
         lost = asyncio.ensure_future(self._lost.wait())
         try:
@@ -112,9 +144,4 @@ class Uplink:
         finally:
             lost.cancel()
             if not call.done():
-                call.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await call
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._quiet.set()
+                await cancel_quietly(call)

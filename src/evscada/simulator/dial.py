@@ -1,0 +1,68 @@
+"""How a simulated station reaches the CSMS: one Connection per attempt, over the `ocpp` package's client (full)
+or the lean socket (load mode); `fleet.run_station` retries refused and lost ones the same way for both."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from evscada.simulator.model import StationSpec
+from evscada.simulator.ocpp16 import Link16
+from evscada.simulator.ocpp201 import Link201
+from evscada.simulator.station import Link
+
+SUBPROTOCOLS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}
+_LINKS: dict[str, type[Link16] | type[Link201]] = {"1.6": Link16, "2.0.1": Link201}
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    link: Link
+    serve: Callable[[], Coroutine[Any, Any, None]]  # answers the CSMS's calls; raises when the connection ends
+    abort: Callable[[], None]  # ends it without a close frame, as a cut cable would
+
+
+class Refused(Exception):
+    """The CSMS answered the WebSocket handshake with an HTTP error (unknown station, bad password...)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
+# (base URL, station) -> an open connection for the length of the `async with`.
+Dial = Callable[[str, StationSpec], AbstractAsyncContextManager[Connection]]
+
+
+def basic_auth(spec: StationSpec) -> str | None:
+    """The Authorization header of security profiles 1 and 2, or None."""
+    if spec.password is None:
+        return None
+    return "Basic " + base64.b64encode(f"{spec.station_id}:{spec.password}".encode()).decode()
+
+
+@contextlib.asynccontextmanager
+async def dial_ocpp(base_url: str, spec: StationSpec) -> AsyncIterator[Connection]:
+    """A full station's connection: websockets and the `ocpp` package's ChargePoint."""
+    authorization = basic_auth(spec)
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            ws = await stack.enter_async_context(
+                connect(
+                    f"{base_url.rstrip('/')}/{spec.station_id}",
+                    subprotocols=[SUBPROTOCOLS[spec.version]],  # type: ignore[list-item]
+                    additional_headers={"Authorization": authorization} if authorization else None,
+                    open_timeout=30,
+                )
+            )
+        except InvalidStatus as exc:
+            raise Refused(exc.response.status_code) from exc
+        link = _LINKS[spec.version](spec.station_id, ws, response_timeout=30)
+        yield Connection(link, link.start, ws.transport.abort)

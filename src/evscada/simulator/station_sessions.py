@@ -1,0 +1,215 @@
+"""A simulated station's sessions: drivers arrive, authorize, charge along a plausible curve and leave, or the
+CSMS starts and stops them; each sends its transaction messages through the station's uplink."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from ocpp.exceptions import OCPPError
+
+from evscada.simulator.config import Configuration
+from evscada.simulator.model import ConnectorState, Reading, Session, StationSpec, Timing, Vehicle, now_iso
+from evscada.simulator.uplink import Offline, Uplink
+
+log = logging.getLogger(__name__)
+
+
+class StationSessions:
+    """Mixed into SimulatedStation."""
+
+    spec: StationSpec
+    timing: Timing
+    connectors: dict[int, ConnectorState]
+    config: Configuration
+    uplink: Uplink
+    sessions_started: int
+    sessions_completed: int
+    transaction_samples: int
+    _group: asyncio.TaskGroup | None
+
+    if TYPE_CHECKING:  # provided by SimulatedStation
+
+        def _spawn(self, work: Coroutine[Any, Any, None], name: str, *, guard: bool = True) -> bool: ...
+        async def _send_status(self, connector: int, status: str) -> None: ...
+
+    async def _charge_forever(self, connector: int) -> None:
+        """Drivers arrive after an idle pause, as long as there are drivers (tokens) and sessions left to have."""
+        cap = self.timing.sessions
+        while self.spec.tokens and (cap is None or self.sessions_started < cap):
+            await asyncio.sleep(random.uniform(*self.timing.idle_seconds))
+            if not self.uplink.live:
+                # No driver starts a session while the station is offline: it could not number the transaction.
+                await self.uplink.until_live()
+            elif self.connectors[connector].free_for(None):
+                self.sessions_started += 1
+                await self.charge_once(connector, random.choice(self.spec.tokens))
+            else:  # busy, faulted or out of service: look again in a while (an idle pause may be 0)
+                await asyncio.sleep(1.0)
+
+    async def charge_once(self, connector: int, token: str) -> None:
+        """A driver arrives, presents a token, and charges until full, out of time, or stopped."""
+        session = self._claim(connector, token)
+        if session is not None:
+            await self._session(connector, session, authorize=True)
+
+    def claim(self, connector: int | None, token: str, remote_start_id: int | None = None) -> int | None:
+        """Hold a connector for a remote start (None: the first free one); `start_session` then starts it."""
+        if self._group is None:
+            return None
+        candidates = [connector] if connector is not None else list(self.connectors)
+        for n in candidates:
+            if self._claim(n, token, remote_start_id) is not None:
+                return n
+        return None
+
+    def start_session(self, connector: int) -> None:
+        """Charge on a connector claimed before, in a task the station owns."""
+        session = self.connectors[connector].session
+        if session is None:
+            return
+        authorize = self.config.flag("AuthorizeRemoteTxRequests")
+        if not self._spawn(self._session(connector, session, authorize=authorize), f"session-{connector}", guard=True):
+            self.connectors[connector].session = None
+
+    def _claim(self, connector: int, token: str, remote_start_id: int | None = None) -> Session | None:
+        state = self.connectors.get(connector)
+        if state is None or not state.free_for(token):
+            return None
+        held = state.reservation.reservation_id if state.reservation is not None else None
+        state.reservation = None  # its holder has arrived
+        state.session = Session(token=token, remote_start_id=remote_start_id, reservation_id=held)
+        return state.session
+
+    def find_transaction(self, transaction: str) -> Session | None:
+        return next(
+            (s.session for s in self.connectors.values() if s.session and s.session.transaction == transaction),
+            None,
+        )
+
+    def stop_session(self, session: Session, reason: str) -> None:
+        session.request_stop(reason)
+
+    async def _session(self, connector: int, session: Session, *, authorize: bool) -> None:
+        state = self.connectors[connector]
+        try:
+            await self._transact(connector, session, authorize=authorize)
+        except Offline:
+            log.info("%s: connection lost before connector %d's session started", self.spec.station_id, connector)
+        except OCPPError as exc:  # a CALLERROR to Authorize or the start: the session cannot go on
+            log.warning("%s: the CSMS refused connector %d's session (%s)", self.spec.station_id, connector, exc.code)
+        finally:
+            state.session = None
+            session.done.set()
+        await self._send_status(connector, state.idle_status())
+
+    async def _transact(self, connector: int, session: Session, *, authorize: bool) -> None:
+        state = self.connectors[connector]
+        token = session.token
+        await self._send_status(connector, "Preparing")
+        if authorize and await self.uplink.call(lambda link: link.authorize(token)) != "Accepted":
+            return
+        meter_start = state.energy_register_wh
+        transaction, accepted = await self.uplink.call(
+            lambda link: link.start_transaction(
+                connector, token, meter_start, session.remote_start_id, session.reservation_id
+            )
+        )
+        session.transaction = transaction
+        if accepted != "Accepted":
+            reading = self._reading(state, Vehicle(1, 0, 0), 0)
+            await self._stop(connector, transaction, token, reading, "DeAuthorized")
+            return
+        await self._send_status(connector, "Charging")
+        reading = await self._deliver(connector, session)
+        if state.fault is None:  # a faulted connector has said Faulted already
+            await self._send_status(connector, "Finishing")
+        await self._stop(connector, transaction, token, reading, session.stop_reason or "EVDisconnected")
+        self.sessions_completed += 1
+
+    async def _stop(self, connector: int, transaction: str, token: str, reading: Reading, reason: str) -> None:
+        # When it happened, even if sent after a reconnect (then flagged offline); one message id however often it
+        # is sent, so the CSMS recognises a resend after a connection died under it.
+        at, message_id = now_iso(), uuid.uuid4().hex
+        await self.uplink.keep(
+            lambda link: link.stop_transaction(
+                connector,
+                transaction,
+                token,
+                reading,
+                reason,
+                at=at,
+                offline=not self.uplink.live,
+                message_id=message_id,
+            )
+        )
+
+    async def _send_meter(self, connector: int, transaction: str | None, reading: Reading) -> None:
+        if transaction is None:  # a sample outside a transaction is worth nothing later
+            await self.uplink.status(lambda link: link.meter(connector, None, reading))
+            return
+        self.transaction_samples += 1
+        at, message_id = now_iso(), uuid.uuid4().hex
+        await self.uplink.keep(
+            lambda link: link.meter(
+                connector, transaction, reading, at=at, offline=not self.uplink.live, message_id=message_id
+            )
+        )
+
+    async def _deliver(self, connector: int, session: Session) -> Reading:
+        """Meter the charge until the vehicle is full, its time is up, or someone stops the session."""
+        state = self.connectors[connector]
+        vehicle = Vehicle(
+            battery_wh=random.choice([40e3, 60e3, 80e3, 300e3]),
+            soc=random.uniform(10, 60),
+            max_power_w=random.choice([7.4e3, 11e3, 22e3, 50e3, 150e3]),
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + random.uniform(*self.timing.session_seconds)
+        samples_left = self.timing.meters_per_session
+        session.reading = self._reading(state, vehicle, 0.0)
+        last = loop.time()
+        while loop.time() < deadline and vehicle.soc < 100.0 and samples_left != 0:
+            interval = self.config.number("MeterValueSampleInterval")
+            # 0 (the load mode's --pace 0): back to back, each sample waiting for its answer; offline, once a second.
+            if await _stopped(session, interval if interval > 0 else 0.0 if self.uplink.live else 1.0):
+                break
+            if samples_left is not None:
+                samples_left -= 1
+            now = loop.time()
+            elapsed, last = now - last, now
+            power = vehicle.accept(self.spec.max_power_w)
+            energy = power * elapsed * self.timing.time_scale / 3600.0
+            state.energy_register_wh += energy
+            vehicle.soc = min(100.0, vehicle.soc + 100.0 * energy / vehicle.battery_wh)
+            session.reading = self._reading(state, vehicle, power)
+            await self._send_meter(connector, session.transaction, session.reading)
+        return session.reading
+
+    def _reading(self, state: ConnectorState, vehicle: Vehicle, power_w: float) -> Reading:
+        voltage = random.gauss(230.0, 1.5)
+        current = power_w / (voltage * self.spec.phases) if power_w else 0.0
+        return Reading(
+            energy_wh=round(state.energy_register_wh, 1),
+            power_w=round(power_w, 1),
+            current_a=round(current, 2),
+            voltage_v=round(voltage, 1),
+            soc=round(vehicle.soc, 1),
+            phases=self.spec.phases,
+        )
+
+
+async def _stopped(session: Session, seconds: float) -> bool:
+    """Wait this long, or less if the session is asked to stop; True if it was."""
+    if seconds <= 0:  # back to back: only let the others run
+        await asyncio.sleep(0)
+        return session.stop.is_set()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await session.stop.wait()
+    return session.stop.is_set()
