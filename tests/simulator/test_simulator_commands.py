@@ -159,31 +159,67 @@ async def test_other_triggered_messages_are_accepted_and_sent(
         assert frames_in(csms_sqlite, sent)[-1][3]["reason"] == "Triggered"
 
 
-# CALLs a CSMS should never send, and the CALLERROR code the `ocpp` package's station answers each with; a lean
-# station must answer the same. case -> (action, 1.6 payload, 2.0.1 payload, code)
-BROKEN: dict[str, tuple[str, Any, Any, str]] = {
-    "unknown action": ("Teleport", {}, {}, "NotSupported"),
-    "no handler": ("GetDiagnostics", {"location": "ftp://x/"}, None, "NotImplemented"),
-    "no handler (2.0.1)": ("GetLog", None, {"logType": "DiagnosticsLog", "requestId": 1, "log": {}}, "NotImplemented"),
-    "field missing": ("RemoteStartTransaction", {}, None, "ProtocolError"),
-    "field missing (2.0.1)": ("RequestStartTransaction", None, {"remoteStartId": 1}, "ProtocolError"),
-    "wrong type": ("ChangeAvailability", {"connectorId": "1", "type": "Inoperative"}, None, "TypeConstraintViolation"),
-    "wrong type (2.0.1)": ("ChangeAvailability", None, {"operationalStatus": 7}, "TypeConstraintViolation"),
-    "unknown field": ("ClearCache", {"why": "test"}, {"why": "test"}, "FormatViolation"),
-    "bad enum value": ("Reset", {"type": "Gentle"}, {"type": "Gentle"}, "FormatViolation"),
-    "too long": ("DataTransfer", {"vendorId": "x" * 300}, {"vendorId": "x" * 300}, "TypeConstraintViolation"),
-    "payload not an object": ("ClearCache", [], [], "TypeConstraintViolation"),
+# CALLs a CSMS should never send, and the CALLERROR OCPP-J prescribes for each (the codes of docs/ocpp.md,
+# "Errors"; the `ocpp` package's own station answers several of them otherwise). Full and lean stations must answer
+# the same. case -> (action, 1.6 payload, 2.0.1 payload, 1.6 code, 2.0.1 code)
+BROKEN: dict[str, tuple[str, Any, Any, str, str]] = {
+    "unknown action": ("Teleport", {}, {}, "NotImplemented", "NotImplemented"),
+    "no handler": ("GetDiagnostics", {"location": "ftp://x/"}, None, "NotSupported", ""),
+    "no handler (2.0.1)": (
+        "GetLog",
+        None,
+        {"logType": "DiagnosticsLog", "requestId": 1, "log": {}},
+        "",
+        "NotSupported",
+    ),
+    "field missing": (
+        "RemoteStartTransaction",
+        {},
+        None,
+        "OccurenceConstraintViolation",  # sic: OCPP-J 1.6 spells it so
+        "",
+    ),
+    "field missing (2.0.1)": (
+        "RequestStartTransaction",
+        None,
+        {"remoteStartId": 1},
+        "",
+        "OccurrenceConstraintViolation",
+    ),
+    "wrong type": (
+        "ChangeAvailability",
+        {"connectorId": "1", "type": "Inoperative"},
+        {"operationalStatus": 7},
+        "TypeConstraintViolation",
+        "TypeConstraintViolation",
+    ),
+    "unknown field": ("ClearCache", {"why": "test"}, {"why": "test"}, "FormationViolation", "FormatViolation"),
+    "bad enum value": (
+        "Reset",
+        {"type": "Gentle"},
+        {"type": "Gentle"},
+        "PropertyConstraintViolation",
+        "PropertyConstraintViolation",
+    ),
+    "too long": (
+        "DataTransfer",
+        {"vendorId": "x" * 300},
+        {"vendorId": "x" * 300},
+        "TypeConstraintViolation",
+        "TypeConstraintViolation",
+    ),
+    "payload not an object": ("ClearCache", [], [], "ProtocolError", "RpcFrameworkError"),
 }
 UNREADABLE = ["this is not JSON", '{"a": 1}', '[9, "x"]']  # the ocpp package logs these and answers nothing
 
 
 @VERSIONS
-async def test_broken_calls_get_the_callerrors_of_the_ocpp_package_and_unreadable_frames_none(
+async def test_broken_calls_get_the_callerrors_ocpp_j_prescribes_and_unreadable_frames_none(
     csms_sqlite: Csms, station: StationSpec, version: str
 ) -> None:
     csms, expected, answered = csms_sqlite, {}, {}
-    for case, (action, payload16, payload201, code) in BROKEN.items():
-        payload = payload16 if version == "1.6" else payload201
+    for case, (action, payload16, payload201, code16, code201) in BROKEN.items():
+        payload, code = (payload16, code16) if version == "1.6" else (payload201, code201)
         if payload is None:
             continue
         unique_id = f"broken-{len(expected)}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from ocpp.routing import after, on
 from ocpp.v16 import call_result
@@ -26,6 +26,8 @@ _CHANGE = {Change.ACCEPTED: "Accepted", Change.REJECTED: "Rejected", Change.UNKN
 
 
 class Commands16(Answering):
+    version: ClassVar[str] = "1.6"
+
     @on(Action.remote_start_transaction)
     def on_remote_start(self, id_tag: str, connector_id: int | None = None, **_: Any) -> Any:
         station = self.station

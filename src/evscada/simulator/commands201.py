@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from ocpp.charge_point import snake_to_camel_case
 from ocpp.routing import after, on
@@ -54,6 +54,8 @@ def _set_variable(station: SimulatedStation, item: dict[str, Any]) -> dict[str, 
 
 
 class Commands201(Answering):
+    version: ClassVar[str] = "2.0.1"
+
     @on(Action.request_start_transaction)
     def on_request_start(
         self, id_token: dict[str, Any], remote_start_id: int, evse_id: int | None = None, **_: Any

@@ -14,23 +14,20 @@ import contextlib
 import inspect
 import logging
 from collections.abc import AsyncIterator
-from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
 from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
-from ocpp.exceptions import NotImplementedError as OcppNotImplemented
-from ocpp.exceptions import NotSupportedError, OCPPError
+from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, unpack, validate_payload
 from ocpp.routing import create_route_map
-from ocpp.v16.enums import Action as Action16
-from ocpp.v201.enums import Action as Action201
 
 from evscada.simulator.commands16 import Commands16
 from evscada.simulator.commands201 import Commands201
 from evscada.simulator.dial import SUBPROTOCOLS, Connection, Refused, basic_auth
 from evscada.simulator.lean import LeanSocket, handshake
 from evscada.simulator.model import StationSpec
+from evscada.simulator.refusals import refusal
 from evscada.simulator.words import Payload, Words
 from evscada.simulator.words16 import Words16
 from evscada.simulator.words201 import Words201
@@ -42,7 +39,6 @@ class LeanLink(Words):
     """What both lean links share: words out through the socket, the CSMS's CALLs routed like ChargePoint does."""
 
     version: ClassVar[str]
-    actions: ClassVar[type[StrEnum]]  # the version's actions: a known one without a handler is NotImplemented
     fails_when_lost = True  # the socket fails its waiting call when the connection ends
 
     def __init__(self, station_id: str, socket: LeanSocket) -> None:
@@ -77,10 +73,10 @@ class LeanLink(Words):
             self._routes = create_route_map(self)
         handlers = self._routes.get(message.action, {})
         on = handlers.get("_on_action")
-        if on is None:
-            raise self._unknown(message.action)
-        if not handlers.get("_skip_schema_validation", False):
-            await validate_payload(message, self.version)
+        error = refusal(message.action, message.payload, version=self.version, handled=on is not None)
+        if error is not None:
+            raise error
+        assert on is not None  # refusal() refuses an action without a handler
         arguments = camel_to_snake_case(message.payload)
         try:
             answer = on(**arguments)
@@ -100,23 +96,13 @@ class LeanLink(Words):
             if inspect.isawaitable(effect):
                 await effect
 
-    def _unknown(self, action: str) -> OCPPError:
-        """What the ocpp package answers to an action without a handler (its charge_point._raise_key_error)."""
-        try:
-            self.actions(action)
-        except ValueError:
-            return NotSupportedError(details={"cause": f"{action} not supported by OCPP{self.version}."})
-        return OcppNotImplemented(details={"cause": f"No handler for {action} registered."})
-
 
 class LeanLink16(Words16, Commands16, LeanLink):
-    version = "1.6"
-    actions = Action16
+    pass
 
 
 class LeanLink201(Words201, Commands201, LeanLink):
-    version = "2.0.1"
-    actions = Action201
+    pass
 
 
 _LINKS: dict[str, type[LeanLink16] | type[LeanLink201]] = {"1.6": LeanLink16, "2.0.1": LeanLink201}

@@ -5,9 +5,10 @@ from __future__ import annotations
 from ocpp.v201 import ChargePoint, call
 
 from evscada.simulator.commands201 import Commands201
+from evscada.simulator.refusals import ChargePointRefusals
 from evscada.simulator.words import OcppRequests
 from evscada.simulator.words201 import Words201
 
 
-class Link201(Words201, Commands201, OcppRequests, ChargePoint):
+class Link201(Words201, Commands201, OcppRequests, ChargePointRefusals, ChargePoint):
     messages = call
