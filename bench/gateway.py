@@ -1,7 +1,7 @@
 """Gateway benchmark: evscada against a bare `websockets` echo server, measured in the same run.
 
     python bench/gateway.py [--scenario heartbeat|metervalues|idle|storm|all] [--stations 1000]
-                            [--idle-stations 10000] [--storm-stations 10000] [--seconds 10]
+                            [--idle-stations 10000] [--storm-stations 10000] [--seconds 10] [--rounds 1]
 
 Server and load run as separate processes pinned to separate cores (server: CPU 0, load: CPU 1), and both
 processes' CPU use is printed, so a reader can tell which side was saturated.
@@ -18,6 +18,7 @@ import os
 import resource
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,7 @@ class Measured:
     scenario: str
     server: str
     figures: dict[str, object] = field(default_factory=dict)
+    round: int = 1
 
 
 def free_port() -> int:
@@ -172,14 +174,26 @@ async def run_load(
     return {**samples, **json.loads(output[-1])}
 
 
-def measure(scenario: str, kind: str, stations: int, *, seconds: float, workdir: Path, database_url: str) -> Measured:
-    print(f"{kind}: {scenario} with {stations} stations", flush=True)
+def measure(
+    scenario: str, kind: str, stations: int, *, seconds: float, workdir: Path, database_url: str, round_: int = 1
+) -> Measured:
+    print(f"{kind}: {scenario} with {stations} stations (round {round_})", flush=True)
     with server(kind, workdir, database_url) as (port, target):
         figures = asyncio.run(run_load(port, scenario, stations, seconds, target))
     if "rss_connected" in figures:
         per = (int(figures["rss_connected"]) - int(figures["rss_before"])) / stations  # type: ignore[call-overload]
         figures["kib_per_connection"] = per / 1024
-    return Measured(scenario, kind, figures)
+    return Measured(scenario, kind, figures, round_)
+
+
+def ratio_of(m: Measured, echo: dict[str, object]) -> float | None:
+    """evscada's figure against the echo server's of the same round: rate, time or memory."""
+    f = m.figures
+    for key in ("rate", "all_answered_s", "kib_per_connection"):
+        mine, theirs = f.get(key), echo.get(key)
+        if isinstance(mine, int | float) and isinstance(theirs, int | float) and theirs:
+            return float(mine) / float(theirs)
+    return None
 
 
 def report(results: list[Measured]) -> str:
@@ -188,17 +202,18 @@ def report(results: list[Measured]) -> str:
         "| ratio to echo |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    by_key = {(m.scenario, m.server): m.figures for m in results}
+    by_key = {(m.scenario, m.server, m.round): m.figures for m in results}
+    rounds = max(m.round for m in results)
+    ratios: dict[str, list[float]] = {}
     for m in results:
         f = m.figures
-        echo = by_key.get((m.scenario, "echo"), {})
         ratio = ""
-        if m.server == "evscada" and f.get("rate") and echo.get("rate"):
-            ratio = f"{float(f['rate']) / float(echo['rate']):.2f}x"  # type: ignore[arg-type]
-        elif m.server == "evscada" and f.get("all_answered_s") and echo.get("all_answered_s"):
-            ratio = f"{float(f['all_answered_s']) / float(echo['all_answered_s']):.2f}x time"  # type: ignore[arg-type]
-        elif m.server == "evscada" and f.get("kib_per_connection") and echo.get("kib_per_connection"):
-            ratio = f"{float(f['kib_per_connection']) / float(echo['kib_per_connection']):.2f}x memory"  # type: ignore[arg-type]
+        if m.server == "evscada":
+            value = ratio_of(m, by_key.get((m.scenario, "echo", m.round), {}))
+            if value is not None:
+                ratios.setdefault(m.scenario, []).append(value)
+                unit = {"storm": "x time", "idle": "x memory"}.get(m.scenario, "x")
+                ratio = f"{value:.2f}{unit}"
 
         def num(key: str, fmt: str = "{:.0f}", f: dict[str, object] = f) -> str:
             value = f.get(key)
@@ -208,11 +223,20 @@ def report(results: list[Measured]) -> str:
             rate = f"all {f.get('stations')} answered in {float(f['all_answered_s']):.1f} s, {f.get('failed')} failed"  # type: ignore[arg-type]
         else:
             rate = num("rate")
+        name = m.scenario if rounds == 1 else f"{m.scenario} ({m.round})"
         lines.append(
-            f"| {m.scenario} | {m.server} | {rate} | {num('p50_ms', '{:.2f}')} | {num('p99_ms', '{:.2f}')} | "
+            f"| {name} | {m.server} | {rate} | {num('p50_ms', '{:.2f}')} | {num('p99_ms', '{:.2f}')} | "
             f"{num('server_cpu_percent')} | {num('load_cpu_percent')} | "
             f"{num('kib_per_connection', '{:.1f}')} | {ratio} |"
         )
+    if rounds > 1:
+        lines.append("")
+        for scenario, values in ratios.items():
+            ordered = sorted(values)
+            lines.append(
+                f"{scenario}: median ratio {statistics.median(ordered):.2f} over {len(ordered)} rounds "
+                f"(from {ordered[0]:.2f} to {ordered[-1]:.2f})"
+            )
     return "\n".join(lines)
 
 
@@ -223,6 +247,9 @@ def main() -> None:
     parser.add_argument("--idle-stations", type=int, default=10_000)
     parser.add_argument("--storm-stations", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per round-trip run")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="echo and evscada alternately this many times; prints the median ratio"
+    )
     args = parser.parse_args()
     raise_fd_limit()
     scenarios = ["heartbeat", "metervalues", "idle", "storm"] if args.scenario == "all" else [args.scenario]
@@ -235,10 +262,19 @@ def main() -> None:
         for scenario in scenarios:
             stations = counts.get(scenario, args.stations)
             hold = 3.0 if scenario == "idle" else 30.0 if scenario == "storm" else args.seconds
-            for kind in ("echo", "evscada"):
-                results.append(
-                    measure(scenario, kind, stations, seconds=hold, workdir=workdir, database_url=database_url)
-                )
+            for round_ in range(1, args.rounds + 1):
+                for kind in ("echo", "evscada"):
+                    results.append(
+                        measure(
+                            scenario,
+                            kind,
+                            stations,
+                            seconds=hold,
+                            workdir=workdir,
+                            database_url=database_url,
+                            round_=round_,
+                        )
+                    )
     print()
     print(
         f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
