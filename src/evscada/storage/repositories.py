@@ -40,6 +40,61 @@ _FIND_TRANSACTION = select(t.transactions).where(
     t.transactions.c.station_id == bindparam("station_id"),
     t.transactions.c.station_transaction_id == bindparam("station_transaction_id"),
 )
+# The transaction path too: building `update(...).where(...).values(**row)` per message cost more than SQLite's
+# own work (docs/performance.md, "Load mode").
+_tx = t.transactions.c
+_GET_TOKEN = select(t.tokens).where(t.tokens.c.value == bindparam("p_value"))
+_INSERT_TRANSACTION = insert(t.transactions).returning(_tx.pk)
+_SAVE_TRANSACTION = update(t.transactions).where(_tx.pk == bindparam("p_pk"))
+_NAME_TRANSACTION = (
+    update(t.transactions).where(_tx.pk == bindparam("p_pk")).values(station_transaction_id=bindparam("p_number"))
+)
+_RELEASE_NUMBER = (
+    update(t.transactions)
+    .where(
+        _tx.station_id == bindparam("p_station_id"),
+        _tx.station_transaction_id == bindparam("p_number"),
+        _tx.state == "ended",
+        _tx.pk != bindparam("p_pk"),
+    )
+    .values(station_transaction_id=_tx.station_transaction_id + "/orphan-" + cast(_tx.pk, String))
+)
+_FIND_START = select(t.transactions).where(
+    _tx.station_id == bindparam("p_station_id"),
+    _tx.evse_id == bindparam("p_evse_id"),
+    _tx.connector_id == bindparam("p_connector_id"),
+    _tx.started_at == bindparam("p_started_at"),
+    _tx.id_token == bindparam("p_id_token"),
+)
+_RUNNING_WITH_TOKEN = (
+    select(func.count())
+    .select_from(t.transactions)
+    .where(_tx.id_token == bindparam("p_id_token"), _tx.state == str(TransactionState.RUNNING))
+)
+_INSERT_SAMPLES = insert(t.meter_samples)
+_claimed_starts = select(_tx.remote_start_command_id).where(
+    _tx.remote_start_command_id.is_not(None), _tx.station_id == bindparam("p_station_id")
+)
+_ACCEPTED_REMOTE_STARTS = (
+    select(t.command_log.c.id, t.command_log.c.arguments)
+    .where(
+        t.command_log.c.station_id == bindparam("p_station_id"),
+        t.command_log.c.command == "remote_start",
+        t.command_log.c.status == "Accepted",
+        t.command_log.c.requested_at >= bindparam("p_since"),
+        t.command_log.c.id.not_in(_claimed_starts),
+    )
+    .order_by(t.command_log.c.id)
+)
+_EVENT_INSERTS: dict[str, Any] = {}  # per dialect: INSERT ... ON CONFLICT DO NOTHING
+
+
+def _insert_event(connection: AsyncConnection) -> Any:
+    name = connection.dialect.name
+    statement = _EVENT_INSERTS.get(name)
+    if statement is None:
+        statement = _EVENT_INSERTS[name] = _insert_ignoring_conflicts(connection, t.transaction_events)
+    return statement
 
 
 def _insert_ignoring_conflicts(connection: AsyncConnection, table: Any) -> Any:
@@ -126,7 +181,7 @@ class SqlTokens:
         self._c = connection
 
     async def get(self, *, value: str) -> Token | None:
-        row = (await self._c.execute(select(t.tokens).where(t.tokens.c.value == value))).mappings().first()
+        row = (await self._c.execute(_GET_TOKEN, {"p_value": value})).mappings().first()
         return None if row is None else _token_from(row)
 
     async def list(self, *, limit: int, offset: int) -> list[Token]:
@@ -218,33 +273,21 @@ class SqlTransactions:
     async def add(self, *, transaction: Transaction) -> Transaction:
         values = self._values(transaction)
         values["station_transaction_id"] = transaction.station_transaction_id or None
-        result = await self._c.execute(
-            insert(t.transactions)
-            .values(**values, created_at=datetime.now(UTC), updated_at=datetime.now(UTC))
-            .returning(t.transactions.c.pk)
-        )
+        now = datetime.now(UTC)
+        result = await self._c.execute(_INSERT_TRANSACTION, {**values, "created_at": now, "updated_at": now})
         transaction.pk = TransactionPk(result.scalar_one())
         if not transaction.station_transaction_id:
             transaction.station_transaction_id = str(transaction.pk)
             await self._release_number(transaction.station_id, transaction.station_transaction_id)
             await self._c.execute(
-                update(t.transactions)
-                .where(t.transactions.c.pk == transaction.pk)
-                .values(station_transaction_id=transaction.station_transaction_id)
+                _NAME_TRANSACTION, {"p_pk": transaction.pk, "p_number": transaction.station_transaction_id}
             )
         return transaction
 
     async def _release_number(self, station_id: StationId, number: str) -> None:
         """A 1.6 stop for a transaction this CSMS never started keeps the station's number; if that number is now
         assigned to a new transaction, the old record (ended, never named by the station again) gives it up."""
-        c = t.transactions.c
-        await self._c.execute(
-            update(t.transactions)
-            .where(
-                c.station_id == station_id, c.station_transaction_id == number, c.state == "ended", c.pk != int(number)
-            )
-            .values(station_transaction_id=c.station_transaction_id + "/orphan-" + cast(c.pk, String))
-        )
+        await self._c.execute(_RELEASE_NUMBER, {"p_station_id": station_id, "p_number": number, "p_pk": int(number)})
 
     async def find(self, *, station_id: StationId, station_transaction_id: str) -> Transaction | None:
         row = (
@@ -261,31 +304,18 @@ class SqlTransactions:
     async def find_start(
         self, *, station_id: StationId, evse: EvseRef, started_at: datetime, id_token: str | None
     ) -> Transaction | None:
-        c = t.transactions.c
-        row = (
-            (
-                await self._c.execute(
-                    select(t.transactions).where(
-                        c.station_id == station_id,
-                        c.evse_id == evse.evse_id,
-                        c.connector_id == evse.connector_id,
-                        c.started_at == started_at,
-                        c.id_token == id_token,
-                    )
-                )
-            )
-            .mappings()
-            .first()
-        )
+        parameters = {
+            "p_station_id": station_id,
+            "p_evse_id": evse.evse_id,
+            "p_connector_id": evse.connector_id,
+            "p_started_at": started_at,
+            "p_id_token": id_token,
+        }
+        row = (await self._c.execute(_FIND_START, parameters)).mappings().first()
         return transaction_from(row) if row else None
 
     async def running_with_token(self, *, id_token: str) -> int:
-        c = t.transactions.c
-        result = await self._c.execute(
-            select(func.count())
-            .select_from(t.transactions)
-            .where(c.id_token == id_token, c.state == str(TransactionState.RUNNING))
-        )
+        result = await self._c.execute(_RUNNING_WITH_TOKEN, {"p_id_token": id_token})
         return int(result.scalar_one())
 
     async def save(self, *, transaction: Transaction) -> None:
@@ -293,9 +323,8 @@ class SqlTransactions:
         # with one writer (SQLite) commit order must equal timestamp order for no change to be skipped.
         transaction.updated_at = datetime.now(UTC)
         await self._c.execute(
-            update(t.transactions)
-            .where(t.transactions.c.pk == transaction.pk)
-            .values(**self._values(transaction), updated_at=transaction.updated_at)
+            _SAVE_TRANSACTION,
+            {**self._values(transaction), "updated_at": transaction.updated_at, "p_pk": transaction.pk},
         )
 
     async def add_event(
@@ -309,14 +338,15 @@ class SqlTransactions:
         received_at: datetime,
     ) -> bool:
         result = await self._c.execute(
-            _insert_ignoring_conflicts(self._c, t.transaction_events).values(
-                transaction_pk=transaction_pk,
-                seq_no=seq_no,
-                event_type=str(event_type),
-                trigger_reason=trigger_reason,
-                timestamp=timestamp,
-                received_at=received_at,
-            )
+            _insert_event(self._c),
+            {
+                "transaction_pk": transaction_pk,
+                "seq_no": seq_no,
+                "event_type": str(event_type),
+                "trigger_reason": trigger_reason,
+                "timestamp": timestamp,
+                "received_at": received_at,
+            },
         )
         return result.rowcount == 1
 
@@ -352,7 +382,7 @@ class SqlMeterSamples:
             }
             for s in samples
         ]
-        await self._c.execute(insert(t.meter_samples), rows)
+        await self._c.execute(_INSERT_SAMPLES, rows)
 
 
 class SqlStationMessages:
@@ -395,21 +425,7 @@ class SqlCommandLog:
         self, *, station_id: StationId, since: datetime
     ) -> list[tuple[int, dict[str, Any]]]:
         """(id, arguments) of remote starts the station accepted since then that no transaction claims yet."""
-        c = t.command_log.c
-        claimed = select(t.transactions.c.remote_start_command_id).where(
-            t.transactions.c.remote_start_command_id.is_not(None), t.transactions.c.station_id == station_id
-        )
-        rows = await self._c.execute(
-            select(c.id, c.arguments)
-            .where(
-                c.station_id == station_id,
-                c.command == "remote_start",
-                c.status == "Accepted",
-                c.requested_at >= since,
-                c.id.not_in(claimed),
-            )
-            .order_by(c.id)
-        )
+        rows = await self._c.execute(_ACCEPTED_REMOTE_STARTS, {"p_station_id": station_id, "p_since": since})
         return [(int(row.id), dict(row.arguments)) for row in rows]
 
     async def finish(self, *, outcome: CommandOutcome) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -14,6 +14,9 @@ from evscada.core.webhooks import Delivery, DeliveryStatus, OutboxEvent, Subscri
 from evscada.storage import tables as t
 
 _D = t.webhook_deliveries.c
+
+
+_INSERT_OUTBOX = insert(t.event_outbox)  # built once: it is on every transaction message's path
 
 
 class SqlOutbox:
@@ -30,14 +33,15 @@ class SqlOutbox:
         data: dict[str, Any] | None = None,
     ) -> None:
         await self._c.execute(
-            insert(t.event_outbox).values(
-                event_type=event_type,
-                station_id=station_id,
-                transaction_pk=transaction_pk,
-                occurred_at=occurred_at,
-                data=data,
-                created_at=func.now(),
-            )
+            _INSERT_OUTBOX,
+            {
+                "event_type": event_type,
+                "station_id": station_id,
+                "transaction_pk": transaction_pk,
+                "occurred_at": occurred_at,
+                "data": data,
+                "created_at": datetime.now(UTC),
+            },
         )
 
     async def pending(self, *, limit: int) -> list[OutboxEvent]:
