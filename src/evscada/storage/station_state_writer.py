@@ -74,7 +74,10 @@ _UPDATE_CONNECTOR = (
         status_at=bindparam("status_at", type_=t.UtcDateTime),
     )
 )
-_STATE_COLUMNS = ("status", "error_code", "info", "vendor_id", "vendor_error_code")
+_REGISTRATIONS = select(_station.id, _station.registration).where(_station.id.in_(bindparam("p_ids", expanding=True)))
+_CONNECTORS = select(t.connectors).where(
+    tuple_(_connector.station_id, _connector.evse_id, _connector.connector_id).in_(bindparam("p_keys", expanding=True))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +182,7 @@ async def _registrations(
 ) -> dict[StationId, RegistrationStatus]:
     if not station_ids:
         return {}
-    rows = await connection.execute(select(_station.id, _station.registration).where(_station.id.in_(station_ids)))
+    rows = await connection.execute(_REGISTRATIONS, {"p_ids": sorted(station_ids)})
     return {StationId(row.id): RegistrationStatus(row.registration) for row in rows}
 
 
@@ -218,9 +221,7 @@ async def _write_statuses(connection: AsyncConnection, statuses: list[tuple[int,
         ],
     )
     keys = {_key(r) for r in records}
-    found = await connection.execute(
-        select(t.connectors).where(tuple_(_connector.station_id, _connector.evse_id, _connector.connector_id).in_(keys))
-    )
+    found = await connection.execute(_CONNECTORS, {"p_keys": sorted(keys)})
     current: dict[Key, dict[str, Any]] = {
         (row["station_id"], row["evse_id"], row["connector_id"]): dict(row) for row in found.mappings()
     }
