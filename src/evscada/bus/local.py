@@ -15,21 +15,25 @@ log = logging.getLogger(__name__)
 class LocalBus:
     def __init__(self, *, queue_size: int = 10_000) -> None:
         self._queue_size = queue_size
-        self._subscribers: set[asyncio.Queue[Event]] = set()
+        # queue -> the event types it wants (None: all); a subscriber is not woken for events it would ignore
+        self._subscribers: dict[asyncio.Queue[Event], tuple[type[Event], ...] | None] = {}
         self.dropped = 0
 
     def publish(self, event: Event) -> None:
-        for queue in self._subscribers:
+        for queue, kinds in self._subscribers.items():
+            if kinds is not None and not isinstance(event, kinds):
+                continue
             if queue.full():
                 queue.get_nowait()  # the oldest goes first: a live view wants the newest state
                 self.dropped += 1
             queue.put_nowait(event)
 
     @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[asyncio.Queue[Event]]:
+    async def subscribe(self, *kinds: type[Event]) -> AsyncIterator[asyncio.Queue[Event]]:
+        """A queue of the events of these types (none given: every event) published from now on."""
         queue: asyncio.Queue[Event] = asyncio.Queue(self._queue_size)
-        self._subscribers.add(queue)
+        self._subscribers[queue] = kinds or None
         try:
             yield queue
         finally:
-            self._subscribers.discard(queue)
+            self._subscribers.pop(queue, None)

@@ -28,7 +28,9 @@ SITE_REFRESH_SECONDS = 60.0  # how often the engine re-reads which site each sta
 
 
 class Subscribable(Protocol):
-    def subscribe(self) -> AbstractAsyncContextManager[asyncio.Queue[events.Event]]: ...
+    def subscribe(self, *kinds: type[events.Event]) -> AbstractAsyncContextManager[asyncio.Queue[events.Event]]:
+        """A queue of the events of these types (none given: all)."""
+        ...
 
 
 LastSeen = Callable[[StationId], datetime | None]  # a connected station's last message time, None if not here
@@ -89,7 +91,8 @@ class AlarmEngine:
 
     async def start(self) -> None:
         """Subscribe before stations connect, so no event is missed; then load what storage knows."""
-        self._queue = await self._stack.enter_async_context(self._bus.subscribe())
+        wanted = tuple(kind for kind in self._handlers if kind is not _Tick)  # the ticks it puts in its queue itself
+        self._queue = await self._stack.enter_async_context(self._bus.subscribe(*wanted))
         self._active = await self._alarms.active_keys()
         for key in self._active:
             if key.startswith(f"{r.STATION_FAULT}:"):

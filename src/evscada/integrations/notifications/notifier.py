@@ -60,7 +60,8 @@ class Notifier:
             limiter=self._limiter,
             senders=self._senders,
         )
-        queue = await self._stack.enter_async_context(self._bus.subscribe())  # subscribed before start returns
+        # Subscribed before start returns; alarm changes are all it listens to.
+        queue = await self._stack.enter_async_context(self._bus.subscribe(AlarmChanged))
         self._spawn(self._listen(queue), "notifications-listen")
         self._spawn(self.worker.run(), "notifications-deliver")
         await self._warn_unknown_sites()

@@ -35,7 +35,7 @@ class WebhookDispatcher:
         self._on_dispatched = on_dispatched
 
     async def run(self) -> None:
-        async with self._bus.subscribe() as queue:
+        async with self._bus.subscribe(events.TransactionStarted, events.TransactionEnded) as queue:
             while True:
                 try:
                     await self.dispatch_pending()
