@@ -100,6 +100,7 @@ class Application:
             batch=settings.historian.aggregate_batch,
             max_share=settings.historian.aggregate_max_share,
             commit_settle_seconds=settings.historian.commit_settle_seconds,
+            gateway_busy=lambda: self.store.writes_waiting,
         )
         self.pruner = Pruner(self.database, settings.historian, clock or SystemClock())
         self._tasks: list[asyncio.Task[None]] = []

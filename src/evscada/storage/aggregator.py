@@ -16,6 +16,7 @@ import logging
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -54,12 +55,14 @@ class MeterAggregator:
         *,
         batch: int = 2000,
         commit_settle_seconds: float = 30.0,
-        max_share: float = 0.25,
+        max_share: float = 0.1,
+        gateway_busy: Callable[[], bool] = lambda: True,
     ) -> None:
         self._database = database
         self._batch = batch
         self._settle = commit_settle_seconds
         self._max_share = max_share
+        self._gateway_busy = gateway_busy  # stations' writes are waiting: leave the database to them
         # (monotonic time, highest id then): ids at or below one seen `settle` seconds ago belong to transactions
         # that have ended, so a gap there is a rollback, not a row still on its way (PostgreSQL only).
         self._seen_max: deque[tuple[float, int]] = deque()
@@ -76,8 +79,12 @@ class MeterAggregator:
             if done < self._batch:
                 await asyncio.sleep(interval)
                 continue
-            # Behind: catch up, but leave the database writer to the gateway most of the time. Under sustained
-            # MeterValues load the buckets lag, and answers stay complete because queries merge the raw tail.
+            # Behind: catch up at full speed while no station's write waits; while some do, hold the database at
+            # most `max_share` of the time. Under sustained MeterValues load the buckets lag, and answers stay
+            # complete because queries merge the raw tail.
+            if not self._gateway_busy():
+                await asyncio.sleep(0)
+                continue
             busy = time.monotonic() - started
             await asyncio.sleep(busy * (1 - self._max_share) / self._max_share)
 

@@ -43,6 +43,11 @@ class GroupWriter(ABC, Generic[Item, Result]):
         self._queue: list[tuple[Item, asyncio.Future[Result]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
+    @property
+    def busy(self) -> bool:
+        """Writes are waiting or being written."""
+        return bool(self._queue) or (self._flusher is not None and not self._flusher.done())
+
     async def submit(self, item: Item) -> Result:
         """Queue the write and wait until the transaction that holds it has committed."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()

@@ -18,7 +18,11 @@ class HistorianSettings(BaseModel):
     # 2000 rows hold the SQLite writer for about 50 ms on a busy 2-core machine (docs/performance.md, Historian).
     aggregate_batch: int = Field(2000, ge=100, le=100_000, description="raw rows folded per database transaction")
     aggregate_max_share: float = Field(
-        0.25, gt=0, le=1, description="while catching up, the largest share of time the aggregator holds the database"
+        0.1,
+        gt=0,
+        le=1,
+        description="while catching up and stations' writes wait, the largest share of time the aggregator holds "
+        "the database (with none waiting it catches up at full speed)",
     )
     commit_settle_seconds: float = Field(
         30.0, gt=0, description="PostgreSQL: after this long a gap in sample ids is a rollback, not a row in flight"

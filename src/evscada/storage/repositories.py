@@ -528,6 +528,11 @@ class SqlStore:
     def station_state(self) -> StationStateWriter:
         return self._station_state
 
+    @property
+    def writes_waiting(self) -> bool:
+        """Stations' messages wait for a group commit: background work should leave the database alone."""
+        return self._samples.busy or self._station_state.busy
+
     async def close(self) -> None:
         await self._station_state.close()
         await self._samples.close()
