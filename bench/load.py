@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import sys
 
@@ -24,6 +25,10 @@ _SAMPLES = ",".join(
         ("55.0", "SoC", "Percent", ',"location":"EV"'),
     ]
 )
+# Every run's frames differ (unique ids carry it): the CSMS recognises a repeated frame and does not store it
+# again, so a second run with the same ids would measure repeats, not writes.
+RUN = os.urandom(3).hex()
+
 TEMPLATES = {
     "heartbeat": '[2,"%s","Heartbeat",{}]',
     "metervalues": '[2,"%s","MeterValues",{"connectorId":1,"meterValue":[{"timestamp":"'
@@ -71,7 +76,7 @@ async def round_trips(args: argparse.Namespace) -> dict[str, object]:
             f"{args.host}:{args.port}",
             f"/ocpp/BENCH-{index:05d}",
             "ocpp1.6",
-            lambda n: frame(template % f"{index}-{n}"),
+            lambda n: frame(template % f"{RUN}-{index}-{n}"),
             record,
         )
 
