@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from ocpp.routing import after, on
@@ -10,8 +11,10 @@ from ocpp.v16.datatypes import KeyValue
 from ocpp.v16.enums import Action
 
 from evscada.simulator.answering import Answering, accepted, parse_time
+from evscada.simulator.charging_limits import Purpose
 from evscada.simulator.config import Change
 from evscada.simulator.model import Trigger
+from evscada.simulator.smart_charging16 import PURPOSES, SmartCharging16, profile16
 
 _TRIGGERS = {
     "BootNotification": Trigger.BOOT,
@@ -25,13 +28,22 @@ _TRIGGERS = {
 _CHANGE = {Change.ACCEPTED: "Accepted", Change.REJECTED: "Rejected", Change.UNKNOWN: "NotSupported"}
 
 
-class Commands16(Answering):
+class Commands16(SmartCharging16, Answering):
     version: ClassVar[str] = "1.6"
 
     @on(Action.remote_start_transaction)
-    def on_remote_start(self, id_tag: str, connector_id: int | None = None, **_: Any) -> Any:
+    def on_remote_start(
+        self, id_tag: str, connector_id: int | None = None, charging_profile: dict[str, Any] | None = None, **_: Any
+    ) -> Any:
         station = self.station
+        if charging_profile is not None and PURPOSES[charging_profile["charging_profile_purpose"]] is not Purpose.TX:
+            return call_result.RemoteStartTransaction(status="Rejected")  # 1.6 5.11: only a TxProfile
         connector = station.claim(connector_id, id_tag)
+        if connector is not None and charging_profile is not None:
+            profile = profile16(connector, charging_profile, datetime.now(UTC))
+            if not station.install_profile(profile, remote_start=True):
+                station.release(connector)
+                return call_result.RemoteStartTransaction(status="Rejected")
         if connector is not None:
             self._then(lambda: station.start_session(connector))
         return call_result.RemoteStartTransaction(status=accepted(connector is not None))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from ocpp.charge_point import snake_to_camel_case
@@ -13,6 +14,7 @@ from evscada.simulator import device_report
 from evscada.simulator.answering import Answering, accepted, parse_time
 from evscada.simulator.config import Change
 from evscada.simulator.model import Trigger, now_iso
+from evscada.simulator.smart_charging201 import SmartCharging201, profile201
 from evscada.simulator.station import SimulatedStation
 
 _TRIGGERS = {
@@ -53,15 +55,27 @@ def _set_variable(station: SimulatedStation, item: dict[str, Any]) -> dict[str, 
     return answer | {"attribute_status": _CHANGE[station.change_setting(setting, item["attribute_value"])]}
 
 
-class Commands201(Answering):
+class Commands201(SmartCharging201, Answering):
     version: ClassVar[str] = "2.0.1"
 
     @on(Action.request_start_transaction)
     def on_request_start(
-        self, id_token: dict[str, Any], remote_start_id: int, evse_id: int | None = None, **_: Any
+        self,
+        id_token: dict[str, Any],
+        remote_start_id: int,
+        evse_id: int | None = None,
+        charging_profile: dict[str, Any] | None = None,
+        **_: Any,
     ) -> Any:
         station = self.station
+        if charging_profile is not None and charging_profile["charging_profile_purpose"] != "TxProfile":
+            return call_result.RequestStartTransaction(status="Rejected")  # only a TxProfile may come with it
         connector = station.claim(evse_id, id_token["id_token"], remote_start_id)
+        if connector is not None and charging_profile is not None:
+            profile = profile201(connector, charging_profile, datetime.now(UTC))
+            if profile is None or not station.install_profile(profile, remote_start=True):
+                station.release(connector)
+                return call_result.RequestStartTransaction(status="Rejected")
         if connector is not None:
             self._then(lambda: station.start_session(connector))
         return call_result.RequestStartTransaction(status=accepted(connector is not None))

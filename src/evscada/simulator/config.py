@@ -53,9 +53,16 @@ def _seed(*, connectors: int, meter_interval: float) -> list[Setting]:
             "SupportedFeatureProfiles",
             None,
             None,
-            "Core,FirmwareManagement,LocalAuthListManagement,Reservation,RemoteTrigger",
+            "Core,FirmwareManagement,LocalAuthListManagement,Reservation,RemoteTrigger,SmartCharging",
             readonly=True,
         ),
+        # Smart charging: what charging_limits.py honours.
+        Setting("ChargeProfileMaxStackLevel", "SmartChargingCtrlr", "ProfileStackLevel", "8", Kind.INTEGER, True),
+        Setting("ChargingScheduleAllowedChargingRateUnit", None, None, "Current,Power", readonly=True),
+        Setting(None, "SmartChargingCtrlr", "RateUnit", "A,W", readonly=True),
+        Setting("ChargingScheduleMaxPeriods", "SmartChargingCtrlr", "PeriodsPerSchedule", "24", Kind.INTEGER, True),
+        Setting("MaxChargingProfilesInstalled", "SmartChargingCtrlr", "Entries", "16", Kind.INTEGER, readonly=True),
+        Setting(None, "SmartChargingCtrlr", "Enabled", "true", Kind.BOOLEAN, readonly=True),
         Setting(None, "SecurityCtrlr", "SecurityProfile", "0", Kind.INTEGER, readonly=True),
         Setting(None, "DeviceDataCtrlr", "ItemsPerMessage", "32", Kind.INTEGER, readonly=True),
     ]

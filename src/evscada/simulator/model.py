@@ -97,6 +97,7 @@ class Session:
     token: str
     remote_start_id: int | None = None
     reservation_id: int | None = None  # the reservation its holder used
+    held: Reservation | None = None  # that reservation, given back if the start is refused after all
     transaction: str | None = None  # known once the CSMS (1.6) or the station (2.0.1) has numbered it
     stop_reason: str | None = None
     reading: Reading | None = None

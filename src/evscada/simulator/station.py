@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from ocpp.exceptions import OCPPError
 
+from evscada.simulator.charging_limits import ChargingLimits
 from evscada.simulator.config import Change, Configuration, Setting
 from evscada.simulator.faults import FaultKind
 from evscada.simulator.local_list import LocalList
@@ -124,6 +125,7 @@ class SimulatedStation(StationSessions, StationFaults, StationReservations):
         self.connectors = {n: ConnectorState() for n in range(1, spec.connectors + 1)}
         self.config = Configuration(connectors=spec.connectors, meter_interval=timing.meter_interval)
         self.local_list = LocalList()
+        self.charging_limits = ChargingLimits(phases=spec.phases)
         self.sessions_started = 0  # by the station's own drivers (Timing.sessions caps them)
         self.sessions_completed = 0
         self.transaction_samples = 0  # periodic meter values of transactions, sent or queued

@@ -9,10 +9,12 @@ import logging
 import random
 import uuid
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ocpp.exceptions import OCPPError
 
+from evscada.simulator.charging_limits import ChargingLimits, Profile, Purpose
 from evscada.simulator.config import Configuration
 from evscada.simulator.model import ConnectorState, Reading, Session, StationSpec, Timing, Vehicle, now_iso
 from evscada.simulator.uplink import Offline, Uplink
@@ -31,6 +33,7 @@ class StationSessions:
     sessions_started: int
     sessions_completed: int
     transaction_samples: int
+    charging_limits: ChargingLimits
     _group: asyncio.TaskGroup | None
 
     if TYPE_CHECKING:  # provided by SimulatedStation
@@ -68,6 +71,13 @@ class StationSessions:
                 return n
         return None
 
+    def release(self, connector: int) -> None:
+        """Give up a claim that will not start (its remote start was refused after all), with its reservation."""
+        state = self.connectors[connector]
+        if state.session is not None and state.session.held is not None:
+            state.reservation = state.session.held  # its expiry task still runs and still matches it
+        state.session = None
+
     def start_session(self, connector: int) -> None:
         """Charge on a connector claimed before, in a task the station owns."""
         session = self.connectors[connector].session
@@ -81,10 +91,67 @@ class StationSessions:
         state = self.connectors.get(connector)
         if state is None or not state.free_for(token):
             return None
-        held = state.reservation.reservation_id if state.reservation is not None else None
+        held = state.reservation
         state.reservation = None  # its holder has arrived
-        state.session = Session(token=token, remote_start_id=remote_start_id, reservation_id=held)
+        state.session = Session(
+            token=token,
+            remote_start_id=remote_start_id,
+            reservation_id=held.reservation_id if held is not None else None,
+            held=held,
+        )
         return state.session
+
+    def offered_power_w(self, connector: int) -> float:
+        """What the station offers the vehicle now: its maximum, or less if a charging profile limits it."""
+        limits = self.charging_limits
+        running = self._runs(connector, None)
+        limit = limits.limit_w(
+            connector, datetime.now(UTC), transaction=running, tx_start=limits.started.get(connector)
+        )
+        return self.spec.max_power_w if limit is None else max(0.0, min(self.spec.max_power_w, limit))
+
+    def composite_schedule(self, connector: int, duration_s: int, unit: str) -> list[tuple[int, float]]:
+        """(startPeriod, limit) from now: what the station will offer on a connector (0: the station) per period."""
+        limits = self.charging_limits
+        return limits.composite(
+            connector,
+            datetime.now(UTC),
+            duration_s,
+            unit=unit,
+            ceiling_w=self.spec.max_power_w,
+            transaction=self._runs(connector, None),
+            tx_start=limits.started.get(connector),
+        )
+
+    def install_profile(self, profile: Profile, *, remote_start: bool = False) -> bool:
+        """Take a charging profile the CSMS sets, or refuse it (False) where OCPP says a station must.
+
+        remote_start: the TxProfile of a remote start, for the session claimed a moment ago (no transaction yet).
+        """
+        limits, config = self.charging_limits, self.config
+        if profile.connector != 0 and profile.connector not in self.connectors:
+            return False
+        if profile.purpose is Purpose.STATION_MAX and profile.connector != 0:
+            return False
+        if profile.purpose is Purpose.TX and not (remote_start or self._runs(profile.connector, profile.transaction)):
+            return False
+        installed = {p.profile_id for p in limits.profiles()}
+        if (
+            profile.stack_level > config.number("ChargeProfileMaxStackLevel")
+            or not 0 < len(profile.periods) <= config.number("ChargingScheduleMaxPeriods")
+            or (profile.profile_id not in installed and len(installed) >= config.number("MaxChargingProfilesInstalled"))
+        ):
+            return False
+        limits.install(profile)
+        return True
+
+    def _runs(self, connector: int, transaction: str | None) -> bool:
+        """A transaction runs on this connector (this one, if named)."""
+        state = self.connectors.get(connector)
+        session = state.session if state is not None else None
+        if session is None or session.transaction is None:
+            return False
+        return transaction is None or session.transaction == transaction
 
     def find_transaction(self, transaction: str) -> Session | None:
         return next(
@@ -105,6 +172,7 @@ class StationSessions:
             log.warning("%s: the CSMS refused connector %d's session (%s)", self.spec.station_id, connector, exc.code)
         finally:
             state.session = None
+            self.charging_limits.transaction_ended(connector)
             session.done.set()
         await self._send_status(connector, state.idle_status())
 
@@ -121,6 +189,7 @@ class StationSessions:
             )
         )
         session.transaction = transaction
+        self.charging_limits.transaction_started(connector, datetime.now(UTC))
         if accepted != "Accepted":
             reading = self._reading(state, Vehicle(1, 0, 0), 0)
             await self._stop(connector, transaction, token, reading, "DeAuthorized")
@@ -174,6 +243,7 @@ class StationSessions:
         samples_left = self.timing.meters_per_session
         session.reading = self._reading(state, vehicle, 0.0)
         last = loop.time()
+        suspended = False
         while loop.time() < deadline and vehicle.soc < 100.0 and samples_left != 0:
             interval = self.config.number("MeterValueSampleInterval")
             # 0 (the load mode's --pace 0): back to back, each sample waiting for its answer; offline, once a second.
@@ -183,13 +253,23 @@ class StationSessions:
                 samples_left -= 1
             now = loop.time()
             elapsed, last = now - last, now
-            power = vehicle.accept(self.spec.max_power_w)
+            offered = self.offered_power_w(connector)  # a limit set mid-session counts from the next sample
+            power = vehicle.accept(offered)
+            if (offered <= 0.0) != suspended and state.fault is None:
+                suspended = offered <= 0.0
+                await self._suspend(connector, suspended=suspended)
             energy = power * elapsed * self.timing.time_scale / 3600.0
             state.energy_register_wh += energy
             vehicle.soc = min(100.0, vehicle.soc + 100.0 * energy / vehicle.battery_wh)
             session.reading = self._reading(state, vehicle, power)
             await self._send_meter(connector, session.transaction, session.reading)
         return session.reading
+
+    async def _suspend(self, connector: int, *, suspended: bool) -> None:
+        """A limit of 0 W suspends the charge. 1.6 says so in a StatusNotification; 2.0.1 would in a
+        TransactionEvent's chargingState, which these stations do not send (the connector stays Occupied)."""
+        if self.spec.version == "1.6":
+            await self._send_status(connector, "SuspendedEVSE" if suspended else "Charging")
 
     def _reading(self, state: ConnectorState, vehicle: Vehicle, power_w: float) -> Reading:
         voltage = random.gauss(230.0, 1.5)

@@ -1,0 +1,98 @@
+"""How a simulated 1.6 station takes charging profiles: map the Smart Charging messages in, ask the station's
+charging limits, map out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ocpp.routing import on
+from ocpp.v16 import call_result
+from ocpp.v16.enums import Action
+
+from evscada.simulator.answering import Answering, accepted, parse_time
+from evscada.simulator.charging_limits import Kind, Period, Profile, Purpose
+from evscada.simulator.model import now_iso
+
+PURPOSES = {
+    "ChargePointMaxProfile": Purpose.STATION_MAX,
+    "TxDefaultProfile": Purpose.TX_DEFAULT,
+    "TxProfile": Purpose.TX,
+}
+_UNITS = {"W": "W", "A": "A"}
+
+
+def profile16(connector: int, data: dict[str, Any], received: datetime) -> Profile:
+    """A 1.6 csChargingProfiles (snake_case, as the handlers get it) as the station keeps it."""
+    schedule = data["charging_schedule"]
+    kind = Kind(data["charging_profile_kind"])
+    start = schedule.get("start_schedule")
+    transaction = data.get("transaction_id")
+    return Profile(
+        profile_id=int(data["charging_profile_id"]),
+        connector=connector,
+        stack_level=int(data["stack_level"]),
+        purpose=PURPOSES[data["charging_profile_purpose"]],
+        kind=kind,
+        unit=_UNITS[schedule["charging_rate_unit"]],
+        periods=tuple(
+            Period(int(p["start_period"]), float(p["limit"]), p.get("number_phases"))
+            for p in schedule["charging_schedule_period"]
+        ),
+        # An Absolute schedule without a start starts when it arrives.
+        start_schedule=parse_time(start) if start else (received if kind is Kind.ABSOLUTE else None),
+        recurrency=data.get("recurrency_kind"),
+        duration_s=schedule.get("duration"),
+        valid_from=parse_time(data["valid_from"]) if data.get("valid_from") else None,
+        valid_to=parse_time(data["valid_to"]) if data.get("valid_to") else None,
+        transaction=str(transaction) if transaction is not None else None,
+        source=data,
+    )
+
+
+class SmartCharging16(Answering):
+    """SetChargingProfile, ClearChargingProfile and GetCompositeSchedule; mixed into Commands16."""
+
+    @on(Action.set_charging_profile)
+    def on_set_charging_profile(self, connector_id: int, cs_charging_profiles: dict[str, Any], **_: Any) -> Any:
+        profile = profile16(connector_id, cs_charging_profiles, datetime.now(UTC))
+        return call_result.SetChargingProfile(status=accepted(self.station.install_profile(profile)))
+
+    @on(Action.clear_charging_profile)
+    def on_clear_charging_profile(
+        self,
+        id: int | None = None,
+        connector_id: int | None = None,
+        charging_profile_purpose: str | None = None,
+        stack_level: int | None = None,
+        **_: Any,
+    ) -> Any:
+        cleared = self.station.charging_limits.clear(
+            profile_id=id,
+            connector=connector_id,
+            purpose=PURPOSES[charging_profile_purpose] if charging_profile_purpose else None,
+            stack_level=stack_level,
+        )
+        return call_result.ClearChargingProfile(status="Accepted" if cleared else "Unknown")
+
+    @on(Action.get_composite_schedule)
+    def on_get_composite_schedule(
+        self, connector_id: int, duration: int, charging_rate_unit: str | None = None, **_: Any
+    ) -> Any:
+        station = self.station
+        if connector_id != 0 and connector_id not in station.connectors:
+            return call_result.GetCompositeSchedule(status="Rejected")
+        unit = charging_rate_unit or "W"
+        periods = station.composite_schedule(connector_id, duration, unit)
+        start = now_iso()
+        return call_result.GetCompositeSchedule(
+            status="Accepted",
+            connector_id=connector_id,
+            schedule_start=start,
+            charging_schedule={
+                "duration": duration,
+                "start_schedule": start,
+                "charging_rate_unit": unit,
+                "charging_schedule_period": [{"start_period": s, "limit": limit} for s, limit in periods],
+            },
+        )
