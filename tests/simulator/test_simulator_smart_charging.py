@@ -107,7 +107,18 @@ async def test_a_charging_limit_caps_the_metered_power_until_it_is_cleared(
     await send(csms, c.RemoteStop(station_transaction_id=tx["station_transaction_id"]))
 
 
-@pytest.mark.parametrize("version", ["1.6"])
+async def suspended(csms: Csms, version: str, tx: dict[str, Any], held: bool) -> bool:
+    """What the CSMS was told: 1.6 by the connector's status, 2.0.1 by the transaction's chargingState."""
+    if version == "1.6":
+        return await connector_status(csms, 1, "SuspendedEVSE" if held else "Charging")
+
+    async def told() -> list[dict[str, Any]]:
+        return await csms.rows("transactions", pk=tx["pk"], charging_state="SuspendedEVSE" if held else "Charging")
+
+    return bool(await eventually(told))
+
+
+@VERSIONS
 async def test_a_limit_of_zero_suspends_the_charge_and_its_clearing_resumes_it(
     csms_sqlite: Csms, station: StationSpec, version: str
 ) -> None:
@@ -116,11 +127,13 @@ async def test_a_limit_of_zero_suspends_the_charge_and_its_clearing_resumes_it(
     tx = await running_transaction(csms)
     zero = set_profile(version, 1, profile_id=2, purpose="TxDefaultProfile", limit=0)
     assert (await raw_call(csms, "SetChargingProfile", zero))["status"] == "Accepted"
-    assert await connector_status(csms, 1, "SuspendedEVSE")
+    assert await suspended(csms, version, tx, held=True)
     assert set(await samples_after(csms, tx, datetime.now(UTC), count=2)) == {0.0}
 
-    assert (await raw_call(csms, "ClearChargingProfile", {"connectorId": 1}))["status"] == "Accepted"
-    assert await connector_status(csms, 1, "Charging")
+    clear = {"connectorId": 1} if version == "1.6" else {"chargingProfileCriteria": {"evseId": 1}}
+    assert (await raw_call(csms, "ClearChargingProfile", clear))["status"] == "Accepted"
+    assert await suspended(csms, version, tx, held=False)
+    assert max(await samples_after(csms, tx, datetime.now(UTC), count=2)) > 0.0
     await send(csms, c.RemoteStop(station_transaction_id=tx["station_transaction_id"]))
 
 

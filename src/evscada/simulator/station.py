@@ -88,7 +88,11 @@ class Link(Protocol):
         at: str | None = None,
         offline: bool = False,
         message_id: str | None = None,
-    ) -> None: ...
+        suspended: bool = False,
+        changed: bool = False,
+    ) -> None:
+        """A sample; suspended: a charging limit of 0 W holds the charge, changed: since the previous sample."""
+        ...
 
     async def stop_transaction(
         self,

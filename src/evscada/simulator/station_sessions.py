@@ -218,7 +218,15 @@ class StationSessions:
             )
         )
 
-    async def _send_meter(self, connector: int, transaction: str | None, reading: Reading) -> None:
+    async def _send_meter(
+        self,
+        connector: int,
+        transaction: str | None,
+        reading: Reading,
+        *,
+        suspended: bool = False,
+        changed: bool = False,
+    ) -> None:
         if transaction is None:  # a sample outside a transaction is worth nothing later
             await self.uplink.status(lambda link: link.meter(connector, None, reading))
             return
@@ -226,7 +234,14 @@ class StationSessions:
         at, message_id = now_iso(), uuid.uuid4().hex
         await self.uplink.keep(
             lambda link: link.meter(
-                connector, transaction, reading, at=at, offline=not self.uplink.live, message_id=message_id
+                connector,
+                transaction,
+                reading,
+                at=at,
+                offline=not self.uplink.live,
+                message_id=message_id,
+                suspended=suspended,
+                changed=changed,
             )
         )
 
@@ -255,19 +270,22 @@ class StationSessions:
             elapsed, last = now - last, now
             offered = self.offered_power_w(connector)  # a limit set mid-session counts from the next sample
             power = vehicle.accept(offered)
-            if (offered <= 0.0) != suspended and state.fault is None:
-                suspended = offered <= 0.0
+            changed = (offered <= 0.0) != suspended and state.fault is None
+            if changed:
+                suspended = not suspended
                 await self._suspend(connector, suspended=suspended)
             energy = power * elapsed * self.timing.time_scale / 3600.0
             state.energy_register_wh += energy
             vehicle.soc = min(100.0, vehicle.soc + 100.0 * energy / vehicle.battery_wh)
             session.reading = self._reading(state, vehicle, power)
-            await self._send_meter(connector, session.transaction, session.reading)
+            await self._send_meter(
+                connector, session.transaction, session.reading, suspended=suspended, changed=changed
+            )
         return session.reading
 
     async def _suspend(self, connector: int, *, suspended: bool) -> None:
-        """A limit of 0 W suspends the charge. 1.6 says so in a StatusNotification; 2.0.1 would in a
-        TransactionEvent's chargingState, which these stations do not send (the connector stays Occupied)."""
+        """A limit of 0 W suspends the charge. 1.6 says so in a StatusNotification; 2.0.1 in the chargingState
+        of the sample's TransactionEvent (triggerReason ChargingStateChanged), its connector staying Occupied."""
         if self.spec.version == "1.6":
             await self._send_status(connector, "SuspendedEVSE" if suspended else "Charging")
 

@@ -88,6 +88,8 @@ class Words16(Words):
         at: str | None = None,
         offline: bool = False,
         message_id: str | None = None,
+        suspended: bool = False,  # 1.6 reports it in a StatusNotification (SuspendedEVSE), not here
+        changed: bool = False,
     ) -> None:
         payload: dict[str, Any] = {
             "connectorId": connector,

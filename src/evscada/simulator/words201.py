@@ -181,6 +181,8 @@ class Words201(Words):
         at: str | None = None,
         offline: bool = False,
         message_id: str | None = None,
+        suspended: bool = False,
+        changed: bool = False,
     ) -> None:
         if transaction is None:  # outside a transaction (e.g. triggered): a plain MeterValues
             sample = {"timestamp": now_iso(), "sampledValue": sampled(reading, "Trigger")}
@@ -188,8 +190,8 @@ class Words201(Words):
             return
         await self._event(
             "Updated",
-            "MeterValuePeriodic",
-            {"transactionId": transaction, "chargingState": "Charging"},
+            "ChargingStateChanged" if changed else "MeterValuePeriodic",
+            {"transactionId": transaction, "chargingState": "SuspendedEVSE" if suspended else "Charging"},
             connector,
             reading=reading,
             context="Sample.Periodic",
