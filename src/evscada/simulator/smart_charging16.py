@@ -79,11 +79,10 @@ class SmartCharging16(Answering):
     def on_get_composite_schedule(
         self, connector_id: int, duration: int, charging_rate_unit: str | None = None, **_: Any
     ) -> Any:
-        station = self.station
-        if connector_id != 0 and connector_id not in station.connectors:
-            return call_result.GetCompositeSchedule(status="Rejected")
         unit = charging_rate_unit or "W"
-        periods = station.composite_schedule(connector_id, duration, unit)
+        periods = self.station.composite_schedule(connector_id, duration, unit)
+        if periods is None:
+            return call_result.GetCompositeSchedule(status="Rejected")
         start = now_iso()
         return call_result.GetCompositeSchedule(
             status="Accepted",
@@ -93,6 +92,6 @@ class SmartCharging16(Answering):
                 "duration": duration,
                 "start_schedule": start,
                 "charging_rate_unit": unit,
-                "charging_schedule_period": [{"start_period": s, "limit": limit} for s, limit in periods],
+                "charging_schedule_period": periods,
             },
         )

@@ -98,17 +98,16 @@ class SmartCharging201(Answering):
     def on_get_composite_schedule(
         self, duration: int, evse_id: int, charging_rate_unit: str | None = None, **_: Any
     ) -> Any:
-        station = self.station
-        if evse_id != 0 and evse_id not in station.connectors:
-            return call_result.GetCompositeSchedule(status="Rejected")
         unit = charging_rate_unit or "W"
-        periods = station.composite_schedule(evse_id, duration, unit)
+        periods = self.station.composite_schedule(evse_id, duration, unit)
+        if periods is None:
+            return call_result.GetCompositeSchedule(status="Rejected")
         schedule = {
             "evse_id": evse_id,
             "duration": duration,
             "schedule_start": now_iso(),
             "charging_rate_unit": unit,
-            "charging_schedule_period": [{"start_period": s, "limit": limit} for s, limit in periods],
+            "charging_schedule_period": periods,
         }
         return call_result.GetCompositeSchedule(status="Accepted", schedule=schedule)
 

@@ -110,10 +110,13 @@ class StationSessions:
         )
         return self.spec.max_power_w if limit is None else max(0.0, min(self.spec.max_power_w, limit))
 
-    def composite_schedule(self, connector: int, duration_s: int, unit: str) -> list[tuple[int, float]]:
-        """(startPeriod, limit) from now: what the station will offer on a connector (0: the station) per period."""
+    def composite_schedule(self, connector: int, duration_s: int, unit: str) -> list[dict[str, float]] | None:
+        """The chargingSchedulePeriods (snake_case) from now: what the station will offer on a connector (0: the
+        station) per period, in `unit`; None for a connector it does not have."""
+        if connector != 0 and connector not in self.connectors:
+            return None
         limits = self.charging_limits
-        return limits.composite(
+        periods = limits.composite(
             connector,
             datetime.now(UTC),
             duration_s,
@@ -122,6 +125,7 @@ class StationSessions:
             transaction=self._runs(connector, None),
             tx_start=limits.started.get(connector),
         )
+        return [{"start_period": start, "limit": limit} for start, limit in periods]
 
     def install_profile(self, profile: Profile, *, remote_start: bool = False) -> bool:
         """Take a charging profile the CSMS sets, or refuse it (False) where OCPP says a station must.
