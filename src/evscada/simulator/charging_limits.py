@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 VOLTS = 230.0
@@ -51,6 +51,49 @@ class Profile:
     valid_to: datetime | None = None
     transaction: str | None = None
     source: dict[str, Any] = field(default_factory=dict, compare=False)  # as the CSMS sent it, for reports
+
+
+def from_ocpp(
+    data: dict[str, Any],
+    schedule: dict[str, Any],
+    *,
+    profile_id: int,
+    connector: int,
+    purpose: Purpose,
+    transaction: str | None,
+    received: datetime,
+) -> Profile:
+    """What a 1.6 csChargingProfiles and a 2.0.1 ChargingProfileType share (snake_case, as the handlers get them);
+    the caller picks the fields the versions name differently."""
+    kind = Kind(data["charging_profile_kind"])
+    start = schedule.get("start_schedule")
+    return Profile(
+        profile_id=profile_id,
+        connector=connector,
+        stack_level=int(data["stack_level"]),
+        purpose=purpose,
+        kind=kind,
+        unit=schedule["charging_rate_unit"],
+        periods=tuple(
+            Period(int(p["start_period"]), float(p["limit"]), p.get("number_phases"))
+            for p in schedule["charging_schedule_period"]
+        ),
+        # An Absolute schedule without a start starts when it arrives.
+        start_schedule=_time(start) if start else (received if kind is Kind.ABSOLUTE else None),
+        recurrency=data.get("recurrency_kind"),
+        duration_s=schedule.get("duration"),
+        valid_from=_time(data.get("valid_from")),
+        valid_to=_time(data.get("valid_to")),
+        transaction=transaction,
+        source=data,
+    )
+
+
+def _time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def valid_at(profile: Profile, at: datetime) -> bool:

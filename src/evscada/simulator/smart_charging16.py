@@ -10,8 +10,8 @@ from ocpp.routing import on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
-from evscada.simulator.answering import Answering, accepted, parse_time
-from evscada.simulator.charging_limits import Kind, Period, Profile, Purpose
+from evscada.simulator.answering import Answering, accepted
+from evscada.simulator.charging_limits import Profile, Purpose, from_ocpp
 from evscada.simulator.model import now_iso
 
 PURPOSES = {
@@ -19,34 +19,19 @@ PURPOSES = {
     "TxDefaultProfile": Purpose.TX_DEFAULT,
     "TxProfile": Purpose.TX,
 }
-_UNITS = {"W": "W", "A": "A"}
 
 
 def profile16(connector: int, data: dict[str, Any], received: datetime) -> Profile:
     """A 1.6 csChargingProfiles (snake_case, as the handlers get it) as the station keeps it."""
-    schedule = data["charging_schedule"]
-    kind = Kind(data["charging_profile_kind"])
-    start = schedule.get("start_schedule")
     transaction = data.get("transaction_id")
-    return Profile(
+    return from_ocpp(
+        data,
+        data["charging_schedule"],
         profile_id=int(data["charging_profile_id"]),
         connector=connector,
-        stack_level=int(data["stack_level"]),
         purpose=PURPOSES[data["charging_profile_purpose"]],
-        kind=kind,
-        unit=_UNITS[schedule["charging_rate_unit"]],
-        periods=tuple(
-            Period(int(p["start_period"]), float(p["limit"]), p.get("number_phases"))
-            for p in schedule["charging_schedule_period"]
-        ),
-        # An Absolute schedule without a start starts when it arrives.
-        start_schedule=parse_time(start) if start else (received if kind is Kind.ABSOLUTE else None),
-        recurrency=data.get("recurrency_kind"),
-        duration_s=schedule.get("duration"),
-        valid_from=parse_time(data["valid_from"]) if data.get("valid_from") else None,
-        valid_to=parse_time(data["valid_to"]) if data.get("valid_to") else None,
         transaction=str(transaction) if transaction is not None else None,
-        source=data,
+        received=received,
     )
 
 

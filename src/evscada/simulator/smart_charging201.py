@@ -11,8 +11,8 @@ from ocpp.routing import after, on
 from ocpp.v201 import call_result
 from ocpp.v201.enums import Action
 
-from evscada.simulator.answering import Answering, accepted, parse_time
-from evscada.simulator.charging_limits import Kind, Period, Profile, Purpose
+from evscada.simulator.answering import Answering, accepted
+from evscada.simulator.charging_limits import Profile, Purpose, from_ocpp
 from evscada.simulator.model import now_iso
 
 # ChargingStationExternalConstraints is the station's own to set: the CSMS may not.
@@ -28,27 +28,14 @@ def profile201(evse_id: int, data: dict[str, Any], received: datetime) -> Profil
     purpose = PURPOSES.get(data["charging_profile_purpose"])
     if purpose is None:
         return None
-    schedule = data["charging_schedule"][0]  # a second schedule is for ISO 15118 negotiation, which is not simulated
-    kind = Kind(data["charging_profile_kind"])
-    start = schedule.get("start_schedule")
-    return Profile(
+    return from_ocpp(
+        data,
+        data["charging_schedule"][0],  # a second schedule is for ISO 15118 negotiation, which is not simulated
         profile_id=int(data["id"]),
         connector=evse_id,
-        stack_level=int(data["stack_level"]),
         purpose=purpose,
-        kind=kind,
-        unit=schedule["charging_rate_unit"],
-        periods=tuple(
-            Period(int(p["start_period"]), float(p["limit"]), p.get("number_phases"))
-            for p in schedule["charging_schedule_period"]
-        ),
-        start_schedule=parse_time(start) if start else (received if kind is Kind.ABSOLUTE else None),
-        recurrency=data.get("recurrency_kind"),
-        duration_s=schedule.get("duration"),
-        valid_from=parse_time(data["valid_from"]) if data.get("valid_from") else None,
-        valid_to=parse_time(data["valid_to"]) if data.get("valid_to") else None,
         transaction=data.get("transaction_id"),
-        source=data,
+        received=received,
     )
 
 
