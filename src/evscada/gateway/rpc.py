@@ -56,8 +56,8 @@ class CallError:
 Message = Call | CallResult | CallError
 
 
-def parse(text: str | bytes) -> Message:
-    """Read one frame; raises FrameError naming what is wrong."""
+def parse(text: str) -> Message:
+    """Read one frame (a binary frame is decoded by the session first); raises FrameError naming what is wrong."""
     if "\\u0000" in text:
         # NUL is never meaningful in OCPP strings, and PostgreSQL text columns refuse it: drop it at the edge.
         text = text.replace("\\u0000", "")
