@@ -61,8 +61,21 @@ async def test_restarting_the_demo_keeps_its_history_and_seeds_nothing_twice(tmp
         await asyncio.wait_for(_until_charging(tmp_path / "demo.db"), 30)
         stop.set()
         await asyncio.wait_for(demo, 15)
+        assert await _running(tmp_path / "demo.db") == 0  # the drivers ended their sessions before it stopped
     sites, placed, _, _ = await _seeded(tmp_path / "demo.db")
     assert len(sites) == 3 and placed == 4
+
+
+async def _running(path: Path) -> int:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with engine.connect() as c:
+            query = select(func.count()).where(tables.transactions.c.state == "running")
+            return int((await c.execute(query)).scalar_one())
+    finally:
+        await engine.dispose()
 
 
 async def _seeded(path: Path) -> tuple[list[tuple[str, str]], int, list[str], bool]:

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 DEMO_DATABASE = Path("var/demo.db")
 
 
+END_GRACE_SECONDS = 5.0  # at Ctrl-C, how long the stations may take to send their stops
 DEMO_USER = "demo"
 DEMO_PASSWORD = "evscada-demo"  # printed at start; the demo database is the demo's own
 
@@ -76,6 +77,10 @@ async def run_demo(
                     await asyncio.wait_for(stop.wait(), report_every)
                 print(await _summary(app))
         finally:
+            # The drivers end their sessions before the world stops, so no transaction is left running.
+            print(f"stopping: ending the simulated sessions (at most {END_GRACE_SECONDS:.0f} s) ...", flush=True)
+            ended = await fleet.end_sessions("Local", grace=END_GRACE_SECONDS)
+            print(f"stopped: {ended} sessions ended; run again to continue, --reset to start afresh.", flush=True)
             running.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await running

@@ -60,6 +60,14 @@ class Fleet:
         chosen = [self.stations[station]] if station in self.stations else [] if station else self.stations.values()
         return [s.spec.station_id for s in chosen if s.clear(kind)]
 
+    async def end_sessions(self, reason: str, *, grace: float) -> int:
+        """The simulation is ending: no driver starts a new session, and every station stops its sessions with this
+        reason, all at once; how many sessions there were."""
+        for station in self.stations.values():
+            station.closing = True
+        ended = await asyncio.gather(*(s.end_sessions(reason, grace=grace) for s in self.stations.values()))
+        return sum(ended)
+
     async def run(self, *, ramp_per_second: float = 50, plan: Sequence[PlannedFault] = ()) -> None:
         """Run every station until cancelled (or, with a session cap, until all retire), starting
         `ramp_per_second` of them a second, evenly spread; follow the plan."""

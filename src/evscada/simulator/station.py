@@ -132,6 +132,7 @@ class SimulatedStation(StationSessions, StationFaults, StationReservations):
         self.charging_limits = ChargingLimits(phases=spec.phases)
         self.sessions_started = 0  # by the station's own drivers (Timing.sessions caps them)
         self.sessions_completed = 0
+        self.closing = False  # set when the simulation ends: its drivers start no new session
         self.transaction_samples = 0  # periodic meter values of transactions, sent or queued
         self.booted = False  # a BootNotification of it was accepted, once at least
         self.retired = asyncio.Event()  # its drivers had all their sessions and the CSMS has everything
@@ -261,14 +262,20 @@ class SimulatedStation(StationSessions, StationFaults, StationReservations):
         """End every session with this stop reason, then reboot."""
         self._spawn(self._reset(reason), "reset")
 
-    async def _reset(self, reason: str) -> None:
+    async def end_sessions(self, reason: str, *, grace: float = RESET_GRACE_SECONDS) -> int:
+        """Stop every session with this reason and wait (at most `grace` s) until each has sent its stop; how many
+        there were."""
         sessions = [s.session for s in self.connectors.values() if s.session is not None]
         for session in sessions:
             session.request_stop(reason)
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(RESET_GRACE_SECONDS):
+            async with asyncio.timeout(grace):
                 for session in sessions:
                     await session.done.wait()
+        return len(sessions)
+
+    async def _reset(self, reason: str) -> None:
+        await self.end_sessions(reason)
         for state in self.connectors.values():  # a reboot forgets reservations
             state.reservation = None
         self._boot_reason = "RemoteReset"

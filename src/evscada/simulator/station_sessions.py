@@ -34,6 +34,7 @@ class StationSessions:
     sessions_completed: int
     transaction_samples: int
     charging_limits: ChargingLimits
+    closing: bool
     _group: asyncio.TaskGroup | None
 
     if TYPE_CHECKING:  # provided by SimulatedStation
@@ -46,6 +47,8 @@ class StationSessions:
         cap = self.timing.sessions
         while self.spec.tokens and (cap is None or self.sessions_started < cap):
             await asyncio.sleep(random.uniform(*self.timing.idle_seconds))
+            if self.closing:  # the simulation is ending: no new drivers
+                return
             if not self.uplink.live:
                 # No driver starts a session while the station is offline: it could not number the transaction.
                 await self.uplink.until_live()
