@@ -6,10 +6,12 @@ import asyncio
 
 import pytest
 
+from evscada.simulator.fleet import run_station
 from evscada.simulator.ocpp16 import Link16
 from evscada.simulator.ocpp201 import Link201
 from evscada.simulator.station import SimulatedStation, StationSpec, Timing, cancel_quietly
-from tests.support import Csms, open_socket
+from tests.simulator.helpers import QUIET, SID, ready
+from tests.support import Csms, eventually, open_socket
 
 FAST = Timing(meter_interval=0.05, idle_seconds=(0.0, 0.0), session_seconds=(0.3, 0.3), time_scale=3600.0)
 LINKS: dict[str, tuple[str, type[Link16] | type[Link201]]] = {
@@ -47,3 +49,19 @@ async def test_a_simulated_station_charges_one_session_end_to_end(csms_sqlite: C
     assert all(s["value"] <= 11_000 for s in samples if s["measurand"] == "Power.Active.Import")
     history = [row["status"] for row in await csms.rows("status_history", station_id="SIM-1")]
     assert history[0] in ("Preparing", "Occupied") and history[-1] == "Available"
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_a_stopped_simulation_closes_its_stations_as_going_away(csms_sqlite: Csms, version: str) -> None:
+    """Ctrl-C on the demo or the simulator: the CSMS logs 1001 (going away), not 1011 (the station failed)."""
+    await csms_sqlite.add_station(SID)
+    spec = StationSpec(station_id=SID, version=version, connectors=2)
+    task = asyncio.create_task(run_station(csms_sqlite.url(SID).rsplit("/", 1)[0], spec, QUIET))
+    assert await eventually(lambda: ready(csms_sqlite)), "the simulated station never booted"
+    await cancel_quietly(task)
+
+    async def offline() -> bool:
+        return not (await csms_sqlite.station(SID))["online"]
+
+    assert await eventually(offline)
+    assert (await csms_sqlite.station(SID))["disconnect_reason"].startswith("closed with code 1001")

@@ -3,6 +3,7 @@ or the lean socket (load mode); `fleet.run_station` retries refused and lost one
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -12,6 +13,7 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
+from websockets.frames import CloseCode
 
 from evscada.simulator.model import StationSpec
 from evscada.simulator.ocpp16 import Link16
@@ -65,4 +67,9 @@ async def dial_ocpp(base_url: str, spec: StationSpec) -> AsyncIterator[Connectio
         except InvalidStatus as exc:
             raise Refused(exc.response.status_code) from exc
         link = _LINKS[spec.version](spec.station_id, ws, response_timeout=30)
-        yield Connection(link, link.start, ws.transport.abort)
+        try:
+            yield Connection(link, link.start, ws.transport.abort)
+        except asyncio.CancelledError:
+            # The simulation is ending: say so (1001), where websockets would report its own failure (1011).
+            await ws.close(CloseCode.GOING_AWAY, "simulator stopping")
+            raise
