@@ -2,9 +2,12 @@
 
     python bench/gateway.py [--scenario heartbeat|metervalues|idle|storm|all] [--stations 1000]
                             [--idle-stations 10000] [--storm-stations 10000] [--seconds 10] [--rounds 1]
+                            [--postgres postgresql+asyncpg://postgres@127.0.0.1:5432/postgres]
 
 Server and load run as separate processes pinned to separate cores (server: CPU 0, load: CPU 1), and both
-processes' CPU use is printed, so a reader can tell which side was saturated.
+processes' CPU use is printed, so a reader can tell which side was saturated. With `--postgres` the server stores
+into a scratch database made on that PostgreSQL server (and dropped afterwards) instead of a SQLite file; the
+PostgreSQL processes are not pinned, and their CPU use is printed as well.
 """
 
 from __future__ import annotations
@@ -26,8 +29,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from uuid import uuid4
 
 import psutil
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 HERE = Path(__file__).resolve().parent
 SERVER_CPU, LOAD_CPU = 0, 1
@@ -89,6 +96,56 @@ def prepare_evscada_database(directory: Path, stations: int) -> str:
 
 
 @contextlib.contextmanager
+def scratch_postgres(admin_url: str, stations: int) -> Iterator[str]:
+    """A new database on the PostgreSQL server of `admin_url`, migrated, with the bench stations; dropped after."""
+    name = f"evscada_bench_{uuid4().hex[:12]}"
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+    async def admin(statement: str) -> None:
+        engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    async def add_stations() -> None:
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    text(
+                        "insert into stations (id, registration, security_profile, online, created_at) "
+                        "values (:id, 'Accepted', 0, false, now())"
+                    ),
+                    [{"id": f"BENCH-{n:05d}"} for n in range(1, stations + 1)],
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        env = {**os.environ, "EVSCADA_DATABASE_URL": url, "EVSCADA_LOG_LEVEL": "WARNING"}
+        subprocess.run([sys.executable, "-m", "evscada", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+        asyncio.run(add_stations())
+        print(f"PostgreSQL: scratch database {name}", flush=True)
+        yield url
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL process on this machine (the server's backends do the storing work)."""
+    total = 0.0
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] in ("postgres", "postmaster"):
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+    return total
+
+
+@contextlib.contextmanager
 def server(kind: str, workdir: Path, database_url: str) -> Iterator[tuple[int, psutil.Process]]:
     port = free_port()
     if kind == "echo":
@@ -128,7 +185,7 @@ def server(kind: str, workdir: Path, database_url: str) -> Iterator[tuple[int, p
 
 
 async def run_load(
-    port: int, scenario: str, stations: int, seconds: float, target: psutil.Process
+    port: int, scenario: str, stations: int, seconds: float, target: psutil.Process, *, postgres: bool = False
 ) -> dict[str, object]:
     """Run bench/load.py on the load core; sample the server's CPU and memory at the load's markers."""
     samples: dict[str, object] = {"rss_before": target.memory_info().rss}
@@ -148,17 +205,19 @@ async def run_load(
         preexec_fn=pinned(LOAD_CPU),
     )
     assert process.stdout is not None and process.stderr is not None
-    cpu_start = wall_start = 0.0
+    cpu_start = wall_start = database_start = 0.0
     async for raw in process.stderr:
         line = raw.decode().strip()
         times = target.cpu_times()
         if line == "measure-start":
             cpu_start, wall_start = times.user + times.system, time.monotonic()
+            database_start = postgres_cpu_seconds() if postgres else 0.0
             print(f"  {scenario}: measuring ...", flush=True)
         elif line == "measure-end":
-            samples["server_cpu_percent"] = (
-                100 * (times.user + times.system - cpu_start) / (time.monotonic() - wall_start)
-            )
+            wall = time.monotonic() - wall_start
+            samples["server_cpu_percent"] = 100 * (times.user + times.system - cpu_start) / wall
+            if postgres:
+                samples["database_cpu_percent"] = 100 * (postgres_cpu_seconds() - database_start) / wall
         elif line.startswith("connected"):
             await asyncio.sleep(1.0)
             samples["rss_connected"] = target.memory_info().rss
@@ -179,7 +238,8 @@ def measure(
 ) -> Measured:
     print(f"{kind}: {scenario} with {stations} stations (round {round_})", flush=True)
     with server(kind, workdir, database_url) as (port, target):
-        figures = asyncio.run(run_load(port, scenario, stations, seconds, target))
+        postgres = kind == "evscada" and database_url.startswith("postgresql")
+        figures = asyncio.run(run_load(port, scenario, stations, seconds, target, postgres=postgres))
     if "rss_connected" in figures:
         per = (int(figures["rss_connected"]) - int(figures["rss_before"])) / stations  # type: ignore[call-overload]
         figures["kib_per_connection"] = per / 1024
@@ -198,9 +258,9 @@ def ratio_of(m: Measured, echo: dict[str, object]) -> float | None:
 
 def report(results: list[Measured]) -> str:
     lines = [
-        "| scenario | server | round trips/s | p50 ms | p99 ms | server CPU % | load CPU % | KiB/conn "
-        "| ratio to echo |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| scenario | server | round trips/s | p50 ms | p99 ms | server CPU % | load CPU % | PostgreSQL CPU % "
+        "| KiB/conn | ratio to echo |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     by_key = {(m.scenario, m.server, m.round): m.figures for m in results}
     rounds = max(m.round for m in results)
@@ -226,7 +286,7 @@ def report(results: list[Measured]) -> str:
         name = m.scenario if rounds == 1 else f"{m.scenario} ({m.round})"
         lines.append(
             f"| {name} | {m.server} | {rate} | {num('p50_ms', '{:.2f}')} | {num('p99_ms', '{:.2f}')} | "
-            f"{num('server_cpu_percent')} | {num('load_cpu_percent')} | "
+            f"{num('server_cpu_percent')} | {num('load_cpu_percent')} | {num('database_cpu_percent')} | "
             f"{num('kib_per_connection', '{:.1f}')} | {ratio} |"
         )
     if rounds > 1:
@@ -250,15 +310,24 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=1, help="echo and evscada alternately this many times; prints the median ratio"
     )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="store into a scratch database on this PostgreSQL server (made and dropped by the benchmark), "
+        "e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/postgres; default: a SQLite file",
+    )
     args = parser.parse_args()
     raise_fd_limit()
     scenarios = ["heartbeat", "metervalues", "idle", "storm"] if args.scenario == "all" else [args.scenario]
     counts = {"idle": args.idle_stations, "storm": args.storm_stations}
     results: list[Measured] = []
-    with tempfile.TemporaryDirectory(prefix="evscada-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="evscada-bench-") as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
         needed = max([counts.get(s, args.stations) for s in scenarios])
-        database_url = prepare_evscada_database(workdir, needed)
+        if args.postgres:
+            database_url = stack.enter_context(scratch_postgres(args.postgres, needed))
+        else:
+            database_url = prepare_evscada_database(workdir, needed)
         for scenario in scenarios:
             stations = counts.get(scenario, args.stations)
             hold = 3.0 if scenario == "idle" else 30.0 if scenario == "storm" else args.seconds
