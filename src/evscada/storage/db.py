@@ -70,7 +70,9 @@ class Database:
         self.url = url
         self.engine = create_engine(url, pool_size=pool_size)
         self._sqlite = is_sqlite(url)
-        self._gate = asyncio.Semaphore(1 if self._sqlite else pool_size)
+        # Transactions that can run at once: SQLite has one writer, PostgreSQL one per pooled connection.
+        self.concurrent_transactions = 1 if self._sqlite else pool_size
+        self._gate = asyncio.Semaphore(self.concurrent_transactions)
         # SQLite: the one connection stays checked out for the process's life; checking it out and in
         # for every transaction cost a third of an empty transaction.
         self._kept: AsyncConnection | None = None

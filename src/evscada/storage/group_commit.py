@@ -2,6 +2,8 @@
 
 Each caller waits for the commit that holds its write, so a station is answered only once its data is stored.
 While one commit runs, the next batch gathers (no timers: under load batches grow, when quiet each is one).
+A writer whose batches cannot conflict may run several commits at once on a database with a connection pool
+(PostgreSQL), so the server's own work overlaps the database's; SQLite has one writer and runs one at a time.
 A failed batch fails every caller in it, so nothing is lost silently: each station gets a CALLERROR and sends again.
 """
 
@@ -37,29 +39,36 @@ class GroupWriter(ABC, Generic[Item, Result]):
 
     what = "writes"  # for the log: "writing 12 <what> failed"
 
-    def __init__(self, database: Database, *, max_batch: int) -> None:
+    def __init__(self, database: Database, *, max_batch: int, concurrency: int = 1) -> None:
         self._database = database
         self._max_batch = max_batch
+        self._concurrency = max(1, concurrency)  # commits in flight at once; 1 keeps batches in order
         self._queue: list[tuple[Item, asyncio.Future[Result]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._flushers: set[asyncio.Task[None]] = set()
 
     @property
     def busy(self) -> bool:
         """Writes are waiting or being written."""
-        return bool(self._queue) or (self._flusher is not None and not self._flusher.done())
+        return bool(self._queue) or self._running() > 0
 
     async def submit(self, item: Item) -> Result:
         """Queue the write and wait until the transaction that holds it has committed."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush(), name=f"group-commit-{self.what}")
+        if self._running() < self._concurrency:
+            flusher = asyncio.create_task(self._flush(), name=f"group-commit-{self.what}")
+            self._flushers.add(flusher)
+            flusher.add_done_callback(self._flushers.discard)
         return await future
 
+    def _running(self) -> int:
+        # A finished flusher leaves the set only when its done-callback runs, a loop iteration later.
+        return sum(1 for flusher in self._flushers if not flusher.done())
+
     async def close(self) -> None:
-        """Let the last batch reach the database."""
-        if self._flusher is not None:
-            await asyncio.shield(self._flusher)
+        """Let the last batches reach the database."""
+        while self._flushers:
+            await asyncio.shield(asyncio.gather(*self._flushers, return_exceptions=True))
 
     async def _flush(self) -> None:
         while self._queue:

@@ -20,6 +20,7 @@ from evscada.storage.group_commit import GroupWriter
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000  # messages per commit; bounds one transaction's size and a statement's parameters
+MAX_CONCURRENT_COMMITS = 4  # on PostgreSQL; at most half the pool, so the rest of the CSMS still gets connections
 
 
 @dataclass(slots=True)
@@ -36,7 +37,9 @@ class MeterSampleWriter(GroupWriter[_Pending, MeterWrite]):
     what = "meter value messages"
 
     def __init__(self, database: Database) -> None:
-        super().__init__(database, max_batch=MAX_BATCH)
+        # Batches only insert, and receipts are claimed in key order, so concurrent commits cannot deadlock.
+        concurrency = min(MAX_CONCURRENT_COMMITS, database.concurrent_transactions // 2)
+        super().__init__(database, max_batch=MAX_BATCH, concurrency=concurrency)
 
     async def append(
         self,
@@ -143,7 +146,10 @@ async def _claim_receipts(
             first_of.setdefault((item.station_id, item.message_key), index)  # a repeat inside the batch too
     if not first_of:
         return fresh
-    values = [value for (sid, key), i in first_of.items() for value in (sid, key, to_db(batch[i].at))]
+    # In key order: two commits claiming the same receipts (a message repeated while its first copy is being
+    # stored) then wait for each other in one order instead of deadlocking on PostgreSQL.
+    claims = sorted(first_of.items())
+    values = [value for (sid, key), i in claims for value in (sid, key, to_db(batch[i].at))]
     placeholders = _placeholders(connection.dialect, len(first_of), len(_RECEIPT_COLUMNS))
     claimed = await connection.exec_driver_sql(
         f"INSERT INTO message_receipts ({', '.join(_RECEIPT_COLUMNS)}) VALUES {placeholders} "
