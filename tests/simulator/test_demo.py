@@ -44,7 +44,8 @@ async def test_the_demo_brings_both_versions_online_and_charging(
     sites, placed, buses, faulted = seeded
     assert len(sites) == 3 and all("(demo)" in name and address for name, address in sites)
     assert placed == 6  # every station on its site, with a position for the map
-    assert buses and all(number.isdigit() for number in buses)  # buses with fleet numbers
+    assert buses and all(number.isdigit() for number, _ in buses)  # buses with fleet numbers
+    assert all("(demo)" in fleet for _, fleet in buses)  # in a fleet marked as demo data
     assert faulted  # the plan's fault reached the CSMS
     out = capsys.readouterr().out
     assert "demo login (admin API key): evs_" in out and "/api/docs" in out
@@ -93,13 +94,14 @@ async def _seeded(path: Path) -> tuple[list[tuple[str, str]], int, list[str], bo
                         )
                     )
                 ).scalar_one()
-                buses = list(
-                    (
-                        await c.execute(
-                            select(tables.vehicles.c.fleet_number).where(tables.vehicles.c.fleet_number.is_not(None))
+                buses = [
+                    (number, fleet)
+                    for number, fleet in await c.execute(
+                        select(tables.vehicles.c.fleet_number, tables.vehicles.c.fleet).where(
+                            tables.vehicles.c.fleet_number.is_not(None)
                         )
-                    ).scalars()
-                )
+                    )
+                ]
                 faulted = (
                     await c.execute(select(func.count()).where(tables.status_history.c.error_code == "GroundFailure"))
                 ).scalar_one()

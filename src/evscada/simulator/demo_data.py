@@ -84,7 +84,8 @@ def _station(site: DemoSite, number: int, serial: int) -> DemoStation:
     if site.key == "DEPOT":
         buses = [4100 + 2 * number - 1, 4100 + 2 * number]  # two buses share each depot charger overnight
         vehicles = tuple(
-            DemoVehicle(f"BUS-{n}", f"Bus {n}", f"HH-VH {n}", str(n), "Hochbahn e-bus fleet", 396e3) for n in buses
+            DemoVehicle(f"BUS-{n}", f"Bus {n}", f"HH-VH {n}", str(n), f"Nordhafen e-buses {DEMO_MARK}", 396e3)
+            for n in buses
         )
         vendor, model, power, connectors, name = "ABB", "HVC150", 150e3, 1, f"Depot charger {number:02d}"
     elif site.key == "PUBLIC":
