@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import insert, select
 
 from evscada.core.errors import UnknownStation
@@ -17,14 +15,6 @@ from evscada.storage.db import Database
 from evscada.storage.station_state_writer import BootRecord, ConnectionChange, StationStateWriter, StatusRecord
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 async def _stations(database: Database, count: int) -> list[StationId]:
