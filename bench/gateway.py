@@ -34,6 +34,7 @@ from uuid import uuid4
 import psutil
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 HERE = Path(__file__).resolve().parent
@@ -123,7 +124,13 @@ def scratch_postgres(admin_url: str, stations: int) -> Iterator[str]:
         finally:
             await engine.dispose()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, SQLAlchemyError) as exc:
+        raise SystemExit(
+            f"cannot create a scratch database on {make_url(admin_url).render_as_string()}: {exc}\n"
+            "--postgres needs the URL of a running PostgreSQL server whose user may create databases"
+        ) from exc
     try:
         env = {**os.environ, "EVSCADA_DATABASE_URL": url, "EVSCADA_LOG_LEVEL": "WARNING"}
         subprocess.run([sys.executable, "-m", "evscada", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
