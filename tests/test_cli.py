@@ -258,6 +258,21 @@ def test_a_busy_http_port_is_explained_not_a_traceback(
     assert "cannot listen" in err and "EVSCADA_HTTP_PORT" in err and "Traceback" not in err
 
 
+def test_a_busy_ocpp_port_is_explained_not_a_traceback(
+    database: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        monkeypatch.setenv("EVSCADA_OCPP_HOST", "127.0.0.1")
+        monkeypatch.setenv("EVSCADA_OCPP_PORT", str(taken.getsockname()[1]))
+        monkeypatch.setenv("EVSCADA_HTTP_PORT", "0")
+        assert main(["serve"]) == 1
+    err = capsys.readouterr().err
+    assert "stations cannot be served on ws://127.0.0.1:" in err and "EVSCADA_OCPP_PORT" in err
+    assert "Traceback" not in err
+
+
 def test_command_line_changes_are_audited_as_cli(database: Path) -> None:
     assert main(["station", "add", "CP-9", "--profile", "1", "--password", "s3cret-s3cret-s3cret"]) == 0
     assert main(["token", "add", "CARD-9"]) == 0

@@ -7,6 +7,7 @@ import base64
 import binascii
 import http
 import logging
+import os
 import ssl
 import weakref
 from collections import Counter
@@ -148,7 +149,15 @@ class Gateway:
         log.info("OCPP listening on %s", ", ".join(f"{s}://{config.host}:{p}" for s, p in self.ports.items()))
 
     async def _listen(self, scheme: str, port: int, options: dict[str, Any]) -> None:
-        server = await serve(self._serve_station, self._config.host, port, **options)
+        try:
+            server = await serve(self._serve_station, self._config.host, port, **options)
+        except OSError as exc:
+            setting = "ocpp_port / EVSCADA_OCPP_PORT" if scheme == "ws" else "ocpp_tls_port / EVSCADA_OCPP_TLS_PORT"
+            raise OSError(
+                f"stations cannot be served on {scheme}://{self._config.host}:{port} "
+                f"({os.strerror(exc.errno) if exc.errno else exc}); stop what holds the port (another evscada?) "
+                f"or set {setting} to a free port"
+            ) from None
         self._servers.append(server)
         self._ports[scheme] = next(iter(server.sockets)).getsockname()[1]
 
