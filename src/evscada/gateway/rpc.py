@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from evscada.core.errors import InvalidArgument
+
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
 UNKNOWN_ID = "-1"  # answer id when the frame's own id cannot be read (OCPP 2.0.1 part 4, 4.2.3)
 MAX_UNIQUE_ID_LENGTH = 36
@@ -113,7 +115,22 @@ def format_datetime(value: datetime) -> str:
     return value.isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"
 
 
+# Station times outside these years come from a broken clock. They are refused rather than stored, because the
+# schemas' date-time admits years 1 and 9999, where the conversion to UTC and every later date sum overflow.
+EARLIEST_STATION_TIME = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_STATION_TIME = datetime(3000, 1, 1, tzinfo=UTC)
+
+
 def parse_datetime(value: str) -> datetime:
     """RFC 3339 from a station (schema-checked already); a missing offset is read as UTC."""
     parsed = datetime.fromisoformat(value)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        at = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 is in the year 10000 in UTC
+        at = None
+    if at is None or not EARLIEST_STATION_TIME <= at < LATEST_STATION_TIME:
+        raise InvalidArgument(
+            f"time {value} is outside the years {EARLIEST_STATION_TIME.year}-{LATEST_STATION_TIME.year - 1}: "
+            "the station's clock is wrong; set it (or let it synchronise) and send again"
+        )
+    return at
