@@ -210,7 +210,7 @@ meter_samples = Table(
     Column("phase", String(8)),
     Column("location", String(8)),
     Column("context", String(24)),
-    Column("unit", String(16)),
+    Column("unit", String(20)),  # 2.0.1 UnitOfMeasureType.unit: up to 20 characters
     Column("value", Float),
     Column("raw", Text),
     Index("ix_meter_samples_station_time", "station_id", "timestamp"),
@@ -294,7 +294,7 @@ meter_aggregates = Table(
     Column("connector_id", Integer, nullable=False),
     Column("measurand", String(48), nullable=False),
     Column("phase", String(8), nullable=False),  # "" for none: NULLs never conflict in a unique key
-    Column("unit", String(16)),
+    Column("unit", String(20)),
     Column("count", Integer, nullable=False),
     Column("sum", Float, nullable=False),
     Column("min", Float, nullable=False),
