@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -96,3 +98,40 @@ async def test_commits_overlap_on_postgresql_and_never_on_sqlite(database: Datab
         assert writer.most_in_flight == 1  # one writer: batches follow each other
     else:
         assert writer.most_in_flight > 1
+
+
+async def test_a_message_the_database_refuses_fails_alone_not_the_stations_that_shared_its_commit(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer = MeterSampleWriter(database)
+    run = uuid.uuid4().hex[:8]
+    good = [StationId(f"OK-{run}-{n}") for n in range(3)]
+    poison = StationId(f"BAD-{run}")
+    at = T0
+
+    def append(station: StationId, evse_id: int) -> asyncio.Task[MeterWrite]:
+        samples = [MeterSample(timestamp=at, value=1.0, unit="Wh")]
+        return asyncio.ensure_future(
+            writer.append(
+                station_id=station,
+                evse=EvseRef(evse_id, 1),  # 2**64 fits no INTEGER column of either database
+                station_transaction_id=None,
+                samples=samples,
+                message_key=uuid.uuid4().hex,
+                at=at,
+            )
+        )
+
+    with caplog.at_level(logging.WARNING, logger="evscada.storage.group_commit"):
+        tasks = [append(good[0], 1), append(poison, 2**64), append(good[1], 1), append(good[2], 1)]
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    await writer.close()
+
+    assert "writing 4 meter value messages failed" in caplog.text  # they did share one commit
+    assert isinstance(outcomes[1], Exception)
+    assert [o.stored for o in (outcomes[0], outcomes[2], outcomes[3])] == [True, True, True]  # type: ignore[union-attr]
+    async with database.transaction() as connection:
+        stored = await connection.execute(
+            select(t.meter_samples.c.station_id).where(t.meter_samples.c.station_id.like(f"%-{run}%"))
+        )
+        assert sorted(row.station_id for row in stored) == sorted(good)

@@ -4,7 +4,9 @@ Each caller waits for the commit that holds its write, so a station is answered 
 While one commit runs, the next batch gathers (no timers: under load batches grow, when quiet each is one).
 A writer whose batches cannot conflict may run several commits at once on a database with a connection pool
 (PostgreSQL), so the server's own work overlaps the database's; SQLite has one writer and runs one at a time.
-A failed batch fails every caller in it, so nothing is lost silently: each station gets a CALLERROR and sends again.
+A batch the database refuses is written again one write at a time, so only the write it refuses fails; when the
+database itself is unavailable, every caller in the batch fails. Nothing is lost silently: each failed station gets
+a CALLERROR and sends again.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evscada.storage.db import Database
@@ -73,24 +76,40 @@ class GroupWriter(ABC, Generic[Item, Result]):
     async def _flush(self) -> None:
         while self._queue:
             batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
-            items = [item for item, _ in batch]
-            try:
-                async with self._database.transaction() as connection:
-                    results = await self.write(connection, items)
-            except Exception as exc:
-                log.exception("writing %d %s failed", len(batch), self.what)
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        try:
+            async with self._database.transaction() as connection:
+                results = await self.write(connection, [item for item, _ in batch])
+        except Exception as exc:
+            if len(batch) > 1 and not _database_unavailable(exc):
+                # One write the database refuses (a value out of a column's range, say) must not fail the
+                # stations whose writes shared its batch, again at every resend: each is written alone.
+                log.warning("writing %d %s failed (%s); writing them one at a time", len(batch), self.what, exc)
+                for one in batch:
+                    await self._commit([one])
+                return
+            log.exception("writing %d %s failed", len(batch), self.what)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():  # its caller gave up (cancelled); the data is stored anyway
                 continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if future.done():  # its caller gave up (cancelled); the data is stored anyway
-                    continue
-                if isinstance(result, Refused):
-                    future.set_exception(result.error)
-                else:
-                    future.set_result(result)
+            if isinstance(result, Refused):
+                future.set_exception(result.error)
+            else:
+                future.set_result(result)
 
     @abstractmethod
     async def write(self, connection: AsyncConnection, items: Sequence[Item]) -> Sequence[Result | Refused]:
         """Write the batch inside the open transaction; one result per item, in order."""
+
+
+def _database_unavailable(exc: Exception) -> bool:
+    """The database, not the data, failed: writing the items one by one would fail each of them the same way."""
+    return isinstance(exc, OperationalError | InterfaceError | TimeoutError | OSError) or bool(
+        getattr(exc, "connection_invalidated", False)
+    )
