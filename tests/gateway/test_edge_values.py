@@ -80,3 +80,13 @@ async def test_a_clock_not_yet_set_after_power_up_is_stored_as_sent(csms_sqlite:
     assert answer == [3, "mv", {}]
     (sample,) = await csms.rows("meter_samples", station_id="CP-1970")
     assert sample["timestamp"].isoformat() == "1970-01-01T00:00:42+00:00"
+
+
+async def test_a_multiplier_no_number_survives_is_refused_by_name(csms_sqlite: Csms) -> None:
+    await csms_sqlite.add_station("CP-MULT")
+    async with open_socket(csms_sqlite.url("CP-MULT"), "ocpp2.0.1") as ws:
+        await _booted(ws, "ocpp2.0.1")
+        payload = _meter_values("ocpp2.0.1", "2026-12-05T10:00:00Z", unitOfMeasure={"unit": "Wh", "multiplier": 400})
+        answer = await _exchange(ws, [2, "mv", "MeterValues", payload])
+    assert answer[:3] == [4, "mv", "PropertyConstraintViolation"] and "multiplier 400" in answer[3]
+    assert await csms_sqlite.rows("meter_samples", station_id="CP-MULT") == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from evscada.core import events
+from evscada.core.errors import InvalidArgument
 from evscada.core.model import EvseRef, MeterSample, StationId
 from evscada.core.ports import Clock, EventBus, Store
 
@@ -99,7 +100,13 @@ def to_base_unit(
     if unit is None:
         unit = _DEFAULT_UNITS.get(measurand)
     if value is not None and multiplier:
-        value = value * (10.0**multiplier)
+        try:
+            value = value * (10.0**multiplier)
+        except OverflowError:
+            raise InvalidArgument(
+                f"multiplier {multiplier} makes {value:g} {unit or ''} larger than any number; a multiplier is an "
+                "exponent of 10 (3 for kilo, -3 for milli)"
+            ) from None
     if unit in _SCALE:
         base, factor = _SCALE[unit]
         return (value * factor if value is not None else None), base

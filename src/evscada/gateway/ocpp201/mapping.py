@@ -238,4 +238,5 @@ def event_problems(p: Payload) -> tuple[ComponentProblem, ...]:
 def part_summary(what: str, p: Payload, count: int) -> str:
     """NotifyReport and the like arrive in parts (seqNo, tbc): say which part and how much it holds."""
     more = ", more to come" if p.get("tbc") else ""
-    return f"{what} for request {p['requestId']}, part {p['seqNo']}: {count} item(s){more}"
+    part = f", part {p['seqNo']}" if "seqNo" in p else ""  # ReportChargingProfiles has tbc but no seqNo
+    return f"{what} for request {p['requestId']}{part}: {count} item(s){more}"
