@@ -1,0 +1,161 @@
+"""Every message a station may send, at its fullest (every optional field, every string at its maximum length) and
+at its sparsest (required fields only), is answered on each database without a fault: no column is narrower than
+the schema it stores, no mapping trips over a field it rarely sees or counts on one that may be absent."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection
+
+from evscada.gateway.ocpp16.handlers import ADAPTER as ADAPTER16
+from evscada.gateway.ocpp201.handlers import ADAPTER as ADAPTER201
+from evscada.gateway.ocpp201.handlers import ADAPTER_21
+from tests.conftest import start_csms, test_settings
+from tests.support import Csms, open_socket
+
+TIME = "2026-12-05T10:00:00.123+01:00"
+LONGEST_FREE_TEXT = 3000  # for strings without a maxLength (DataTransfer data, for one)
+
+
+def _fullest(schema: dict[str, Any], root: dict[str, Any], items: int, name: str = "") -> Any:
+    """The largest value the schema admits: all properties, longest strings and enum values, several items."""
+    if name == "multiplier":
+        return 3  # an exponent of 10; one no number survives is refused (tests/gateway/test_edge_values.py)
+    if "$ref" in schema:
+        return _fullest(root["definitions"][schema["$ref"].rsplit("/", 1)[-1]], root, items)
+    if "enum" in schema:
+        return max(schema["enum"], key=len)
+    kind = schema.get("type")
+    if kind == "object":
+        return {key: _fullest(sub, root, items, key) for key, sub in schema.get("properties", {}).items()}
+    if kind == "array":
+        count = max(min(schema.get("maxItems", items), items), schema.get("minItems", 0))
+        return [_fullest(schema["items"], root, items) for _ in range(count)]
+    if kind in ("string", None):  # 1.6 DataTransfer's data has no type at all
+        if schema.get("format") == "date-time":
+            return TIME
+        return "é" * schema.get("maxLength", LONGEST_FREE_TEXT)  # non-ASCII: lengths are characters, not bytes
+    if kind == "integer":
+        return min(schema.get("maximum", 2**31 - 1), 2**31 - 1)
+    if kind == "number":
+        return min(schema.get("maximum", 1e12), 1e12)
+    if kind == "boolean":
+        return True
+    raise AssertionError(f"no fullest value for {schema}")
+
+
+def _sparsest(schema: dict[str, Any], root: dict[str, Any]) -> Any:
+    """The least the schema requires: required properties only, shortest strings and enum values, fewest items."""
+    if "$ref" in schema:
+        return _sparsest(root["definitions"][schema["$ref"].rsplit("/", 1)[-1]], root)
+    if "enum" in schema:
+        return min(schema["enum"], key=len)
+    kind = schema.get("type")
+    if kind == "object":
+        required = schema.get("required", [])
+        return {key: _sparsest(sub, root) for key, sub in schema.get("properties", {}).items() if key in required}
+    if kind == "array":
+        return [_sparsest(schema["items"], root) for _ in range(schema.get("minItems", 0))]
+    if kind in ("string", None):
+        return "2026-12-05T10:00:00Z" if schema.get("format") == "date-time" else "x" * schema.get("minLength", 0)
+    if kind in ("integer", "number"):
+        return max(schema.get("minimum", 0), 0)
+    if kind == "boolean":
+        return False
+    raise AssertionError(f"no sparsest value for {schema}")
+
+
+def _schema(package: str, name: str) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(resources.files(package).joinpath(f"{name}.json").read_text(encoding="utf-8"))
+    return schema
+
+
+def _payload(package: str, name: str, items: int = 3) -> dict[str, Any]:
+    schema = _schema(package, name)
+    payload: dict[str, Any] = _fullest(schema, schema, items)
+    return payload
+
+
+def _sparse_payload(package: str, name: str) -> dict[str, Any]:
+    schema = _schema(package, name)
+    payload: dict[str, Any] = _sparsest(schema, schema)
+    return payload
+
+
+CASES = (
+    [("ocpp1.6", action, _payload("ocpp.v16.schemas", action)) for action in sorted(ADAPTER16.handlers)]
+    + [("ocpp2.0.1", a, _payload("ocpp.v201.schemas", f"{a}Request")) for a in sorted(ADAPTER201.handlers)]
+    + [("ocpp2.1", a, _payload("ocpp.v21.schemas", f"{a}Request", items=1)) for a in sorted(ADAPTER_21.handlers)]
+)
+SPARSE_CASES = (
+    [("ocpp1.6", action, _sparse_payload("ocpp.v16.schemas", action)) for action in sorted(ADAPTER16.handlers)]
+    + [("ocpp2.0.1", a, _sparse_payload("ocpp.v201.schemas", f"{a}Request")) for a in sorted(ADAPTER201.handlers)]
+    + [("ocpp2.1", a, _sparse_payload("ocpp.v21.schemas", f"{a}Request")) for a in sorted(ADAPTER_21.handlers)]
+)
+
+
+ALL_VERSIONS = ["ocpp2.1", "ocpp2.0.1", "ocpp1.6"]  # 2.1 is off by default
+
+
+@pytest.fixture
+async def csms_with_21(database_url: str) -> AsyncIterator[Csms]:
+    async for running in start_csms(test_settings(database_url, ocpp_versions=ALL_VERSIONS)):
+        yield running
+
+
+@pytest.fixture
+async def sqlite_csms_with_21(sqlite_url: str) -> AsyncIterator[Csms]:
+    async for running in start_csms(test_settings(sqlite_url, ocpp_versions=ALL_VERSIONS)):
+        yield running
+
+
+async def _exchange(ws: ClientConnection, frame: list[Any]) -> list[Any]:
+    await ws.send(json.dumps(frame))
+    answer: list[Any] = json.loads(await asyncio.wait_for(ws.recv(), 10))
+    return answer
+
+
+async def _answer(csms: Csms, version: str, action: str, payload: dict[str, Any]) -> list[Any]:
+    await csms.add_station("CP-EDGE")
+    boot = (
+        {"chargePointVendor": "V", "chargePointModel": "M"}
+        if version == "ocpp1.6"
+        else {"chargingStation": {"vendorName": "V", "model": "M"}, "reason": "PowerUp"}
+    )
+    async with open_socket(csms.url("CP-EDGE"), version) as ws:
+        if action != "BootNotification":
+            assert (await _exchange(ws, [2, "boot", "BootNotification", boot]))[0] == 3
+        answer = await _exchange(ws, [2, "edge", action, payload])
+        alive = await _exchange(ws, [2, "alive", "Heartbeat", {}])
+    assert alive[0] == 3
+    return answer
+
+
+def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(("version", "action", "payload"), CASES, ids=[f"{v}-{a}" for v, a, _ in CASES])
+async def test_the_fullest_message_is_answered_without_a_fault(
+    csms_with_21: Csms, version: str, action: str, payload: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    answer = await _answer(csms_with_21, version, action, payload)
+    assert answer[:2] == [3, "edge"], answer
+    assert _errors(caplog) == []
+
+
+@pytest.mark.parametrize(("version", "action", "payload"), SPARSE_CASES, ids=[f"{v}-{a}" for v, a, _ in SPARSE_CASES])
+async def test_the_sparsest_message_is_answered_without_a_fault(
+    sqlite_csms_with_21: Csms, version: str, action: str, payload: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only the required fields: no mapping may count on an optional one (the same code on either database)."""
+    answer = await _answer(sqlite_csms_with_21, version, action, payload)
+    assert answer[:2] == [3, "edge"], answer
+    assert _errors(caplog) == []
