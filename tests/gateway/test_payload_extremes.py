@@ -41,6 +41,8 @@ def _fullest(schema: dict[str, Any], root: dict[str, Any], items: int, name: str
     if kind in ("string", None):  # 1.6 DataTransfer's data has no type at all
         if schema.get("format") == "date-time":
             return TIME
+        if schema.get("format") == "uri":
+            return "https://example.com/" + "é" * (schema.get("maxLength", LONGEST_FREE_TEXT) - 20)
         return "é" * schema.get("maxLength", LONGEST_FREE_TEXT)  # non-ASCII: lengths are characters, not bytes
     if kind == "integer":
         return min(schema.get("maximum", 2**31 - 1), 2**31 - 1)
@@ -64,6 +66,8 @@ def _sparsest(schema: dict[str, Any], root: dict[str, Any]) -> Any:
     if kind == "array":
         return [_sparsest(schema["items"], root) for _ in range(schema.get("minItems", 0))]
     if kind in ("string", None):
+        if schema.get("format") == "uri":
+            return "ftp://x"
         return "2026-12-05T10:00:00Z" if schema.get("format") == "date-time" else "x" * schema.get("minLength", 0)
     if kind in ("integer", "number"):
         return max(schema.get("minimum", 0), 0)

@@ -53,9 +53,15 @@ def refusal(action: str, payload: Any, *, version: str, handled: bool) -> OCPPEr
     """Why a station refuses this CALL, or None to take it; `handled`: the station has a handler for it."""
     if not handled:
         known = action in _ACTIONS[version].__members__.values()
+        # Descriptions as the specifications word them: the package's defaults for these two are swapped.
         if not known:
-            return NotImplementedError(details={"cause": f"{action} is not an OCPP {version} action"})
-        return NotSupportedError(details={"cause": f"this station does not support {action}"})
+            return NotImplementedError(
+                "Requested Action is not known by receiver", {"cause": f"{action} is not an OCPP {version} action"}
+            )
+        return NotSupportedError(
+            "Requested Action is recognized but not supported by the receiver",
+            {"cause": f"this station does not support {action}"},
+        )
     if not isinstance(payload, dict):
         cause = {"cause": "the payload of a CALL must be a JSON object"}
         return ProtocolError(details=cause) if version == "1.6" else RpcFrameworkError(details=cause)
