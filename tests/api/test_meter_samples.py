@@ -219,3 +219,27 @@ async def test_a_transactions_samples_in_raw_and_buckets(
     assert [(p["first"], p["last"], p["count"]) for p in series["points"]] == [(0, 10000, 3), (15000, 25000, 3)]
     detail = (await api.get(f"/transactions/{tx}", headers=viewer)).json()  # the old answer is unchanged
     assert len(detail["samples"]) == 6
+
+
+async def test_values_that_are_no_number_are_left_out_alike_before_and_after_aggregation(
+    csms: Csms, api: httpx.AsyncClient, viewer: dict[str, str], station: Any
+) -> None:
+    """A 1.6 value is text: "NaN" and "1e400" parse, but are no reading. Every answer leaves them out the same way."""
+    texts = ("NaN", "1e400", "-inf", "5")
+    readings = [SampledValue(value=text, measurand=POWER, unit="W") for text in texts]
+    await station.call(
+        call.MeterValues(connector_id=1, meter_value=[MeterValue(timestamp=_iso(T0), sampled_value=readings)])
+    )
+    window = {"from": _iso(T0), "to": _iso(T0 + timedelta(hours=1))}
+
+    async def answers() -> tuple[Any, Any]:
+        raw = await api.get("/stations/CP-H/meter-samples", params={**window, "resolution": "raw"}, headers=viewer)
+        minute = await api.get("/stations/CP-H/meter-samples", params={**window, "resolution": "1m"}, headers=viewer)
+        assert raw.status_code == minute.status_code == 200
+        ((raw_point,),) = [series["points"] for series in raw.json()["series"]]
+        ((bucket,),) = [series["points"] for series in minute.json()["series"]]
+        return raw_point["value"], (bucket["count"], bucket["min"], bucket["avg"], bucket["max"])
+
+    assert await answers() == (5.0, (1, 5.0, 5.0, 5.0))  # from the raw samples the aggregator has not folded yet
+    await csms.app.aggregator.catch_up()
+    assert await answers() == (5.0, (1, 5.0, 5.0, 5.0))  # from the stored buckets

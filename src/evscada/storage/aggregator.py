@@ -43,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from evscada.core.historian import STORED_RESOLUTIONS
 from evscada.storage import tables as t
 from evscada.storage.db import Database
-from evscada.storage.historian import WATERMARK
+from evscada.storage.historian import WATERMARK, finite
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,6 @@ _MINUTES = {seconds: seconds // 60 for seconds in STORED_RESOLUTIONS if seconds 
 if len(_MINUTES) != len(STORED_RESOLUTIONS):
     raise RuntimeError(f"the SQLite aggregation cannot floor to {STORED_RESOLUTIONS} (only lengths dividing an hour)")
 _KEY = ("station_id", "resolution", "bucket_start", "evse_id", "connector_id", "measurand", "phase")
-_LARGEST = 1.7976931348623157e308  # the largest finite float: BETWEEN -it AND it leaves out NULL, NaN and infinities
 
 
 @functools.cache
@@ -194,7 +193,7 @@ def _fold_statement(dialect: str) -> Insert:
     samples = (
         select(*(expression.label(name) for name, expression in key.items()))
         .select_from(t.meter_samples.join(resolutions, true()))
-        .where(s.id > bindparam("low"), s.id <= bindparam("high"), s.value.between(-_LARGEST, _LARGEST))
+        .where(s.id > bindparam("low"), s.id <= bindparam("high"), finite(s.value))
         .group_by(*key.values())
     )
     buckets = _buckets_postgresql(samples) if dialect == "postgresql" else _buckets_sqlite(samples)

@@ -14,6 +14,13 @@ from evscada.core.model import SiteId, StationId
 from evscada.storage import tables as t
 
 WATERMARK = "meter_samples"  # historian_watermarks.name of the aggregator's position in meter_samples
+_LARGEST = 1.7976931348623157e308  # the largest finite float
+
+
+def finite(value: Any) -> Any:
+    """A sample's value is a number: BETWEEN -max AND max leaves out NULL, NaN and the infinities (a 1.6 value is
+    text, and "NaN" or "1e400" parse), so raw answers, the raw tail and the stored buckets agree."""
+    return value.between(-_LARGEST, _LARGEST)
 
 
 def _filtered(statement: Select[Any], columns: Any, measurands: list[str], phases: list[str]) -> Select[Any]:
@@ -49,7 +56,7 @@ class SqlHistorian:
     ) -> list[RawRow]:
         c = t.meter_samples.c
         statement = select(c.evse_id, c.connector_id, c.measurand, c.phase, c.unit, c.timestamp, c.value).where(
-            c.timestamp >= start, c.timestamp < end, c.value.is_not(None)
+            c.timestamp >= start, c.timestamp < end, finite(c.value)
         )
         if scope.transaction_pk is not None:  # its own samples, by ix_meter_samples_transaction
             statement = statement.where(c.transaction_pk == scope.transaction_pk)
@@ -112,7 +119,7 @@ class SqlHistorian:
         ).where(
             c.timestamp >= start,
             c.timestamp < end,
-            c.value.is_not(None),
+            finite(c.value),
             c.id > func.coalesce(watermark, 0),
         )
         tail = _filtered(_scoped(tail, c, scope), c, measurands, phases)
