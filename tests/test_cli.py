@@ -244,33 +244,30 @@ def test_null_in_the_environment_turns_optional_listeners_off(monkeypatch: pytes
     assert settings.http_port is None and settings.websocket_ping_interval is None
 
 
-def test_a_busy_http_port_is_explained_not_a_traceback(
-    database: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("busy", "free", "explained"),
+    [
+        ("HTTP", "OCPP", "cannot listen"),
+        ("OCPP", "HTTP", "stations cannot be served on ws://127.0.0.1:"),
+    ],
+)
+def test_a_busy_port_is_explained_not_a_traceback(
+    database: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    busy: str,
+    free: str,
+    explained: str,
 ) -> None:
     import socket
 
     with socket.create_server(("127.0.0.1", 0)) as taken:
-        monkeypatch.setenv("EVSCADA_HTTP_HOST", "127.0.0.1")
-        monkeypatch.setenv("EVSCADA_HTTP_PORT", str(taken.getsockname()[1]))
-        monkeypatch.setenv("EVSCADA_OCPP_PORT", "0")
+        monkeypatch.setenv(f"EVSCADA_{busy}_HOST", "127.0.0.1")
+        monkeypatch.setenv(f"EVSCADA_{busy}_PORT", str(taken.getsockname()[1]))
+        monkeypatch.setenv(f"EVSCADA_{free}_PORT", "0")
         assert main(["serve"]) == 1
     err = capsys.readouterr().err
-    assert "cannot listen" in err and "EVSCADA_HTTP_PORT" in err and "Traceback" not in err
-
-
-def test_a_busy_ocpp_port_is_explained_not_a_traceback(
-    database: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    import socket
-
-    with socket.create_server(("127.0.0.1", 0)) as taken:
-        monkeypatch.setenv("EVSCADA_OCPP_HOST", "127.0.0.1")
-        monkeypatch.setenv("EVSCADA_OCPP_PORT", str(taken.getsockname()[1]))
-        monkeypatch.setenv("EVSCADA_HTTP_PORT", "0")
-        assert main(["serve"]) == 1
-    err = capsys.readouterr().err
-    assert "stations cannot be served on ws://127.0.0.1:" in err and "EVSCADA_OCPP_PORT" in err
-    assert "Traceback" not in err
+    assert explained in err and f"EVSCADA_{busy}_PORT" in err and "Traceback" not in err
 
 
 def test_command_line_changes_are_audited_as_cli(database: Path) -> None:
