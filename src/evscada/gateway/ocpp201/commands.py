@@ -179,7 +179,17 @@ def to_reply(command: c.Command, payload: Payload) -> c.CommandReply:
         ]
         return c.CommandReply(status="Accepted", data={"settings": settings})
     if isinstance(command, c.ChangeSetting):
-        (result,) = payload["setVariableResult"]
+        # One variable was set; a station that answers with more results is read by the one that names it.
+        results = payload["setVariableResult"]
+        result = next(
+            (
+                r
+                for r in results
+                if r["variable"]["name"] == command.setting.name
+                and (command.setting.component is None or r["component"]["name"] == command.setting.component)
+            ),
+            results[0],
+        )
         return c.CommandReply(status=result["attributeStatus"], data={"statusInfo": result.get("attributeStatusInfo")})
     if isinstance(command, c.GetLocalListVersion):
         return c.CommandReply(status="Accepted", data={"version": payload["versionNumber"]})
