@@ -91,3 +91,31 @@ async def test_every_command_answered_at_the_extremes_is_taken_without_a_fault(
     answered = await csms.rows("command_log", station_id=SID, outcome="answered")
     assert len(answered) == [o for _, o in outcomes].count("answered") >= 15
     assert [row["command"] for row in answered if not row["status"]] == []  # what the station said is kept
+
+
+async def test_an_answer_the_csms_cannot_read_fails_its_command_not_the_server(
+    csms_sqlite: Csms, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mapping bug met by an answer that passed its schema: the command ends as an unreadable answer, logged."""
+    from evscada.gateway.ocpp16 import commands as commands16
+
+    def broken(command: c.Command, payload: dict[str, object]) -> c.CommandReply:
+        raise KeyError("a field the mapping expected")
+
+    monkeypatch.setattr(commands16, "plain_reply", broken)  # what 1.6 reads a ClearCache answer with
+    await csms_sqlite.add_station(SID)
+    async with open_socket(csms_sqlite.url(SID), "ocpp1.6") as ws:
+        await ws.send(json.dumps([2, "boot", "BootNotification", BOOT["ocpp1.6"]]))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))[0] == 3
+        station = asyncio.create_task(_answer_every_call(ws, "ocpp1.6", "sparsest"))
+        try:
+            outcome = await csms_sqlite.app.core.commands.send(
+                station_id=StationId(SID), command=c.ClearCache(), actor="test"
+            )
+        finally:
+            station.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await station
+    assert (outcome.outcome, outcome.status) == ("call_error", "InvalidResponse")
+    assert "could not read the station's ClearCache answer" in (outcome.error or "")
+    assert "reading the ClearCache answer failed" in caplog.text

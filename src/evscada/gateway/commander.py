@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from evscada.core.commands import (
     Command,
     CommandCallError,
@@ -12,6 +14,8 @@ from evscada.core.commands import (
 from evscada.core.model import StationId
 from evscada.gateway.registry import SessionRegistry
 from evscada.gateway.session import CommandFailed
+
+log = logging.getLogger(__name__)
 
 
 class GatewayCommander:
@@ -32,4 +36,12 @@ class GatewayCommander:
             if exc.code == "StationOffline":
                 raise StationOffline(f"station {station_id} disconnected before answering {action}") from None
             raise CommandCallError(exc.code, exc.description) from None
-        return translator.to_reply(command, answer)
+        try:
+            return translator.to_reply(command, answer)
+        except Exception:
+            # The answer passed its schema but our reading of it failed: a bug of ours, not a reason for the
+            # operator's request to fail with a server error. The command log keeps it as an unreadable answer.
+            log.exception("%s: reading the %s answer failed: %r", station_id, action, answer)
+            raise CommandCallError(
+                "InvalidResponse", f"the CSMS could not read the station's {action} answer; see its log"
+            ) from None
