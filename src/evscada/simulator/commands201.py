@@ -115,6 +115,16 @@ class Commands201(SmartCharging201, Answering):
             return call_result.UnlockConnector(status="OngoingAuthorizedTransaction")
         return call_result.UnlockConnector(status="Unlocked")
 
+    @on(Action.get_transaction_status)
+    def on_get_transaction_status(self, transaction_id: str | None = None, **_: Any) -> Any:
+        uplink = self.station.uplink
+        if transaction_id is None:
+            return call_result.GetTransactionStatus(messages_in_queue=uplink.owes())
+        return call_result.GetTransactionStatus(
+            messages_in_queue=uplink.owes(transaction_id),
+            ongoing_indicator=self.station.find_transaction(transaction_id) is not None,
+        )
+
     @on(Action.clear_cache)
     def on_clear_cache(self, **_: Any) -> Any:
         return call_result.ClearCache(status="Accepted")

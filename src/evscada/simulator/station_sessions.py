@@ -222,7 +222,8 @@ class StationSessions:
                 at=at,
                 offline=not self.uplink.live,
                 message_id=message_id,
-            )
+            ),
+            transaction=transaction,
         )
 
     async def _send_meter(
@@ -249,7 +250,8 @@ class StationSessions:
                 message_id=message_id,
                 suspended=suspended,
                 changed=changed,
-            )
+            ),
+            transaction=transaction,
         )
 
     async def _deliver(self, connector: int, session: Session) -> Reading:

@@ -29,6 +29,18 @@ CONNECTION_ERRORS = (OSError, WebSocketException, TimeoutError)
 Queued = Callable[["Link"], Awaitable[Any]]
 
 
+class _OfTransaction:
+    """A queued send that knows its transaction, so the station can say what it still owes for one."""
+
+    __slots__ = ("send", "transaction")
+
+    def __init__(self, send: Queued, transaction: str) -> None:
+        self.send, self.transaction = send, transaction
+
+    def __call__(self, link: Link) -> Awaitable[Any]:
+        return self.send(link)
+
+
 class Offline(Exception):
     """The station has no connection to say this on, and it is not worth keeping."""
 
@@ -72,8 +84,16 @@ class Uplink:
         with contextlib.suppress(Offline, OCPPError, *CONNECTION_ERRORS):
             await self.call(send)
 
-    async def keep(self, send: Queued) -> None:
+    def owes(self, transaction: str | None = None) -> bool:
+        """Messages still to be delivered (of this transaction, if one is named): 2.0.1 GetTransactionStatus."""
+        if transaction is None:
+            return bool(self.queue)
+        return any(isinstance(send, _OfTransaction) and send.transaction == transaction for send in self.queue)
+
+    async def keep(self, send: Queued, *, transaction: str | None = None) -> None:
         """A message the CSMS must get: now if live, else queued and sent in order after the reconnect."""
+        if transaction is not None:
+            send = _OfTransaction(send, transaction)
         link = self.link
         if link is None or not self.live:
             self.queue.append(send)
