@@ -86,7 +86,13 @@ class GroupWriter(ABC, Generic[Item, Result]):
             if len(batch) > 1 and not _database_unavailable(exc):
                 # One write the database refuses (a value out of a column's range, say) must not fail the
                 # stations whose writes shared its batch, again at every resend: each is written alone.
-                log.warning("writing %d %s failed (%s); writing them one at a time", len(batch), self.what, exc)
+                log.warning(
+                    "writing %d %s failed (%s: %.300s); writing them one at a time",
+                    len(batch),
+                    self.what,
+                    type(exc).__name__,
+                    str(exc).partition("\n")[0],  # the statement and its parameters follow: thousands of them
+                )
                 for one in batch:
                     await self._commit([one])
                 return
