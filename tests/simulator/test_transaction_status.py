@@ -33,7 +33,9 @@ async def test_messages_queued_offline_are_owed_for_their_transaction_only() -> 
     async def never_sent(_: object) -> None:
         raise AssertionError("nothing is sent while offline")
 
-    await uplink.keep(never_sent, transaction="T-1")
     await uplink.keep(never_sent)  # a fault event: no transaction
+    assert uplink.owes() is False  # only transaction messages count
+
+    await uplink.keep(never_sent, transaction="T-1")
 
     assert (uplink.owes("T-1"), uplink.owes("T-2"), uplink.owes()) == (True, False, True)

@@ -85,10 +85,9 @@ class Uplink:
             await self.call(send)
 
     def owes(self, transaction: str | None = None) -> bool:
-        """Messages still to be delivered (of this transaction, if one is named): 2.0.1 GetTransactionStatus."""
-        if transaction is None:
-            return bool(self.queue)
-        return any(isinstance(send, _OfTransaction) and send.transaction == transaction for send in self.queue)
+        """Transaction messages still to be delivered, of this transaction if one is named (2.0.1
+        GetTransactionStatus: queued fault events do not count)."""
+        return any(isinstance(send, _OfTransaction) and transaction in (None, send.transaction) for send in self.queue)
 
     async def keep(self, send: Queued, *, transaction: str | None = None) -> None:
         """A message the CSMS must get: now if live, else queued and sent in order after the reconnect."""
