@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import ssl
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +18,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from evscada.app import Application
 from evscada.core.model import AuthorizationStatus, SecurityProfile, StationId, Token
 from evscada.storage import tables
+
+# A minimal BootNotification per sub-protocol (2.1 speaks 2.0.1's here).
+BOOT = {
+    "ocpp1.6": {"chargePointVendor": "V", "chargePointModel": "M"},
+    "ocpp2.0.1": {"chargingStation": {"vendorName": "V", "model": "M"}, "reason": "PowerUp"},
+    "ocpp2.1": {"chargingStation": {"vendorName": "V", "model": "M"}, "reason": "PowerUp"},
+}
 
 
 class Csms:
@@ -76,6 +84,13 @@ async def open_socket(
         ping_interval=None,
     ) as ws:
         yield ws
+
+
+async def exchange(ws: ClientConnection, frame: list[Any], *, timeout: float = 10) -> list[Any]:
+    """Send one OCPP-J frame on a raw socket and read the next frame back."""
+    await ws.send(json.dumps(frame))
+    answer: list[Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+    return answer
 
 
 @contextlib.asynccontextmanager

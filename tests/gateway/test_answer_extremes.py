@@ -14,15 +14,11 @@ from websockets.asyncio.client import ClientConnection
 
 from evscada.core import commands as c
 from evscada.core.model import IdToken, StationId
-from tests.gateway.test_payload_extremes import _payload, _sparse_payload
-from tests.support import Csms, open_socket
+from tests.schema_payloads import fullest_payload, sparsest_payload
+from tests.support import BOOT, Csms, exchange, open_socket
 
 SID = "CP-ANSWERS"
 SCHEMAS = {"ocpp1.6": ("ocpp.v16.schemas", "Response"), "ocpp2.0.1": ("ocpp.v201.schemas", "Response")}
-BOOT = {
-    "ocpp1.6": {"chargePointVendor": "V", "chargePointModel": "M"},
-    "ocpp2.0.1": {"chargingStation": {"vendorName": "V", "model": "M"}, "reason": "PowerUp"},
-}
 
 
 def _commands() -> list[c.Command]:
@@ -58,7 +54,7 @@ async def _answer_every_call(ws: ClientConnection, version: str, kind: str) -> N
             continue
         action = frame[2]
         name = f"{action}{suffix}"
-        payload = _payload(package, name) if kind == "fullest" else _sparse_payload(package, name)
+        payload = fullest_payload(package, name) if kind == "fullest" else sparsest_payload(package, name)
         await ws.send(json.dumps([3, frame[1], payload]))
 
 
@@ -70,8 +66,7 @@ async def test_every_command_answered_at_the_extremes_is_taken_without_a_fault(
     await csms.add_station(SID)
     outcomes: list[tuple[str, str]] = []
     async with open_socket(csms.url(SID), version) as ws:
-        await ws.send(json.dumps([2, "boot", "BootNotification", BOOT[version]]))
-        assert json.loads(await asyncio.wait_for(ws.recv(), 5))[0] == 3
+        assert (await exchange(ws, [2, "boot", "BootNotification", BOOT[version]]))[0] == 3
         station = asyncio.create_task(_answer_every_call(ws, version, kind))
         try:
             for command in _commands():
@@ -105,8 +100,7 @@ async def test_an_answer_the_csms_cannot_read_fails_its_command_not_the_server(
     monkeypatch.setattr(commands16, "plain_reply", broken)  # what 1.6 reads a ClearCache answer with
     await csms_sqlite.add_station(SID)
     async with open_socket(csms_sqlite.url(SID), "ocpp1.6") as ws:
-        await ws.send(json.dumps([2, "boot", "BootNotification", BOOT["ocpp1.6"]]))
-        assert json.loads(await asyncio.wait_for(ws.recv(), 5))[0] == 3
+        assert (await exchange(ws, [2, "boot", "BootNotification", BOOT["ocpp1.6"]]))[0] == 3
         station = asyncio.create_task(_answer_every_call(ws, "ocpp1.6", "sparsest"))
         try:
             outcome = await csms_sqlite.app.core.commands.send(

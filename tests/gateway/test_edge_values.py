@@ -3,28 +3,16 @@ no station clock could have produced them, and never a failure of the CSMS."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection
 
-from tests.support import Csms, open_socket
-
-BOOT16 = {"chargePointVendor": "V", "chargePointModel": "M"}
-BOOT201 = {"chargingStation": {"vendorName": "V", "model": "M"}, "reason": "PowerUp"}
-
-
-async def _exchange(ws: ClientConnection, frame: list[Any]) -> list[Any]:
-    await ws.send(json.dumps(frame))
-    answer: list[Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
-    return answer
+from tests.support import BOOT, Csms, exchange, open_socket
 
 
 async def _booted(ws: ClientConnection, version: str) -> None:
-    boot = BOOT16 if version == "ocpp1.6" else BOOT201
-    assert (await _exchange(ws, [2, "boot", "BootNotification", boot]))[2]["status"] == "Accepted"
+    assert (await exchange(ws, [2, "boot", "BootNotification", BOOT[version]]))[2]["status"] == "Accepted"
 
 
 def _meter_values(version: str, at: str, **sampled: Any) -> dict[str, Any]:
@@ -40,7 +28,7 @@ async def test_a_unit_of_20_characters_from_a_2_0_1_station_is_stored(csms: Csms
     async with open_socket(csms.url("CP-UNIT"), "ocpp2.0.1") as ws:
         await _booted(ws, "ocpp2.0.1")
         payload = _meter_values("ocpp2.0.1", "2026-12-05T10:00:00Z", unitOfMeasure={"unit": unit})
-        answer = await _exchange(ws, [2, "mv", "MeterValues", payload])
+        answer = await exchange(ws, [2, "mv", "MeterValues", payload])
     assert answer == [3, "mv", {}]
     (sample,) = await csms.rows("meter_samples", station_id="CP-UNIT")
     assert (sample["unit"], sample["value"]) == (unit, 1500)
@@ -61,8 +49,8 @@ async def test_a_time_no_station_clock_can_hold_is_refused_by_name(csms_sqlite: 
     await csms.add_station("CP-CLOCK")
     async with open_socket(csms.url("CP-CLOCK"), version) as ws:
         await _booted(ws, version)
-        answer = await _exchange(ws, [2, "mv", "MeterValues", _meter_values(version, at)])
-        alive = await _exchange(ws, [2, "alive", "Heartbeat", {}])
+        answer = await exchange(ws, [2, "mv", "MeterValues", _meter_values(version, at)])
+        alive = await exchange(ws, [2, "alive", "Heartbeat", {}])
     assert answer[:3] == [4, "mv", "PropertyConstraintViolation"]
     assert at in answer[3] and "clock" in answer[3]
     assert alive[0] == 3
@@ -76,7 +64,7 @@ async def test_a_clock_not_yet_set_after_power_up_is_stored_as_sent(csms_sqlite:
     await csms.add_station("CP-1970")
     async with open_socket(csms.url("CP-1970"), version) as ws:
         await _booted(ws, version)
-        answer = await _exchange(ws, [2, "mv", "MeterValues", _meter_values(version, "1970-01-01T00:00:42Z")])
+        answer = await exchange(ws, [2, "mv", "MeterValues", _meter_values(version, "1970-01-01T00:00:42Z")])
     assert answer == [3, "mv", {}]
     (sample,) = await csms.rows("meter_samples", station_id="CP-1970")
     assert sample["timestamp"].isoformat() == "1970-01-01T00:00:42+00:00"
@@ -87,6 +75,6 @@ async def test_a_multiplier_no_number_survives_is_refused_by_name(csms_sqlite: C
     async with open_socket(csms_sqlite.url("CP-MULT"), "ocpp2.0.1") as ws:
         await _booted(ws, "ocpp2.0.1")
         payload = _meter_values("ocpp2.0.1", "2026-12-05T10:00:00Z", unitOfMeasure={"unit": "Wh", "multiplier": 400})
-        answer = await _exchange(ws, [2, "mv", "MeterValues", payload])
+        answer = await exchange(ws, [2, "mv", "MeterValues", payload])
     assert answer[:3] == [4, "mv", "PropertyConstraintViolation"] and "multiplier 400" in answer[3]
     assert await csms_sqlite.rows("meter_samples", station_id="CP-MULT") == []

@@ -11,7 +11,7 @@ from evscada.gateway.ocpp16.handlers import ADAPTER as ADAPTER16
 from evscada.gateway.ocpp201.handlers import ADAPTER as ADAPTER201
 from evscada.gateway.session import CommandFailed
 from evscada.simulator.station import StationSpec
-from tests.gateway.test_payload_extremes import _payload, _sparse_payload
+from tests.schema_payloads import fullest_payload, sparsest_payload
 from tests.simulator.helpers import SID, VERSIONS, raw_call
 from tests.support import Csms
 
@@ -27,10 +27,9 @@ STATION_SENDS = {
 
 def _csms_calls(version: str) -> list[str]:
     package, suffix = SCHEMAS[version]
-    names = [entry.name.removesuffix(".json") for entry in resources.files(package).iterdir()]
-    requests = [name for name in names if not name.endswith("Response") and name.endswith(suffix)]
-    actions = {name.removesuffix(suffix) for name in requests if name != "__init__.py"}
-    return sorted(actions - STATION_SENDS[version] - LEFT_OUT)
+    schemas = [entry.name.removesuffix(".json") for entry in resources.files(package).iterdir()]
+    requests = {name for name in schemas if name.endswith(suffix) and not name.endswith(("Response", ".py"))}
+    return sorted({name.removesuffix(suffix) for name in requests} - STATION_SENDS[version] - LEFT_OUT)
 
 
 @VERSIONS
@@ -41,8 +40,8 @@ async def test_every_csms_call_at_its_extremes_is_answered(
     answered, refused, wrong = [], [], []
     for action in _csms_calls(version):
         for kind, payload in (
-            ("fullest", _payload(package, f"{action}{suffix}")),
-            ("sparsest", _sparse_payload(package, f"{action}{suffix}")),
+            ("fullest", fullest_payload(package, f"{action}{suffix}")),
+            ("sparsest", sparsest_payload(package, f"{action}{suffix}")),
         ):
             try:
                 await raw_call(csms_sqlite, action, payload)  # the gateway checks the answer against its schema
