@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -57,6 +58,20 @@ async def _drop_postgres_database(admin_url: str, name: str) -> None:
 @pytest.fixture(scope="session")
 def postgres_database_url() -> Iterator[str]:
     """One PostgreSQL database for the whole run, migrated once, dropped at the end."""
+    with _scratch_postgres_database() as url:
+
+        async def migrate() -> None:
+            database = Database(url)
+            await database.migrate()
+            await database.close()
+
+        asyncio.run(migrate())
+        yield url
+
+
+@contextlib.contextmanager
+def _scratch_postgres_database() -> Iterator[str]:
+    """An empty database of its own on the test PostgreSQL server, dropped afterwards (or a skip with the reason)."""
     if not POSTGRES_URL:
         if REQUIRE_SERVICES:
             pytest.fail("EVSCADA_TEST_POSTGRES_URL is not set but CI requires the PostgreSQL tests")
@@ -70,16 +85,10 @@ def postgres_database_url() -> Iterator[str]:
         if REQUIRE_SERVICES:
             raise
         pytest.skip(f"PostgreSQL at {POSTGRES_URL} is not reachable: {exc}")
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-
-    async def migrate() -> None:
-        database = Database(url)
-        await database.migrate()
-        await database.close()
-
-    asyncio.run(migrate())
-    yield url
-    asyncio.run(_drop_postgres_database(POSTGRES_URL, name))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_drop_postgres_database(POSTGRES_URL, name))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -88,6 +97,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'evscada.db'}"
     url: str = request.getfixturevalue("postgres_database_url")
     return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database without any schema yet, for migration tests: a SQLite file, or a scratch PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'evscada.db'}"
+        return
+    with _scratch_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

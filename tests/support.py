@@ -55,7 +55,7 @@ class Csms:
         )
 
     async def rows(self, table_name: str, **where: Any) -> list[dict[str, Any]]:
-        table = tables.metadata.tables[table_name]
+        table = {**tables.metadata.tables, **tables.views.tables}[table_name]
         statement = select(table).where(*(table.c[key] == value for key, value in where.items()))
         async with self.app.database.transaction() as connection:
             result = await connection.execute(statement)

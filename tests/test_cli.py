@@ -36,7 +36,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_migrate_creates_the_schema(database: Path) -> None:
     assert main(["migrate"]) == 0
-    tables = {row[0] for row in _rows(database, "select name from sqlite_master where type='table'")}
+    tables = {row[0] for row in _rows(database, "select name from sqlite_master where type in ('table', 'view')")}
     assert {"stations", "transactions", "meter_samples", "command_log", "alembic_version"} <= tables
 
 

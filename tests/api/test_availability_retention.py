@@ -115,7 +115,7 @@ async def test_retention_prunes_old_rows_and_keeps_new_ones(database_url: str) -
                     )
                 )
         # Samples not yet aggregated are kept whatever their age: the buckets must see them first.
-        assert (await csms.app.pruner.prune_once())["meter_samples"] == 0
+        assert (await csms.app.pruner.prune_once())["meter_readings"] == 0
         assert len(await csms.rows("meter_samples")) == 45
         await csms.app.aggregator.catch_up()
         await asyncio.sleep(1)  # message receipts are kept 0.86 s here
@@ -125,7 +125,7 @@ async def test_retention_prunes_old_rows_and_keeps_new_ones(database_url: str) -
         quarters = await csms.rows("meter_aggregates", resolution=900)
         statuses = await csms.rows("status_history")
         receipts = await csms.rows("message_receipts")
-    assert deleted["meter_samples"] == 30 and {s["timestamp"].date() for s in samples} == {recent.date()}
+    assert deleted["meter_readings"] == 30 and {s["timestamp"].date() for s in samples} == {recent.date()}
     assert {m["bucket_start"].date() for m in minutes} == {old.date(), recent.date()}  # 1m kept 60 days
     assert len(quarters) == 3  # 15-minute buckets are kept forever by default
     assert [s["timestamp"] for s in statuses] == [recent]

@@ -7,11 +7,13 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
+from evscada.core.model import EvseRef, MeterSample, StationId
 from evscada.storage import tables as t
 from evscada.storage.aggregator import MeterAggregator
 from evscada.storage.db import Database
+from evscada.storage.sample_writer import insert_readings
 
 ROWS = 3000
 BATCH = 100
@@ -21,25 +23,18 @@ T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 async def _database_with_backlog(tmp_path: Path) -> Database:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'pacing.db'}")
     await database.migrate()
-    rows = [
-        {
-            "station_id": "PACE-1",
-            "evse_id": 1,
-            "connector_id": 1,
-            "timestamp": T0 + timedelta(seconds=10 * n),
-            "measurand": "Power.Active.Import",
-            "unit": "W",
-            "value": float(n),
-        }
-        for n in range(ROWS)
-    ]
+    samples = [
+        MeterSample(T0 + timedelta(seconds=10 * n), float(n), "Power.Active.Import", unit="W") for n in range(ROWS)
+    ]  # one reading each: every sample has its own time
     async with database.transaction() as c:
-        await c.execute(insert(t.meter_samples), rows)
+        await insert_readings(
+            c, station_id=StationId("PACE-1"), evse=EvseRef(1, 1), transaction_pk=None, samples=samples
+        )
     return database
 
 
 async def _folded_after(database: Database, aggregator: MeterAggregator, seconds: float) -> int:
-    """Raw rows the aggregator has folded after running this long (its watermark)."""
+    """Readings the aggregator has folded after running this long (its watermark)."""
     task = asyncio.create_task(aggregator.run(interval=60))
     await asyncio.sleep(seconds)
     task.cancel()

@@ -135,3 +135,35 @@ async def test_a_message_the_database_refuses_fails_alone_not_the_stations_that_
             select(t.meter_samples.c.station_id).where(t.meter_samples.c.station_id.like(f"%-{run}%"))
         )
         assert sorted(row.station_id for row in stored) == sorted(good)
+
+
+async def test_a_message_reads_back_value_by_value_in_the_order_sent_however_many_values_share_a_time(
+    database: Database,
+) -> None:
+    """More values of one time than a reading holds (1,024) are split over readings; every value reads back once,
+    in order, with an id of its own; one that is no number keeps its text and has no value."""
+    writer = MeterSampleWriter(database)
+    station = StationId(f"MANY-{uuid.uuid4().hex[:8]}")
+    later = T0 + timedelta(seconds=1)
+    samples = [MeterSample(timestamp=T0, value=float(n), measurand="Voltage", unit="V") for n in range(1500)]
+    samples.insert(700, MeterSample(timestamp=later, value=float("inf"), measurand="Power.Active.Import", unit="W"))
+    result = await writer.append(
+        station_id=station,
+        evse=EvseRef(1, 2),
+        station_transaction_id=None,
+        samples=samples,
+        message_key=None,
+        at=T0,
+    )
+    await writer.close()
+
+    assert result.stored
+    c = t.meter_samples.c
+    async with database.transaction() as connection:
+        rows = (await connection.execute(select(t.meter_samples).where(c.station_id == station).order_by(c.id))).all()
+    voltages = [row for row in rows if row.measurand == "Voltage"]
+    assert [row.value for row in voltages] == [float(n) for n in range(1500)]
+    assert len({row.id for row in rows}) == 1501 and len({row.reading_id for row in rows}) == 3
+    assert {(row.evse_id, row.connector_id) for row in rows} == {(1, 2)}
+    (power,) = (row for row in rows if row.measurand == "Power.Active.Import")
+    assert (power.value, power.raw, power.timestamp) == (None, "inf", later)

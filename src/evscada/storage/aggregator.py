@@ -1,11 +1,12 @@
 """The meter-sample aggregator: keeps 1-minute and 15-minute buckets up to date, off the gateway's path.
 
-Every few seconds it folds the raw rows above its watermark (a row in historian_watermarks) into buckets and moves
+Every few seconds it folds the readings above its watermark (a row in historian_watermarks) into buckets and moves
 the watermark, all in one database transaction: a crash repeats nothing and loses nothing, and a late sample (a
 station's old offline data) lands in its old bucket because buckets follow the sample's own timestamp. The fold is
 one INSERT ... SELECT ... GROUP BY ... ON CONFLICT DO UPDATE inside the database (the rows never travel to Python;
-about 4x the throughput of folding them here, docs/performance.md). Work is done in bounded batches of ids so the
-single SQLite writer is never held for long.
+about 4x the throughput of folding them here, docs/performance.md). Work is done in bounded batches of reading ids
+(meter_readings; each unfolds into its sampled values through the meter_samples view) so the single SQLite writer
+is never held for long.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class MeterAggregator:
         self,
         database: Database,
         *,
-        batch: int = 2000,
+        batch: int = 500,
         commit_settle_seconds: float = 30.0,
         max_share: float = 0.1,
         gateway_busy: Callable[[], bool] = lambda: True,
@@ -89,14 +90,14 @@ class MeterAggregator:
             await asyncio.sleep(busy * (1 - self._max_share) / self._max_share)
 
     async def catch_up(self) -> int:
-        """Aggregate until nothing is left that may be aggregated now; the number of rows."""
+        """Aggregate until nothing is left that may be aggregated now; the number of readings."""
         total = 0
         while (done := await self.run_once()) > 0:
             total += done
         return total
 
     async def run_once(self) -> int:
-        """One batch: the number of raw rows folded in."""
+        """One batch: the number of readings folded in."""
         async with self._database.transaction() as connection:
             watermark = await _lock_watermark(connection)
             taken, upper = await self._window(connection, watermark)
@@ -105,13 +106,13 @@ class MeterAggregator:
             await connection.execute(_fold_statement(connection.dialect.name), {"low": watermark, "high": upper})
             w = t.historian_watermarks.c
             await connection.execute(t.historian_watermarks.update().where(w.name == WATERMARK).values(last_id=upper))
-        log.debug("aggregated %d meter samples (ids %d to %d)", taken, watermark + 1, upper)
+        log.debug("aggregated %d meter readings (ids %d to %d)", taken, watermark + 1, upper)
         return taken
 
     async def _window(self, connection: AsyncConnection, watermark: int) -> tuple[int, int]:
-        """How many rows the batch takes and the highest id among them: at most `batch` rows above the watermark,
+        """How many readings the batch takes and the highest id among them: at most `batch` above the watermark,
         none above a gap that a transaction still in flight may fill (PostgreSQL)."""
-        c = t.meter_samples.c
+        c = t.meter_readings.c
         above = select(c.id).where(c.id > watermark).order_by(c.id).limit(self._batch)
         safe = await self._safe_id(connection)
         if math.isinf(safe):  # SQLite: no gaps to wait for, so the database counts without sending the ids
@@ -129,7 +130,7 @@ class MeterAggregator:
         if connection.dialect.name == "sqlite":
             return math.inf  # one connection: nothing else is in flight while this runs
         now = time.monotonic()
-        top = (await connection.execute(select(func.max(t.meter_samples.c.id)))).scalar() or 0
+        top = (await connection.execute(select(func.max(t.meter_readings.c.id)))).scalar() or 0
         self._seen_max.append((now, int(top)))
         safe = 0
         while self._seen_max and self._seen_max[0][0] <= now - self._settle:
@@ -163,7 +164,7 @@ _KEY = ("station_id", "resolution", "bucket_start", "evse_id", "connector_id", "
 
 @functools.cache
 def _fold_statement(dialect: str) -> Insert:
-    """INSERT ... SELECT ... ON CONFLICT that folds the samples with ids in (:low, :high] into both resolutions.
+    """INSERT ... SELECT ... ON CONFLICT that folds the samples of readings (:low, :high] into both resolutions.
 
     Every sample is paired with each stored resolution and its bucket's start, grouped into one row per bucket,
     and merged into a bucket already stored exactly as Bucket.merge does. Only "the value of the first and last
@@ -193,7 +194,7 @@ def _fold_statement(dialect: str) -> Insert:
     samples = (
         select(*(expression.label(name) for name, expression in key.items()))
         .select_from(t.meter_samples.join(resolutions, true()))
-        .where(s.id > bindparam("low"), s.id <= bindparam("high"), finite(s.value))
+        .where(s.reading_id > bindparam("low"), s.reading_id <= bindparam("high"), finite(s.value))
         .group_by(*key.values())
     )
     buckets = _buckets_postgresql(samples) if dialect == "postgresql" else _buckets_sqlite(samples)
@@ -273,7 +274,8 @@ def _buckets_sqlite(samples: Select[Any]) -> Select[Any]:
     # SQLite (3.40) has no ordered aggregate, and its "bare column next to min()" rule cannot serve first, last,
     # min and max in one query; window functions work but cost two more sorts. So the group keeps the smallest
     # and greatest "timestamp text + tagged id" (the text sorts in time order), and the first and last sample
-    # are then looked up by the id in its last 18 digits, through the primary key.
+    # are then read by the id in its last 18 digits: their reading through the primary key, the value by its
+    # position in the reading.
     c = t.meter_samples.c
     in_order = c.timestamp.op("||")(_tagged_id(c.id))
     grouped = samples.add_columns(
@@ -286,7 +288,8 @@ def _buckets_sqlite(samples: Select[Any]) -> Select[Any]:
         func.max(in_order).label("last_key"),
     ).subquery("grouped")
     g = grouped.c
-    first, last = t.meter_samples.alias("first_sample"), t.meter_samples.alias("last_sample")
+    first, last = t.meter_readings.alias("first_reading"), t.meter_readings.alias("last_reading")
+    first_id, last_id = (cast(func.substr(key, -18), Integer) for key in (g.first_key, g.last_key))
     return (
         select(
             *(g[name] for name in _KEY),
@@ -296,11 +299,18 @@ def _buckets_sqlite(samples: Select[Any]) -> Select[Any]:
             g["min"],
             g["max"],
             first.c.timestamp,
-            first.c.value,
+            _value_at(first.c.samples, first_id),
             last.c.timestamp,
-            last.c.value,
+            _value_at(last.c.samples, last_id),
         )
-        .join_from(grouped, first, first.c.id == cast(func.substr(g.first_key, -18), Integer))
-        .join(last, last.c.id == cast(func.substr(g.last_key, -18), Integer))
+        .join_from(grouped, first, first.c.id == first_id.op("/")(t.SAMPLE_ID_SPAN))
+        .join(last, last.c.id == last_id.op("/")(t.SAMPLE_ID_SPAN))
         .where(true())  # SQLite reads "ON CONFLICT" right after a join's ON as part of it: a WHERE ends the join
     )
+
+
+def _value_at(packed: Any, sample_id: Any) -> Any:
+    """SQLite: the value of the sample `sample_id` out of its reading's packed values (position = id mod span)."""
+    position = cast(sample_id.op("%")(t.SAMPLE_ID_SPAN), String)
+    path = _inline("$[").op("||")(position).op("||")(_inline("][5]"))
+    return func.json_extract(packed, path, type_=Float)

@@ -13,7 +13,7 @@ from evscada.core.historian import Bucket, RawRow, SampleScope, SeriesKey, Summa
 from evscada.core.model import SiteId, StationId
 from evscada.storage import tables as t
 
-WATERMARK = "meter_samples"  # historian_watermarks.name of the aggregator's position in meter_samples
+WATERMARK = "meter_readings"  # historian_watermarks.name of the aggregator's position: the last reading folded
 _LARGEST = 1.7976931348623157e308  # the largest finite float
 
 
@@ -58,7 +58,7 @@ class SqlHistorian:
         statement = select(c.evse_id, c.connector_id, c.measurand, c.phase, c.unit, c.timestamp, c.value).where(
             c.timestamp >= start, c.timestamp < end, finite(c.value)
         )
-        if scope.transaction_pk is not None:  # its own samples, by ix_meter_samples_transaction
+        if scope.transaction_pk is not None:  # its own samples, by ix_meter_readings_transaction
             statement = statement.where(c.transaction_pk == scope.transaction_pk)
         else:
             statement = _scoped(statement, c, scope)
@@ -120,7 +120,7 @@ class SqlHistorian:
             c.timestamp >= start,
             c.timestamp < end,
             finite(c.value),
-            c.id > func.coalesce(watermark, 0),
+            c.reading_id > func.coalesce(watermark, 0),
         )
         tail = _filtered(_scoped(tail, c, scope), c, measurands, phases)
         rows = await self._c.execute(union_all(stored, tail))

@@ -30,7 +30,7 @@ from evscada.core.model import (
 )
 from evscada.storage import tables as t
 from evscada.storage.db import Database
-from evscada.storage.sample_writer import MeterSampleWriter
+from evscada.storage.sample_writer import MeterSampleWriter, insert_readings
 from evscada.storage.station_state_writer import StationStateWriter
 
 # Statements on the paths every connecting station takes, built once: SQLAlchemy memoizes a statement's cache
@@ -71,7 +71,6 @@ _RUNNING_WITH_TOKEN = (
     .select_from(t.transactions)
     .where(_tx.id_token == bindparam("p_id_token"), _tx.state == str(TransactionState.RUNNING))
 )
-_INSERT_SAMPLES = insert(t.meter_samples)
 _claimed_starts = select(_tx.remote_start_command_id).where(
     _tx.remote_start_command_id.is_not(None), _tx.station_id == bindparam("p_station_id")
 )
@@ -365,24 +364,7 @@ class SqlMeterSamples:
     ) -> None:
         if not samples:
             return
-        rows = [
-            {
-                "station_id": station_id,
-                "evse_id": evse.evse_id,
-                "connector_id": evse.connector_id,
-                "transaction_pk": transaction_pk,
-                "timestamp": s.timestamp,
-                "measurand": s.measurand,
-                "phase": s.phase,
-                "location": s.location,
-                "context": s.context,
-                "unit": s.unit,
-                "value": s.value,
-                "raw": s.raw,
-            }
-            for s in samples
-        ]
-        await self._c.execute(_INSERT_SAMPLES, rows)
+        await insert_readings(self._c, station_id=station_id, evse=evse, transaction_pk=transaction_pk, samples=samples)
 
 
 class SqlStationMessages:

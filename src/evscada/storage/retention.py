@@ -2,7 +2,7 @@
 
 No delete holds the database for long (on SQLite the gateway shares the one writer connection): each statement
 removes at most `prune_batch` rows, found by primary key, and the pruner sleeps `prune_pause` between statements.
-Tables without an index on their time column (meter_samples, status_history) are pruned in primary-key order: a
+Tables without an index on their time column (meter_readings, status_history) are pruned in primary-key order: a
 window of ids is deleted where its rows are old enough, and pruning stops at the first window with nothing to delete.
 A late sample (old timestamp, new id) therefore goes when the rows received with it go.
 """
@@ -52,8 +52,8 @@ class Pruner:
 
         if (at := cutoff(s.raw_sample_days)) is not None:
             # Only rows the aggregator has folded in: buckets must not miss what retention took first.
-            done["meter_samples"] = await self._by_id(
-                t.meter_samples, t.meter_samples.c.timestamp, at, below=await self._watermark()
+            done["meter_readings"] = await self._by_id(
+                t.meter_readings, t.meter_readings.c.timestamp, at, below=await self._watermark()
             )
         if (at := cutoff(s.status_history_days)) is not None:
             done["status_history"] = await self._by_id(t.status_history, t.status_history.c.timestamp, at)

@@ -16,6 +16,7 @@ from evscada.core.ports import MeterWrite
 from evscada.storage import tables as t
 from evscada.storage.db import Database
 from evscada.storage.group_commit import GroupWriter
+from evscada.storage.readings import readings
 
 log = logging.getLogger(__name__)
 
@@ -57,20 +58,7 @@ class MeterSampleWriter(GroupWriter[_Pending, MeterWrite]):
         return await _write(connection, list(items))
 
 
-_SAMPLE_COLUMNS = (
-    "station_id",
-    "evse_id",
-    "connector_id",
-    "transaction_pk",
-    "timestamp",
-    "measurand",
-    "phase",
-    "location",
-    "context",
-    "unit",
-    "value",
-    "raw",
-)
+_READING_COLUMNS = ("station_id", "evse_id", "connector_id", "transaction_pk", "timestamp", "samples")
 _RECEIPT_COLUMNS = ("station_id", "message_key", "received_at")
 
 
@@ -104,33 +92,34 @@ async def _write(connection: AsyncConnection, batch: list[_Pending]) -> list[Met
         results.append(MeterWrite(stored=index in fresh, transaction_pk=pk))
         if index not in fresh:
             continue
-        times: dict[datetime, object] = {}
-        for s in item.samples:
-            at = times.get(s.timestamp)
-            if at is None:
-                at = times[s.timestamp] = to_db(s.timestamp)
-            rows.append(
-                (
-                    item.station_id,
-                    item.evse.evse_id,
-                    item.evse.connector_id,
-                    pk,
-                    at,
-                    s.measurand,
-                    s.phase,
-                    s.location,
-                    s.context,
-                    s.unit,
-                    s.value,
-                    s.raw,
-                )
-            )
-    if rows:
-        placeholders = _placeholders(dialect, 1, len(_SAMPLE_COLUMNS))
-        await connection.exec_driver_sql(
-            f"INSERT INTO meter_samples ({', '.join(_SAMPLE_COLUMNS)}) VALUES {placeholders}", rows
-        )
+        for at, values in readings(item.samples):
+            rows.append((item.station_id, item.evse.evse_id, item.evse.connector_id, pk, to_db(at), values))
+    await _insert_readings(connection, rows)
     return results
+
+
+async def insert_readings(
+    connection: AsyncConnection,
+    *,
+    station_id: StationId,
+    evse: EvseRef,
+    transaction_pk: TransactionPk | None,
+    samples: Sequence[MeterSample],
+) -> None:
+    """One transaction message's samples, outside the group commit."""
+    to_db = _db_time(connection.dialect)
+    place = (station_id, evse.evse_id, evse.connector_id, transaction_pk)
+    await _insert_readings(connection, [(*place, to_db(at), values) for at, values in readings(samples)])
+
+
+async def _insert_readings(connection: AsyncConnection, rows: list[tuple[object, ...]]) -> None:
+    # Plain SQL and tuples: the hot path's choice, and the packed text goes to a JSONB column on PostgreSQL
+    # as it is (SQLAlchemy's JSONB type would encode the text again).
+    if rows:
+        placeholders = _placeholders(connection.dialect, 1, len(_READING_COLUMNS))
+        await connection.exec_driver_sql(
+            f"INSERT INTO meter_readings ({', '.join(_READING_COLUMNS)}) VALUES {placeholders}", rows
+        )
 
 
 async def _claim_receipts(
