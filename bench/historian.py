@@ -3,15 +3,16 @@
     .venv/bin/python bench/historian.py [--stations 5] [--interval 60] [--database-url URL]
     .venv/bin/python bench/historian.py --aggregate [--stations 100] [--rows 200000] [--batch N] [--database-url URL]
 
-Rows go straight into meter_samples (a set-up shortcut, not the gateway's path), the aggregator folds them in
+Rows go straight into meter_readings (a set-up shortcut, not the gateway's path), the aggregator folds them in
 (timed), then one station's month of one measurand is read raw (every sample) and with resolution auto (the
 buckets), through the same core service the API uses. It prints both times and their ratio.
 
 --aggregate times the aggregator alone: the rows of N stations interleaved in time as the gateway writes them
 (some samples without a value or not finite, without a unit, with a phase, late, or sharing a timestamp), folded
 by the former Python fold (LegacyAggregator below, kept as the baseline) and then, from scratch, by
-MeterAggregator. It prints rows/s of both, their ratio, the longest single batch (how long one batch holds the
-SQLite writer), and checks that both produced the same buckets. It empties the meter tables of the database it is
+MeterAggregator. It prints readings/s of both (a reading: one station's values of one instant), their ratio,
+the longest single batch (how long one batch holds the SQLite writer), and checks that both produced the same
+buckets. It empties the meter tables of the database it is
 given: point --database-url only at a scratch database.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import math
 import random
 import tempfile
@@ -27,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -35,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from evscada.app import build_core
 from evscada.bus.local import LocalBus
 from evscada.core.historian import STORED_RESOLUTIONS, Bucket, Resolution, SampleScope, floor_time
-from evscada.core.model import RegistrationStatus, SecurityProfile, StationId
+from evscada.core.model import EvseRef, MeterSample, RegistrationStatus, SecurityProfile, StationId
 from evscada.settings import Settings
 from evscada.storage import tables as t
 from evscada.storage.aggregator import MeterAggregator, _lock_watermark
@@ -43,6 +45,7 @@ from evscada.storage.db import Database
 from evscada.storage.historian import WATERMARK
 from evscada.storage.historian_settings import HistorianSettings
 from evscada.storage.repositories import SqlStore
+from evscada.storage.sample_writer import insert_readings
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 DAYS = 30
@@ -53,33 +56,18 @@ async def fill(database: Database, stations: int, interval: int) -> int:
     rows = 0
     steps = DAYS * 86400 // interval
     for n in range(stations):
-        sid = f"BENCH-{n:04d}"
-        batch = []
+        sid = StationId(f"BENCH-{n:04d}")
+        batch: list[MeterSample] = []
         for i in range(steps):
             at = START + timedelta(seconds=i * interval)
             power = 11000 + 11000 * math.sin(i / 97 + n)
             for measurand, unit in MEASURANDS:
-                value = power if unit == "W" else i * 3.0
-                batch.append(
-                    {
-                        "station_id": sid,
-                        "evse_id": 1,
-                        "connector_id": 1,
-                        "timestamp": at,
-                        "measurand": measurand,
-                        "unit": unit,
-                        "value": value,
-                    }
-                )
-            if len(batch) >= 20_000:
+                batch.append(MeterSample(at, power if unit == "W" else i * 3.0, measurand, unit=unit))
+            if len(batch) >= 20_000 or i == steps - 1:
                 async with database.transaction() as c:
-                    await c.execute(insert(t.meter_samples), batch)
+                    await insert_readings(c, station_id=sid, evse=EvseRef(1, 1), transaction_pk=None, samples=batch)
                 rows += len(batch)
                 batch = []
-        if batch:
-            async with database.transaction() as c:
-                await c.execute(insert(t.meter_samples), batch)
-            rows += len(batch)
     return rows
 
 
@@ -90,26 +78,19 @@ class LegacyAggregator(MeterAggregator):
     async def run_once(self) -> int:
         async with self._database.transaction() as connection:
             watermark = await _lock_watermark(connection)
-            safe = await self._safe_id(connection)
+            taken, upper = await self._window(connection, watermark)
+            if taken == 0:
+                return 0
             c = t.meter_samples.c
             query = select(
                 c.id, c.station_id, c.evse_id, c.connector_id, c.timestamp, c.measurand, c.phase, c.unit, c.value
             )
-            rows = (await connection.execute(query.where(c.id > watermark).order_by(c.id).limit(self._batch))).all()
-            taken, expected = 0, watermark + 1
-            for row in rows:
-                if row.id != expected and row.id - 1 > safe:
-                    break
-                taken, expected = taken + 1, row.id + 1
-            if taken == 0:
-                return 0
-            buckets = _legacy_fold(rows[:taken])
+            rows = (await connection.execute(query.where(c.reading_id > watermark, c.reading_id <= upper))).all()
+            buckets = _legacy_fold(sorted(rows, key=lambda row: row.id))
             if buckets:
                 await _legacy_upsert(connection, buckets)
             w = t.historian_watermarks.c
-            await connection.execute(
-                t.historian_watermarks.update().where(w.name == WATERMARK).values(last_id=rows[taken - 1].id)
-            )
+            await connection.execute(t.historian_watermarks.update().where(w.name == WATERMARK).values(last_id=upper))
         return taken
 
 
@@ -180,7 +161,7 @@ async def fill_interleaved(database: Database, stations: int, rows: int) -> int:
     10 s apart; a few without a value (or NaN, infinite), without a unit, with a phase, late (an old offline
     reading) or repeated."""
     rng = random.Random(1)
-    batch: list[dict[str, Any]] = []
+    batch: list[tuple[StationId, EvseRef, MeterSample]] = []
     written, step = 0, 0
     while written + len(batch) < rows:
         at = START + timedelta(seconds=10 * step)
@@ -188,34 +169,38 @@ async def fill_interleaved(database: Database, stations: int, rows: int) -> int:
             power = 11000 + 11000 * math.sin(step / 97 + n)
             for measurand, unit in MEASURANDS:
                 roll = rng.random()
-                batch.append(
-                    {
-                        "station_id": f"BENCH-{n:04d}",
-                        "evse_id": 1,
-                        "connector_id": 1 + n % 2,
-                        "timestamp": at - timedelta(minutes=rng.randrange(1, 60)) if roll < 0.01 else at,
-                        "measurand": measurand,
-                        "phase": "L1" if roll > 0.9 else None,
-                        "unit": None if 0.01 <= roll < 0.02 else unit,
-                        "value": None
-                        if 0.02 <= roll < 0.025
-                        else math.inf
-                        if 0.025 <= roll < 0.026
-                        else math.nan
-                        if 0.026 <= roll < 0.027
-                        else (power if unit == "W" else step * 3.0 + roll),
-                    }
+                value = (
+                    None
+                    if 0.02 <= roll < 0.025
+                    else math.inf
+                    if 0.025 <= roll < 0.026
+                    else math.nan
+                    if 0.026 <= roll < 0.027
+                    else (power if unit == "W" else step * 3.0 + roll)
                 )
+                sample = MeterSample(
+                    at - timedelta(minutes=rng.randrange(1, 60)) if roll < 0.01 else at,
+                    value,
+                    measurand,
+                    unit=None if 0.01 <= roll < 0.02 else unit,
+                    phase="L1" if roll > 0.9 else None,
+                )
+                batch.append((StationId(f"BENCH-{n:04d}"), EvseRef(1, 1 + n % 2), sample))
         step += 1 if rng.random() > 0.05 else 0  # now and then an instant is sent twice
         if len(batch) >= 20_000:
-            async with database.transaction() as c:
-                await c.execute(insert(t.meter_samples), batch)
+            await _write_interleaved(database, batch)
             written, batch = written + len(batch), []
     batch = batch[: rows - written]
-    if batch:
-        async with database.transaction() as c:
-            await c.execute(insert(t.meter_samples), batch)
+    await _write_interleaved(database, batch)
     return written + len(batch)
+
+
+async def _write_interleaved(database: Database, samples: list[tuple[StationId, EvseRef, MeterSample]]) -> None:
+    """One reading per station's values of one instant, in arrival order, as the gateway stores a MeterValues."""
+    async with database.transaction() as c:
+        for (station_id, evse), group in itertools.groupby(samples, key=lambda item: item[:2]):
+            values = [sample for _, _, sample in group]
+            await insert_readings(c, station_id=station_id, evse=evse, transaction_pk=None, samples=values)
 
 
 async def buckets(database: Database) -> dict[tuple[Any, ...], tuple[Any, ...]]:
@@ -238,7 +223,7 @@ def differences(old: dict[tuple[Any, ...], tuple[Any, ...]], new: dict[tuple[Any
 
 
 async def timed_batches(aggregator: MeterAggregator) -> tuple[int, float, list[float]]:
-    """Rows, seconds in all, and each batch's seconds, sorted."""
+    """Readings, seconds in all, and each batch's seconds, sorted."""
     rows, batches = 0, []
     started = time.perf_counter()
     while True:
@@ -255,10 +240,15 @@ async def aggregate_mode(args: argparse.Namespace, url: str) -> None:
     database = Database(url)
     await database.migrate()
     async with database.transaction() as c:  # a scratch database may hold an earlier run's rows
-        for table in (t.meter_aggregates, t.historian_watermarks, t.meter_samples):
+        for table in (t.meter_aggregates, t.historian_watermarks, t.meter_readings):
             await c.execute(table.delete())
     rows = await fill_interleaved(database, args.stations, args.rows)
-    print(f"{rows:,} raw rows of {args.stations} stations, {database.engine.dialect.name}, batch {args.batch:,}")
+    async with database.transaction() as c:
+        readings = (await c.execute(select(func.count()).select_from(t.meter_readings))).scalar_one()
+    print(
+        f"{rows:,} raw rows in {readings:,} readings of {args.stations} stations, {database.engine.dialect.name},"
+        f" batch {args.batch:,} readings"
+    )
     figures = {}
     for name, kind in (("old (Python fold)", LegacyAggregator), ("new (SQL)", MeterAggregator)):
         async with database.transaction() as c:
@@ -272,7 +262,8 @@ async def aggregate_mode(args: argparse.Namespace, url: str) -> None:
         figures[name] = (folded / seconds, await buckets(database))
         median, p95 = batches[len(batches) // 2] * 1000, batches[len(batches) * 95 // 100] * 1000
         print(
-            f"{name:<18} {folded:,} rows in {seconds:6.2f} s: {folded / seconds:9,.0f} rows/s; {len(batches)} batches"
+            f"{name:<18} {folded:,} readings in {seconds:6.2f} s: {folded / seconds:9,.0f} readings/s;"
+            f" {len(batches)} batches"
             f" of {median:5.1f} ms (median), p95 {p95:5.1f} ms, longest {batches[-1] * 1000:5.1f} ms"
         )
     (old_rate, old_buckets), (new_rate, new_buckets) = figures.values()
@@ -297,7 +288,7 @@ async def main() -> None:
     parser.add_argument("--stations", type=int, help="default: 5, or 100 with --aggregate")
     parser.add_argument("--aggregate", action="store_true", help="time the aggregator alone, old fold against new")
     parser.add_argument("--rows", type=int, default=200_000, help="raw rows for --aggregate")
-    parser.add_argument("--batch", type=int, default=HistorianSettings().aggregate_batch, help="rows per batch")
+    parser.add_argument("--batch", type=int, default=HistorianSettings().aggregate_batch, help="readings per batch")
     parser.add_argument("--interval", type=int, default=60, help="seconds between samples")
     parser.add_argument("--database-url", help="default: a fresh SQLite file in a temporary directory")
     args = parser.parse_args()
@@ -327,7 +318,7 @@ async def main() -> None:
         started = time.perf_counter()
         folded = await MeterAggregator(database).catch_up()
         seconds = time.perf_counter() - started
-        print(f"aggregator: {folded:,} rows folded in {seconds:.1f} s ({folded / seconds:,.0f} rows/s)")
+        print(f"aggregator: {folded:,} readings folded in {seconds:.1f} s ({rows / seconds:,.0f} rows/s)")
 
         sid = StationId("BENCH-0000")
         end = START + timedelta(days=DAYS)

@@ -3,13 +3,15 @@
     .venv/bin/python bench/sample_layout.py [--stations 1000] [--commits 70] [--samples 5] [--rounds 2]
 
 Plain `sqlite3` in this process, no server: each commit holds what the gateway's MeterSampleWriter writes for
-one MeterValues message per station (a receipt per message, `--samples` rows per message), on evscada's own
-tables (`storage/tables.py`) and pragmas (`storage/db.py`). The alternatives change one thing each:
+one MeterValues message per station (a receipt per message, a meter_readings row holding its `--samples` values),
+on evscada's own tables (`storage/tables.py`) and pragmas (`storage/db.py`). The alternatives change one thing
+each:
 
-- no-station-index: without ix_meter_samples_station_time (per-station raw queries would lose their index);
 - no-receipts: without the repeat receipts (repeated messages would be stored twice);
-- row-per-message: one row per message holding its sampled values (JSON), both indexes kept: a hypothetical
-  layout, to tell whether SQLite's cost follows the number of index entries or the number of pages touched.
+- per-value: the layout before 2026-12-06, a meter_samples row per sampled value with both indexes, so each value
+  took an entry in each index;
+- values-table: a reading row per message and time (both indexes) and its values in a second table keyed by
+  `reading id * 1024 + position` (no index but the primary keys takes an entry per value).
 
 It prints the mean time per commit over the second half of the commits (the first half grows the indexes) and
 the ratio to evscada's layout measured in the same run, so the machine's noise cancels.
@@ -33,25 +35,28 @@ from evscada.storage import tables as t
 from evscada.storage.db import _sqlite_pragmas
 
 MEASURANDS = ("Energy.Active.Import.Register", "Power.Active.Import", "Current.Import", "Voltage", "SoC")
-SAMPLE_COLUMNS = ", ".join(column.name for column in t.meter_samples.c if column.name != "id")  # table order
-LAYOUTS = ("evscada", "no-station-index", "no-receipts", "row-per-message")
+LAYOUTS = ("evscada", "no-receipts", "per-value", "values-table")
+PER_VALUE = (
+    "CREATE TABLE meter_samples (id INTEGER PRIMARY KEY, station_id VARCHAR(64) NOT NULL, evse_id INTEGER NOT NULL,"
+    " connector_id INTEGER NOT NULL, transaction_pk INTEGER, timestamp DATETIME NOT NULL, measurand VARCHAR(48)"
+    " NOT NULL, phase VARCHAR(8), location VARCHAR(8), context VARCHAR(24), unit VARCHAR(20), value FLOAT, raw TEXT);"
+    "CREATE INDEX ix_meter_samples_station_time ON meter_samples (station_id, timestamp);"
+    "CREATE INDEX ix_meter_samples_transaction ON meter_samples (transaction_pk);"
+)
 
 
 def open_database(path: Path, layout: str) -> sqlite3.Connection:
     engine = create_engine(f"sqlite:///{path}")
-    t.metadata.create_all(engine, tables=[t.meter_samples, t.message_receipts])
+    t.metadata.create_all(engine, tables=[t.meter_readings, t.message_receipts])
     engine.dispose()
     connection = sqlite3.connect(path, isolation_level=None)
     _sqlite_pragmas(connection, None)
-    if layout == "no-station-index":
-        connection.execute("DROP INDEX ix_meter_samples_station_time")
-    if layout == "row-per-message":
+    if layout == "per-value":
+        connection.executescript("DROP TABLE meter_readings;" + PER_VALUE)
+    if layout == "values-table":
         connection.executescript(
-            "DROP TABLE meter_samples;"
-            "CREATE TABLE meter_samples (id INTEGER PRIMARY KEY, station_id VARCHAR(64) NOT NULL, evse_id INTEGER,"
-            " connector_id INTEGER, transaction_pk BIGINT, timestamp DATETIME NOT NULL, samples TEXT NOT NULL);"
-            "CREATE INDEX ix_meter_samples_station_time ON meter_samples (station_id, timestamp);"
-            "CREATE INDEX ix_meter_samples_transaction ON meter_samples (transaction_pk);"
+            "CREATE TABLE meter_values (id INTEGER PRIMARY KEY, measurand VARCHAR(48) NOT NULL, phase VARCHAR(8),"
+            " location VARCHAR(8), context VARCHAR(24), unit VARCHAR(20), value FLOAT, raw TEXT);"
         )
     return connection
 
@@ -59,6 +64,9 @@ def open_database(path: Path, layout: str) -> sqlite3.Connection:
 def commit_writer(connection: sqlite3.Connection, layout: str, stations: int, samples: int) -> Callable[[int], None]:
     start = datetime(2026, 12, 5, tzinfo=UTC)
     measurands = (MEASURANDS * (samples // len(MEASURANDS) + 1))[:samples]
+
+    def packed(value: float) -> str:
+        return json.dumps([[m, None, None, "Sample.Periodic", "Wh", value, None] for m in measurands])
 
     def write(k: int) -> None:
         at = (start + timedelta(seconds=k)).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
@@ -72,13 +80,28 @@ def commit_writer(connection: sqlite3.Connection, layout: str, stations: int, sa
                 "ON CONFLICT DO NOTHING RETURNING station_id, message_key",
                 [value for receipt in receipts for value in receipt],
             ).fetchall()
-        if layout == "row-per-message":
-            packed = json.dumps([[m, None, None, "Sample.Periodic", "Wh", float(k)] for m in measurands])
-            rows = [(name, 1, 1, None, at, packed) for name in names]
+        if layout in ("evscada", "no-receipts"):
+            rows = [(name, 1, 1, None, at, packed(float(k))) for name in names]
             connection.executemany(
-                "INSERT INTO meter_samples (station_id, evse_id, connector_id, transaction_pk, timestamp, samples)"
+                "INSERT INTO meter_readings (station_id, evse_id, connector_id, transaction_pk, timestamp, samples)"
                 " VALUES (?,?,?,?,?,?)",
                 rows,
+            )
+        elif layout == "values-table":
+            first = (connection.execute("SELECT max(id) FROM meter_readings").fetchone()[0] or 0) + 1
+            connection.executemany(
+                "INSERT INTO meter_readings (id, station_id, evse_id, connector_id, transaction_pk, timestamp, samples)"
+                " VALUES (?,?,?,?,?,?,'')",
+                [(first + i, name, 1, 1, None, at) for i, name in enumerate(names)],
+            )
+            connection.executemany(
+                "INSERT INTO meter_values (id, measurand, phase, location, context, unit, value, raw)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    ((first + i) * 1024 + p, m, None, None, "Sample.Periodic", "Wh", float(k), None)
+                    for i in range(len(names))
+                    for p, m in enumerate(measurands)
+                ],
             )
         else:
             sample_rows = [
@@ -87,7 +110,9 @@ def commit_writer(connection: sqlite3.Connection, layout: str, stations: int, sa
                 for m in measurands
             ]
             connection.executemany(
-                f"INSERT INTO meter_samples ({SAMPLE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", sample_rows
+                "INSERT INTO meter_samples (station_id, evse_id, connector_id, transaction_pk, timestamp, measurand,"
+                " phase, location, context, unit, value, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                sample_rows,
             )
         connection.execute("COMMIT")
 
