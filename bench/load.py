@@ -11,10 +11,11 @@ import json
 import os
 import resource
 import sys
+import time
 
 from lean_ws import LeanSocket, RoundTripProtocol, frame
 
-TIMESTAMP = "2026-11-25T08:00:00.000Z"
+TIMESTAMP = "2026-11-25T08:00:00.000Z"  # StatusNotification's time
 _SAMPLES = ",".join(
     '{"value":"%s","measurand":"%s","unit":"%s"%s}' % (value, measurand, unit, extra)  # noqa: UP031
     for value, measurand, unit, extra in [
@@ -31,15 +32,31 @@ RUN = os.urandom(3).hex()
 
 TEMPLATES = {
     "heartbeat": '[2,"%s","Heartbeat",{}]',
-    "metervalues": '[2,"%s","MeterValues",{"connectorId":1,"meterValue":[{"timestamp":"'
-    + TIMESTAMP
-    + '","sampledValue":['
+    # Stamped with the current second, as a station stamps its meter values (the CSMS's repeat key begins with it).
+    "metervalues": '[2,"%s","MeterValues",{"connectorId":1,"meterValue":[{"timestamp":"%s","sampledValue":['
     + _SAMPLES
     + "]}]}]",
     "boot": '[2,"%s","BootNotification",{"chargePointVendor":"Bench","chargePointModel":"B1"}]',
     "status": '[2,"%s","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Available",'
     '"timestamp":"' + TIMESTAMP + '"}]',
 }
+
+
+def call_text(scenario: str, unique_id: str) -> str:
+    if scenario == "metervalues":
+        return TEMPLATES[scenario] % (unique_id, now())
+    return TEMPLATES[scenario] % unique_id
+
+
+_clock: list[object] = [0, ""]
+
+
+def now() -> str:
+    """The current second in OCPP's format, formatted once a second."""
+    second = int(time.time())
+    if second != _clock[0]:
+        _clock[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))]
+    return str(_clock[1])
 
 
 def mark(text: str) -> None:
@@ -63,7 +80,6 @@ async def connect_all(args: argparse.Namespace, count: int) -> list[LeanSocket]:
 
 async def round_trips(args: argparse.Namespace) -> dict[str, object]:
     loop = asyncio.get_running_loop()
-    template = TEMPLATES[args.scenario]
     latencies: list[float] = []
     measuring = False
 
@@ -76,7 +92,7 @@ async def round_trips(args: argparse.Namespace) -> dict[str, object]:
             f"{args.host}:{args.port}",
             f"/ocpp/BENCH-{index:05d}",
             "ocpp1.6",
-            lambda n: frame(template % f"{RUN}-{index}-{n}"),
+            lambda n: frame(call_text(args.scenario, f"{RUN}-{index}-{n}")),
             record,
         )
 
@@ -139,7 +155,7 @@ async def storm(args: argparse.Namespace) -> dict[str, object]:
             )
             sockets.append(ws)
             for name in ("boot", "status"):
-                ws.send(frame(TEMPLATES[name] % f"{n}-{name}"))
+                ws.send(frame(call_text(name, f"{n}-{name}")))
                 answer = await asyncio.wait_for(ws.recv(), args.seconds)
                 if not answer.startswith(b"[3,"):
                     failures.append(f"{n}: {answer[:80]!r}")

@@ -135,9 +135,9 @@ async def _claim_receipts(
             first_of.setdefault((item.station_id, item.message_key), index)  # a repeat inside the batch too
     if not first_of:
         return fresh
-    # In key order: two commits claiming the same receipts (a message repeated while its first copy is being
-    # stored) then wait for each other in one order instead of deadlocking on PostgreSQL.
-    claims = sorted(first_of.items())
+    # In the primary key's order (key, station): two commits claiming the same receipts (a message repeated while
+    # its first copy is being stored) then wait for each other in one order instead of deadlocking on PostgreSQL.
+    claims = sorted(first_of.items(), key=lambda claim: (claim[0][1], claim[0][0]))
     values = [value for (sid, key), i in claims for value in (sid, key, to_db(batch[i].at))]
     placeholders = _placeholders(connection.dialect, len(first_of), len(_RECEIPT_COLUMNS))
     claimed = await connection.exec_driver_sql(

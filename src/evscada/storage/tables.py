@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -253,12 +254,15 @@ station_messages = Table(
     Index("ix_station_messages_station_kind_time", "station_id", "kind", "timestamp"),
 )
 
+# Repeat detection for MeterValues. The key begins with the message's own time (gateway.session.repeat_key) and
+# leads the primary key, so a commit's receipts go together at the end of the index (migration 0015).
 message_receipts = Table(
     "message_receipts",
     metadata,
-    Column("station_id", String(64), primary_key=True),
-    Column("message_key", String(64), primary_key=True),
+    Column("station_id", String(64), nullable=False),
+    Column("message_key", String(64), nullable=False),
     Column("received_at", UtcDateTime, nullable=False, index=True),
+    PrimaryKeyConstraint("message_key", "station_id"),
 )
 
 command_log = Table(
