@@ -226,7 +226,7 @@ def repeat_key(payload: dict[str, Any], text: str) -> str:
     """The key a repeat of this frame is recognised by: its first meter value's time (as the station wrote it, to
     the second) followed by a digest of the whole frame. A repeat after a reconnect carries the same time, and
     keys that begin with the time land together at the end of the receipts' index instead of one random place
-    per message (docs/performance.md, "Next steps")."""
+    per message (docs/performance.md, "Time-first repeat receipts")."""
     readings = payload.get("meterValue")
     at = readings[0].get("timestamp", "") if isinstance(readings, list) and readings else ""
     return f"{str(at)[:19]}{hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}"
