@@ -3,6 +3,7 @@ the aggregator's watermark stays where it was, new samples get new ids, and the 
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -79,3 +80,27 @@ def _comparable(row: tuple[Any, ...]) -> tuple[Any, ...]:
     if isinstance(at, str):
         at = datetime.fromisoformat(at).replace(tzinfo=UTC)
     return (*row[:4], at.astimezone(UTC), *row[5:])
+
+
+async def test_values_that_are_no_number_move_as_new_readings_hold_them(empty_database_url: str) -> None:
+    """Before 0014 a 1.6 value of "1e400" was stored as an infinity (and NaN stayed NaN on PostgreSQL). SQLite would
+    write "Inf" into the JSON, which nothing can read back: such values move without a number, their text in raw."""
+    database = Database(empty_database_url)
+    async with database.transaction() as c:
+        await c.run_sync(_migrate, empty_database_url, "0013")
+        postgresql = c.dialect.name == "postgresql"
+        values = [math.inf, -math.inf, *([math.nan] if postgresql else []), 5.0]
+        for n, value in enumerate(values):
+            await c.execute(
+                text(
+                    f"INSERT INTO meter_samples ({FIELDS}, value, raw) "
+                    "VALUES ('CP-N', 1, 1, NULL, :at, 'Voltage', NULL, NULL, NULL, 'V', :value, :raw)"
+                ),
+                {"at": T0 + timedelta(seconds=n), "value": value, "raw": "1e400" if n == 0 else None},
+            )
+        await c.run_sync(_migrate, empty_database_url, "head")
+    moved = await _samples(database)
+    await database.close()
+
+    expected = [(None, "1e400"), (None, "-inf"), *([(None, "nan")] if postgresql else []), (5.0, None)]
+    assert [row[-2:] for row in moved] == expected

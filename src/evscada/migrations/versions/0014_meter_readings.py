@@ -6,7 +6,9 @@ one message's values of one time as a JSON array, and the view meter_samples unf
 know, with the same columns plus reading_id.
 
 Existing samples move one per reading, keeping their id as the reading's id, so the aggregator's watermark (now
-named meter_readings) stays where it was. The move runs in steps of 100,000 rows and logs its progress.
+named meter_readings) stays where it was. The move runs in steps of 100,000 rows and logs its progress. A value
+that is no number (an infinity; NaN on PostgreSQL) moves as new readings store it: no value, its text in raw
+(SQLite would otherwise write "Inf" into the JSON, which no JSON function reads back).
 
 Revision ID: 0014
 Revises: 0013
@@ -31,18 +33,27 @@ _STEP = 100_000
 _SPAN = 1024  # storage.tables.SAMPLE_ID_SPAN at this revision
 _FIELDS = ("measurand", "phase", "location", "context", "unit", "value", "raw")
 _PLACE = "station_id, evse_id, connector_id, transaction_pk, timestamp"
+_READING_PLACE = ", ".join(f"r.{column.strip()}" for column in _PLACE.split(","))
+_LARGEST = "1.7976931348623157e308"  # the largest finite float
+# The value and raw text of a sample as new readings hold them (storage/readings.py): no value that is no number.
+_NUMBER = f"CASE WHEN value BETWEEN -{_LARGEST} AND {_LARGEST} THEN value END"
+_RAW = {
+    "sqlite": f"CASE WHEN value > {_LARGEST} THEN coalesce(raw, 'inf') "
+    f"WHEN value < -{_LARGEST} THEN coalesce(raw, '-inf') ELSE raw END",
+    "postgresql": "CASE WHEN value = 'NaN' THEN coalesce(raw, 'nan') WHEN value = 'Infinity' THEN coalesce(raw, 'inf') "
+    "WHEN value = '-Infinity' THEN coalesce(raw, '-inf') ELSE raw END",
+}
 
 _VIEW = {
     "sqlite": f"""
 CREATE VIEW meter_samples AS
-SELECT r.id * {_SPAN} + s.key AS id, r.id AS reading_id, {", ".join(f"r.{c.strip()}" for c in _PLACE.split(","))},
+SELECT r.id * {_SPAN} + s.key AS id, r.id AS reading_id, {_READING_PLACE},
        {", ".join(f"json_extract(s.value, '$[{i}]') AS {name}" for i, name in enumerate(_FIELDS))}
 FROM meter_readings AS r, json_each(r.samples) AS s
 """,
     "postgresql": f"""
 CREATE VIEW meter_samples AS
-SELECT r.id * {_SPAN} + s.position - 1 AS id, r.id AS reading_id,
-       {", ".join(f"r.{c.strip()}" for c in _PLACE.split(","))},
+SELECT r.id * {_SPAN} + s.position - 1 AS id, r.id AS reading_id, {_READING_PLACE},
        {", ".join(f"s.sample ->> {i} AS {name}" for i, name in enumerate(_FIELDS) if name != "value")},
        (s.sample ->> 5)::double precision AS value
 FROM meter_readings AS r
@@ -53,6 +64,18 @@ CROSS JOIN LATERAL jsonb_array_elements(r.samples) WITH ORDINALITY AS s(sample, 
 
 def _bigpk() -> sa.types.TypeEngine:
     return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _place_columns() -> list[sa.Column]:
+    """Where and when, as both meter_readings and the former meter_samples hold it."""
+    return [
+        sa.Column("id", _bigpk(), autoincrement=True, nullable=False),
+        sa.Column("station_id", sa.String(length=64), nullable=False),
+        sa.Column("evse_id", sa.Integer(), nullable=False),
+        sa.Column("connector_id", sa.Integer(), nullable=False),
+        sa.Column("transaction_pk", _bigpk(), nullable=True),
+        sa.Column("timestamp", sa.DateTime(timezone=True), nullable=False),
+    ]
 
 
 def _in_steps(bind: sa.Connection, source: str, statement: str, what: str) -> None:
@@ -69,21 +92,17 @@ def upgrade() -> None:
     dialect = bind.dialect.name
     op.create_table(
         "meter_readings",
-        sa.Column("id", _bigpk(), autoincrement=True, nullable=False),
-        sa.Column("station_id", sa.String(length=64), nullable=False),
-        sa.Column("evse_id", sa.Integer(), nullable=False),
-        sa.Column("connector_id", sa.Integer(), nullable=False),
-        sa.Column("transaction_pk", _bigpk(), nullable=True),
-        sa.Column("timestamp", sa.DateTime(timezone=True), nullable=False),
+        *_place_columns(),
         sa.Column("samples", sa.Text().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_meter_readings")),
     )
     pack = "json_array(json_array({}))" if dialect == "sqlite" else "jsonb_build_array(jsonb_build_array({}))"
+    fields = [{"value": _NUMBER, "raw": _RAW[dialect]}.get(name, name) for name in _FIELDS]
     _in_steps(
         bind,
         "meter_samples",
         f"INSERT INTO meter_readings (id, {_PLACE}, samples) "
-        f"SELECT id, {_PLACE}, {pack.format(', '.join(_FIELDS))} FROM meter_samples "
+        f"SELECT id, {_PLACE}, {pack.format(', '.join(fields))} FROM meter_samples "
         "WHERE id >= :low AND id < :high",
         "moving meter samples to meter_readings",
     )
@@ -108,12 +127,7 @@ def downgrade() -> None:
     op.execute(_VIEW[bind.dialect.name].replace("VIEW meter_samples", "VIEW meter_samples_unfolded"))
     op.create_table(
         "meter_samples",
-        sa.Column("id", _bigpk(), autoincrement=True, nullable=False),
-        sa.Column("station_id", sa.String(length=64), nullable=False),
-        sa.Column("evse_id", sa.Integer(), nullable=False),
-        sa.Column("connector_id", sa.Integer(), nullable=False),
-        sa.Column("transaction_pk", _bigpk(), nullable=True),
-        sa.Column("timestamp", sa.DateTime(timezone=True), nullable=False),
+        *_place_columns(),
         sa.Column("measurand", sa.String(length=48), nullable=False),
         sa.Column("phase", sa.String(length=8), nullable=True),
         sa.Column("location", sa.String(length=8), nullable=True),
