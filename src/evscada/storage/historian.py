@@ -18,8 +18,9 @@ _LARGEST = 1.7976931348623157e308  # the largest finite float
 
 
 def finite(value: Any) -> Any:
-    """A sample's value is a number: BETWEEN -max AND max leaves out NULL, NaN and the infinities (a 1.6 value is
-    text, and "NaN" or "1e400" parse), so raw answers, the raw tail and the stored buckets agree."""
+    """A sample's value is a number: BETWEEN -max AND max leaves out NULL, NaN and the infinities, so raw answers,
+    the raw tail and the stored buckets agree. Readings store no such value (a 1.6 "NaN" or "1e400" keeps its text
+    in raw instead); the check also guards rows written into meter_readings by other means."""
     return value.between(-_LARGEST, _LARGEST)
 
 

@@ -15,8 +15,8 @@ class HistorianSettings(BaseModel):
     model_config = {"extra": "forbid"}
 
     aggregate_interval: float = Field(5.0, gt=0, description="seconds between aggregator rounds")
-    # 500 readings (about 2,500 values from MeterValues of 5) hold the SQLite writer for about 60 ms on a busy
-    # 2-core machine (docs/performance.md, Historian).
+    # 500 readings of 2 values held the SQLite writer 15 ms (median), 68 ms at the longest, in
+    # bench/historian.py --aggregate on a 2-core machine (docs/performance.md, "One row per reading").
     aggregate_batch: int = Field(
         500, ge=50, le=20_000, description="meter readings (a message's values of one time) folded per transaction"
     )
