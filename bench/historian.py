@@ -36,16 +36,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evscada.app import build_core
 from evscada.bus.local import LocalBus
-from evscada.core.historian import STORED_RESOLUTIONS, Bucket, Resolution, SampleScope, floor_time
+from evscada.core.historian.samples import STORED_RESOLUTIONS, Bucket, Resolution, SampleScope, floor_time
 from evscada.core.model import EvseRef, MeterSample, RegistrationStatus, SecurityProfile, StationId
 from evscada.settings import Settings
 from evscada.storage import tables as t
-from evscada.storage.aggregator import MeterAggregator, _lock_watermark
+from evscada.storage.charging.sample_writer import insert_readings
 from evscada.storage.db import Database
-from evscada.storage.historian import WATERMARK
-from evscada.storage.historian_settings import HistorianSettings
-from evscada.storage.repositories import SqlStore
-from evscada.storage.sample_writer import insert_readings
+from evscada.storage.historian.aggregator import MeterAggregator, _lock_watermark
+from evscada.storage.historian.samples import WATERMARK
+from evscada.storage.historian.settings import HistorianSettings
+from evscada.storage.store import SqlStore
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 DAYS = 30

@@ -29,10 +29,10 @@ from evscada.integrations.notifications.notifier import Notifier
 from evscada.integrations.webhooks.runner import Webhooks
 from evscada.security.passwords import Argon2Hasher
 from evscada.settings import Settings
-from evscada.storage.aggregator import MeterAggregator
 from evscada.storage.db import Database
-from evscada.storage.repositories import SqlStore
-from evscada.storage.retention import Pruner
+from evscada.storage.historian.aggregator import MeterAggregator
+from evscada.storage.historian.retention import Pruner
+from evscada.storage.store import SqlStore
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from evscada import __version__
-from evscada.core.access import Role
-from evscada.core.audit import CLI
+from evscada.core.access.audit import CLI
+from evscada.core.access.users import Role
 from evscada.core.errors import DomainError
 from evscada.core.model import AuthorizationStatus, RegistrationStatus, SecurityProfile, StationId, Token
 from evscada.settings import Settings
@@ -210,7 +210,7 @@ async def _with_app(settings: Settings, action: Callable[..., Awaitable[None]]) 
     from evscada.app import build_core
     from evscada.bus.local import LocalBus
     from evscada.storage.db import Database
-    from evscada.storage.repositories import SqlStore
+    from evscada.storage.store import SqlStore
 
     database = Database(settings.database_url)
     try:

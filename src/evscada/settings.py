@@ -13,7 +13,7 @@ from evscada.console.config import ConsoleSettings
 from evscada.core.alarms.rules import AlarmSettings
 from evscada.integrations.notifications.config import NotificationSettings
 from evscada.integrations.webhooks.settings import WebhookSettings
-from evscada.storage.historian_settings import HistorianSettings
+from evscada.storage.historian.settings import HistorianSettings
 
 DEFAULT_CONFIG_FILE = Path("evscada.toml")
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from tests.support import Csms
 
 

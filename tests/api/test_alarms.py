@@ -15,7 +15,7 @@ import pytest
 from ocpp.v16 import call as call16
 from ocpp.v201 import call as call201
 
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from evscada.core.model import SiteId, StationId
 from tests.api.conftest import key_for
 from tests.conftest import start_csms, test_settings

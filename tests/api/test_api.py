@@ -6,8 +6,8 @@ import httpx
 import pytest
 from ocpp.v16 import call
 
-from evscada.core import commands as c
-from evscada.core.access import Role
+from evscada.core.access.users import Role
+from evscada.core.control import commands as c
 from evscada.core.model import StationId
 from tests.api.conftest import key_for as _key
 from tests.e2e.test_commands import answering_station

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from tests.api.conftest import key_for
 from tests.e2e.test_commands import answering_station
 from tests.support import Csms

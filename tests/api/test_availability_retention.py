@@ -11,7 +11,7 @@ from ocpp.v16 import call
 from ocpp.v16.datatypes import MeterValue, SampledValue
 
 from evscada.app import Application
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from tests.api.conftest import key_for
 from tests.conftest import _truncate, test_settings
 from tests.support import Csms, eventually, station16

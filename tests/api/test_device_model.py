@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from ocpp.v201 import call as call201
 
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from tests.api.conftest import key_for
 from tests.api.recording_stations import recording_station
 from tests.support import Csms

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from ocpp.v16 import call
 
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from evscada.core.model import StationId
 from tests.api.conftest import key_for as _key
 from tests.support import Csms, station16

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from evscada.core.model import EvseRef, IdToken, StationId, TransactionEventKind, TransactionReport
 from tests.conftest import start_csms, test_settings
 from tests.support import Csms

@@ -14,7 +14,7 @@ import pytest
 from ocpp.v16 import call
 from ocpp.v16.datatypes import MeterValue, SampledValue
 
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from tests.api.conftest import key_for
 from tests.support import Csms, station16
 

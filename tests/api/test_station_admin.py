@@ -7,7 +7,7 @@ import pytest
 from ocpp.v16 import call
 from websockets.exceptions import InvalidStatus
 
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from tests.api.conftest import key_for
 from tests.support import Csms, eventually, station16
 

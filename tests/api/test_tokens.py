@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from ocpp.v16 import call
 
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from tests.api.conftest import key_for
 from tests.support import Csms, station16
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from tests.api.conftest import key_for
 from tests.support import Csms
 

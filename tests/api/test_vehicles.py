@@ -13,7 +13,7 @@ import httpx
 import pytest
 from ocpp.v16 import call
 
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from tests.api.conftest import key_for
 from tests.conftest import start_csms, test_settings
 from tests.support import Csms, station16

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from evscada.core.model import SiteId, StationId
 from evscada.simulator.fleet import run_station
 from evscada.simulator.station import StationSpec, Timing, cancel_quietly

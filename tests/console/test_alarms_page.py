@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from ocpp.v16 import call
 
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from tests.console.conftest import add_users, logged_in
 from tests.support import Csms, eventually, station16
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from ocpp.v16 import call
 
-from evscada.core import commands as c
-from evscada.core.access import Role
+from evscada.core.access.users import Role
+from evscada.core.control import commands as c
 from evscada.core.model import IdToken, StationId
 from tests.console.conftest import logged_in_page, screenshot
 from tests.support import Csms, eventually, station16

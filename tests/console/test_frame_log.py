@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ocpp.v16 import call
 
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from tests.console.conftest import PASSWORD, add_users, http
 from tests.console.test_sessions import csrf_of
 from tests.support import Csms, eventually, station16

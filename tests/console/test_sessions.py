@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from tests.conftest import start_csms
 from tests.console.conftest import PASSWORD, add_users, console_settings, http
 from tests.support import Csms

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from tests.api.recording_stations import recording_station
 from tests.console.conftest import add_users, logged_in
 from tests.support import Csms

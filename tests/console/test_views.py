@@ -12,8 +12,10 @@ from openpyxl import load_workbook
 from evscada.console.manage import expected_end
 from evscada.console.trends import chart_groups
 from evscada.console.views import station_state
-from evscada.core.access import Role
-from evscada.core.historian import SampleAnswer, Series, SeriesKey
+from evscada.core.access.users import Role
+from evscada.core.charging.queries import ConnectorView
+from evscada.core.historian.monitoring import LiveReading, reading_of
+from evscada.core.historian.samples import SampleAnswer, Series, SeriesKey
 from evscada.core.model import (
     EvseRef,
     MeterSample,
@@ -24,8 +26,6 @@ from evscada.core.model import (
     TransactionPk,
     TransactionState,
 )
-from evscada.core.monitoring import LiveReading, reading_of
-from evscada.core.queries import ConnectorView
 from tests.console.conftest import PASSWORD, add_users, http
 from tests.support import Csms, station16
 

@@ -13,9 +13,9 @@ from ocpp.v16.datatypes import MeterValue, SampledValue
 from ocpp.v201 import call as call201
 
 from evscada.app import Application
-from evscada.core import commands as c
 from evscada.core import events
 from evscada.core.alarms.service import AlarmFilter
+from evscada.core.control import commands as c
 from evscada.core.model import Alarm, AlarmState, RegistrationStatus, StationId
 from tests.conftest import _truncate, test_settings
 from tests.support import Csms, eventually, open_socket, station16, station201

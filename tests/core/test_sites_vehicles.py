@@ -8,13 +8,13 @@ import pytest
 
 from evscada.app import build_core
 from evscada.bus.local import LocalBus
+from evscada.core.access.sites import SiteExists, UnknownSite
+from evscada.core.access.vehicles import UnknownToken, UnknownVehicle, VehicleExists
 from evscada.core.errors import InvalidArgument, UnknownStation
 from evscada.core.model import SiteId, StationId, Token, VehicleId
 from evscada.core.services import Core
-from evscada.core.sites import SiteExists, UnknownSite
-from evscada.core.vehicles import UnknownToken, UnknownVehicle, VehicleExists
 from evscada.storage.db import Database
-from evscada.storage.repositories import SqlStore
+from evscada.storage.store import SqlStore
 from tests.conftest import _truncate, test_settings
 
 

@@ -23,7 +23,7 @@ from evscada.core.model import (
 )
 from evscada.core.services import Core
 from evscada.storage.db import Database
-from evscada.storage.repositories import SqlStore
+from evscada.storage.store import SqlStore
 from tests.conftest import _truncate, test_settings
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)

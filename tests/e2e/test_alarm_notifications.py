@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from evscada.core.model import StationId
 from evscada.integrations import signing
 from evscada.simulator.faults import FaultKind

@@ -14,7 +14,7 @@ from ocpp.v16 import call_result as result16
 from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call_result as result201
 
-from evscada.core import commands as c
+from evscada.core.control import commands as c
 from evscada.core.model import IdToken, StationId
 from tests.support import Csms, open_socket
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from websockets.asyncio.client import ClientConnection
 
-from evscada.core import commands as c
+from evscada.core.control import commands as c
 from evscada.core.model import IdToken, StationId
 from tests.schema_payloads import fullest_payload, sparsest_payload
 from tests.support import BOOT, Csms, exchange, open_socket

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from evscada.app import Application
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from evscada.core.events import AlarmChanged
 from evscada.core.model import Alarm, AlarmState, SiteId, StationId
 from evscada.integrations import signing

@@ -11,7 +11,7 @@ import pytest
 from ocpp.v16 import call
 
 from evscada.app import Application
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from evscada.core.model import EvseRef, IdToken, StationId, TransactionEventKind, TransactionReport
 from evscada.integrations.signing import verify
 from evscada.settings import Settings

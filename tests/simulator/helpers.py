@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from evscada.core import commands as c
+from evscada.core.control import commands as c
 from evscada.core.model import IdToken, StationId
 from evscada.simulator.dial import Dial, dial_ocpp
 from evscada.simulator.lean_links import LeanDial

@@ -19,7 +19,7 @@ import pytest
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, validate_payload
 
-from evscada.core import commands as c
+from evscada.core.control import commands as c
 from evscada.core.model import StationId
 from evscada.gateway.session import StationSession
 from evscada.simulator.faults import FaultKind

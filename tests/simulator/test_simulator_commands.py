@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from evscada.core import commands as c
+from evscada.core.control import commands as c
 from evscada.simulator.station import StationSpec
 from tests.simulator.helpers import (
     SID,

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from evscada.core import commands as c
-from evscada.core.device_model import DeviceModelFilter
+from evscada.core.control import commands as c
 from evscada.core.model import StationId
+from evscada.core.stations.device_model import DeviceModelFilter
 from evscada.simulator.station import StationSpec
 from tests.simulator.helpers import SID, VERSIONS, connector_status, remote_start, running_transaction, send
 from tests.support import Csms, eventually

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from evscada.core import commands as c
+from evscada.core.control import commands as c
 from evscada.core.model import StationId
 from evscada.simulator.station import StationSpec
 from tests.simulator.helpers import SID, VERSIONS, connector_status, raw_call, remote_start, send

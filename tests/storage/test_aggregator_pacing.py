@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 
 from evscada.core.model import EvseRef, MeterSample, StationId
 from evscada.storage import tables as t
-from evscada.storage.aggregator import MeterAggregator
+from evscada.storage.charging.sample_writer import insert_readings
 from evscada.storage.db import Database
-from evscada.storage.sample_writer import insert_readings
+from evscada.storage.historian.aggregator import MeterAggregator
 
 ROWS = 3000
 BATCH = 100

@@ -11,8 +11,8 @@ from alembic import command
 from sqlalchemy import text
 
 from evscada.core.model import EvseRef, MeterSample, StationId
+from evscada.storage.charging.sample_writer import insert_readings
 from evscada.storage.db import Database, alembic_config
-from evscada.storage.sample_writer import insert_readings
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 FIELDS = "station_id, evse_id, connector_id, transaction_pk, timestamp, measurand, phase, location, context, unit"

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from evscada.core.model import EvseRef, MeterSample, StationId
 from evscada.core.ports import MeterWrite
 from evscada.storage import tables as t
+from evscada.storage.charging.sample_writer import MeterSampleWriter, _Pending
 from evscada.storage.db import Database
 from evscada.storage.group_commit import Refused
-from evscada.storage.sample_writer import MeterSampleWriter, _Pending
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from evscada.core.errors import UnknownStation
 from evscada.core.model import BootInfo, ConnectorStatus, EvseRef, RegistrationStatus, StationId, StatusReport
 from evscada.storage import tables as t
 from evscada.storage.db import Database
-from evscada.storage.station_state_writer import BootRecord, ConnectionChange, StationStateWriter, StatusRecord
+from evscada.storage.stations.state_writer import BootRecord, ConnectionChange, StationStateWriter, StatusRecord
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 

@@ -31,17 +31,17 @@ from evscada.api.routes import users as user_routes
 from evscada.api.routes import vehicles as vehicle_routes
 from evscada.api.routes import webhooks as webhook_routes
 from evscada.bus.local import LocalBus
-from evscada.core.access import LastAdmin, LoginFailed, UnknownApiKey, UnknownUser, UserExists
+from evscada.core.access.sites import SiteExists, UnknownSite
+from evscada.core.access.users import LastAdmin, LoginFailed, UnknownApiKey, UnknownUser, UserExists
+from evscada.core.access.vehicles import UnknownToken, UnknownVehicle, VehicleExists
 from evscada.core.alarms.service import AlarmConflict, UnknownAlarm
-from evscada.core.deliveries import UnknownRecipient
+from evscada.core.charging.queries import InvalidCursor, NotFound
+from evscada.core.charging.reservations import ReservationNotActive, UnknownReservation
 from evscada.core.errors import AuthenticationFailed, DomainError, InvalidArgument, StationExists, UnknownStation
-from evscada.core.queries import InvalidCursor, NotFound
-from evscada.core.reservations import ReservationNotActive, UnknownReservation
+from evscada.core.notifications.deliveries import UnknownRecipient
+from evscada.core.notifications.webhooks import UnknownDelivery, UnknownSubscription
 from evscada.core.services import Core
-from evscada.core.sites import SiteExists, UnknownSite
-from evscada.core.stations import StationConnected
-from evscada.core.vehicles import UnknownToken, UnknownVehicle, VehicleExists
-from evscada.core.webhooks import UnknownDelivery, UnknownSubscription
+from evscada.core.stations.service import StationConnected
 
 if TYPE_CHECKING:
     from evscada.console.app import Frames

@@ -7,8 +7,8 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from evscada.api.schemas import CommandOut
-from evscada.core.local_lists import LocalListSent
-from evscada.core.reservations import Reservation, ReservationSent
+from evscada.core.charging.local_lists import LocalListSent
+from evscada.core.charging.reservations import Reservation, ReservationSent
 
 
 class LocalListOut(BaseModel):

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from evscada.core.access import Role, User, csrf_token
+from evscada.core.access.users import Role, User, csrf_token
 from evscada.core.services import Core
 
 _bearer = HTTPBearer(auto_error=False, description="an API key made with `evscada user key NAME`")

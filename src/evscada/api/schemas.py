@@ -8,11 +8,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from evscada.core.access import ApiKey, User
-from evscada.core.audit import AuditEntry
-from evscada.core.commands import CommandOutcome
+from evscada.core.access.audit import AuditEntry
+from evscada.core.access.users import ApiKey, User
+from evscada.core.charging.queries import StationView
+from evscada.core.control.commands import CommandOutcome
 from evscada.core.model import MeterSample, Site, Transaction, Vehicle, VehicleId
-from evscada.core.queries import StationView
 
 
 class ConnectorOut(BaseModel):

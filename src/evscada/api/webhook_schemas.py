@@ -8,7 +8,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from evscada.core.errors import InvalidArgument
-from evscada.core.webhooks import EVENT_TYPES, Delivery, Subscription, check_event_patterns, check_secret, check_url
+from evscada.core.notifications.webhooks import (
+    EVENT_TYPES,
+    Delivery,
+    Subscription,
+    check_event_patterns,
+    check_secret,
+    check_url,
+)
 
 _EVENTS_HELP = f"event types ({', '.join(EVENT_TYPES)}), 'transaction.*' or '*' for every type, later ones too"
 

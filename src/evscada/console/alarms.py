@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from evscada.api.deps import CoreDep
 from evscada.console.web import PageUser, need, read_form, render
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from evscada.core.alarms.rules import SOURCES
 from evscada.core.alarms.service import AlarmFilter
 from evscada.core.errors import DomainError

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from evscada.api.deps import SESSION_COOKIE, CoreDep
 from evscada.console.web import console_settings, read_form, render, safe_next
-from evscada.core.access import LoginFailed
+from evscada.core.access.users import LoginFailed
 
 router = APIRouter(include_in_schema=False)
 

@@ -13,8 +13,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from evscada.api.deps import CoreDep
 from evscada.console.views import ConnectorSummary, StationSummary, summaries
 from evscada.console.web import PageUser, need, read_form, render
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from evscada.core.errors import DomainError
+from evscada.core.historian.monitoring import LiveReading
 from evscada.core.model import (
     AuthorizationStatus,
     RegistrationStatus,
@@ -25,7 +26,6 @@ from evscada.core.model import (
     Vehicle,
     VehicleId,
 )
-from evscada.core.monitoring import LiveReading
 
 router = APIRouter(include_in_schema=False)
 

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse
 from evscada.api.deps import CoreDep
 from evscada.console.alarms import PRIORITIES, SHELF_MINUTES, active_alarms
 from evscada.console.web import PageUser, need, read_form
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from evscada.core.errors import DomainError
 from evscada.core.model import StationId
 from evscada.core.services import Core

@@ -11,10 +11,10 @@ from fastapi.responses import RedirectResponse
 
 from evscada.api.deps import CoreDep
 from evscada.console.web import PageUser, need, read_form
-from evscada.core.access import Role
+from evscada.core.access.users import Role
+from evscada.core.charging.reservations import ACTIVE, ReservationFilter, UnknownReservation
 from evscada.core.errors import DomainError
 from evscada.core.model import StationId
-from evscada.core.reservations import ACTIVE, ReservationFilter, UnknownReservation
 from evscada.core.services import Core
 
 router = APIRouter(include_in_schema=False)

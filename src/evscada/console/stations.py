@@ -15,7 +15,7 @@ from evscada.console.station_ops import alarm_context, operations_context
 from evscada.console.station_tokens import tokens_context
 from evscada.console.views import STATES, StationSummary, as_json, counts, summaries
 from evscada.console.web import PageUser, need, page_of, read_form, render
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 from evscada.core.model import StationId
 
 router = APIRouter(include_in_schema=False)

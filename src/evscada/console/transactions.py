@@ -13,8 +13,8 @@ from fastapi.responses import HTMLResponse, Response
 
 from evscada.api.deps import CoreDep
 from evscada.console.web import PageUser, fmt_time, page_of, render
+from evscada.core.charging.queries import TransactionFilter
 from evscada.core.model import StationId, Transaction, TransactionPk, TransactionState, Vehicle
-from evscada.core.queries import TransactionFilter
 from evscada.core.services import Core
 
 router = APIRouter(include_in_schema=False)

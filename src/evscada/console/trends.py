@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from evscada.api.deps import CoreDep
 from evscada.console.web import PageUser, page_of, render
-from evscada.core.historian import Resolution, SampleAnswer, Series
+from evscada.core.historian.monitoring import CURRENT, ENERGY, POWER, SOC, VOLTAGE
+from evscada.core.historian.samples import Resolution, SampleAnswer, Series
 from evscada.core.model import StationId, TransactionPk
-from evscada.core.monitoring import CURRENT, ENERGY, POWER, SOC, VOLTAGE
 from evscada.core.services import Core
 
 router = APIRouter(include_in_schema=False)

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from evscada.core.charging.queries import ConnectorView
+from evscada.core.historian.monitoring import LiveReading
 from evscada.core.model import RegistrationStatus, Site, Station, StationId, Vehicle
-from evscada.core.monitoring import LiveReading
-from evscada.core.queries import ConnectorView
 from evscada.core.services import Core
 
 # The map's colours, worst first: a cluster takes the colour of its worst station.

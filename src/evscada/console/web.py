@@ -16,8 +16,8 @@ from fastapi.templating import Jinja2Templates
 
 from evscada.api.deps import SESSION_COOKIE, CoreDep
 from evscada.console.config import ConsoleSettings
-from evscada.core.access import Role, User, csrf_token
-from evscada.core.queries import NotFound
+from evscada.core.access.users import Role, User, csrf_token
+from evscada.core.charging.queries import NotFound
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))

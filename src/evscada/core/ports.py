@@ -24,22 +24,22 @@ from evscada.core.model import (
 )
 
 if TYPE_CHECKING:
-    from evscada.core.access import UserRepository, WebSessionRepository
+    from evscada.core.access.audit import AuditRepository
+    from evscada.core.access.sites import SiteRepository
+    from evscada.core.access.users import UserRepository, WebSessionRepository
+    from evscada.core.access.vehicles import VehicleRepository
     from evscada.core.alarms.service import AlarmRepository
-    from evscada.core.audit import AuditRepository
-    from evscada.core.availability import AvailabilityRepository
-    from evscada.core.commands import CommandLogEntry, CommandOutcome
-    from evscada.core.deliveries import DeliveryRepository
-    from evscada.core.device_model import DeviceModelRepository
-    from evscada.core.frame_log import FrameLogRepository
-    from evscada.core.historian import HistorianRepository
-    from evscada.core.local_lists import LocalListRepository
-    from evscada.core.monitoring import MonitoringReads
-    from evscada.core.queries import ReadRepository
-    from evscada.core.reservations import ReservationRepository
-    from evscada.core.sites import SiteRepository
-    from evscada.core.vehicles import VehicleRepository
-    from evscada.core.webhooks import OutboxRepository, WebhookRepository
+    from evscada.core.charging.local_lists import LocalListRepository
+    from evscada.core.charging.queries import ReadRepository
+    from evscada.core.charging.reservations import ReservationRepository
+    from evscada.core.control.commands import CommandLogEntry, CommandOutcome
+    from evscada.core.historian.availability import AvailabilityRepository
+    from evscada.core.historian.monitoring import MonitoringReads
+    from evscada.core.historian.samples import HistorianRepository
+    from evscada.core.notifications.deliveries import DeliveryRepository
+    from evscada.core.notifications.webhooks import OutboxRepository, WebhookRepository
+    from evscada.core.stations.device_model import DeviceModelRepository
+    from evscada.core.stations.frame_log import FrameLogRepository
 
 
 class Clock(Protocol):

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from evscada.core.access import AccessService, LoginService
+from evscada.core.access.audit import Auditor, AuditService
+from evscada.core.access.sites import SiteService
+from evscada.core.access.users import AccessService, LoginService
+from evscada.core.access.vehicles import VehicleService
 from evscada.core.alarms.service import AlarmService
-from evscada.core.audit import Auditor, AuditService
-from evscada.core.authorization import AuthorizationService
-from evscada.core.availability import AvailabilityService
-from evscada.core.commands import CommandService, StationCommander
-from evscada.core.device_model import DeviceModelService
-from evscada.core.frame_log import FrameLogService
-from evscada.core.historian import HistorianConfig, HistorianService
-from evscada.core.local_lists import LocalListService
-from evscada.core.meter_values import MeterValueService
-from evscada.core.monitoring import MonitoringService
+from evscada.core.charging.authorization import AuthorizationService
+from evscada.core.charging.local_lists import LocalListService
+from evscada.core.charging.meter_values import MeterValueService
+from evscada.core.charging.queries import QueryService
+from evscada.core.charging.reservations import ReservationService
+from evscada.core.charging.transactions import TransactionService
+from evscada.core.control.commands import CommandService, StationCommander
+from evscada.core.historian.availability import AvailabilityService
+from evscada.core.historian.monitoring import MonitoringService
+from evscada.core.historian.samples import HistorianConfig, HistorianService
+from evscada.core.notifications.webhooks import WebhookService
 from evscada.core.ports import Clock, EventBus, PasswordHasher, Store
-from evscada.core.queries import QueryService
-from evscada.core.reservations import ReservationService
-from evscada.core.sites import SiteService
-from evscada.core.station_messages import StationMessageService
-from evscada.core.stations import StationService
-from evscada.core.transactions import TransactionService
-from evscada.core.vehicles import VehicleService
-from evscada.core.webhooks import WebhookService
+from evscada.core.stations.device_model import DeviceModelService
+from evscada.core.stations.frame_log import FrameLogService
+from evscada.core.stations.messages import StationMessageService
+from evscada.core.stations.service import StationService
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evscada.core.commands import Command, CommandNotSupported, CommandReply
+from evscada.core.control.commands import Command, CommandNotSupported, CommandReply
 from evscada.gateway.rpc import FrameProblem
 from evscada.gateway.validation import SchemaSet
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from evscada.core.commands import (
+from evscada.core.control.commands import (
     Command,
     CommandCallError,
     CommandReply,

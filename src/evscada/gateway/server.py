@@ -25,7 +25,7 @@ from websockets.http11 import Request, Response
 from evscada.core.errors import AuthenticationFailed, UnknownStation
 from evscada.core.model import Station, StationId
 from evscada.core.services import Core
-from evscada.core.stations import MAX_STATION_ID_LENGTH, Credentials
+from evscada.core.stations.service import MAX_STATION_ID_LENGTH, Credentials
 from evscada.gateway.adapter import VersionAdapter
 from evscada.gateway.coalescing import CoalescingTransport, WriteCoalescer
 from evscada.gateway.registry import SessionRegistry

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from evscada.app import Application
-from evscada.core.access import Role, UserExists
+from evscada.core.access.users import Role, UserExists
 from evscada.core.errors import StationExists
 from evscada.core.model import StationId, Token
 from evscada.settings import Settings

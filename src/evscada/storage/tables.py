@@ -362,8 +362,8 @@ station_connectivity = Table(
     Index("ix_station_connectivity_station_at", "station_id", "at"),
 )
 
-# Webhooks (core/webhooks.py, integrations/webhooks/): the outbox the core writes in the same commit as the change,
-# the subscriptions, and one delivery row per event and subscription (the delivery log).
+# Webhooks (core/notifications/webhooks.py, integrations/webhooks/): the outbox the core writes in the same commit as
+# the change, the subscriptions, and one delivery row per event and subscription (the delivery log).
 event_outbox = Table(
     "event_outbox",
     metadata,
@@ -614,7 +614,7 @@ frame_log = Table(
     Index("ix_frame_log_station_at", "station_id", "at"),
 )
 
-# Who changed what, and which commands were sent (core/audit.py); append-only.
+# Who changed what, and which commands were sent (core/access/audit.py); append-only.
 audit_log = Table(
     "audit_log",
     metadata,

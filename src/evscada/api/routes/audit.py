@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from evscada.api.deps import Admin, CoreDep
 from evscada.api.schemas import AuditOut
-from evscada.core.audit import AuditFilter
+from evscada.core.access.audit import AuditFilter
 
 router = APIRouter(tags=["audit"])
 

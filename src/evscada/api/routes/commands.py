@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from evscada.api.deps import CoreDep, Operator, Viewer
 from evscada.api.schemas import CommandLogOut, CommandOut
-from evscada.core import commands as c
+from evscada.core.control import commands as c
 from evscada.core.model import IdToken, StationId
 
 router = APIRouter(tags=["commands"])

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Query
 
 from evscada.api.command_schemas import DeviceVariableOut
 from evscada.api.deps import CoreDep, Viewer
-from evscada.core.device_model import DeviceModelFilter
 from evscada.core.model import StationId
+from evscada.core.stations.device_model import DeviceModelFilter
 
 router = APIRouter(tags=["device model"])
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from evscada.api.deps import CoreDep, Viewer
-from evscada.core.availability import Availability, StationAvailability
-from evscada.core.historian import Resolution, SampleAnswer
+from evscada.core.historian.availability import Availability, StationAvailability
+from evscada.core.historian.samples import Resolution, SampleAnswer
 from evscada.core.model import SiteId, StationId, TransactionPk
 
 router = APIRouter(tags=["historian"])

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, Field
 
 from evscada.api.deps import Admin, Operator
-from evscada.core.deliveries import Delivery, DeliveryFilter, DeliveryStatus
 from evscada.core.model import AlarmId
+from evscada.core.notifications.deliveries import Delivery, DeliveryFilter, DeliveryStatus
 
 router = APIRouter(tags=["notifications"])
 

@@ -9,9 +9,9 @@ from evscada.api.command_schemas import ReservationCommandOut, ReservationOut
 from evscada.api.deps import CoreDep, Operator, Viewer
 from evscada.api.routes.commands import _FAILURE_DOCS, CommandBody
 from evscada.api.routes.local_lists import raise_failure
-from evscada.core import commands as c
+from evscada.core.charging.reservations import ACTIVE, ReservationFilter, ReservationStatus
+from evscada.core.control import commands as c
 from evscada.core.model import StationId
-from evscada.core.reservations import ACTIVE, ReservationFilter, ReservationStatus
 
 router = APIRouter(tags=["reservations"])
 

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Response, status
 
 from evscada.api.deps import Admin, CoreDep, Viewer
 from evscada.api.schemas import SiteDetailOut, SiteIn, SiteOut, SitePatch
+from evscada.core.charging.queries import StationFilter
 from evscada.core.model import Site, SiteId
-from evscada.core.queries import StationFilter
 
 router = APIRouter(tags=["sites"])
 

@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evscada.api.deps import Admin, CoreDep, Viewer
 from evscada.api.schemas import StationOut, StationPlacement
+from evscada.core.charging.queries import StationFilter
 from evscada.core.model import ConnectorStatus, RegistrationStatus, SecurityProfile, SiteId, StationId
-from evscada.core.queries import StationFilter
 
 router = APIRouter(tags=["stations"])
 

@@ -13,8 +13,8 @@ from pydantic import AwareDatetime
 
 from evscada.api.deps import CoreDep, Viewer
 from evscada.api.schemas import SampleOut, TransactionDetailOut, TransactionOut
+from evscada.core.charging.queries import ExportCursor, TransactionFilter
 from evscada.core.model import SiteId, StationId, Transaction, TransactionPk, TransactionState, VehicleId
-from evscada.core.queries import ExportCursor, TransactionFilter
 
 router = APIRouter(tags=["transactions"])
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response, status
 
 from evscada.api.deps import Admin, CoreDep
 from evscada.api.schemas import ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut, PasswordIn, UserIn, UserOut, UserPatch
-from evscada.core.access import Role
+from evscada.core.access.users import Role
 
 router = APIRouter(tags=["users"])
 

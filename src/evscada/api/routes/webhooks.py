@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from evscada.api.deps import Admin, CoreDep
 from evscada.api.webhook_schemas import DeliveryOut, WebhookCreatedOut, WebhookIn, WebhookOut, WebhookPatch
-from evscada.core.webhooks import DeliveryStatus
+from evscada.core.notifications.webhooks import DeliveryStatus
 
 router = APIRouter(tags=["webhooks"])
 

@@ -16,8 +16,8 @@ from evscada.core import events
 from evscada.core.alarms import conditions as c
 from evscada.core.alarms import rules as r
 from evscada.core.alarms.rules import AlarmRules, SiteRules
+from evscada.core.charging.queries import TransactionFilter
 from evscada.core.model import AlarmId, AlarmState, EvseRef, SiteId, StationId, TransactionPk, TransactionState
-from evscada.core.queries import TransactionFilter
 
 if TYPE_CHECKING:
     from evscada.core.services import Core

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from evscada.core import commands as c
+from evscada.core.control import commands as c
 from evscada.gateway.adapter import Payload, plain_reply
 from evscada.gateway.rpc import format_datetime
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from evscada.core.charging.meter_values import to_base_unit
 from evscada.core.errors import InvalidArgument
-from evscada.core.meter_values import to_base_unit
 from evscada.core.model import (
     STATION_WIDE,
     AuthorizationResult,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from evscada.core import commands as c
+from evscada.core.control import commands as c
 from evscada.gateway.adapter import Payload, plain_reply
 from evscada.gateway.ocpp201 import mapping
 from evscada.gateway.rpc import format_datetime

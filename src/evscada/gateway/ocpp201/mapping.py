@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from evscada.core.meter_values import to_base_unit
+from evscada.core.charging.meter_values import to_base_unit
+from evscada.core.charging.transactions import TransactionOutcome
 from evscada.core.model import (
     STATION_WIDE,
     AuthorizationResult,
@@ -21,7 +22,6 @@ from evscada.core.model import (
     TransactionEventKind,
     TransactionReport,
 )
-from evscada.core.transactions import TransactionOutcome
 from evscada.gateway.rpc import format_datetime, parse_datetime
 
 Payload = dict[str, Any]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from evscada.core.device_model import DeviceVariable
+from evscada.core.stations.device_model import DeviceVariable
 
 Payload = dict[str, Any]
 

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import aiosmtplib
 import httpx
 
-from evscada.core.deliveries import Delivery
+from evscada.core.notifications.deliveries import Delivery
 from evscada.integrations import signing
 from evscada.integrations.notifications.config import (
     PLACEHOLDER,

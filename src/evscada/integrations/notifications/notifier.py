@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 
 from evscada.bus.local import LocalBus
-from evscada.core.deliveries import Delivery, DeliveryFilter, PendingEscalation, UnknownRecipient
 from evscada.core.errors import InvalidArgument
 from evscada.core.events import AlarmChanged, Event
 from evscada.core.model import Alarm, AlarmId, AlarmState, Site, Station
+from evscada.core.notifications.deliveries import Delivery, DeliveryFilter, PendingEscalation, UnknownRecipient
 from evscada.core.ports import Clock, Store, UnitOfWork
 from evscada.integrations.notifications.channels import EmailChannel, Sender, SmsChannel, WebhookChannel
 from evscada.integrations.notifications.config import Channel, NotificationSettings

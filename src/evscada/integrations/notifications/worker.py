@@ -9,7 +9,7 @@ from collections import defaultdict, deque
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from evscada.core.deliveries import Delivery, DeliveryStatus, PendingEscalation
+from evscada.core.notifications.deliveries import Delivery, DeliveryStatus, PendingEscalation
 from evscada.core.ports import Clock, Store, UnitOfWork
 from evscada.integrations.notifications.channels import DeliveryError, Sender
 from evscada.integrations.notifications.config import Channel, EscalationLevel, NotificationSettings

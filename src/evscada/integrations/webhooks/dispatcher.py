@@ -11,8 +11,8 @@ from typing import Any
 from evscada.api.schemas import TransactionOut
 from evscada.bus.local import LocalBus
 from evscada.core import events
+from evscada.core.notifications.webhooks import Delivery, OutboxEvent, envelope, new_event_id
 from evscada.core.ports import Clock, Store, UnitOfWork
-from evscada.core.webhooks import Delivery, OutboxEvent, envelope, new_event_id
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 import httpx
 
 from evscada import __version__
+from evscada.core.notifications.webhooks import Delivery, DeliveryStatus, Subscription
 from evscada.core.ports import Clock, Store
-from evscada.core.webhooks import Delivery, DeliveryStatus, Subscription
 from evscada.integrations.signing import signed_headers
 from evscada.integrations.webhooks.settings import WebhookSettings
 

@@ -1,0 +1,1 @@
+"""Charging: authorization, transactions, meter values, reservations, local lists, and the read models of sessions."""

@@ -1,0 +1,387 @@
+"""Remote control: version-neutral commands, sent through the gateway, every outcome logged."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from evscada.core import events
+from evscada.core.access.audit import Auditor
+from evscada.core.errors import DomainError
+from evscada.core.model import IdToken, StationId
+from evscada.core.ports import Clock, EventBus, Store
+
+log = logging.getLogger(__name__)
+
+
+class StationOffline(DomainError):
+    code = "station_offline"  # the API answers 409: nothing was sent
+
+
+class CommandNotSupported(DomainError):
+    code = "command_not_supported"  # the station's OCPP version has no such message: 400
+
+
+class Command:
+    """Base of every command; `name` is how logs and the API call it."""
+
+    name = "command"
+
+    def arguments(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload, no-any-return]
+
+    def numbered(self, command_id: int) -> Command:
+        """The command as sent, given its command log id (a remote start or a report request carries it)."""
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteStart(Command):
+    id_token: IdToken
+    evse_id: int | None = None
+    remote_start_id: int | None = None  # set by the service: links the transaction that follows
+    name = "remote_start"
+
+    def numbered(self, command_id: int) -> Command:
+        if self.remote_start_id is not None:
+            return self
+        return RemoteStart(id_token=self.id_token, evse_id=self.evse_id, remote_start_id=command_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteStop(Command):
+    station_transaction_id: str
+    name = "remote_stop"
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeAvailability(Command):
+    operative: bool
+    evse_id: int = 0  # 0: the whole station
+    connector_id: int | None = None
+    name = "change_availability"
+
+
+class ResetKind(enum.StrEnum):
+    SOFT = "soft"  # 1.6 Soft; 2.0.1 OnIdle (after running transactions)
+    HARD = "hard"  # 1.6 Hard; 2.0.1 Immediate
+
+
+@dataclass(frozen=True, slots=True)
+class Reset(Command):
+    kind: ResetKind = ResetKind.SOFT
+    evse_id: int | None = None
+    name = "reset"
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockConnector(Command):
+    evse_id: int
+    connector_id: int = 1
+    name = "unlock_connector"
+
+
+@dataclass(frozen=True, slots=True)
+class ClearCache(Command):
+    name = "clear_cache"
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerMessage(Command):
+    message: str  # BootNotification, Heartbeat, StatusNotification, MeterValues, FirmwareStatusNotification, ...
+    evse_id: int | None = None
+    name = "trigger_message"
+
+
+@dataclass(frozen=True, slots=True)
+class DataTransfer(Command):
+    vendor_id: str
+    message_id: str | None = None
+    data: Any = None
+    name = "data_transfer"
+
+
+@dataclass(frozen=True, slots=True)
+class SettingRef:
+    """A configuration setting: a 1.6 key, or a 2.0.1 variable of a component (optionally of one EVSE)."""
+
+    name: str
+    component: str | None = None  # required by 2.0.1 stations, ignored by 1.6
+    evse_id: int | None = None
+    instance: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetSettings(Command):
+    """Read settings (1.6 GetConfiguration, 2.0.1 GetVariables); no settings: all of them (1.6 only)."""
+
+    settings: tuple[SettingRef, ...] = ()
+    name = "get_configuration"
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSetting(Command):
+    """Change one setting (1.6 ChangeConfiguration, 2.0.1 SetVariables)."""
+
+    setting: SettingRef
+    value: str
+    name = "change_configuration"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalListEntry:
+    """One token as a station's local list holds it; status None removes it (differential updates only)."""
+
+    value: str
+    type: str = "Central"
+    status: str | None = "Accepted"
+    expires_at: datetime | None = None
+    group_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendLocalList(Command):
+    """Install (full) or amend (differential) a station's local authorization list under a new version."""
+
+    version: int
+    full: bool
+    entries: tuple[LocalListEntry, ...] = ()
+    name = "send_local_list"
+
+    def arguments(self) -> dict[str, Any]:
+        # A full list may hold thousands of tokens: the log keeps the counts and the first few values.
+        removed = [e.value for e in self.entries if e.status is None]
+        updated = [e.value for e in self.entries if e.status is not None]
+        return {
+            "version": self.version,
+            "update": "full" if self.full else "differential",
+            "updated": len(updated),
+            "removed": len(removed),
+            "tokens": updated[:50],
+            "removed_tokens": removed[:50],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GetLocalListVersion(Command):
+    name = "get_local_list_version"
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveNow(Command):
+    """Hold an EVSE (1.6: a connector; None or 0: any) for a token until expires_at."""
+
+    reservation_id: int
+    id_token: IdToken
+    expires_at: datetime
+    evse_id: int | None = None
+    connector_type: str | None = None  # 2.0.1 only: any EVSE with this kind of connector
+    group_id: str | None = None  # 1.6 parentIdTag, 2.0.1 groupIdToken: anyone of the group may use it
+    name = "reserve_now"
+
+
+@dataclass(frozen=True, slots=True)
+class CancelReservation(Command):
+    reservation_id: int
+    name = "cancel_reservation"
+
+
+class ReportBase(enum.StrEnum):
+    CONFIGURATION = "ConfigurationInventory"
+    FULL = "FullInventory"
+    SUMMARY = "SummaryInventory"
+
+
+@dataclass(frozen=True, slots=True)
+class GetBaseReport(Command):
+    """Ask a 2.0.1 station for a predefined report; it arrives afterwards in NotifyReport parts."""
+
+    base: ReportBase = ReportBase.FULL
+    request_id: int | None = None  # set by the service to the command log id, so the report names its request
+    name = "get_base_report"
+
+    def numbered(self, command_id: int) -> Command:
+        return self if self.request_id is not None else GetBaseReport(base=self.base, request_id=command_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentVariableRef:
+    """A 2.0.1 component, optionally of one EVSE / connector, and optionally one of its variables."""
+
+    component: str
+    component_instance: str | None = None
+    evse_id: int | None = None
+    connector_id: int | None = None
+    variable: str | None = None
+    variable_instance: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetReport(Command):
+    """Ask a 2.0.1 station for the variables that match criteria and/or named components."""
+
+    criteria: tuple[str, ...] = ()  # Active, Available, Enabled, Problem
+    items: tuple[ComponentVariableRef, ...] = ()
+    request_id: int | None = None
+    name = "get_report"
+
+    def numbered(self, command_id: int) -> Command:
+        if self.request_id is not None:
+            return self
+        return GetReport(criteria=self.criteria, items=self.items, request_id=command_id)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandReply:
+    """The station's answer: its status word (Accepted, Rejected, ...) and the rest of its payload."""
+
+    status: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class CommandOutcomeKind(enum.StrEnum):
+    ANSWERED = "answered"
+    CALL_ERROR = "call_error"
+    TIMEOUT = "timeout"
+    OFFLINE = "offline"
+    NOT_SUPPORTED = "not_supported"
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    command_id: int
+    station_id: StationId
+    command: str
+    outcome: CommandOutcomeKind
+    status: str | None
+    data: dict[str, Any]
+    error: str | None
+    requested_at: datetime
+    finished_at: datetime
+
+
+class CommandCallError(DomainError):
+    """The station answered with a CALLERROR."""
+
+    code = "command_call_error"
+
+    def __init__(self, ocpp_code: str, description: str) -> None:
+        super().__init__(f"the station answered {ocpp_code}: {description}")
+        self.ocpp_code = ocpp_code
+
+
+class CommandTimeout(DomainError):
+    code = "command_timeout"
+
+
+class StationCommander(Protocol):
+    """Sends a command to the live session of a station; the gateway implements it."""
+
+    async def execute(self, *, station_id: StationId, command: Command) -> CommandReply: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CommandLogEntry:
+    station_id: StationId
+    command: str
+    arguments: dict[str, Any]
+    actor: str
+    reason: str | None
+    requested_at: datetime
+
+
+class CommandService:
+    def __init__(
+        self, *, store: Store, bus: EventBus, clock: Clock, commander: StationCommander, audit: Auditor | None = None
+    ) -> None:
+        self._audit = audit or Auditor(clock=clock)
+        self._store = store
+        self._bus = bus
+        self._clock = clock
+        self._commander = commander
+
+    async def send(
+        self, *, station_id: StationId, command: Command, actor: str, reason: str | None = None
+    ) -> CommandOutcome:
+        """Send, wait for the answer, log who asked what and what came back; never hangs past the call timeout."""
+        requested_at = self._clock.now()
+        entry = CommandLogEntry(
+            station_id=station_id,
+            command=command.name,
+            arguments=_jsonable(command.arguments()),
+            actor=actor,
+            reason=reason,
+            requested_at=requested_at,
+        )
+        async with self._store.unit() as uow:
+            command_id = await uow.commands.add(entry=entry)
+        command = command.numbered(command_id)
+        status: str | None = None
+        data: dict[str, Any] = {}
+        error: str | None = None
+        try:
+            reply = await self._commander.execute(station_id=station_id, command=command)
+            kind, status, data = CommandOutcomeKind.ANSWERED, reply.status, reply.data
+        except StationOffline as exc:
+            kind, error = CommandOutcomeKind.OFFLINE, exc.message
+        except CommandTimeout as exc:
+            kind, error = CommandOutcomeKind.TIMEOUT, exc.message
+        except CommandCallError as exc:
+            kind, status, error = CommandOutcomeKind.CALL_ERROR, exc.ocpp_code, exc.message
+        except CommandNotSupported as exc:
+            kind, error = CommandOutcomeKind.NOT_SUPPORTED, exc.message
+        finished_at = self._clock.now()
+        outcome = CommandOutcome(
+            command_id=command_id,
+            station_id=station_id,
+            command=command.name,
+            outcome=kind,
+            status=status,
+            data=data,
+            error=error,
+            requested_at=requested_at,
+            finished_at=finished_at,
+        )
+        async with self._store.unit() as uow:
+            await uow.commands.finish(outcome=outcome)
+            await self._audit.record(
+                uow,
+                actor=actor,
+                action=f"command.{command.name}",
+                target_type="station",
+                target_id=station_id,
+                details={
+                    "command_id": command_id,
+                    "arguments": entry.arguments,
+                    "reason": reason,
+                    "outcome": str(kind),
+                    "status": status,
+                },
+            )
+        log.info("%s: %s by %s -> %s %s", station_id, command.name, actor, kind, status or error or "")
+        self._bus.publish(
+            events.CommandFinished(
+                station_id=station_id,
+                at=finished_at,
+                command_id=command_id,
+                command=command.name,
+                outcome=kind,
+                status=status,
+            )
+        )
+        if kind == CommandOutcomeKind.NOT_SUPPORTED:
+            raise CommandNotSupported(error or f"{command.name} is not supported by this station")
+        return outcome
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

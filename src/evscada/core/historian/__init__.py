@@ -1,0 +1,1 @@
+"""The historian: meter-sample ranges and buckets, live readings, status history and availability."""

@@ -1,0 +1,1 @@
+"""Telling the outside world: the notification outbox and delivery log, and webhook subscriptions."""

@@ -1,0 +1,1 @@
+"""SQL for alarms and maintenance periods."""
