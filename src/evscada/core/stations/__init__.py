@@ -1,1 +1,1 @@
-"""Stations: identity, admission, boot, connection and connector state, what they report, their device models and frame logs."""
+"""Stations: identity, admission, boot, connection and connector state, their reports, device models, frame logs."""

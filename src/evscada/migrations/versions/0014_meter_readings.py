@@ -35,7 +35,8 @@ _FIELDS = ("measurand", "phase", "location", "context", "unit", "value", "raw")
 _PLACE = "station_id, evse_id, connector_id, transaction_pk, timestamp"
 _READING_PLACE = ", ".join(f"r.{column.strip()}" for column in _PLACE.split(","))
 _LARGEST = "1.7976931348623157e308"  # the largest finite float
-# The value and raw text of a sample as new readings hold them (storage/charging/readings.py): no value that is no number.
+# The value and raw text of a sample as new readings hold them (storage/charging/readings.py): no value that is no
+# number.
 _NUMBER = f"CASE WHEN value BETWEEN -{_LARGEST} AND {_LARGEST} THEN value END"
 _RAW = {
     "sqlite": f"CASE WHEN value > {_LARGEST} THEN coalesce(raw, 'inf') "
