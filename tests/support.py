@@ -96,18 +96,18 @@ async def exchange(ws: ClientConnection, frame: list[Any], *, timeout: float = 1
 @contextlib.asynccontextmanager
 async def station16(csms: Csms, station_id: str, **options: Any) -> AsyncIterator[ChargePoint16]:
     """A real OCPP 1.6 ChargePoint (the `ocpp` package's client side) connected over a real socket."""
-    async with _station(ChargePoint16, "ocpp1.6", csms, station_id, **options) as cp:
+    async with connected_station(ChargePoint16, "ocpp1.6", csms, station_id, **options) as cp:
         yield cp
 
 
 @contextlib.asynccontextmanager
 async def station201(csms: Csms, station_id: str, **options: Any) -> AsyncIterator[ChargePoint201]:
-    async with _station(ChargePoint201, "ocpp2.0.1", csms, station_id, **options) as cp:
+    async with connected_station(ChargePoint201, "ocpp2.0.1", csms, station_id, **options) as cp:
         yield cp
 
 
 @contextlib.asynccontextmanager
-async def _station(
+async def connected_station(
     cls: type,
     subprotocol: str,
     csms: Csms,
@@ -117,18 +117,51 @@ async def _station(
     tls: bool = False,
     ssl_context: ssl.SSLContext | None = None,
     base: str = "/ocpp",
+    response_timeout: float = 10,
+    until_registered: bool = False,
 ) -> AsyncIterator[Any]:
+    """An `ocpp`-library client of class `cls` over a real socket, reading until the block ends; with
+    `until_registered`, the block starts once the gateway holds the session (so commands find the station)."""
     headers = basic_auth(station_id, password) if password is not None else None
     url = csms.url(station_id, tls=tls, base=base)
     async with open_socket(url, subprotocol, headers=headers, ssl_context=ssl_context) as ws:
-        cp = cls(station_id, ws, response_timeout=10)
+        cp = cls(station_id, ws, response_timeout=response_timeout)
         reader = asyncio.create_task(cp.start())
         try:
+            if until_registered:
+                await until_connected(csms, station_id)
             yield cp
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
+
+
+async def until_connected(csms: Csms, station_id: str) -> None:
+    """Wait (up to 2 s) until the gateway's registry holds the station's session."""
+    for _ in range(100):
+        if csms.app.gateway.registry.get(StationId(station_id)) is not None:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{station_id} never registered a session")
+
+
+class Recording:
+    """A station mix-in that remembers the CSMS's calls and answers each with a status chosen per action."""
+
+    list_version: int = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.received: list[tuple[str, dict[str, Any]]] = []
+        self.answers: dict[str, str] = {}  # action -> the status to answer (default Accepted)
+
+    def got(self, action: str, payload: dict[str, Any]) -> str:
+        self.received.append((action, payload))
+        return self.answers.get(action, "Accepted")
+
+    def last(self, action: str) -> dict[str, Any]:
+        return [p for a, p in self.received if a == action][-1]
 
 
 async def eventually(check: Any, *, timeout: float = 5.0) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,21 +12,7 @@ from ocpp.v16 import call_result as result16
 from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call_result as result201
 
-from evscada.core.model import StationId
-from tests.support import Csms, open_socket
-
-
-class Recording:
-    received: list[tuple[str, dict[str, Any]]]
-    answers: dict[str, str]  # action -> the status to answer (default Accepted)
-    list_version: int = 0
-
-    def got(self, action: str, payload: dict[str, Any]) -> str:
-        self.received.append((action, payload))
-        return self.answers.get(action, "Accepted")
-
-    def last(self, action: str) -> dict[str, Any]:
-        return [p for a, p in self.received if a == action][-1]
+from tests.support import Csms, Recording, connected_station
 
 
 class Station16(Recording, ChargePoint16):  # type: ignore[misc]
@@ -90,18 +75,5 @@ async def recording_station(csms: Csms, station_id: str, version: str) -> AsyncI
     """A registered, connected station of that version; answers Accepted unless told otherwise in `answers`."""
     await csms.add_station(station_id)
     subprotocol, cls = STATIONS[version]
-    async with open_socket(csms.url(station_id), subprotocol) as ws:
-        station: Any = cls(station_id, ws, response_timeout=5)  # type: ignore[call-arg]
-        station.received = []
-        station.answers = {}
-        reader = asyncio.create_task(station.start())
-        for _ in range(100):
-            if csms.app.gateway.registry.get(StationId(station_id)) is not None:
-                break
-            await asyncio.sleep(0.02)
-        try:
-            yield station
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+    async with connected_station(cls, subprotocol, csms, station_id, response_timeout=5, until_registered=True) as st:
+        yield st

@@ -16,13 +16,11 @@ from ocpp.v201 import call_result as result201
 
 from evscada.core.control import commands as c
 from evscada.core.model import IdToken, StationId
-from tests.support import Csms, open_socket
+from tests.support import Csms, Recording, connected_station, open_socket, until_connected
 
 
-class Station16(ChargePoint16):  # type: ignore[misc]
+class Station16(Recording, ChargePoint16):  # type: ignore[misc]
     """Answers what a 1.6 station would, and remembers what it was asked."""
-
-    received: list[tuple[str, dict[str, Any]]]
 
     @on("RemoteStartTransaction")
     def remote_start(self, **p: Any) -> Any:
@@ -77,8 +75,7 @@ class Station16(ChargePoint16):  # type: ignore[misc]
         return result16.ChangeConfiguration(status="RebootRequired")
 
 
-class Station201(ChargePoint201):  # type: ignore[misc]
-    received: list[tuple[str, dict[str, Any]]]
+class Station201(Recording, ChargePoint201):  # type: ignore[misc]
 
     @on("RequestStartTransaction")
     def remote_start(self, **p: Any) -> Any:
@@ -160,25 +157,8 @@ STATIONS = {"1.6": ("ocpp1.6", Station16), "2.0.1": ("ocpp2.0.1", Station201)}
 async def answering_station(csms: Csms, station_id: str, version: str) -> AsyncIterator[Any]:
     await csms.add_station(station_id)
     subprotocol, cls = STATIONS[version]
-    async with open_socket(csms.url(station_id), subprotocol) as ws:
-        station = cls(station_id, ws, response_timeout=5)
-        station.received = []
-        reader = asyncio.create_task(station.start())
-        await _until_connected(csms, station_id)
-        try:
-            yield station
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
-
-
-async def _until_connected(csms: Csms, station_id: str) -> None:
-    for _ in range(100):
-        if csms.app.gateway.registry.get(StationId(station_id)) is not None:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{station_id} never registered a session")
+    async with connected_station(cls, subprotocol, csms, station_id, response_timeout=5, until_registered=True) as st:
+        yield st
 
 
 # (command, 1.6 action and payload the station must receive, 2.0.1 action and payload, expected status)
@@ -272,7 +252,7 @@ async def test_a_station_that_never_answers_times_out_and_is_logged(csms_sqlite:
     csms = csms_sqlite
     await csms.add_station("CP-MUTE")
     async with open_socket(csms.url("CP-MUTE"), "ocpp1.6") as ws:  # reads nothing, answers nothing
-        await _until_connected(csms, "CP-MUTE")
+        await until_connected(csms, "CP-MUTE")
         session = csms.app.gateway.registry.get(StationId("CP-MUTE"))
         assert session is not None
         session._call_timeout = 0.3  # the setting is 30 s; a test does not wait that long
@@ -289,7 +269,7 @@ async def test_a_call_error_from_the_station_is_returned_and_logged(csms_sqlite:
     async with open_socket(csms.url("CP-ERR"), "ocpp1.6") as ws:
         bare = ChargePoint16("CP-ERR", ws)  # no handlers: the `ocpp` client answers every CALL NotImplemented
         reader = asyncio.create_task(bare.start())
-        await _until_connected(csms, "CP-ERR")
+        await until_connected(csms, "CP-ERR")
         outcome = await csms.app.core.commands.send(station_id=StationId("CP-ERR"), command=c.ClearCache(), actor="bob")
         reader.cancel()
     assert (outcome.outcome, outcome.status) == ("call_error", "NotImplemented")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -29,7 +28,7 @@ from ocpp.v201.datatypes import (
 )
 
 from tests.conftest import start_csms, test_settings
-from tests.support import Csms, open_socket, station201
+from tests.support import Csms, connected_station, station201
 
 T0 = "2026-11-25T08:00:00Z"
 CARD = IdTokenType(id_token="CARD-1", type="ISO14443")
@@ -316,15 +315,8 @@ async def csms21(database_url: str) -> AsyncIterator[Csms]:
 @contextlib.asynccontextmanager
 async def station21(csms: Csms, station_id: str) -> AsyncIterator[v21.ChargePoint]:
     """A real OCPP 2.1 client (the `ocpp` package's v21 ChargePoint)."""
-    async with open_socket(csms.url(station_id), "ocpp2.1") as ws:
-        cp = v21.ChargePoint(station_id, ws, response_timeout=10)
-        reader = asyncio.create_task(cp.start())
-        try:
-            yield cp
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+    async with connected_station(v21.ChargePoint, "ocpp2.1", csms, station_id) as cp:
+        yield cp
 
 
 async def test_an_ocpp_2_1_station_charges_through_the_same_handlers(csms21: Csms) -> None:
