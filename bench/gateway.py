@@ -8,6 +8,10 @@ Server and load run as separate processes pinned to separate cores (server: CPU 
 processes' CPU use is printed, so a reader can tell which side was saturated. With `--postgres` the server stores
 into a scratch database made on that PostgreSQL server (and dropped afterwards) instead of a SQLite file; the
 PostgreSQL processes are not pinned, and their CPU use is printed as well.
+
+Every run is checked, not only timed: answers are counted as CALLRESULTs and CALLERRORs apart, and for
+MeterValues the rows evscada stored (meter_readings, one per message) are counted against the MeterValues it
+answered. Any CALLERROR, unexpected frame or answered message not stored ends the benchmark with exit status 1.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 HERE = Path(__file__).resolve().parent
 SERVER_CPU, LOAD_CPU = 0, 1
+ECHO_ANSWER_ID = "bench-answer"  # the unique id of echo_server.py's one fixed answer
 
 
 @dataclass
@@ -141,6 +146,24 @@ def scratch_postgres(admin_url: str, stations: int) -> Iterator[str]:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def stored_readings(database_url: str) -> int:
+    """Rows in meter_readings: a stored MeterValues message of the load is one row (one timestamp each)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        with sqlite3.connect(str(url.database)) as connection:
+            return int(connection.execute("select count(*) from meter_readings").fetchone()[0])
+
+    async def count() -> int:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                return int((await connection.execute(text("select count(*) from meter_readings"))).scalar_one())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(count())
+
+
 def postgres_cpu_seconds() -> float:
     """CPU time of every PostgreSQL process on this machine (the server's backends do the storing work)."""
     total = 0.0
@@ -192,10 +215,18 @@ def server(kind: str, workdir: Path, database_url: str) -> Iterator[tuple[int, p
 
 
 async def run_load(
-    port: int, scenario: str, stations: int, seconds: float, target: psutil.Process, *, postgres: bool = False
+    port: int,
+    scenario: str,
+    stations: int,
+    seconds: float,
+    target: psutil.Process,
+    *,
+    postgres: bool = False,
+    answer_id: str | None = None,
 ) -> dict[str, object]:
     """Run bench/load.py on the load core; sample the server's CPU and memory at the load's markers."""
     samples: dict[str, object] = {"rss_before": target.memory_info().rss}
+    fixed = ["--answer-id", answer_id] if answer_id else []
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         str(HERE / "load.py"),
@@ -207,6 +238,7 @@ async def run_load(
         str(stations),
         "--seconds",
         str(seconds),
+        *fixed,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         preexec_fn=pinned(LOAD_CPU),
@@ -235,22 +267,64 @@ async def run_load(
         elif line:
             print(f"  load: {line}", flush=True)
     output = (await process.stdout.read()).decode().strip().splitlines()
-    if await process.wait() != 0 or not output:
+    if await process.wait() != 0 and not output:
         raise RuntimeError(f"load generator failed for {scenario}")
-    return {**samples, **json.loads(output[-1])}
+    return {**samples, **json.loads(output[-1])}  # a run with CALLERRORs still has its counts: measure() says why
 
 
 def measure(
     scenario: str, kind: str, stations: int, *, seconds: float, workdir: Path, database_url: str, round_: int = 1
 ) -> Measured:
     print(f"{kind}: {scenario} with {stations} stations (round {round_})", flush=True)
+    storing = kind == "evscada" and scenario == "metervalues"
+    before = stored_readings(database_url) if storing else 0
     with server(kind, workdir, database_url) as (port, target):
         postgres = kind == "evscada" and database_url.startswith("postgresql")
-        figures = asyncio.run(run_load(port, scenario, stations, seconds, target, postgres=postgres))
+        answer_id = ECHO_ANSWER_ID if kind == "echo" else None
+        figures = asyncio.run(
+            run_load(port, scenario, stations, seconds, target, postgres=postgres, answer_id=answer_id)
+        )
+    if storing:  # counted once the server has stopped: whatever it committed is in
+        figures["stored"] = stored_readings(database_url) - before
     if "rss_connected" in figures:
         per = (int(figures["rss_connected"]) - int(figures["rss_before"])) / stations  # type: ignore[call-overload]
         figures["kib_per_connection"] = per / 1024
-    return Measured(scenario, kind, figures, round_)
+    measured = Measured(scenario, kind, figures, round_)
+    check(measured)
+    return measured
+
+
+def check(m: Measured) -> None:
+    """Print what was answered (and stored); exit 1 on a CALLERROR, an unexpected frame or an answer not stored."""
+    f = m.figures
+    labels = {
+        "sent": "calls sent",
+        "callresults": "CALLRESULTs",
+        "callerrors": "CALLERRORs",
+        "unexpected": "unexpected frames",
+        "unanswered": "unanswered",
+        "stored": "rows stored in meter_readings",
+    }
+    counts = {name: int(f[name]) for name in labels if isinstance(f.get(name), int)}  # type: ignore[call-overload]
+    if not counts:
+        return
+    said = ", ".join(f"{value} {labels[name]}" for name, value in counts.items())
+    print(f"  {m.scenario} {m.server}: {said}", flush=True)
+    problems = []
+    refused, odd = counts.get("callerrors", 0), counts.get("unexpected", 0)
+    if refused or odd:
+        problems.append(f"{refused} CALLERROR(s), {odd} unexpected frame(s)")
+    if "stored" in counts:
+        answered, stored, cut_off = counts["callresults"], counts["stored"], counts["unanswered"]
+        # An answered MeterValues was committed before its answer; one cut off in flight may or may not have been.
+        if not answered <= stored <= answered + cut_off:
+            problems.append(
+                f"{answered} MeterValues answered with a CALLRESULT but {stored} rows stored in meter_readings"
+                f" ({cut_off} calls left unanswered)"
+            )
+    if problems:
+        first = f"; first: {f['example']}" if f.get("example") else ""
+        raise SystemExit(f"benchmark failed: {m.server} {m.scenario} (round {m.round}): {'; '.join(problems)}{first}")
 
 
 def ratio_of(m: Measured, echo: dict[str, object]) -> float | None:

@@ -14,6 +14,10 @@ MeterAggregator. It prints readings/s of both (a reading: one station's values o
 the longest single batch (how long one batch holds the SQLite writer), and checks that both produced the same
 buckets. It empties the meter tables of the database it is
 given: point --database-url only at a scratch database.
+
+Every count it prints is checked against the database (samples written against the samples stored, readings
+folded against the readings stored, points read against the points written); a mismatch ends the run with exit
+status 1.
 """
 
 from __future__ import annotations
@@ -222,6 +226,29 @@ def differences(old: dict[tuple[Any, ...], tuple[Any, ...]], new: dict[tuple[Any
     return wrong
 
 
+async def stored(database: Database) -> tuple[int, int]:
+    """(samples, readings) in the database: what the figures are checked against."""
+    async with database.transaction() as c:
+        samples = (await c.execute(select(func.count()).select_from(t.meter_samples))).scalar_one()
+        readings = (await c.execute(select(func.count()).select_from(t.meter_readings))).scalar_one()
+    return int(samples), int(readings)
+
+
+def expect(what: str, counted: int, in_database: int) -> None:
+    """A figure the benchmark counted must be what the database holds, or the run fails."""
+    if counted != in_database:
+        raise SystemExit(f"historian benchmark failed: {what}: counted {counted:,}, the database holds {in_database:,}")
+
+
+async def settled(aggregator: MeterAggregator) -> MeterAggregator:
+    """The aggregator with every row already written counted as committed (PostgreSQL waits for a settle time
+    before it folds above a gap in the ids; nothing is in flight here)."""
+    async with aggregator._database.transaction() as c:
+        await aggregator._safe_id(c)
+    await asyncio.sleep(0.01)
+    return aggregator
+
+
 async def timed_batches(aggregator: MeterAggregator) -> tuple[int, float, list[float]]:
     """Readings, seconds in all, and each batch's seconds, sorted."""
     rows, batches = 0, []
@@ -243,8 +270,8 @@ async def aggregate_mode(args: argparse.Namespace, url: str) -> None:
         for table in (t.meter_aggregates, t.historian_watermarks, t.meter_readings):
             await c.execute(table.delete())
     rows = await fill_interleaved(database, args.stations, args.rows)
-    async with database.transaction() as c:
-        readings = (await c.execute(select(func.count()).select_from(t.meter_readings))).scalar_one()
+    samples, readings = await stored(database)
+    expect("samples written", rows, samples)
     print(
         f"{rows:,} raw rows in {readings:,} readings of {args.stations} stations, {database.engine.dialect.name},"
         f" batch {args.batch:,} readings"
@@ -254,11 +281,9 @@ async def aggregate_mode(args: argparse.Namespace, url: str) -> None:
         async with database.transaction() as c:
             await c.execute(t.meter_aggregates.delete())
             await c.execute(t.historian_watermarks.delete())
-        aggregator = kind(database, batch=args.batch, commit_settle_seconds=0.001)
-        async with database.transaction() as c:  # PostgreSQL: let it see every row as committed from the start
-            await aggregator._safe_id(c)
-        await asyncio.sleep(0.01)
+        aggregator = await settled(kind(database, batch=args.batch, commit_settle_seconds=0.001))
         folded, seconds, batches = await timed_batches(aggregator)
+        expect(f"readings folded by {name}", folded, readings)
         figures[name] = (folded / seconds, await buckets(database))
         median, p95 = batches[len(batches) // 2] * 1000, batches[len(batches) * 95 // 100] * 1000
         print(
@@ -269,8 +294,10 @@ async def aggregate_mode(args: argparse.Namespace, url: str) -> None:
     (old_rate, old_buckets), (new_rate, new_buckets) = figures.values()
     print(f"ratio new/old: {new_rate / old_rate:.1f}x; {len(new_buckets):,} buckets")
     wrong = differences(old_buckets, new_buckets)
-    print("same buckets as the Python fold" if wrong == 0 else f"MISMATCH: {wrong} buckets differ")
     await database.close()
+    if wrong:
+        raise SystemExit(f"historian benchmark failed: {wrong} buckets differ from the Python fold's")
+    print("same buckets as the Python fold")
 
 
 async def timed(label: str, make, repeat: int = 3) -> tuple[float, object]:  # type: ignore[no-untyped-def]
@@ -314,10 +341,14 @@ async def main() -> None:
         started = time.perf_counter()
         rows = await fill(database, args.stations, args.interval)
         took = time.perf_counter() - started
+        samples, readings = await stored(database)
+        expect("samples written", rows, samples)
         print(f"{rows:,} raw rows ({args.stations} stations x {DAYS} days) inserted in {took:.1f} s")
+        aggregator = await settled(MeterAggregator(database, commit_settle_seconds=0.001))
         started = time.perf_counter()
-        folded = await MeterAggregator(database).catch_up()
+        folded = await aggregator.catch_up()
         seconds = time.perf_counter() - started
+        expect("readings folded", folded, readings)
         print(f"aggregator: {folded:,} readings folded in {seconds:.1f} s ({rows / seconds:,.0f} rows/s)")
 
         sid = StationId("BENCH-0000")
@@ -346,6 +377,7 @@ async def main() -> None:
             return len(answer.series[0].buckets)
 
         raw_time, raw_points = await timed("a month, one measurand, raw", raw)
+        expect("raw points read", raw_points, DAYS * 86400 // args.interval)  # type: ignore[arg-type]
         auto_time, _ = await timed("a month, one measurand, auto (buckets)", auto)
         print(f"raw points: {raw_points:,}; buckets are {raw_time / auto_time:.1f}x faster than raw")
         await store.close()

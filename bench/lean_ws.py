@@ -75,14 +75,19 @@ class LeanSocket:
 
 
 class RoundTripProtocol(asyncio.Protocol):
-    """One station driven from callbacks, without a coroutine per message: answer in, next request out."""
+    """One station driven from callbacks, without a coroutine per message: answer in, next request out.
+
+    Only a CALLRESULT to the call in flight (its unique id) counts as an answer; CALLERRORs and anything else
+    (a frame for another call, a CALL from the server) are counted apart, so a server that refuses or garbles
+    is never measured as fast.
+    """
 
     def __init__(
         self,
         host: str,
         path: str,
         subprotocol: str,
-        make_frame: Callable[[int], bytes],
+        make_call: Callable[[int], tuple[bytes, bytes]],
         on_answer: Callable[[float], None],
     ) -> None:
         self._request = (
@@ -90,56 +95,109 @@ class RoundTripProtocol(asyncio.Protocol):
             f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\nSec-WebSocket-Version: 13\r\n"
             f"Sec-WebSocket-Protocol: {subprotocol}\r\n\r\n"
         ).encode()
-        self._make_frame = make_frame
+        self._make_call = make_call
         self._on_answer = on_answer
         self._buffer = b""
         self._upgraded = False
         self._sent_at = 0.0
-        self._count = 0
+        self._answer_id = b""  # '"<unique id>"' the answer in flight must carry; empty: none in flight
+        self._drained: asyncio.Future[None] | None = None
+        self.sent = 0
+        self.results = 0  # CALLRESULTs to the call in flight
+        self.errors = 0  # CALLERRORs to the call in flight
+        self.unexpected = 0  # every other frame
+        self.example: bytes | None = None  # the first CALLERROR or unexpected frame, for the report
         self.running = True
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
+
+    @property
+    def in_flight(self) -> bool:
+        return bool(self._answer_id)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         transport.write(self._request)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
-        self._buffer += data
+        buffer = self._buffer + data
         if not self._upgraded:
-            head, sep, rest = self._buffer.partition(b"\r\n\r\n")
+            head, sep, rest = buffer.partition(b"\r\n\r\n")
             if not sep:
+                self._buffer = buffer
                 return
             if not head.startswith(b"HTTP/1.1 101"):
                 self.ready.set_exception(ConnectionError(head.split(b"\r\n", 1)[0].decode(errors="replace")))
                 return
-            self._upgraded, self._buffer = True, rest
+            self._upgraded, buffer = True, rest
             self.ready.set_result(None)
-        while len(self._buffer) >= 2:
-            size = self._buffer[1] & 0x7F
-            offset = 2
+        start = 0
+        while len(buffer) - start >= 2:
+            size = buffer[start + 1] & 0x7F
+            offset = start + 2
             if size == 126:
-                if len(self._buffer) < 4:
-                    return
-                (size,) = struct.unpack_from("!H", self._buffer, 2)
-                offset = 4
-            if len(self._buffer) < offset + size:
-                return
-            self._buffer = self._buffer[offset + size :]
-            self._on_answer(time.perf_counter() - self._sent_at)
+                if len(buffer) - start < 4:
+                    break
+                (size,) = struct.unpack_from("!H", buffer, start + 2)
+                offset = start + 4
+            elif size == 127:
+                if len(buffer) - start < 10:
+                    break
+                (size,) = struct.unpack_from("!Q", buffer, start + 2)
+                offset = start + 10
+            end = offset + size
+            if len(buffer) < end:
+                break
+            opcode = buffer[start] & 0x0F
+            if opcode in (0x1, 0x2):
+                self._message(buffer, offset, end)
+            elif opcode == 0x9 and self.transport is not None:  # ping: answer pong with the same payload
+                self.transport.write(struct.pack("!BB", 0x8A, 0x80 | size) + _ZERO_MASK + buffer[offset:end])
+            elif opcode == 0x8:
+                self.running = False
+            start = end
+        self._buffer = buffer[start:]
+
+    def _message(self, buffer: bytes, start: int, end: int) -> None:
+        # Answers are compact JSON ('[3,"id",...' or '[4,"id",...'): two prefix checks, no parsing on the hot path.
+        kind = buffer[start + 1 : start + 3]
+        if self._answer_id and buffer.startswith(self._answer_id, start + 3) and kind in (b"3,", b"4,"):
+            self._answer_id = b""
+            if kind == b"3,":
+                self.results += 1
+                self._on_answer(time.perf_counter() - self._sent_at)
+            else:
+                self.errors += 1
+                self.example = self.example or buffer[start:end]
             if self.running:
                 self.send_next()
+            elif self._drained is not None and not self._drained.done():
+                self._drained.set_result(None)
+            return
+        self.unexpected += 1
+        self.example = self.example or buffer[start:end]
 
     def send_next(self) -> None:
-        self._count += 1
+        self.sent += 1
+        data, unique_id = self._make_call(self.sent)
+        self._answer_id = b'"' + unique_id + b'"'
         self._sent_at = time.perf_counter()
         assert self.transport is not None
-        self.transport.write(self._make_frame(self._count))
+        self.transport.write(data)
+
+    async def drain(self) -> None:
+        """Send no more; return once the call in flight is answered (or the connection is gone)."""
+        self.running = False
+        if self.in_flight and self.transport is not None and not self.transport.is_closing():
+            self._drained = asyncio.get_running_loop().create_future()
+            await self._drained
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.running = False
         if not self.ready.done():
             self.ready.set_exception(exc or ConnectionError("closed during the handshake"))
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
 
     def close(self) -> None:
         self.running = False

@@ -9,7 +9,8 @@ token SIM-TOKEN is added with `evscada token add`. Every station's driver presen
 allows concurrent transactions (else every start but the first is ConcurrentTx and the stations, like real ones,
 stop those sessions). `--server canned` runs bench/canned_csms.py instead, which answers every call at once and
 stores nothing: then the load generator is the slower side and its CPU per answered call is its own cost.
-Prints the load's summary, then both processes' CPU.
+Prints the load's summary, then both processes' CPU, then the checks: the run fails (exit status 1) if the load
+failed or got any CALLERROR, or if evscada stored fewer MeterValues messages (its repeat receipts) than it answered.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import contextlib
 import datetime as dt
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -62,6 +64,33 @@ def canned_server() -> Iterator[tuple[int, psutil.Process]]:
         process.wait(30)
 
 
+def stored_meter_messages(url: str) -> int:
+    """MeterValues messages evscada stored: one repeat receipt each (a resend of the same frame adds none)."""
+    with sqlite3.connect(url.removeprefix("sqlite+aiosqlite:///")) as connection:
+        return int(connection.execute("select count(*) from message_receipts").fetchone()[0])
+
+
+def check(summary: str, exit_status: int, stored: int | None) -> None:
+    """Hold the load's own summary against what evscada stored; exit 1 with the reason when they disagree."""
+    problems = [] if exit_status == 0 else [f"the load exited with status {exit_status}"]
+    errors = re.search(r"^errors: (.*)$", summary, re.MULTILINE)
+    refusals = [part for part in (errors.group(1) if errors else "").split(", ") if "CALLERROR" in part]
+    if refusals:
+        problems.append("CALLERRORs: " + ", ".join(refusals))
+    answered_row = re.search(r"^MeterValues +(\d+) ", summary, re.MULTILINE)
+    answered = int(answered_row.group(1)) if answered_row else 0
+    if stored is not None:
+        print(f"checks: {answered} MeterValues answered with a CALLRESULT, {stored} MeterValues messages stored")
+        # A message cut off in flight when the load stops may be stored unanswered; one answered is stored first.
+        # The load's stations resend a message only after a lost connection, and a resend is answered, not stored.
+        connections = re.search(r"(\d+) connected \((\d+) connections\)", summary)
+        resent = connections is not None and connections.group(1) != connections.group(2)
+        if stored < answered and not resent:
+            problems.append(f"{answered - stored} MeterValues answered but not stored")
+    if problems:
+        raise SystemExit("load_mode failed: " + "; ".join(problems))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", choices=["evscada", "canned"], default="evscada")
@@ -98,10 +127,16 @@ def main() -> None:
             print("load:", " ".join(command[1:]), flush=True)
             before = target.cpu_times()
             started = time.monotonic()
-            load = subprocess.Popen(command, preexec_fn=pinned(LOAD_CPU))  # noqa: PLW1509
+            load = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, preexec_fn=pinned(LOAD_CPU))  # noqa: PLW1509
+            assert load.stdout is not None
+            summary = ""
+            for line in load.stdout:  # shown as it comes, kept for the checks
+                print(line, end="", flush=True)
+                summary += line
             _, status, usage = os.wait4(load.pid, 0)
             elapsed = time.monotonic() - started
             after = target.cpu_times()
+        stored = stored_meter_messages(url) if args.server == "evscada" else None  # the server has stopped
     server_cpu = after.user + after.system - before.user - before.system
     load_cpu = usage.ru_utime + usage.ru_stime
     print(
@@ -109,6 +144,7 @@ def main() -> None:
         f"server CPU {server_cpu:.1f} s ({100 * server_cpu / elapsed:.0f} % of a core), "
         f"load process CPU {load_cpu:.1f} s ({100 * load_cpu / elapsed:.0f} %, start-up included)"
     )
+    check(summary, os.waitstatus_to_exitcode(status), stored)
 
 
 if __name__ == "__main__":

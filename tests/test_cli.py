@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -125,17 +128,32 @@ def test_settings_come_from_a_toml_file(tmp_path: Path, monkeypatch: pytest.Monk
     assert (settings.heartbeat_interval, settings.register_unknown_stations) == (77, True)
 
 
-async def test_serve_starts_and_stops_on_sigint(database: Path) -> None:
+@pytest.fixture
+def default_ports_taken() -> Iterator[None]:
+    """The default OCPP and HTTP ports held on 127.0.0.1, as a running demo holds them: a test that starts a
+    server must not need them. A port someone else already holds is busy anyway and left alone."""
+    from evscada.settings import Settings
+
+    with contextlib.ExitStack() as held:
+        for name in ("ocpp_port", "ocpp_tls_port", "http_port"):
+            with contextlib.suppress(OSError):
+                held.enter_context(socket.create_server(("127.0.0.1", Settings.model_fields[name].default)))
+        yield
+
+
+async def test_serve_starts_and_stops_on_sigint(database: Path, default_ports_taken: None) -> None:
     import os
     import signal
     import sys
 
+    listen = {"EVSCADA_OCPP_HOST": "127.0.0.1", "EVSCADA_OCPP_PORT": "0", "EVSCADA_OCPP_TLS_PORT": "0"}
+    listen |= {"EVSCADA_HTTP_HOST": "127.0.0.1", "EVSCADA_HTTP_PORT": "0"}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "evscada",
         "serve",
-        env={**os.environ, "EVSCADA_OCPP_PORT": "0"},
+        env={**os.environ, **listen},
         stderr=asyncio.subprocess.PIPE,
     )
     assert process.stderr is not None
@@ -253,14 +271,13 @@ def test_null_in_the_environment_turns_optional_listeners_off(monkeypatch: pytes
 )
 def test_a_busy_port_is_explained_not_a_traceback(
     database: Path,
+    default_ports_taken: None,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     busy: str,
     free: str,
     explained: str,
 ) -> None:
-    import socket
-
     with socket.create_server(("127.0.0.1", 0)) as taken:
         monkeypatch.setenv(f"EVSCADA_{busy}_HOST", "127.0.0.1")
         monkeypatch.setenv(f"EVSCADA_{busy}_PORT", str(taken.getsockname()[1]))
