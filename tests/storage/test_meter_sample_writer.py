@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from evscada.core.charging.repositories import MeterWrite
 from evscada.core.model import EvseRef, MeterSample, StationId
-from evscada.core.ports import MeterWrite
 from evscada.storage import tables as t
-from evscada.storage.charging.sample_writer import MeterSampleWriter, _Pending
+from evscada.storage.charging.sample_writer import MeterSampleWriter, PendingSamples
 from evscada.storage.db import Database
 from evscada.storage.group_commit import Refused
 
@@ -30,7 +30,7 @@ class _Watched(MeterSampleWriter):
         self.in_flight = 0
         self.most_in_flight = 0
 
-    async def write(self, connection: AsyncConnection, items: Sequence[_Pending]) -> list[MeterWrite | Refused]:
+    async def write(self, connection: AsyncConnection, items: Sequence[PendingSamples]) -> list[MeterWrite | Refused]:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:

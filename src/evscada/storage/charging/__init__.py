@@ -1,1 +1,1 @@
-"""SQL for charging: tokens, transactions, meter readings (group-committed), reservations and local lists."""
+"""SQL for charging: tokens, transactions, meter readings (group-committed), reservations, local lists, read models."""

@@ -11,8 +11,8 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from evscada.core.charging.repositories import MeterWrite
 from evscada.core.model import EvseRef, MeterSample, StationId, TransactionPk
-from evscada.core.ports import MeterWrite
 from evscada.storage import tables as t
 from evscada.storage.charging.readings import readings
 from evscada.storage.db import Database
@@ -25,7 +25,9 @@ MAX_CONCURRENT_COMMITS = 4  # on PostgreSQL; at most half the pool, so the rest 
 
 
 @dataclass(slots=True)
-class _Pending:
+class PendingSamples:
+    """One MeterValues message waiting for the group commit."""
+
     station_id: StationId
     evse: EvseRef
     station_transaction_id: str | None
@@ -34,7 +36,7 @@ class _Pending:
     at: datetime
 
 
-class MeterSampleWriter(GroupWriter[_Pending, MeterWrite]):
+class MeterSampleWriter(GroupWriter[PendingSamples, MeterWrite]):
     what = "meter value messages"
 
     def __init__(self, database: Database) -> None:
@@ -52,9 +54,9 @@ class MeterSampleWriter(GroupWriter[_Pending, MeterWrite]):
         message_key: str | None,
         at: datetime,
     ) -> MeterWrite:
-        return await self.submit(_Pending(station_id, evse, station_transaction_id, samples, message_key, at))
+        return await self.submit(PendingSamples(station_id, evse, station_transaction_id, samples, message_key, at))
 
-    async def write(self, connection: AsyncConnection, items: Sequence[_Pending]) -> list[MeterWrite]:
+    async def write(self, connection: AsyncConnection, items: Sequence[PendingSamples]) -> list[MeterWrite]:
         return await _write(connection, list(items))
 
 
@@ -78,7 +80,7 @@ def _db_time(dialect: Dialect) -> Callable[[datetime], object]:
     return lambda value: value
 
 
-async def _write(connection: AsyncConnection, batch: list[_Pending]) -> list[MeterWrite]:
+async def _write(connection: AsyncConnection, batch: list[PendingSamples]) -> list[MeterWrite]:
     # The hot inserts go to the driver as plain SQL and tuples: compiling a statement per batch and running
     # SQLAlchemy's bind processors per row cost more than SQLite's own work here (see docs/performance.md).
     dialect = connection.dialect
@@ -123,7 +125,7 @@ async def _insert_readings(connection: AsyncConnection, rows: list[tuple[object,
 
 
 async def _claim_receipts(
-    connection: AsyncConnection, batch: list[_Pending], to_db: Callable[[datetime], object]
+    connection: AsyncConnection, batch: list[PendingSamples], to_db: Callable[[datetime], object]
 ) -> set[int]:
     """Indexes of the messages not seen before; a repeat (same station and frame digest) is not stored again."""
     first_of: dict[tuple[str, str], int] = {}
@@ -150,7 +152,9 @@ async def _claim_receipts(
     return fresh
 
 
-async def _transaction_pks(connection: AsyncConnection, batch: list[_Pending]) -> dict[tuple[str, str], TransactionPk]:
+async def _transaction_pks(
+    connection: AsyncConnection, batch: list[PendingSamples]
+) -> dict[tuple[str, str], TransactionPk]:
     wanted = {(item.station_id, item.station_transaction_id) for item in batch if item.station_transaction_id}
     if not wanted:
         return {}

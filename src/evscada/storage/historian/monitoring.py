@@ -10,24 +10,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evscada.core.historian.monitoring import StationSample, StatusChange
-from evscada.core.model import MeterSample, StationId, Transaction, TransactionPk, TransactionState, VehicleId
+from evscada.core.model import StationId, Transaction, TransactionPk, TransactionState, VehicleId
 from evscada.storage import tables as t
-from evscada.storage.store import transaction_from
+from evscada.storage.charging.meter_samples import meter_sample_from
+from evscada.storage.charging.transactions import transaction_from
 
 
 def _sample_from(r: Mapping[str, Any]) -> StationSample:
     return StationSample(
         evse_id=r["evse_id"],
         transaction_pk=r["transaction_pk"],
-        sample=MeterSample(
-            timestamp=r["timestamp"],
-            value=r["value"],
-            measurand=r["measurand"],
-            unit=r["unit"],
-            phase=r["phase"],
-            location=r["location"],
-            context=r["context"],
-        ),
+        sample=meter_sample_from(r),
     )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evscada.core.model import StationId, TransactionPk
-from evscada.core.notifications.webhooks import Delivery, DeliveryStatus, OutboxEvent, Subscription
+from evscada.core.notifications.webhooks import OutboxEvent, Subscription, WebhookDelivery, WebhookDeliveryStatus
 from evscada.storage import tables as t
 
 _D = t.webhook_deliveries.c
@@ -78,15 +78,15 @@ def _subscription_from(row: Mapping[str, Any]) -> Subscription:
     )
 
 
-def delivery_from(row: Mapping[str, Any]) -> Delivery:
-    return Delivery(
+def delivery_from(row: Mapping[str, Any]) -> WebhookDelivery:
+    return WebhookDelivery(
         id=row["id"],
         subscription_id=row["subscription_id"],
         event_id=row["event_id"],
         event_type=row["event_type"],
         payload=dict(row["payload"]),
         created_at=row["created_at"],
-        status=DeliveryStatus(row["status"]),
+        status=WebhookDeliveryStatus(row["status"]),
         attempts=row["attempts"],
         next_attempt_at=row["next_attempt_at"],
         last_attempt_at=row["last_attempt_at"],
@@ -151,7 +151,7 @@ class SqlWebhooks:
         result = await self._c.execute(table.delete().where(table.c.id == subscription_id))
         return bool(result.rowcount)
 
-    async def add_deliveries(self, *, deliveries: Sequence[Delivery]) -> list[Delivery]:
+    async def add_deliveries(self, *, deliveries: Sequence[WebhookDelivery]) -> list[WebhookDelivery]:
         added = []
         for d in deliveries:
             result = await self._c.execute(
@@ -171,23 +171,23 @@ class SqlWebhooks:
             added.append(delivery_from(result.mappings().one()))
         return added
 
-    async def delivery(self, *, subscription_id: int, delivery_id: int) -> Delivery | None:
+    async def delivery(self, *, subscription_id: int, delivery_id: int) -> WebhookDelivery | None:
         statement = select(t.webhook_deliveries).where(_D.id == delivery_id, _D.subscription_id == subscription_id)
         row = (await self._c.execute(statement)).mappings().first()
         return None if row is None else delivery_from(row)
 
     async def deliveries(
-        self, *, subscription_id: int, status: DeliveryStatus | None, limit: int, offset: int
-    ) -> list[Delivery]:
+        self, *, subscription_id: int, status: WebhookDeliveryStatus | None, limit: int, offset: int
+    ) -> list[WebhookDelivery]:
         statement = select(t.webhook_deliveries).where(_D.subscription_id == subscription_id)
         if status is not None:
             statement = statement.where(_D.status == str(status))
         statement = statement.order_by(_D.id.desc()).limit(limit).offset(offset)
         return [delivery_from(row) for row in (await self._c.execute(statement)).mappings()]
 
-    async def pending_heads(self, *, subscription_id: int | None = None) -> list[Delivery]:
+    async def pending_heads(self, *, subscription_id: int | None = None) -> list[WebhookDelivery]:
         """Per active subscription, its oldest pending delivery: deliveries go out in order, one at a time."""
-        pending = _D.status == str(DeliveryStatus.PENDING)
+        pending = _D.status == str(WebhookDeliveryStatus.PENDING)
         heads = select(func.min(_D.id)).where(pending)
         if subscription_id is not None:
             heads = heads.where(_D.subscription_id == subscription_id)
@@ -204,12 +204,12 @@ class SqlWebhooks:
         """Lease a due delivery for one attempt; an attempt cut short (crash) is retried when the lease ends."""
         result = await self._c.execute(
             update(t.webhook_deliveries)
-            .where(_D.id == delivery_id, _D.status == str(DeliveryStatus.PENDING), _D.next_attempt_at <= now)
+            .where(_D.id == delivery_id, _D.status == str(WebhookDeliveryStatus.PENDING), _D.next_attempt_at <= now)
             .values(next_attempt_at=until)
         )
         return bool(result.rowcount)
 
-    async def record_attempt(self, *, delivery: Delivery) -> None:
+    async def record_attempt(self, *, delivery: WebhookDelivery) -> None:
         d = delivery
         await self._c.execute(
             update(t.webhook_deliveries)

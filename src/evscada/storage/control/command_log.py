@@ -1,0 +1,70 @@
+"""SQL for the command log: who sent which command when, and what the station answered."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from evscada.core.control.commands import CommandLogEntry, CommandOutcome
+from evscada.core.model import StationId
+from evscada.storage import tables as t
+
+# Built once: asked on every start a station reports without a remote start id (docs/performance.md).
+_tx = t.transactions.c
+_claimed_starts = select(_tx.remote_start_command_id).where(
+    _tx.remote_start_command_id.is_not(None), _tx.station_id == bindparam("p_station_id")
+)
+_ACCEPTED_REMOTE_STARTS = (
+    select(t.command_log.c.id, t.command_log.c.arguments)
+    .where(
+        t.command_log.c.station_id == bindparam("p_station_id"),
+        t.command_log.c.command == "remote_start",
+        t.command_log.c.status == "Accepted",
+        t.command_log.c.requested_at >= bindparam("p_since"),
+        t.command_log.c.id.not_in(_claimed_starts),
+    )
+    .order_by(t.command_log.c.id)
+)
+
+
+class SqlCommandLog:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add(self, *, entry: CommandLogEntry) -> int:
+        result = await self._c.execute(
+            insert(t.command_log)
+            .values(
+                station_id=entry.station_id,
+                command=entry.command,
+                arguments=entry.arguments,
+                actor=entry.actor,
+                reason=entry.reason,
+                requested_at=entry.requested_at,
+            )
+            .returning(t.command_log.c.id)
+        )
+        return int(result.scalar_one())
+
+    async def accepted_remote_starts(
+        self, *, station_id: StationId, since: datetime
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """(id, arguments) of remote starts the station accepted since then that no transaction claims yet."""
+        rows = await self._c.execute(_ACCEPTED_REMOTE_STARTS, {"p_station_id": station_id, "p_since": since})
+        return [(int(row.id), dict(row.arguments)) for row in rows]
+
+    async def finish(self, *, outcome: CommandOutcome) -> None:
+        await self._c.execute(
+            update(t.command_log)
+            .where(t.command_log.c.id == outcome.command_id)
+            .values(
+                finished_at=outcome.finished_at,
+                outcome=str(outcome.outcome),
+                status=outcome.status,
+                response=outcome.data or None,
+                error=(outcome.error or "")[:500] or None,
+            )
+        )
