@@ -8,9 +8,15 @@ import pytest
 
 from evscada.app import build_core
 from evscada.bus.local import LocalBus
-from evscada.core.access.sites import SiteExists, UnknownSite
-from evscada.core.access.vehicles import UnknownToken, UnknownVehicle, VehicleExists
-from evscada.core.errors import InvalidArgument, UnknownStation
+from evscada.core.errors import (
+    InvalidArgument,
+    SiteExists,
+    UnknownSite,
+    UnknownStation,
+    UnknownToken,
+    UnknownVehicle,
+    VehicleExists,
+)
 from evscada.core.model import SiteId, StationId, Token, VehicleId
 from evscada.core.services import Core
 from evscada.storage.db import Database

@@ -89,4 +89,5 @@ class StationMessageReceived(Event):
     kind: str  # StationMessage.kind: event | firmware_status | diagnostics_status | log_status | security_event ...
     summary: str | None
     payload: dict[str, Any]
+    status: str | None = None  # StationMessage.status: e.g. InstallationFailed in a firmware status report
     problems: tuple[ComponentProblem, ...] = ()  # component problems (or their ends) the message reports

@@ -235,6 +235,7 @@ class StationMessage:
     timestamp: datetime
     payload: dict[str, Any] = field(default_factory=dict)
     summary: str | None = None
+    status: str | None = None  # the outcome a status report states (firmware, diagnostics/log upload), as read
     problems: tuple[ComponentProblem, ...] = ()  # what the version's mapping read as problems in it
 
 

@@ -20,11 +20,12 @@ from evscada.core.historian.availability import AvailabilityService
 from evscada.core.historian.monitoring import MonitoringService
 from evscada.core.historian.samples import HistorianConfig, HistorianService
 from evscada.core.notifications.webhooks import WebhookService
-from evscada.core.ports import Clock, EventBus, PasswordHasher, Store
+from evscada.core.ports import Clock, EventBus, PasswordHasher
 from evscada.core.stations.device_model import DeviceModelService
 from evscada.core.stations.frame_log import FrameLogService
 from evscada.core.stations.messages import StationMessageService
 from evscada.core.stations.service import StationService
+from evscada.core.store import CoreStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ class Core:
     def build(
         cls,
         *,
-        store: Store,
+        store: CoreStore,
         bus: EventBus,
         clock: Clock,
         hasher: PasswordHasher,

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from evscada.core.clock import SystemClock
-from evscada.core.ports import Clock, Store, UnitOfWork
+from evscada.core.ports import Clock, Store
 
 SYSTEM = "system"  # changes nobody asked for directly (auto-registration, the demo)
 CLI = "cli"  # changes made with the `evscada` command line
@@ -48,6 +48,12 @@ class AuditRepository(Protocol):
         ...
 
 
+class AuditUnit(Protocol):
+    """What an audit entry needs of the unit of work it commits with."""
+
+    audit: AuditRepository
+
+
 def scrub(value: Any) -> Any:
     """The details without secrets: a secret-named field, or the value of a secret-named setting, is masked."""
     if isinstance(value, dict):
@@ -77,7 +83,7 @@ class Auditor:
 
     async def record(
         self,
-        uow: UnitOfWork,
+        uow: AuditUnit,
         *,
         actor: str,
         action: str,
@@ -97,7 +103,7 @@ class Auditor:
 
 
 class AuditService:
-    def __init__(self, *, store: Store) -> None:
+    def __init__(self, *, store: Store[AuditUnit]) -> None:
         self._store = store
 
     async def entries(self, *, where: AuditFilter) -> list[AuditEntry]:

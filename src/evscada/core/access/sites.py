@@ -7,20 +7,13 @@ import math
 from dataclasses import asdict
 from typing import Protocol
 
-from evscada.core.access.audit import SYSTEM, Auditor
-from evscada.core.errors import DomainError, InvalidArgument, UnknownStation
+from evscada.core.access.audit import SYSTEM, Auditor, AuditRepository
+from evscada.core.errors import InvalidArgument, SiteExists, UnknownSite, UnknownStation
 from evscada.core.model import Site, SiteId, Station, StationId
 from evscada.core.ports import Store
+from evscada.core.stations.repositories import StationRepository
 
 log = logging.getLogger(__name__)
-
-
-class UnknownSite(DomainError):
-    code = "unknown_site"  # the API answers 404
-
-
-class SiteExists(DomainError):
-    code = "site_exists"  # the API answers 409
 
 
 class SiteRepository(Protocol):
@@ -37,6 +30,12 @@ class SiteRepository(Protocol):
     async def save(self, *, site: Site) -> None: ...
 
     async def delete(self, *, site_id: SiteId) -> bool: ...
+
+
+class SiteUnit(Protocol):
+    sites: SiteRepository
+    stations: StationRepository  # where stations stand
+    audit: AuditRepository
 
 
 def check_location(latitude: float | None, longitude: float | None) -> None:
@@ -57,7 +56,7 @@ def _check_site(site: Site) -> None:
 
 
 class SiteService:
-    def __init__(self, *, store: Store, audit: Auditor | None = None) -> None:
+    def __init__(self, *, store: Store[SiteUnit], audit: Auditor | None = None) -> None:
         self._store = store
         self._audit = audit or Auditor()
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from evscada.core.access.audit import SYSTEM, Auditor
-from evscada.core.errors import DomainError
-from evscada.core.ports import Clock, PasswordHasher, Store, UnitOfWork
+from evscada.core.access.audit import SYSTEM, Auditor, AuditRepository
+from evscada.core.errors import LastAdmin, LoginFailed, UnknownApiKey, UnknownUser, UserExists
+from evscada.core.ports import Clock, PasswordHasher, Store
 
 KEY_PREFIX = "evs_"
 
@@ -32,22 +32,6 @@ class User:
     username: str
     role: Role
     disabled: bool = False
-
-
-class UserExists(DomainError):
-    code = "user_exists"
-
-
-class UnknownUser(DomainError):
-    code = "unknown_user"
-
-
-class UnknownApiKey(DomainError):
-    code = "unknown_api_key"  # the API answers 404
-
-
-class LastAdmin(DomainError):
-    code = "last_admin"  # the API answers 409: nobody could manage users any more
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +72,11 @@ class UserRepository(Protocol):
     async def list(self) -> list[User]: ...
 
 
+class UserUnit(Protocol):
+    users: UserRepository
+    audit: AuditRepository
+
+
 def hash_key(key: str) -> str:
     # API keys are 256-bit random secrets: a fast hash is enough (no guessing to slow down), so a request
     # costs one indexed lookup, not an argon2 round.
@@ -95,7 +84,9 @@ def hash_key(key: str) -> str:
 
 
 class AccessService:
-    def __init__(self, *, store: Store, clock: Clock, hasher: PasswordHasher, audit: Auditor | None = None) -> None:
+    def __init__(
+        self, *, store: Store[UserUnit], clock: Clock, hasher: PasswordHasher, audit: Auditor | None = None
+    ) -> None:
         self._store = store
         self._clock = clock
         self._hasher = hasher
@@ -208,7 +199,7 @@ class AccessService:
         assert revoked is not None
         return revoked
 
-    async def _user(self, uow: UnitOfWork, username: str) -> User:
+    async def _user(self, uow: UserUnit, username: str) -> User:
         user = await uow.users.by_username(username=username)
         if user is None:
             raise UnknownUser(f"no user {username}; create it with `evscada user add`")
@@ -245,8 +236,8 @@ class WebSessionRepository(Protocol):
     async def delete_expired(self, *, before: datetime) -> int: ...
 
 
-class LoginFailed(DomainError):
-    code = "login_failed"  # one message for unknown user, wrong password and disabled user: no user enumeration
+class WebSessionUnit(Protocol):
+    web_sessions: WebSessionRepository
 
 
 def csrf_token(session_token: str) -> str:
@@ -255,7 +246,7 @@ def csrf_token(session_token: str) -> str:
 
 
 class LoginService:
-    def __init__(self, *, store: Store, clock: Clock, hasher: PasswordHasher) -> None:
+    def __init__(self, *, store: Store[WebSessionUnit], clock: Clock, hasher: PasswordHasher) -> None:
         self._store = store
         self._clock = clock
         self._hasher = hasher

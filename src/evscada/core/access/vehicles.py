@@ -7,24 +7,13 @@ import math
 from dataclasses import asdict
 from typing import Protocol
 
-from evscada.core.access.audit import SYSTEM, Auditor
-from evscada.core.errors import DomainError, InvalidArgument
+from evscada.core.access.audit import SYSTEM, Auditor, AuditRepository
+from evscada.core.charging.repositories import TokenRepository
+from evscada.core.errors import InvalidArgument, UnknownToken, UnknownVehicle, VehicleExists
 from evscada.core.model import Token, Vehicle, VehicleId
 from evscada.core.ports import Store
 
 log = logging.getLogger(__name__)
-
-
-class UnknownVehicle(DomainError):
-    code = "unknown_vehicle"  # the API answers 404
-
-
-class VehicleExists(DomainError):
-    code = "vehicle_exists"  # the API answers 409
-
-
-class UnknownToken(DomainError):
-    code = "unknown_token"  # the API answers 404
 
 
 class VehicleRepository(Protocol):
@@ -49,6 +38,12 @@ class VehicleRepository(Protocol):
     async def delete(self, *, vehicle_id: VehicleId) -> bool: ...
 
 
+class VehicleUnit(Protocol):
+    vehicles: VehicleRepository
+    tokens: TokenRepository  # the tokens a vehicle charges with
+    audit: AuditRepository
+
+
 def _check_vehicle(vehicle: Vehicle) -> None:
     if not vehicle.name.strip():
         raise InvalidArgument("a vehicle needs a name")
@@ -58,7 +53,7 @@ def _check_vehicle(vehicle: Vehicle) -> None:
 
 
 class VehicleService:
-    def __init__(self, *, store: Store, audit: Auditor | None = None) -> None:
+    def __init__(self, *, store: Store[VehicleUnit], audit: Auditor | None = None) -> None:
         self._store = store
         self._audit = audit or Auditor()
 

@@ -308,7 +308,7 @@ class AlarmEngine:
         await self._raise(key, r.SECURITY, event.station_id, message, detail=event.kind)
 
     async def _station_message(self, event: events.StationMessageReceived) -> None:
-        sid, status = event.station_id, str(event.payload.get("status", ""))
+        sid, status = event.station_id, event.status or ""
         if event.kind == "event":
             for problem in event.problems:
                 key = f"{r.STATION_EVENT}:{sid}:{problem.subject}"

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from evscada.core import events
-from evscada.core.errors import DomainError, InvalidArgument, UnknownStation
+from evscada.core.errors import AlarmConflict, InvalidArgument, UnknownAlarm, UnknownStation
 from evscada.core.model import (
     Alarm,
     AlarmId,
@@ -19,18 +19,11 @@ from evscada.core.model import (
     StationId,
 )
 from evscada.core.ports import Clock, EventBus, Store
+from evscada.core.stations.repositories import StationRepository
 
 log = logging.getLogger(__name__)
 
 COMMENT_LENGTH = 2000
-
-
-class UnknownAlarm(DomainError):
-    code = "unknown_alarm"  # the API answers 404
-
-
-class AlarmConflict(DomainError):
-    code = "alarm_conflict"  # the API answers 409: e.g. acknowledged already
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +112,13 @@ def _append(old: str | None, by: str, text: str) -> str:
     return (f"{old}\n{line}" if old else line)[-COMMENT_LENGTH:]
 
 
+class AlarmUnit(Protocol):
+    alarms: AlarmRepository
+    stations: StationRepository  # maintenance is per station
+
+
 class AlarmService:
-    def __init__(self, *, store: Store, bus: EventBus, clock: Clock) -> None:
+    def __init__(self, *, store: Store[AlarmUnit], bus: EventBus, clock: Clock) -> None:
         self._store = store
         self._bus = bus
         self._clock = clock

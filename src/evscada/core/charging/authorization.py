@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
-from evscada.core.access.audit import SYSTEM, Auditor
-from evscada.core.access.vehicles import UnknownVehicle
-from evscada.core.charging.queries import NotFound
+from typing import Protocol
+
+from evscada.core.access.audit import SYSTEM, Auditor, AuditRepository
+from evscada.core.access.vehicles import VehicleRepository
+from evscada.core.charging.repositories import TokenRepository, TransactionRepository
+from evscada.core.errors import NotFound, UnknownVehicle
 from evscada.core.model import AuthorizationResult, AuthorizationStatus, IdToken, StationId, Token
-from evscada.core.ports import Clock, Store, UnitOfWork
+from evscada.core.ports import Clock, Store
+
+
+class TokenCheckUnit(Protocol):
+    """What checking a token reads, inside the caller's unit of work."""
+
+    tokens: TokenRepository
+    transactions: TransactionRepository  # the concurrent-session rule
+
+
+class AuthorizationUnit(Protocol):
+    tokens: TokenRepository
+    transactions: TransactionRepository
+    vehicles: VehicleRepository  # a token names an existing vehicle
+    audit: AuditRepository
 
 
 class AuthorizationService:
     def __init__(
-        self, *, store: Store, clock: Clock, allow_concurrent_transactions: bool, audit: Auditor | None = None
+        self,
+        *,
+        store: Store[AuthorizationUnit],
+        clock: Clock,
+        allow_concurrent_transactions: bool,
+        audit: Auditor | None = None,
     ) -> None:
         self._audit = audit or Auditor(clock=clock)
         self._store = store
@@ -22,7 +44,7 @@ class AuthorizationService:
         async with self._store.unit() as uow:
             return await self.check(uow, id_token=id_token, starting=False)
 
-    async def check(self, uow: UnitOfWork, *, id_token: IdToken, starting: bool) -> AuthorizationResult:
+    async def check(self, uow: TokenCheckUnit, *, id_token: IdToken, starting: bool) -> AuthorizationResult:
         """Evaluate a token inside the caller's unit of work; `starting` adds the concurrent-session rule."""
         token = await uow.tokens.get(value=id_token.value)
         if token is None:

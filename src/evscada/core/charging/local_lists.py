@@ -20,6 +20,7 @@ from evscada.core.control.commands import (
 from evscada.core.errors import InvalidArgument, UnknownStation
 from evscada.core.model import StationId, Token
 from evscada.core.ports import Clock, Store
+from evscada.core.stations.repositories import StationRepository
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,11 @@ class LocalListRepository(Protocol):
     async def record_reported(self, *, station_id: StationId, version: int, at: datetime) -> None: ...
 
 
+class LocalListUnit(Protocol):
+    local_lists: LocalListRepository
+    stations: StationRepository
+
+
 @dataclass(frozen=True, slots=True)
 class LocalListSent:
     outcome: CommandOutcome
@@ -99,7 +105,7 @@ def differences(sent: Sequence[LocalListEntry], current: Sequence[LocalListEntry
 
 
 class LocalListService:
-    def __init__(self, *, store: Store, clock: Clock, commands: CommandService) -> None:
+    def __init__(self, *, store: Store[LocalListUnit], clock: Clock, commands: CommandService) -> None:
         self._store = store
         self._clock = clock
         self._commands = commands

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from evscada.core import events
+from evscada.core.charging.repositories import MeterSampleSink
 from evscada.core.errors import InvalidArgument
 from evscada.core.model import EvseRef, MeterSample, StationId
-from evscada.core.ports import Clock, EventBus, Store
+from evscada.core.ports import Clock, EventBus
+
+
+class MeterSampleStore(Protocol):
+    @property
+    def meter_samples(self) -> MeterSampleSink: ...
 
 
 class MeterValueService:
-    def __init__(self, *, store: Store, bus: EventBus, clock: Clock) -> None:
+    def __init__(self, *, store: MeterSampleStore, bus: EventBus, clock: Clock) -> None:
         self._store = store
         self._bus = bus
         self._clock = clock

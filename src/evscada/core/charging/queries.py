@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from evscada.core.errors import DomainError
+from evscada.core.access.sites import SiteRepository
+from evscada.core.errors import InvalidCursor, NotFound
 from evscada.core.model import (
     MeterSample,
     Site,
@@ -20,10 +21,7 @@ from evscada.core.model import (
     VehicleId,
 )
 from evscada.core.ports import Clock, Store
-
-
-class NotFound(DomainError):
-    code = "not_found"
+from evscada.core.stations.repositories import StationRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +101,14 @@ class ExportCursor:
             raise InvalidCursor(f"{text!r} is not a cursor from a previous export (X-Next-Cursor)") from None
 
 
-class InvalidCursor(DomainError):
-    code = "invalid_cursor"
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """What the whole system holds now, for a one-line summary (the demo prints one)."""
+
+    stations_online: int
+    transactions_running: int
+    transactions_ended: int
+    meter_samples: int
 
 
 class ReadRepository(Protocol):
@@ -130,13 +134,21 @@ class ReadRepository(Protocol):
         """The smallest round trip to the database."""
         ...
 
+    async def totals(self) -> Totals: ...
+
     async def stations(self, *, where: StationFilter) -> list[Station]:
         """The stations that pass the filter, in id order."""
         ...
 
 
+class QueryUnit(Protocol):
+    reads: ReadRepository
+    stations: StationRepository
+    sites: SiteRepository
+
+
 class QueryService:
-    def __init__(self, *, store: Store, clock: Clock) -> None:
+    def __init__(self, *, store: Store[QueryUnit], clock: Clock) -> None:
         self._store = store
         self._clock = clock
 
@@ -203,6 +215,10 @@ class QueryService:
         async with self._store.unit() as uow:
             await uow.reads.ping()
         return time.perf_counter() - started
+
+    async def totals(self) -> Totals:
+        async with self._store.unit() as uow:
+            return await uow.reads.totals()
 
     async def commands(self, *, station_id: StationId | None = None, limit: int = 100) -> list[CommandLogView]:
         async with self._store.unit() as uow:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from evscada.core.charging.repositories import TokenRepository
 from evscada.core.control.commands import (
     CancelReservation,
     CommandOutcome,
@@ -20,19 +21,12 @@ from evscada.core.control.commands import (
     CommandService,
     ReserveNow,
 )
-from evscada.core.errors import DomainError, InvalidArgument, UnknownStation
+from evscada.core.errors import DomainError, InvalidArgument, ReservationNotActive, UnknownReservation, UnknownStation
 from evscada.core.model import AuthorizationStatus, IdToken, StationId, StationMessage, TransactionPk
 from evscada.core.ports import Clock, Store
+from evscada.core.stations.repositories import StationMessageRepository, StationRepository
 
 log = logging.getLogger(__name__)
-
-
-class UnknownReservation(DomainError):
-    code = "unknown_reservation"  # the API answers 404
-
-
-class ReservationNotActive(DomainError):
-    code = "reservation_not_active"  # cancelled, expired, used or refused already: 409
 
 
 class ReservationStatus(enum.StrEnum):
@@ -124,8 +118,15 @@ class ReservationSent:
     outcome: CommandOutcome
 
 
+class ReservationUnit(Protocol):
+    reservations: ReservationRepository
+    stations: StationRepository
+    tokens: TokenRepository  # a reservation holds for an accepted token
+    messages: StationMessageRepository  # 2.0.1 ReservationStatusUpdate is kept as a message
+
+
 class ReservationService:
-    def __init__(self, *, store: Store, clock: Clock, commands: CommandService) -> None:
+    def __init__(self, *, store: Store[ReservationUnit], clock: Clock, commands: CommandService) -> None:
         self._store = store
         self._clock = clock
         self._commands = commands

@@ -6,10 +6,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from evscada.core import events
 from evscada.core.charging.authorization import AuthorizationService
 from evscada.core.charging.meter_values import energy_register
+from evscada.core.charging.repositories import MeterSampleRepository, TokenRepository, TransactionRepository
+from evscada.core.charging.reservations import ReservationRepository
+from evscada.core.control.commands import CommandLogRepository
 from evscada.core.model import (
     STATION_WIDE,
     AuthorizationResult,
@@ -22,7 +26,8 @@ from evscada.core.model import (
     TransactionState,
 )
 from evscada.core.notifications import webhooks
-from evscada.core.ports import Clock, EventBus, Store, UnitOfWork
+from evscada.core.notifications.webhooks import OutboxRepository
+from evscada.core.ports import Clock, EventBus, Store
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +43,19 @@ class TransactionOutcome:
     duplicate: bool = False
 
 
+class TransactionUnit(Protocol):
+    transactions: TransactionRepository
+    tokens: TokenRepository  # authorization checks the token in the same unit
+    meter_samples: MeterSampleRepository  # samples 2.0.1 carries in TransactionEvent
+    reservations: ReservationRepository  # a start uses its reservation
+    commands: CommandLogRepository  # a 1.6 start answers a remote start
+    outbox: OutboxRepository  # webhook events commit with the change
+
+
 class TransactionService:
-    def __init__(self, *, store: Store, bus: EventBus, clock: Clock, authorization: AuthorizationService) -> None:
+    def __init__(
+        self, *, store: Store[TransactionUnit], bus: EventBus, clock: Clock, authorization: AuthorizationService
+    ) -> None:
         self._store = store
         self._bus = bus
         self._clock = clock
@@ -77,7 +93,7 @@ class TransactionService:
         return TransactionOutcome(transaction=transaction, authorization=authorization)
 
     async def _find_or_create(
-        self, uow: UnitOfWork, station_id: StationId, report: TransactionReport
+        self, uow: TransactionUnit, station_id: StationId, report: TransactionReport
     ) -> tuple[Transaction, bool]:
         existing: Transaction | None = None
         if report.station_transaction_id is not None:
@@ -115,7 +131,7 @@ class TransactionService:
         )
         return created, True
 
-    async def _asked_by(self, uow: UnitOfWork, station_id: StationId, report: TransactionReport) -> int | None:
+    async def _asked_by(self, uow: TransactionUnit, station_id: StationId, report: TransactionReport) -> int | None:
         """1.6 has no remoteStartId: a start is the answer to the earliest unclaimed remote start the station
         accepted for the same token (and EVSE, if one was named) within the last few minutes."""
         if report.kind != TransactionEventKind.STARTED or report.id_token is None:
@@ -129,7 +145,7 @@ class TransactionService:
         return None
 
     async def _is_repeat(
-        self, uow: UnitOfWork, transaction: Transaction, report: TransactionReport, now: datetime
+        self, uow: TransactionUnit, transaction: Transaction, report: TransactionReport, now: datetime
     ) -> bool:
         if report.seq_no is not None:
             return not await self._record_seq_no(uow, transaction.pk, report, now)
@@ -138,7 +154,7 @@ class TransactionService:
         return report.kind == TransactionEventKind.ENDED and transaction.state == TransactionState.ENDED
 
     async def _record_seq_no(
-        self, uow: UnitOfWork, pk: TransactionPk, report: TransactionReport, now: datetime
+        self, uow: TransactionUnit, pk: TransactionPk, report: TransactionReport, now: datetime
     ) -> bool:
         assert report.seq_no is not None
         return await uow.transactions.add_event(
@@ -151,7 +167,7 @@ class TransactionService:
         )
 
     async def _authorize(
-        self, uow: UnitOfWork, transaction: Transaction, report: TransactionReport, is_new: bool
+        self, uow: TransactionUnit, transaction: Transaction, report: TransactionReport, is_new: bool
     ) -> AuthorizationResult | None:
         if report.id_token is None:
             return None
@@ -212,7 +228,7 @@ class TransactionService:
 
 
 async def _record_for_webhooks(
-    uow: UnitOfWork, transaction: Transaction, report: TransactionReport, is_new: bool, was_running: bool
+    uow: TransactionUnit, transaction: Transaction, report: TransactionReport, is_new: bool, was_running: bool
 ) -> None:
     """Outbox rows in the same commit as the change: webhooks lose no event to a full bus queue or a crash."""
     kinds = []

@@ -9,20 +9,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from evscada.core import events
-from evscada.core.access.audit import Auditor
-from evscada.core.errors import DomainError
+from evscada.core.access.audit import Auditor, AuditRepository
+from evscada.core.errors import CommandCallError, CommandNotSupported, CommandTimeout, StationOffline
 from evscada.core.model import IdToken, StationId
 from evscada.core.ports import Clock, EventBus, Store
 
 log = logging.getLogger(__name__)
-
-
-class StationOffline(DomainError):
-    code = "station_offline"  # the API answers 409: nothing was sent
-
-
-class CommandNotSupported(DomainError):
-    code = "command_not_supported"  # the station's OCPP version has no such message: 400
 
 
 class Command:
@@ -263,20 +255,6 @@ class CommandOutcome:
     finished_at: datetime
 
 
-class CommandCallError(DomainError):
-    """The station answered with a CALLERROR."""
-
-    code = "command_call_error"
-
-    def __init__(self, ocpp_code: str, description: str) -> None:
-        super().__init__(f"the station answered {ocpp_code}: {description}")
-        self.ocpp_code = ocpp_code
-
-
-class CommandTimeout(DomainError):
-    code = "command_timeout"
-
-
 class StationCommander(Protocol):
     """Sends a command to the live session of a station; the gateway implements it."""
 
@@ -293,9 +271,32 @@ class CommandLogEntry:
     requested_at: datetime
 
 
+class CommandLogRepository(Protocol):
+    async def add(self, *, entry: CommandLogEntry) -> int: ...
+
+    async def finish(self, *, outcome: CommandOutcome) -> None: ...
+
+    async def accepted_remote_starts(
+        self, *, station_id: StationId, since: datetime
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """(id, arguments) of remote starts the station accepted since then that no transaction claims yet."""
+        ...
+
+
+class CommandUnit(Protocol):
+    commands: CommandLogRepository
+    audit: AuditRepository
+
+
 class CommandService:
     def __init__(
-        self, *, store: Store, bus: EventBus, clock: Clock, commander: StationCommander, audit: Auditor | None = None
+        self,
+        *,
+        store: Store[CommandUnit],
+        bus: EventBus,
+        clock: Clock,
+        commander: StationCommander,
+        audit: Auditor | None = None,
     ) -> None:
         self._audit = audit or Auditor(clock=clock)
         self._store = store

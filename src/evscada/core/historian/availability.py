@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from evscada.core.charging.queries import NotFound
-from evscada.core.errors import InvalidArgument
+from evscada.core.access.sites import SiteRepository
+from evscada.core.errors import InvalidArgument, NotFound
 from evscada.core.model import SiteId, StationId
 from evscada.core.ports import Clock, Store
+from evscada.core.stations.repositories import StationRepository
 
 DOWN_STATUSES = frozenset({"Faulted", "Unavailable"})
 OFFLINE = "offline"
@@ -54,6 +55,12 @@ class AvailabilityRepository(Protocol):
         ...
 
     async def station_ids(self, *, site_id: SiteId | None) -> list[StationId]: ...
+
+
+class AvailabilityUnit(Protocol):
+    availability: AvailabilityRepository
+    stations: StationRepository
+    sites: SiteRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +222,7 @@ def station_availability(
 
 
 class AvailabilityService:
-    def __init__(self, *, store: Store, clock: Clock) -> None:
+    def __init__(self, *, store: Store[AvailabilityUnit], clock: Clock) -> None:
         self._store = store
         self._clock = clock
 

@@ -102,8 +102,12 @@ def reading_of(
     )
 
 
+class MonitoringUnit(Protocol):
+    monitoring: MonitoringReads
+
+
 class MonitoringService:
-    def __init__(self, *, store: Store, clock: Clock) -> None:
+    def __init__(self, *, store: Store[MonitoringUnit], clock: Clock) -> None:
         self._store = store
         self._clock = clock
 

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from evscada.core.charging.queries import NotFound
-from evscada.core.errors import InvalidArgument
+from evscada.core.charging.queries import ReadRepository
+from evscada.core.errors import InvalidArgument, NotFound
 from evscada.core.model import StationId, TransactionPk
 from evscada.core.ports import Clock, Store
+from evscada.core.stations.repositories import StationRepository
 
 # OCPP measurand names are dotted words ("Energy.Active.Import.Register", "SoC"); anything else is a typo.
 MEASURAND_FORMAT = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)*$")
@@ -209,8 +210,14 @@ def raw_series(rows: Iterable[RawRow]) -> list[Series]:
     return [series[key] for key in sorted(series)]
 
 
+class HistorianUnit(Protocol):
+    historian: HistorianRepository
+    stations: StationRepository
+    reads: ReadRepository  # a transaction's time and EVSE
+
+
 class HistorianService:
-    def __init__(self, *, store: Store, clock: Clock, config: HistorianConfig) -> None:
+    def __init__(self, *, store: Store[HistorianUnit], clock: Clock, config: HistorianConfig) -> None:
         self._store = store
         self._clock = clock
         self._config = config

@@ -7,12 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from evscada.core.errors import DomainError
 from evscada.core.model import AlarmId
-
-
-class UnknownRecipient(DomainError):
-    code = "unknown_recipient"  # the API answers 404
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -25,7 +20,8 @@ class DeliveryStatus(enum.StrEnum):
 
 @dataclass(slots=True)
 class Delivery:
-    """One message to one recipient over one channel, with its attempts."""
+    """One message to one recipient over one channel, with its attempts (an event to a webhook subscription is a
+    WebhookDelivery)."""
 
     id: int
     recipient: str

@@ -11,9 +11,9 @@ from enum import StrEnum
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from evscada.core.errors import DomainError, InvalidArgument
+from evscada.core.errors import InvalidArgument, UnknownDelivery, UnknownSubscription
 from evscada.core.model import StationId, TransactionPk
-from evscada.core.ports import Clock, Store, UnitOfWork
+from evscada.core.ports import Clock, Store
 
 # Event types are "<resource>.<what happened>"; a subscription names types or "<resource>.*" or "*", so alarm.* and
 # station.* types added later reach the subscribers that asked for them without a schema change.
@@ -23,15 +23,7 @@ PING = "ping"  # sent only on request (POST .../ping), never matched by a patter
 EVENT_TYPES: tuple[str, ...] = (TRANSACTION_STARTED, TRANSACTION_ENDED)
 
 
-class UnknownSubscription(DomainError):
-    code = "unknown_webhook"  # the API answers 404
-
-
-class UnknownDelivery(DomainError):
-    code = "unknown_delivery"  # the API answers 404
-
-
-class DeliveryStatus(StrEnum):
+class WebhookDeliveryStatus(StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
     FAILED = "failed"
@@ -53,14 +45,16 @@ class Subscription:
 
 
 @dataclass(slots=True)
-class Delivery:
+class WebhookDelivery:
+    """One event posted to one subscription, with its attempts (a message to a person is a notification Delivery)."""
+
     id: int
     subscription_id: int
     event_id: str  # the same for every delivery of one event, redeliveries too: receivers deduplicate on it
     event_type: str
     payload: dict[str, Any]
     created_at: datetime
-    status: DeliveryStatus = DeliveryStatus.PENDING
+    status: WebhookDeliveryStatus = WebhookDeliveryStatus.PENDING
     attempts: int = 0
     next_attempt_at: datetime | None = None
     last_attempt_at: datetime | None = None
@@ -112,23 +106,27 @@ class WebhookRepository(Protocol):
 
     async def delete(self, *, subscription_id: int) -> bool: ...
 
-    async def add_deliveries(self, *, deliveries: Sequence[Delivery]) -> list[Delivery]: ...
+    async def add_deliveries(self, *, deliveries: Sequence[WebhookDelivery]) -> list[WebhookDelivery]: ...
 
-    async def delivery(self, *, subscription_id: int, delivery_id: int) -> Delivery | None: ...
+    async def delivery(self, *, subscription_id: int, delivery_id: int) -> WebhookDelivery | None: ...
 
     async def deliveries(
-        self, *, subscription_id: int, status: DeliveryStatus | None, limit: int, offset: int
-    ) -> list[Delivery]:
+        self, *, subscription_id: int, status: WebhookDeliveryStatus | None, limit: int, offset: int
+    ) -> list[WebhookDelivery]:
         """Newest first."""
         ...
 
-    async def pending_heads(self, *, subscription_id: int | None = None) -> list[Delivery]:
+    async def pending_heads(self, *, subscription_id: int | None = None) -> list[WebhookDelivery]:
         """Per active subscription, its oldest pending delivery: deliveries go out in order, one at a time."""
         ...
 
     async def claim(self, *, delivery_id: int, now: datetime, until: datetime) -> bool: ...
 
-    async def record_attempt(self, *, delivery: Delivery) -> None: ...
+    async def record_attempt(self, *, delivery: WebhookDelivery) -> None: ...
+
+
+class WebhookUnit(Protocol):
+    webhooks: WebhookRepository
 
 
 def pattern_matches(pattern: str, event_type: str) -> bool:
@@ -188,7 +186,7 @@ def envelope(*, event_id: str, event_type: str, occurred_at: datetime, data: dic
 class WebhookService:
     """Subscriptions and the delivery log, for the API; sending is the integration's worker's job."""
 
-    def __init__(self, *, store: Store, clock: Clock) -> None:
+    def __init__(self, *, store: Store[WebhookUnit], clock: Clock) -> None:
         self._store = store
         self._clock = clock
 
@@ -230,26 +228,26 @@ class WebhookService:
                 raise UnknownSubscription(f"no webhook {subscription_id}")
 
     async def deliveries(
-        self, *, subscription_id: int, status: DeliveryStatus | None = None, limit: int = 100, offset: int = 0
-    ) -> list[Delivery]:
+        self, *, subscription_id: int, status: WebhookDeliveryStatus | None = None, limit: int = 100, offset: int = 0
+    ) -> list[WebhookDelivery]:
         async with self._store.unit() as uow:
             await _get(uow, subscription_id)
             return await uow.webhooks.deliveries(
                 subscription_id=subscription_id, status=status, limit=limit, offset=offset
             )
 
-    async def delivery(self, *, subscription_id: int, delivery_id: int) -> Delivery:
+    async def delivery(self, *, subscription_id: int, delivery_id: int) -> WebhookDelivery:
         async with self._store.unit() as uow:
             return await _delivery(uow, subscription_id, delivery_id)
 
-    async def redeliver(self, *, subscription_id: int, delivery_id: int) -> Delivery:
+    async def redeliver(self, *, subscription_id: int, delivery_id: int) -> WebhookDelivery:
         """Send an event again as a new delivery with the same event id; the old entry stays in the log."""
         now = self._clock.now()
         async with self._store.unit() as uow:
             old = await _delivery(uow, subscription_id, delivery_id)
             (new,) = await uow.webhooks.add_deliveries(
                 deliveries=[
-                    Delivery(
+                    WebhookDelivery(
                         id=0,
                         subscription_id=subscription_id,
                         event_id=old.event_id,
@@ -262,7 +260,7 @@ class WebhookService:
             )
             return new
 
-    async def ping(self, *, subscription_id: int) -> Delivery:
+    async def ping(self, *, subscription_id: int) -> WebhookDelivery:
         """Queue a `ping` event to this subscription alone, to test the receiver and its signature check."""
         now = self._clock.now()
         event_id = new_event_id()
@@ -273,7 +271,7 @@ class WebhookService:
             )
             (delivery,) = await uow.webhooks.add_deliveries(
                 deliveries=[
-                    Delivery(
+                    WebhookDelivery(
                         id=0,
                         subscription_id=subscription_id,
                         event_id=event_id,
@@ -287,16 +285,18 @@ class WebhookService:
             return delivery
 
 
-async def _get(uow: UnitOfWork, subscription_id: int) -> Subscription:
+async def _get(uow: WebhookUnit, subscription_id: int) -> Subscription:
     subscription: Subscription | None = await uow.webhooks.get(subscription_id=subscription_id)
     if subscription is None:
         raise UnknownSubscription(f"no webhook {subscription_id}")
     return subscription
 
 
-async def _delivery(uow: UnitOfWork, subscription_id: int, delivery_id: int) -> Delivery:
+async def _delivery(uow: WebhookUnit, subscription_id: int, delivery_id: int) -> WebhookDelivery:
     await _get(uow, subscription_id)
-    delivery: Delivery | None = await uow.webhooks.delivery(subscription_id=subscription_id, delivery_id=delivery_id)
+    delivery: WebhookDelivery | None = await uow.webhooks.delivery(
+        subscription_id=subscription_id, delivery_id=delivery_id
+    )
     if delivery is None:
         raise UnknownDelivery(f"webhook {subscription_id} has no delivery {delivery_id}")
     return delivery

@@ -11,6 +11,7 @@ from typing import Protocol
 from evscada.core.errors import UnknownStation
 from evscada.core.model import StationId, StationMessage
 from evscada.core.ports import Clock, Store
+from evscada.core.stations.repositories import StationMessageRepository, StationRepository
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,14 @@ class DeviceModelRepository(Protocol):
     async def list(self, *, station_id: StationId, where: DeviceModelFilter) -> list[DeviceVariable]: ...
 
 
+class DeviceModelUnit(Protocol):
+    device_model: DeviceModelRepository
+    stations: StationRepository
+    messages: StationMessageRepository  # each NotifyReport part is kept as a message too
+
+
 class DeviceModelService:
-    def __init__(self, *, store: Store, clock: Clock) -> None:
+    def __init__(self, *, store: Store[DeviceModelUnit], clock: Clock) -> None:
         self._store = store
         self._clock = clock
 

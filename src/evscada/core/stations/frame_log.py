@@ -50,8 +50,12 @@ class FrameLogRepository(Protocol):
         ...
 
 
+class FrameLogUnit(Protocol):
+    frame_log: FrameLogRepository
+
+
 class FrameLogService:
-    def __init__(self, *, store: Store, clock: Clock) -> None:
+    def __init__(self, *, store: Store[FrameLogUnit], clock: Clock) -> None:
         self._store = store
         self._clock = clock
         # The newest ring-buffer entry already stored, per station: entries are kept objects, so identity finds it.

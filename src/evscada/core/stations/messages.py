@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from evscada.core import events
 from evscada.core.model import StationId, StationMessage
 from evscada.core.ports import Clock, EventBus, Store
+from evscada.core.stations.repositories import StationMessageRepository
+
+
+class MessageUnit(Protocol):
+    messages: StationMessageRepository
 
 
 class StationMessageService:
-    def __init__(self, *, store: Store, bus: EventBus, clock: Clock, accepted_data_transfer_vendors: frozenset[str]):
+    def __init__(
+        self, *, store: Store[MessageUnit], bus: EventBus, clock: Clock, accepted_data_transfer_vendors: frozenset[str]
+    ):
         self._store = store
         self._bus = bus
         self._clock = clock
@@ -25,6 +34,7 @@ class StationMessageService:
                 kind=message.kind,
                 summary=message.summary,
                 payload=message.payload,
+                status=message.status,
                 problems=message.problems,
             )
         )

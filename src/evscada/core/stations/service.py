@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 from evscada.core import events
-from evscada.core.access.audit import SYSTEM, Auditor
-from evscada.core.errors import AuthenticationFailed, DomainError, InvalidArgument, StationExists, UnknownStation
+from evscada.core.access.audit import SYSTEM, Auditor, AuditRepository
+from evscada.core.errors import (
+    AuthenticationFailed,
+    InvalidArgument,
+    StationConnected,
+    StationExists,
+    UnknownStation,
+)
 from evscada.core.model import (
     BootDecision,
     BootInfo,
@@ -19,14 +26,11 @@ from evscada.core.model import (
     StatusReport,
 )
 from evscada.core.ports import Clock, EventBus, PasswordHasher, Store
+from evscada.core.stations.repositories import StationMessageRepository, StationRepository, StationStateSink
 
 log = logging.getLogger(__name__)
 
 MAX_STATION_ID_LENGTH = 48  # identity in OCPP 2.0.1 security (and chargeBoxIdentity in practice)
-
-
-class StationConnected(DomainError):
-    code = "station_connected"  # the API answers 409: disconnect the station first
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +42,22 @@ class Credentials:
     client_certificate_cn: str | None = None
 
 
+class StationUnit(Protocol):
+    stations: StationRepository
+    messages: StationMessageRepository  # security events the CSMS itself saw
+    audit: AuditRepository
+
+
+class StationStore(Store[StationUnit], Protocol):
+    @property
+    def station_state(self) -> StationStateSink: ...
+
+
 class StationService:
     def __init__(
         self,
         *,
-        store: Store,
+        store: StationStore,
         bus: EventBus,
         clock: Clock,
         hasher: PasswordHasher,

@@ -1,0 +1,83 @@
+"""What storage keeps of charging, as Protocols: tokens, transactions and the meter samples recorded with them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from evscada.core.model import EvseRef, MeterSample, StationId, Token, Transaction, TransactionPk
+
+
+class TokenRepository(Protocol):
+    async def get(self, *, value: str) -> Token | None: ...
+
+    async def upsert(self, *, token: Token) -> None: ...
+
+    async def list(self, *, limit: int, offset: int) -> list[Token]: ...
+
+    async def delete(self, *, value: str) -> bool: ...
+
+
+class TransactionRepository(Protocol):
+    async def add(self, *, transaction: Transaction) -> Transaction:
+        """Insert; assigns pk, and station_transaction_id = str(pk) when the station gave none (1.6)."""
+        ...
+
+    async def find(self, *, station_id: StationId, station_transaction_id: str) -> Transaction | None: ...
+
+    async def find_start(
+        self, *, station_id: StationId, evse: EvseRef, started_at: datetime, id_token: str | None
+    ) -> Transaction | None: ...
+
+    async def running_with_token(self, *, id_token: str) -> int: ...
+
+    async def save(self, *, transaction: Transaction) -> None:
+        """Write the record; storage stamps updated_at inside the write (the export cursor follows it)."""
+        ...
+
+    async def add_event(
+        self,
+        *,
+        transaction_pk: TransactionPk,
+        seq_no: int,
+        event_type: str,
+        trigger_reason: str | None,
+        timestamp: datetime,
+        received_at: datetime,
+    ) -> bool:
+        """Record one 2.0.1 event by its seqNo; False when that seqNo was already stored."""
+        ...
+
+
+class MeterSampleRepository(Protocol):
+    async def add(
+        self,
+        *,
+        station_id: StationId,
+        evse: EvseRef,
+        transaction_pk: TransactionPk | None,
+        samples: Sequence[MeterSample],
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MeterWrite:
+    stored: bool  # False: the same message was stored before (a repeat)
+    transaction_pk: TransactionPk | None
+
+
+class MeterSampleSink(Protocol):
+    """Where MeterValues go: writes may be grouped with other stations' into one commit, never skipped."""
+
+    async def append(
+        self,
+        *,
+        station_id: StationId,
+        evse: EvseRef,
+        station_transaction_id: str | None,
+        samples: Sequence[MeterSample],
+        message_key: str | None,
+        at: datetime,
+    ) -> MeterWrite: ...
