@@ -10,9 +10,15 @@ import signal
 from collections import Counter
 from types import TracebackType
 
+from fastapi import FastAPI
+
 from evscada.api.app import create_api
+from evscada.api.deps import ApiContext
+from evscada.api.schemas import transaction_json
 from evscada.api.server import HttpServer
 from evscada.bus.local import LocalBus
+from evscada.console.app import mount_console
+from evscada.console.web import ConsoleContext
 from evscada.core.alarms.engine import AlarmEngine
 from evscada.core.alarms.rules import AlarmRules
 from evscada.core.clock import SystemClock
@@ -25,6 +31,7 @@ from evscada.gateway.ocpp201.handlers import ADAPTER as OCPP201
 from evscada.gateway.ocpp201.handlers import ADAPTER_21 as OCPP21
 from evscada.gateway.registry import SessionRegistry
 from evscada.gateway.server import Gateway, GatewayConfig
+from evscada.gateway.services import StationServices
 from evscada.integrations.notifications.notifier import Notifier
 from evscada.integrations.webhooks.runner import Webhooks
 from evscada.security.passwords import Argon2Hasher
@@ -66,6 +73,14 @@ def build_core(
     )
 
 
+def build_web(api: ApiContext, console: ConsoleContext | None) -> FastAPI:
+    """The HTTP application: the REST API (/api/v1, /metrics), then the console's pages on / unless turned off."""
+    web = create_api(api)
+    if console is not None:
+        mount_console(web, console)
+    return web
+
+
 class Application:
     """The running CSMS; `async with Application(settings) as app:` starts and stops everything."""
 
@@ -77,7 +92,7 @@ class Application:
         registry = SessionRegistry()
         self.core = build_core(settings, self.store, self.bus, clock, registry)
         self.gateway = Gateway(
-            core=self.core,
+            services=StationServices.of(self.core),
             registry=registry,
             adapters=[ADAPTERS[name] for name in settings.ocpp_versions],
             config=GatewayConfig(
@@ -105,7 +120,13 @@ class Application:
         self.pruner = Pruner(self.database, settings.historian, clock or SystemClock())
         self._tasks: list[asyncio.Task[None]] = []
         self.http: HttpServer | None = None
-        self.webhooks = Webhooks(store=self.store, bus=self.bus, clock=self.core.clock, settings=settings.webhooks)
+        self.webhooks = Webhooks(
+            store=self.store,
+            bus=self.bus,
+            clock=self.core.clock,
+            settings=settings.webhooks,
+            transaction_json=transaction_json,
+        )
         self.notifier = Notifier(config=settings.notifications, store=self.store, bus=self.bus, clock=self.core.clock)
         self.alarm_engine: AlarmEngine | None = None
         if settings.alarms.enabled:
@@ -124,18 +145,22 @@ class Application:
             await self.alarm_engine.start()  # before the gateway: it must see the first station's first event
         await self.gateway.start()
         if self.settings.http_port is not None:
-            api = create_api(
+            api = ApiContext(
                 core=self.core,
                 bus=self.bus,
+                notifier=self.notifier,
+                wake_webhooks=self.webhooks.worker.wake,
                 connected_by_version=lambda: Counter(s.adapter.version for s in self.gateway.registry.sessions()),
                 message_counts=self.gateway.message_counts,
                 export_settle_seconds=self.settings.export_settle_seconds,
-                console=self.settings.console,
-                station_frames=self._station_frames,
             )
-            api.state.wake_webhooks = self.webhooks.worker.wake
-            api.state.notifier = self.notifier
-            self.http = HttpServer(api, host=self.settings.http_host, port=self.settings.http_port)
+            console = (
+                ConsoleContext(settings=self.settings.console, station_frames=self._station_frames)
+                if self.settings.console.enabled
+                else None
+            )
+            web = build_web(api, console)
+            self.http = HttpServer(web, host=self.settings.http_host, port=self.settings.http_port, closing=api.closing)
             await self.http.start()
         self._tasks.append(
             asyncio.create_task(

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from evscada import __version__
+from evscada.api.deps import ApiContext
 from evscada.api.routes import (
     alarms,
     audit,
@@ -30,61 +27,24 @@ from evscada.api.routes import sites as site_routes
 from evscada.api.routes import users as user_routes
 from evscada.api.routes import vehicles as vehicle_routes
 from evscada.api.routes import webhooks as webhook_routes
-from evscada.bus.local import LocalBus
-from evscada.core.access.sites import SiteExists, UnknownSite
-from evscada.core.access.users import LastAdmin, LoginFailed, UnknownApiKey, UnknownUser, UserExists
-from evscada.core.access.vehicles import UnknownToken, UnknownVehicle, VehicleExists
-from evscada.core.alarms.service import AlarmConflict, UnknownAlarm
-from evscada.core.charging.queries import InvalidCursor, NotFound
-from evscada.core.charging.reservations import ReservationNotActive, UnknownReservation
-from evscada.core.errors import AuthenticationFailed, DomainError, InvalidArgument, StationExists, UnknownStation
-from evscada.core.notifications.deliveries import UnknownRecipient
-from evscada.core.notifications.webhooks import UnknownDelivery, UnknownSubscription
-from evscada.core.services import Core
-from evscada.core.stations.service import StationConnected
+from evscada.core.errors import DomainError, ErrorCategory
 
-if TYPE_CHECKING:
-    from evscada.console.app import Frames
-    from evscada.console.config import ConsoleSettings
-
-_STATUS = {
-    NotFound.code: 404,
-    UnknownStation.code: 404,
-    InvalidCursor.code: 422,
-    InvalidArgument.code: 422,
-    AuthenticationFailed.code: 422,  # e.g. profile 1 without a password
-    StationExists.code: 409,
-    StationConnected.code: 409,
-    UnknownSite.code: 404,
-    UnknownVehicle.code: 404,
-    UnknownToken.code: 404,
-    SiteExists.code: 409,
-    LoginFailed.code: 401,
-    VehicleExists.code: 409,
-    UnknownSubscription.code: 404,
-    UnknownDelivery.code: 404,
-    UnknownRecipient.code: 404,
-    UnknownAlarm.code: 404,
-    AlarmConflict.code: 409,
-    UnknownReservation.code: 404,
-    ReservationNotActive.code: 409,
-    UserExists.code: 409,
-    UnknownUser.code: 404,
-    UnknownApiKey.code: 404,
-    LastAdmin.code: 409,
+# What each kind of domain error means to an HTTP client. The command routes answer a station that is offline, slow
+# or answering an error themselves (409, 504, 502), from the command's outcome.
+STATUS_OF: dict[ErrorCategory, int] = {
+    ErrorCategory.NOT_FOUND: 404,
+    ErrorCategory.CONFLICT: 409,
+    ErrorCategory.INVALID: 422,
+    ErrorCategory.CREDENTIALS: 422,  # what an operator set, e.g. security profile 1 without a password
+    ErrorCategory.UNAUTHENTICATED: 401,
+    ErrorCategory.UNSUPPORTED: 400,
+    ErrorCategory.UNAVAILABLE: 400,
+    ErrorCategory.STATION_ERROR: 400,
 }
 
 
-def create_api(
-    *,
-    core: Core,
-    bus: LocalBus,
-    connected_by_version: Callable[[], Counter[str]],
-    message_counts: Counter[tuple[str, str]],
-    export_settle_seconds: float = 2.0,
-    console: ConsoleSettings | None = None,
-    station_frames: Frames | None = None,
-) -> FastAPI:
+def create_api(context: ApiContext) -> FastAPI:
+    """The REST API under /api/v1 and /metrics; the composition root may mount more (the console) on it."""
     api = FastAPI(
         title="evscada",
         version=__version__,
@@ -94,11 +54,7 @@ def create_api(
         openapi_url="/api/openapi.json",
         redoc_url=None,
     )
-    api.state.core = core
-    api.state.bus = bus
-    api.state.connected_by_version = connected_by_version
-    api.state.message_counts = message_counts
-    api.state.export_settle_seconds = export_settle_seconds
+    api.state.api = context  # read by deps.get_context only
     for module in (health, stations, transactions, tokens, commands, events):
         api.include_router(module.router, prefix="/api/v1")
     api.include_router(historian_routes.router, prefix="/api/v1")
@@ -108,13 +64,9 @@ def create_api(
     for module in (local_lists, reservations, device_model, site_routes, vehicle_routes, user_routes, audit):
         api.include_router(module.router, prefix="/api/v1")
     api.include_router(metrics.router)  # /metrics, where Prometheus looks by default
-    if console is not None and console.enabled:  # the web console: pages on /, after /api and /metrics
-        from evscada.console.app import mount_console
-
-        mount_console(api, console, station_frames)
 
     @api.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=_STATUS.get(exc.code, 400))
+        return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=STATUS_OF[exc.category])
 
     return api

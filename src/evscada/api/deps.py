@@ -1,22 +1,59 @@
-"""Request dependencies: the core, and the caller's identity and role."""
+"""Request dependencies: what the composition root gave the API, and the caller's identity and role."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-from typing import Annotated
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Literal, Protocol
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from evscada.bus.local import LocalBus
 from evscada.core.access.users import Role, User, csrf_token
+from evscada.core.notifications.deliveries import Delivery, DeliveryFilter
 from evscada.core.services import Core
 
 _bearer = HTTPBearer(auto_error=False, description="an API key made with `evscada user key NAME`")
 
 
-def get_core(request: Request) -> Core:
-    core: Core = request.app.state.core
-    return core
+class Notifications(Protocol):
+    """What the notification routes need of the notifier (integrations.notifications)."""
+
+    async def deliveries(self, *, where: DeliveryFilter) -> list[Delivery]: ...
+
+    async def send_test(
+        self, *, recipient: str, channel: Literal["email", "webhook", "sms"] | None
+    ) -> list[Delivery]: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiContext:
+    """Everything the routes use besides the request: built by the composition root, given to create_api once."""
+
+    core: Core
+    bus: LocalBus
+    notifier: Notifications
+    wake_webhooks: Callable[[], None]  # new webhook deliveries go out now rather than at the worker's next scan
+    connected_by_version: Callable[[], Counter[str]]  # stations connected to this node, by OCPP version
+    message_counts: Counter[tuple[str, str]]  # (OCPP version, action) -> calls received on this node
+    export_settle_seconds: float
+    closing: asyncio.Event = field(default_factory=asyncio.Event)  # set when the server stops: live streams end
+
+
+def get_context(request: Request) -> ApiContext:
+    context: ApiContext = request.app.state.api  # placed by create_api, nowhere else
+    return context
+
+
+Context = Annotated[ApiContext, Depends(get_context)]
+
+
+def get_core(context: Context) -> Core:
+    return context.core
 
 
 CoreDep = Annotated[Core, Depends(get_core)]

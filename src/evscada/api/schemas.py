@@ -6,13 +6,23 @@ from collections import Counter
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from evscada.core.access.audit import AuditEntry
 from evscada.core.access.users import ApiKey, User
 from evscada.core.charging.queries import StationView
 from evscada.core.control.commands import CommandOutcome
 from evscada.core.model import MeterSample, Site, Transaction, Vehicle, VehicleId
+from evscada.core.stations.passwords import MAX_LENGTH, MIN_LENGTH, check_station_password
 
 
 class ConnectorOut(BaseModel):
@@ -115,6 +125,11 @@ class TransactionOut(BaseModel):
         )
 
 
+def transaction_json(tx: Transaction) -> dict[str, Any]:
+    """A transaction as GET /transactions/{id} shows it, without vehicle name and samples: webhooks send this."""
+    return TransactionOut.of(tx).model_dump(mode="json")
+
+
 class SampleOut(BaseModel):
     timestamp: datetime
     measurand: str
@@ -195,6 +210,11 @@ class HealthOut(BaseModel):
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, description="WGS 84 degrees")]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, description="WGS 84 degrees")]
+StationPassword = Annotated[
+    str,
+    AfterValidator(check_station_password),
+    WithJsonSchema({"type": "string", "minLength": MIN_LENGTH, "maxLength": MAX_LENGTH}),  # the check, for clients
+]
 
 
 class Location(BaseModel):

@@ -21,13 +21,12 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 class HttpServer:
-    def __init__(self, app: FastAPI, *, host: str, port: int) -> None:
+    def __init__(self, app: FastAPI, *, host: str, port: int, closing: asyncio.Event | None = None) -> None:
         self._host = host
         self.port = port
-        # Never-ending responses (live event streams) would hold a shutdown forever: they end when `closing` is
-        # set, and uvicorn cancels whatever is left after a few seconds.
-        app.state.closing = asyncio.Event()
-        self._closing = app.state.closing
+        # Never-ending responses (live event streams) would hold a shutdown forever: they watch `closing`, set
+        # first on stop, and uvicorn cancels whatever is left after a few seconds.
+        self._closing = closing
         config = uvicorn.Config(
             app,
             host=host,
@@ -62,7 +61,8 @@ class HttpServer:
     async def stop(self) -> None:
         if self._task is None:
             return
-        self._closing.set()
+        if self._closing is not None:
+            self._closing.set()
         self._server.should_exit = True
         await self._task
         self._task = None

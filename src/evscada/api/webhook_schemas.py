@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from evscada.core.errors import InvalidArgument
 from evscada.core.notifications.webhooks import (
     EVENT_TYPES,
-    Delivery,
     Subscription,
+    WebhookDelivery,
     check_event_patterns,
     check_secret,
     check_url,
@@ -108,7 +108,7 @@ class WebhookCreatedOut(WebhookOut):
     secret: str = Field(description="shown only in this answer: store it to verify X-Evscada-Signature")
 
 
-class DeliveryOut(BaseModel):
+class WebhookDeliveryOut(BaseModel):
     id: int
     webhook_id: int
     event_id: str
@@ -124,7 +124,7 @@ class DeliveryOut(BaseModel):
     payload: dict[str, Any]
 
     @classmethod
-    def of(cls, d: Delivery) -> DeliveryOut:
+    def of(cls, d: WebhookDelivery) -> WebhookDeliveryOut:
         return cls(
             id=d.id,
             webhook_id=d.subscription_id,

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from evscada.console import alarms, auth, manage, station_ops, station_tokens, stations, transactions, trends
-from evscada.console.config import ConsoleSettings
-from evscada.console.web import HERE, LoginRequired, PageNotFound, login_url, render
-from evscada.core.model import StationId
-
-Frames = Callable[[StationId], list[tuple[float, str, str]]]
+from evscada.console.web import HERE, ConsoleContext, LoginRequired, PageNotFound, login_url, render
 
 
-def mount_console(api: FastAPI, settings: ConsoleSettings, station_frames: Frames | None = None) -> None:
-    api.state.console = settings
-    api.state.station_frames = station_frames
+def mount_console(api: FastAPI, context: ConsoleContext) -> None:
+    """The pages build on the API's log-in and core dependencies, so they go onto the app create_api made."""
+    api.state.console = context  # read by web.console_of only
     api.mount("/static/console", StaticFiles(directory=HERE / "static"), name="console-static")
     for module in (auth, stations, trends, transactions, manage, alarms, station_ops, station_tokens):
         api.include_router(module.router)

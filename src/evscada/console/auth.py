@@ -10,14 +10,15 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from evscada.api.deps import SESSION_COOKIE, CoreDep
-from evscada.console.web import console_settings, read_form, render, safe_next
-from evscada.core.access.users import LoginFailed
+from evscada.console.config import ConsoleSettings
+from evscada.console.web import Console, read_form, render, safe_next
+from evscada.core.errors import LoginFailed
 
 router = APIRouter(include_in_schema=False)
 
 
-def _secure(request: Request) -> bool:
-    mode = console_settings(request).cookie_secure
+def _secure(request: Request, settings: ConsoleSettings) -> bool:
+    mode = settings.cookie_secure
     if mode != "auto":
         return mode == "always"
     forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip()
@@ -39,7 +40,7 @@ async def login_page(request: Request, next: str | None = None) -> HTMLResponse:
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, core: CoreDep) -> Response:
+async def login(request: Request, core: CoreDep, console: Console) -> Response:
     if not _same_origin(request):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "log in from this site's own page")
     form = await read_form(request)
@@ -51,7 +52,7 @@ async def login(request: Request, core: CoreDep) -> Response:
         token, _ = await core.logins.login(
             username=username,
             password=password,
-            lifetime=timedelta(hours=console_settings(request).session_hours),
+            lifetime=timedelta(hours=console.settings.session_hours),
         )
     except LoginFailed as exc:
         return render(request, "login.html", None, 401, next=target, error=exc.message, username=username)
@@ -59,10 +60,10 @@ async def login(request: Request, core: CoreDep) -> Response:
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        max_age=max(1, math.ceil(console_settings(request).session_hours * 3600)),
+        max_age=max(1, math.ceil(console.settings.session_hours * 3600)),
         httponly=True,
         samesite="lax",
-        secure=_secure(request),
+        secure=_secure(request, console.settings),
         path="/",
     )
     return response

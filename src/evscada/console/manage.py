@@ -26,6 +26,7 @@ from evscada.core.model import (
     Vehicle,
     VehicleId,
 )
+from evscada.core.stations.passwords import check_station_password
 
 router = APIRouter(include_in_schema=False)
 
@@ -176,12 +177,11 @@ async def _admin_action(core: Any, kind: str, form: dict[str, str], actor: str) 
             )
             return f"station {form['id']} accepted"
         case "station-security":
-            if form.get("password") and not 16 <= len(form["password"]) <= 40:
-                raise ValueError("a station password has 16 to 40 characters (OCPP)")
+            password = check_station_password(form["password"]) if form.get("password") else None
             await core.stations.change(
                 station_id=StationId(form["id"]),
                 security_profile=SecurityProfile(int(form["security_profile"])),
-                password=form.get("password") or None,
+                password=password,
                 actor=actor,
             )
             return f"station {form['id']} changed; it meets the change at its next connection"

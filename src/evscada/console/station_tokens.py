@@ -12,8 +12,8 @@ from fastapi.responses import RedirectResponse
 from evscada.api.deps import CoreDep
 from evscada.console.web import PageUser, need, read_form
 from evscada.core.access.users import Role
-from evscada.core.charging.reservations import ACTIVE, ReservationFilter, UnknownReservation
-from evscada.core.errors import DomainError
+from evscada.core.charging.reservations import ACTIVE, ReservationFilter
+from evscada.core.errors import DomainError, UnknownReservation
 from evscada.core.model import StationId
 from evscada.core.services import Core
 

@@ -14,7 +14,7 @@ from evscada.api.deps import CoreDep
 from evscada.console.station_ops import alarm_context, operations_context
 from evscada.console.station_tokens import tokens_context
 from evscada.console.views import STATES, StationSummary, as_json, counts, summaries
-from evscada.console.web import PageUser, need, page_of, read_form, render
+from evscada.console.web import Console, ConsoleContext, PageUser, need, page_of, read_form, render
 from evscada.core.access.users import Role
 from evscada.core.model import StationId
 
@@ -98,7 +98,9 @@ async def stations_page(
 
 
 @router.get("/stations/{station_id}", response_class=HTMLResponse)
-async def station_page(request: Request, station_id: str, core: CoreDep, user: PageUser) -> HTMLResponse:
+async def station_page(
+    request: Request, station_id: str, core: CoreDep, console: Console, user: PageUser
+) -> HTMLResponse:
     sid = StationId(station_id)
     with page_of(user):
         (item,) = await summaries(core, [sid])
@@ -109,7 +111,7 @@ async def station_page(request: Request, station_id: str, core: CoreDep, user: P
     if part in (None, "history"):
         context["history"] = await core.monitoring.status_history(station_id=sid, limit=50)
     if part in (None, "frames"):
-        context["frames"] = _frames(request, sid)
+        context["frames"] = _frames(console, sid)
         context["logging"] = (await core.frame_log.switched_on()).get(sid)
     if part == "alarms":
         context.update(await alarm_context(core, sid))
@@ -151,8 +153,7 @@ async def logged_frames(station_id: str, core: CoreDep, user: PageUser) -> Plain
     )
 
 
-def _frames(request: Request, station_id: StationId) -> list[tuple[datetime, str, str]]:
+def _frames(console: ConsoleContext, station_id: StationId) -> list[tuple[datetime, str, str]]:
     """The gateway's recent frames of a station connected to this node, newest first."""
-    source = request.app.state.station_frames
-    frames = source(station_id) if source is not None else []
+    frames = console.station_frames(station_id)
     return [(datetime.fromtimestamp(at, UTC), way, text) for at, way, text in reversed(frames[-FRAMES_SHOWN:])]

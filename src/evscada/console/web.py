@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,12 +18,23 @@ from fastapi.templating import Jinja2Templates
 from evscada.api.deps import SESSION_COOKIE, CoreDep
 from evscada.console.config import ConsoleSettings
 from evscada.core.access.users import Role, User, csrf_token
-from evscada.core.charging.queries import NotFound
+from evscada.core.errors import NotFound
+from evscada.core.model import StationId
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 MAX_FORM_BYTES = 64 * 1024
+
+Frames = Callable[[StationId], list[tuple[float, str, str]]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsoleContext:
+    """What the pages use besides the core (theirs through the API's dependencies): given to mount_console once."""
+
+    settings: ConsoleSettings
+    station_frames: Frames  # a station's recent OCPP frames (time, direction, text) if it is connected to this node
 
 
 class LoginRequired(Exception):
@@ -51,9 +63,12 @@ def page_of(user: User) -> Iterator[None]:
         raise PageNotFound(user, exc.message) from None
 
 
-def console_settings(request: Request) -> ConsoleSettings:
-    settings: ConsoleSettings = request.app.state.console
-    return settings
+def console_of(request: Request) -> ConsoleContext:
+    context: ConsoleContext = request.app.state.console  # placed by mount_console, nowhere else
+    return context
+
+
+Console = Annotated[ConsoleContext, Depends(console_of)]
 
 
 async def page_user(request: Request, core: CoreDep) -> User:
@@ -111,7 +126,7 @@ def render(request: Request, template: str, user: User | None, status_code: int 
             "csrf": csrf_token(token) if user is not None and token else "",
             "can_operate": user is not None and user.role.allows(Role.OPERATOR),
             "is_admin": user is not None and user.role.allows(Role.ADMIN),
-            "settings": console_settings(request),
+            "settings": console_of(request).settings,
             "now": datetime.now(UTC),
             **context,
         },

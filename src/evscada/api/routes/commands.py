@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from evscada.api.deps import CoreDep, Operator, Viewer
 from evscada.api.schemas import CommandLogOut, CommandOut
 from evscada.core.control import commands as c
+from evscada.core.errors import CommandNotSupported
 from evscada.core.model import IdToken, StationId
 
 router = APIRouter(tags=["commands"])
@@ -156,6 +157,12 @@ _FAILURES = {
 }
 
 
+def raise_failure(result: CommandOut) -> None:
+    """Offline, timeout and CALLERROR are HTTP errors carrying the outcome, for every command."""
+    if result.outcome in _FAILURES:
+        raise HTTPException(_FAILURES[result.outcome], result.model_dump(mode="json"))
+
+
 def _route(name: str, body_type: type[CommandBody]) -> Callable[..., Awaitable[CommandOut]]:
     async def send(station_id: str, body: body_type, core: CoreDep, user: Operator) -> CommandOut:  # type: ignore[valid-type]
         await core.queries.station(station_id=StationId(station_id))  # 404 before anything is logged
@@ -166,18 +173,17 @@ def _route(name: str, body_type: type[CommandBody]) -> Callable[..., Awaitable[C
                 actor=user.username,
                 reason=body.reason,
             )
-        except c.CommandNotSupported as exc:
+        except CommandNotSupported as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, exc.message) from None
         result = CommandOut.of(outcome)
-        if result.outcome in _FAILURES:
-            raise HTTPException(_FAILURES[result.outcome], result.model_dump(mode="json"))
+        raise_failure(result)
         return result
 
     send.__name__ = f"command_{name}"
     return send
 
 
-_FAILURE_DOCS: dict[int | str, dict[str, Any]] = {
+FAILURE_DOCS: dict[int | str, dict[str, Any]] = {
     400: {"description": "the station's OCPP version has no such command"},
     404: {"description": "unknown station"},
     409: {"description": "the station is offline: nothing was sent"},
@@ -191,7 +197,7 @@ for _name, _body in BODIES.items():
         _route(_name, _body),
         methods=["POST"],
         response_model=CommandOut,
-        responses=_FAILURE_DOCS,
+        responses=FAILURE_DOCS,
         summary=f"send {_name.replace('_', ' ')}",
     )
 

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from evscada.api.deps import Viewer
+from evscada.api.deps import Context, Viewer
 from evscada.api.routes.alarms import alarm_json
 from evscada.core import events
 
@@ -51,7 +51,7 @@ def encode(event: events.Event) -> str:
     responses={200: {"content": {"text/event-stream": {}}, "description": "a never-ending event stream"}},
 )
 async def stream_events(
-    request: Request,
+    context: Context,
     _: Viewer,
     station_id: Annotated[list[str] | None, Query(description="only these stations (repeatable)")] = None,
     site_id: Annotated[list[int] | None, Query(description="only the stations of these sites (repeatable)")] = None,
@@ -62,8 +62,7 @@ async def stream_events(
     stations = set(station_id or ())
     sites = set(site_id or ())
     types = set(event_types or ())
-    bus = request.app.state.bus
-    core = request.app.state.core
+    bus, core = context.bus, context.core
     site_of: dict[str, int | None] = {}
     site_map_at = -SITE_MAP_SECONDS
 
@@ -79,7 +78,7 @@ async def stream_events(
     async def stream() -> AsyncIterator[str]:
         async with bus.subscribe() as queue:
             yield ": connected\n\n"
-            closing = asyncio.create_task(request.app.state.closing.wait())
+            closing = asyncio.create_task(context.closing.wait())
             try:
                 while not closing.done():
                     getting = asyncio.ensure_future(queue.get())

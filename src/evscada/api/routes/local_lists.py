@@ -2,12 +2,12 @@
 
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from pydantic import Field
 
 from evscada.api.command_schemas import LocalListCommandOut, LocalListEntryOut, LocalListOut
 from evscada.api.deps import CoreDep, Operator, Viewer
-from evscada.api.routes.commands import _FAILURE_DOCS, _FAILURES, CommandBody
+from evscada.api.routes.commands import FAILURE_DOCS, CommandBody, raise_failure
 from evscada.api.schemas import CommandOut
 from evscada.core.model import StationId
 
@@ -23,16 +23,10 @@ class SendLocalListBody(CommandBody):
     )
 
 
-def raise_failure(result: CommandOut) -> None:
-    """Offline, timeout and CALLERROR are HTTP errors carrying the outcome, as for every command."""
-    if result.outcome in _FAILURES:
-        raise HTTPException(_FAILURES[result.outcome], result.model_dump(mode="json"))
-
-
 @router.post(
     "/stations/{station_id}/commands/send_local_list",
     response_model=LocalListCommandOut,
-    responses=_FAILURE_DOCS,
+    responses=FAILURE_DOCS,
     summary="send local list",
 )
 async def send_local_list(
@@ -55,7 +49,7 @@ async def send_local_list(
 @router.post(
     "/stations/{station_id}/commands/get_local_list_version",
     response_model=CommandOut,
-    responses=_FAILURE_DOCS,
+    responses=FAILURE_DOCS,
     summary="send get local list version",
 )
 async def get_local_list_version(station_id: str, body: CommandBody, core: CoreDep, user: Operator) -> CommandOut:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from evscada.api.deps import Context
 
 router = APIRouter(tags=["operations"])
 
@@ -23,24 +25,23 @@ class _Snapshot(Collector):
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-async def metrics(request: Request) -> Response:
+async def metrics(context: Context) -> Response:
     """Prometheus text format. No authentication, like most exporters: restrict it at the proxy if needed."""
-    state = request.app.state
     connected = GaugeMetricFamily(
         "evscada_stations_connected", "Stations connected to this node", labels=["ocpp_version"]
     )
-    for version, count in sorted(state.connected_by_version().items()):
+    for version, count in sorted(context.connected_by_version().items()):
         connected.add_metric([version], count)
     messages = CounterMetricFamily(
         "evscada_ocpp_messages", "OCPP calls received from stations", labels=["ocpp_version", "action"]
     )
-    for (version, action), count in sorted(state.message_counts.items()):
+    for (version, action), count in sorted(context.message_counts.items()):
         messages.add_metric([version, action], count)
     outcomes = CounterMetricFamily(
         "evscada_commands", "Commands sent to stations, by outcome", labels=["command", "outcome"]
     )
     latency = GaugeMetricFamily("evscada_database_latency_seconds", "Time of one small query during this scrape")
-    core = state.core
+    core = context.core
     for command, outcome, count in await core.queries.command_outcomes():
         outcomes.add_metric([command, outcome], count)
     latency.add_metric([], await core.queries.database_latency())

@@ -3,37 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, status
 from pydantic import AwareDatetime, BaseModel, Field
 
-from evscada.api.deps import Admin, Operator
+from evscada.api.deps import Admin, Context, Notifications, Operator
 from evscada.core.model import AlarmId
 from evscada.core.notifications.deliveries import Delivery, DeliveryFilter, DeliveryStatus
 
 router = APIRouter(tags=["notifications"])
 
 
-class Notifications(Protocol):
-    """What these routes need of the notifier (integrations.notifications), which app.py hands over."""
-
-    async def deliveries(self, *, where: DeliveryFilter) -> list[Delivery]: ...
-
-    async def send_test(
-        self, *, recipient: str, channel: Literal["email", "webhook", "sms"] | None
-    ) -> list[Delivery]: ...
-
-
-def get_notifier(request: Request) -> Notifications:
-    notifier: Notifications = request.app.state.notifier
-    return notifier
+def get_notifier(context: Context) -> Notifications:
+    return context.notifier
 
 
 NotifierDep = Annotated[Notifications, Depends(get_notifier)]
 
 
-class DeliveryOut(BaseModel):
+class NotificationDeliveryOut(BaseModel):
     id: int
     recipient: str
     channel: str
@@ -51,7 +40,7 @@ class DeliveryOut(BaseModel):
     folded_into: int | None = Field(description="the digest that carried this held message")
 
     @classmethod
-    def of(cls, d: Delivery) -> DeliveryOut:
+    def of(cls, d: Delivery) -> NotificationDeliveryOut:
         return cls(
             id=d.id,
             recipient=d.recipient,
@@ -76,7 +65,7 @@ class TestMessageIn(BaseModel):
     channel: Literal["email", "webhook", "sms"] | None = Field(None, description="absent: every channel they have")
 
 
-@router.get("/notifications", response_model=list[DeliveryOut])
+@router.get("/notifications", response_model=list[NotificationDeliveryOut])
 async def delivery_log(
     *,
     notifier: NotifierDep,
@@ -88,7 +77,7 @@ async def delivery_log(
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[DeliveryOut]:
+) -> list[NotificationDeliveryOut]:
     """The delivery log, newest first: each message to each recipient and channel, its attempts and last error."""
     where = DeliveryFilter(
         recipient=recipient,
@@ -99,11 +88,11 @@ async def delivery_log(
         until=until,
         limit=limit,
     )
-    return [DeliveryOut.of(d) for d in await notifier.deliveries(where=where)]
+    return [NotificationDeliveryOut.of(d) for d in await notifier.deliveries(where=where)]
 
 
-@router.post("/notifications/test", response_model=list[DeliveryOut], status_code=status.HTTP_202_ACCEPTED)
-async def send_test(notifier: NotifierDep, _: Admin, body: TestMessageIn) -> list[DeliveryOut]:
+@router.post("/notifications/test", response_model=list[NotificationDeliveryOut], status_code=status.HTTP_202_ACCEPTED)
+async def send_test(notifier: NotifierDep, _: Admin, body: TestMessageIn) -> list[NotificationDeliveryOut]:
     """Queue a test message to a person (one channel or all of theirs); follow it in the delivery log."""
     rows = await notifier.send_test(recipient=body.recipient, channel=body.channel)
-    return [DeliveryOut.of(d) for d in rows]
+    return [NotificationDeliveryOut.of(d) for d in rows]

@@ -7,10 +7,9 @@ from pydantic import AwareDatetime, Field
 
 from evscada.api.command_schemas import ReservationCommandOut, ReservationOut
 from evscada.api.deps import CoreDep, Operator, Viewer
-from evscada.api.routes.commands import _FAILURE_DOCS, CommandBody
-from evscada.api.routes.local_lists import raise_failure
+from evscada.api.routes.commands import FAILURE_DOCS, CommandBody, raise_failure
 from evscada.core.charging.reservations import ACTIVE, ReservationFilter, ReservationStatus
-from evscada.core.control import commands as c
+from evscada.core.errors import CommandNotSupported
 from evscada.core.model import StationId
 
 router = APIRouter(tags=["reservations"])
@@ -56,7 +55,7 @@ class CancelReservationBody(CommandBody):
 @router.post(
     "/stations/{station_id}/commands/reserve_now",
     response_model=ReservationCommandOut,
-    responses=_FAILURE_DOCS | {422: {"description": "expiry not in the future, unknown or blocked token"}},
+    responses=FAILURE_DOCS | {422: {"description": "expiry not in the future, unknown or blocked token"}},
     summary="send reserve now",
 )
 async def reserve_now(station_id: str, body: ReserveNowBody, core: CoreDep, user: Operator) -> ReservationCommandOut:
@@ -73,7 +72,7 @@ async def reserve_now(station_id: str, body: ReserveNowBody, core: CoreDep, user
             actor=user.username,
             reason=body.reason,
         )
-    except c.CommandNotSupported as exc:
+    except CommandNotSupported as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, exc.message) from None
     result = ReservationCommandOut.of_sent(sent)
     raise_failure(result)
@@ -83,7 +82,7 @@ async def reserve_now(station_id: str, body: ReserveNowBody, core: CoreDep, user
 @router.post(
     "/stations/{station_id}/commands/cancel_reservation",
     response_model=ReservationCommandOut,
-    responses=_FAILURE_DOCS | {409: {"description": "offline, or the reservation is no longer active"}},
+    responses=FAILURE_DOCS | {409: {"description": "offline, or the reservation is no longer active"}},
     summary="send cancel reservation",
 )
 async def cancel_reservation(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from evscada.api.deps import Admin, CoreDep, Viewer
-from evscada.api.schemas import StationOut, StationPlacement
+from evscada.api.schemas import StationOut, StationPassword, StationPlacement
 from evscada.core.charging.queries import StationFilter
 from evscada.core.model import ConnectorStatus, RegistrationStatus, SecurityProfile, SiteId, StationId
 
@@ -46,11 +46,8 @@ async def get_station(station_id: str, core: CoreDep, _: Viewer) -> StationOut:
 class StationIn(BaseModel):
     id: str = Field(min_length=1, max_length=48, description="the id the station puts at the end of its URL")
     security_profile: Literal[0, 1, 2, 3] = 0
-    password: str | None = Field(
-        None,
-        min_length=16,
-        max_length=40,
-        description="Basic Auth password for profiles 1 and 2 (OCPP: 16 to 40 characters)",
+    password: StationPassword | None = Field(
+        None, description="Basic Auth password for profiles 1 and 2 (OCPP: 16 to 40 characters)"
     )
     registration: Literal["Accepted", "Pending", "Rejected"] = "Accepted"
 
@@ -60,7 +57,7 @@ class StationChange(StationPlacement):
 
     registration: Literal["Accepted", "Pending", "Rejected"] | None = None
     security_profile: Literal[0, 1, 2, 3] | None = None
-    password: str | None = Field(None, min_length=16, max_length=40)
+    password: StationPassword | None = None
 
 
 @router.post(

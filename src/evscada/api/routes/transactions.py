@@ -8,10 +8,10 @@ import json
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import AwareDatetime
 
-from evscada.api.deps import CoreDep, Viewer
+from evscada.api.deps import Context, CoreDep, Viewer
 from evscada.api.schemas import SampleOut, TransactionDetailOut, TransactionOut
 from evscada.core.charging.queries import ExportCursor, TransactionFilter
 from evscada.core.model import SiteId, StationId, Transaction, TransactionPk, TransactionState, VehicleId
@@ -60,7 +60,7 @@ def _export_row(tx: Transaction, names: dict[VehicleId, str]) -> dict[str, objec
 )
 async def export_transactions(
     *,
-    request: Request,
+    context: Context,
     core: CoreDep,
     _: Viewer,
     format: Literal["csv", "jsonl"] = "jsonl",
@@ -83,7 +83,7 @@ async def export_transactions(
     if updated_since is not None:  # just before that instant, after every id: the rows changed at or after it follow
         after = ExportCursor(updated_at=updated_since - timedelta(microseconds=1), pk=2**62)
     rows, next_cursor = await core.queries.export(
-        after=after, settle_seconds=request.app.state.export_settle_seconds, state=state, limit=limit
+        after=after, settle_seconds=context.export_settle_seconds, state=state, limit=limit
     )
     headers = {"X-Has-More": "true" if len(rows) == limit else "false"}
     if next_cursor is not None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Response, status
 from evscada.api.deps import CoreDep, Operator, Viewer
 from evscada.api.routes.tokens import TokenOut
 from evscada.api.schemas import TokenLinkIn, VehicleIn, VehicleOut, VehiclePatch
-from evscada.core.access.vehicles import UnknownToken
+from evscada.core.errors import UnknownToken
 from evscada.core.model import Vehicle, VehicleId
 
 router = APIRouter(tags=["vehicles"])

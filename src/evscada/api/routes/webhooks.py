@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 
-from evscada.api.deps import Admin, CoreDep
-from evscada.api.webhook_schemas import DeliveryOut, WebhookCreatedOut, WebhookIn, WebhookOut, WebhookPatch
-from evscada.core.notifications.webhooks import DeliveryStatus
+from evscada.api.deps import Admin, Context, CoreDep
+from evscada.api.webhook_schemas import WebhookCreatedOut, WebhookDeliveryOut, WebhookIn, WebhookOut, WebhookPatch
+from evscada.core.notifications.webhooks import WebhookDeliveryStatus
 
 router = APIRouter(tags=["webhooks"])
 
 _404 = {404: {"description": "unknown webhook or delivery"}}
-
-
-def _wake(request: Request) -> None:
-    """New deliveries go out now rather than at the next scan."""
-    wake = getattr(request.app.state, "wake_webhooks", None)
-    if wake is not None:
-        wake()
 
 
 @router.get("/webhooks", response_model=list[WebhookOut])
@@ -42,13 +35,13 @@ async def get_webhook(webhook_id: int, core: CoreDep, _: Admin) -> WebhookOut:
 
 
 @router.patch("/webhooks/{webhook_id}", response_model=WebhookOut, responses=_404)
-async def update_webhook(webhook_id: int, body: WebhookPatch, request: Request, core: CoreDep, _: Admin) -> WebhookOut:
+async def update_webhook(webhook_id: int, body: WebhookPatch, context: Context, core: CoreDep, _: Admin) -> WebhookOut:
     changes = body.model_dump(exclude_unset=True)
     for key in ("url", "events", "secret", "active"):
         if key in changes and changes[key] is None:
             changes.pop(key)  # null means "leave as it is" for fields that cannot be empty
     s = await core.webhooks.update(subscription_id=webhook_id, changes=changes)
-    _wake(request)  # reactivated: its pending deliveries go out
+    context.wake_webhooks()  # reactivated: its pending deliveries go out now
     return WebhookOut.of(s)
 
 
@@ -59,41 +52,41 @@ async def delete_webhook(webhook_id: int, core: CoreDep, _: Admin) -> Response:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/webhooks/{webhook_id}/deliveries", response_model=list[DeliveryOut], responses=_404)
+@router.get("/webhooks/{webhook_id}/deliveries", response_model=list[WebhookDeliveryOut], responses=_404)
 async def list_deliveries(
     webhook_id: int,
     core: CoreDep,
     _: Admin,
-    status: DeliveryStatus | None = None,
+    status: WebhookDeliveryStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[DeliveryOut]:
+) -> list[WebhookDeliveryOut]:
     """Newest first."""
     deliveries = await core.webhooks.deliveries(subscription_id=webhook_id, status=status, limit=limit, offset=offset)
-    return [DeliveryOut.of(d) for d in deliveries]
+    return [WebhookDeliveryOut.of(d) for d in deliveries]
 
 
-@router.get("/webhooks/{webhook_id}/deliveries/{delivery_id}", response_model=DeliveryOut, responses=_404)
-async def get_delivery(webhook_id: int, delivery_id: int, core: CoreDep, _: Admin) -> DeliveryOut:
-    return DeliveryOut.of(await core.webhooks.delivery(subscription_id=webhook_id, delivery_id=delivery_id))
+@router.get("/webhooks/{webhook_id}/deliveries/{delivery_id}", response_model=WebhookDeliveryOut, responses=_404)
+async def get_delivery(webhook_id: int, delivery_id: int, core: CoreDep, _: Admin) -> WebhookDeliveryOut:
+    return WebhookDeliveryOut.of(await core.webhooks.delivery(subscription_id=webhook_id, delivery_id=delivery_id))
 
 
 @router.post(
     "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
-    response_model=DeliveryOut,
+    response_model=WebhookDeliveryOut,
     status_code=status.HTTP_202_ACCEPTED,
     responses=_404,
 )
-async def redeliver(webhook_id: int, delivery_id: int, request: Request, core: CoreDep, _: Admin) -> DeliveryOut:
+async def redeliver(webhook_id: int, delivery_id: int, context: Context, core: CoreDep, _: Admin) -> WebhookDeliveryOut:
     """Queue the same event (same event id) again as a new delivery, e.g. after it failed for good."""
     delivery = await core.webhooks.redeliver(subscription_id=webhook_id, delivery_id=delivery_id)
-    _wake(request)
-    return DeliveryOut.of(delivery)
+    context.wake_webhooks()  # out now rather than at the next scan
+    return WebhookDeliveryOut.of(delivery)
 
 
-@router.post("/webhooks/{webhook_id}/ping", response_model=DeliveryOut, status_code=202, responses=_404)
-async def ping(webhook_id: int, request: Request, core: CoreDep, _: Admin) -> DeliveryOut:
+@router.post("/webhooks/{webhook_id}/ping", response_model=WebhookDeliveryOut, status_code=202, responses=_404)
+async def ping(webhook_id: int, context: Context, core: CoreDep, _: Admin) -> WebhookDeliveryOut:
     """Queue a signed `ping` event to this webhook; its delivery log entry shows how the receiver answered."""
     delivery = await core.webhooks.ping(subscription_id=webhook_id)
-    _wake(request)
-    return DeliveryOut.of(delivery)
+    context.wake_webhooks()  # out now rather than at the next scan
+    return WebhookDeliveryOut.of(delivery)

@@ -12,11 +12,12 @@ from typing import Any
 import httpx
 
 from evscada.bus.local import LocalBus
-from evscada.core.errors import InvalidArgument
+from evscada.core.errors import InvalidArgument, UnknownRecipient
 from evscada.core.events import AlarmChanged, Event
 from evscada.core.model import Alarm, AlarmId, AlarmState, Site, Station
-from evscada.core.notifications.deliveries import Delivery, DeliveryFilter, PendingEscalation, UnknownRecipient
-from evscada.core.ports import Clock, Store, UnitOfWork
+from evscada.core.notifications.deliveries import Delivery, DeliveryFilter, PendingEscalation
+from evscada.core.ports import Clock
+from evscada.core.store import CoreStore, UnitOfWork
 from evscada.integrations.notifications.channels import EmailChannel, Sender, SmsChannel, WebhookChannel
 from evscada.integrations.notifications.config import Channel, NotificationSettings
 from evscada.integrations.notifications.messages import alarm_facts, compose, probe_text
@@ -31,7 +32,7 @@ _STOPS_ESCALATION = frozenset({"acknowledged", "cleared", "shelved"})
 class Notifier:
     """Owned by the Application: start() subscribes and starts the worker, stop() cancels both."""
 
-    def __init__(self, *, config: NotificationSettings, store: Store, bus: LocalBus, clock: Clock) -> None:
+    def __init__(self, *, config: NotificationSettings, store: CoreStore, bus: LocalBus, clock: Clock) -> None:
         self.config = config
         self._store = store
         self._bus = bus

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from evscada.core.notifications.deliveries import Delivery, DeliveryStatus, PendingEscalation
-from evscada.core.ports import Clock, Store, UnitOfWork
+from evscada.core.ports import Clock
+from evscada.core.store import CoreStore, UnitOfWork
 from evscada.integrations.notifications.channels import DeliveryError, Sender
 from evscada.integrations.notifications.config import Channel, EscalationLevel, NotificationSettings
 from evscada.integrations.notifications.messages import Text, compose
@@ -80,7 +81,7 @@ class DeliveryWorker:
         self,
         *,
         config: NotificationSettings,
-        store: Store,
+        store: CoreStore,
         clock: Clock,
         router: Router,
         limiter: RateLimiter,

@@ -8,11 +8,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from evscada.api.schemas import TransactionOut
 from evscada.bus.local import LocalBus
 from evscada.core import events
-from evscada.core.notifications.webhooks import Delivery, OutboxEvent, envelope, new_event_id
-from evscada.core.ports import Clock, Store, UnitOfWork
+from evscada.core.model import Transaction
+from evscada.core.notifications.webhooks import OutboxEvent, WebhookDelivery, envelope, new_event_id
+from evscada.core.ports import Clock
+from evscada.core.store import CoreStore, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -21,18 +22,30 @@ BATCH = 200
 # scan: a receiver hears a fraction of a second later, and a busy gateway does one scan where it did dozens.
 GATHER_SECONDS = 0.2
 
+# A transaction as JSON, the way the REST API shows it (GET /api/v1/transactions/{id} without samples): receivers
+# read one shape everywhere, and the composition root hands over the API's own (ADR 0004).
+TransactionJson = Callable[[Transaction], dict[str, Any]]
+
 
 class WebhookDispatcher:
     """The bus only wakes it: the outbox is the truth, so a full bus queue or a restart loses no event."""
 
     def __init__(
-        self, *, store: Store, bus: LocalBus, clock: Clock, poll_interval: float, on_dispatched: Callable[[], None]
+        self,
+        *,
+        store: CoreStore,
+        bus: LocalBus,
+        clock: Clock,
+        poll_interval: float,
+        on_dispatched: Callable[[], None],
+        transaction_json: TransactionJson,
     ) -> None:
         self._store = store
         self._bus = bus
         self._clock = clock
         self._poll_interval = poll_interval
         self._on_dispatched = on_dispatched
+        self._transaction_json = transaction_json
 
     async def run(self) -> None:
         async with self._bus.subscribe(events.TransactionStarted, events.TransactionEnded) as queue:
@@ -52,7 +65,7 @@ class WebhookDispatcher:
                 if not pending:
                     break
                 subscriptions = await uow.webhooks.list(active_only=True)
-                deliveries: list[Delivery] = []
+                deliveries: list[WebhookDelivery] = []
                 now = self._clock.now()
                 for event in pending:
                     targets = [s for s in subscriptions if s.wants(event.event_type)]
@@ -62,10 +75,10 @@ class WebhookDispatcher:
                         event_id=new_event_id(),
                         event_type=event.event_type,
                         occurred_at=event.occurred_at,
-                        data=await _data(uow, event),
+                        data=await self._data(uow, event),
                     )
                     deliveries += [
-                        Delivery(
+                        WebhookDelivery(
                             id=0,
                             subscription_id=s.id,
                             event_id=payload["id"],
@@ -83,15 +96,14 @@ class WebhookDispatcher:
                 self._on_dispatched()
         return queued
 
-
-async def _data(uow: UnitOfWork, event: OutboxEvent) -> dict[str, Any]:
-    """The transaction as the REST API shows it (GET /api/v1/transactions/{id}, without samples)."""
-    if event.transaction_pk is None:
-        return dict(event.data)
-    transaction = await uow.reads.transaction(pk=event.transaction_pk)
-    if transaction is None:  # deleted since; say which one it was
-        return {**event.data, "transaction": {"id": event.transaction_pk, "station_id": event.station_id}}
-    return {**event.data, "transaction": TransactionOut.of(transaction).model_dump(mode="json")}
+    async def _data(self, uow: UnitOfWork, event: OutboxEvent) -> dict[str, Any]:
+        """The event's data with its transaction as the REST API shows it."""
+        if event.transaction_pk is None:
+            return dict(event.data)
+        transaction = await uow.reads.transaction(pk=event.transaction_pk)
+        if transaction is None:  # deleted since; say which one it was
+            return {**event.data, "transaction": {"id": event.transaction_pk, "station_id": event.station_id}}
+        return {**event.data, "transaction": self._transaction_json(transaction)}
 
 
 async def _next_transaction_event(queue: asyncio.Queue[events.Event], timeout: float) -> None:

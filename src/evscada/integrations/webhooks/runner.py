@@ -6,18 +6,32 @@ import asyncio
 import contextlib
 
 from evscada.bus.local import LocalBus
-from evscada.core.ports import Clock, Store
-from evscada.integrations.webhooks.dispatcher import WebhookDispatcher
+from evscada.core.ports import Clock
+from evscada.core.store import CoreStore
+from evscada.integrations.webhooks.dispatcher import TransactionJson, WebhookDispatcher
 from evscada.integrations.webhooks.settings import WebhookSettings
 from evscada.integrations.webhooks.worker import WebhookWorker
 
 
 class Webhooks:
-    def __init__(self, *, store: Store, bus: LocalBus, clock: Clock, settings: WebhookSettings) -> None:
+    def __init__(
+        self,
+        *,
+        store: CoreStore,
+        bus: LocalBus,
+        clock: Clock,
+        settings: WebhookSettings,
+        transaction_json: TransactionJson,
+    ) -> None:
         self.settings = settings
         self.worker = WebhookWorker(store=store, clock=clock, settings=settings)
         self.dispatcher = WebhookDispatcher(
-            store=store, bus=bus, clock=clock, poll_interval=settings.poll_interval, on_dispatched=self.worker.wake
+            store=store,
+            bus=bus,
+            clock=clock,
+            poll_interval=settings.poll_interval,
+            on_dispatched=self.worker.wake,
+            transaction_json=transaction_json,
         )
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -1,4 +1,4 @@
-"""Webhook delivery settings: `[webhooks]` in the TOML file (README.md lists them)."""
+"""Webhook delivery settings: `[webhooks]` in the TOML file (docs/configuration.md lists them)."""
 
 from __future__ import annotations
 

@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 import httpx
 
 from evscada import __version__
-from evscada.core.notifications.webhooks import Delivery, DeliveryStatus, Subscription
-from evscada.core.ports import Clock, Store
+from evscada.core.notifications.webhooks import Subscription, WebhookDelivery, WebhookDeliveryStatus
+from evscada.core.ports import Clock
+from evscada.core.store import CoreStore
 from evscada.integrations.signing import signed_headers
 from evscada.integrations.webhooks.settings import WebhookSettings
 
@@ -25,7 +26,7 @@ EVENT_TYPE_HEADER = "X-Evscada-Event-Type"
 DELIVERY_HEADER = "X-Evscada-Delivery"
 
 
-def body_of(delivery: Delivery) -> bytes:
+def body_of(delivery: WebhookDelivery) -> bytes:
     return json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
 
 
@@ -48,7 +49,7 @@ class Answer:
 class WebhookWorker:
     """One sender task per subscription with work: a slow or dead receiver holds up only its own deliveries."""
 
-    def __init__(self, *, store: Store, clock: Clock, settings: WebhookSettings) -> None:
+    def __init__(self, *, store: CoreStore, clock: Clock, settings: WebhookSettings) -> None:
         self._store = store
         self._clock = clock
         self._settings = settings
@@ -94,10 +95,10 @@ class WebhookWorker:
             senders.create_task(self._drain(client, subscriptions[head.subscription_id], head))
         return max(wait, 0.01)
 
-    async def _drain(self, client: httpx.AsyncClient, subscription: Subscription, head: Delivery) -> None:
+    async def _drain(self, client: httpx.AsyncClient, subscription: Subscription, head: WebhookDelivery) -> None:
         """Send this subscription's deliveries oldest first until one fails (it waits, the rest behind it)."""
         try:
-            delivery: Delivery | None = head
+            delivery: WebhookDelivery | None = head
             while delivery is not None:
                 if not await self._attempt(client, subscription, delivery):
                     return
@@ -115,7 +116,7 @@ class WebhookWorker:
             self._busy.discard(subscription.id)
             self._wake.set()
 
-    async def _attempt(self, client: httpx.AsyncClient, subscription: Subscription, delivery: Delivery) -> bool:
+    async def _attempt(self, client: httpx.AsyncClient, subscription: Subscription, delivery: WebhookDelivery) -> bool:
         """One POST; the outcome is written to the delivery log. True when delivered."""
         now = self._clock.now()
         lease = now + timedelta(seconds=self._settings.request_timeout + 5)
@@ -128,12 +129,12 @@ class WebhookWorker:
         _record(delivery, answer, finished, self._settings, random.random())
         async with self._store.unit() as uow:
             await uow.webhooks.record_attempt(delivery=delivery)
-        if delivery.status == DeliveryStatus.FAILED:
+        if delivery.status == WebhookDeliveryStatus.FAILED:
             log.warning("webhook %s: delivery %s failed for good: %s", subscription.id, delivery.id, answer.error)
         return answer.ok
 
     async def _post(
-        self, client: httpx.AsyncClient, subscription: Subscription, delivery: Delivery, now: datetime
+        self, client: httpx.AsyncClient, subscription: Subscription, delivery: WebhookDelivery, now: datetime
     ) -> Answer:
         body = body_of(delivery)
         headers = {
@@ -154,17 +155,17 @@ class WebhookWorker:
         return Answer(status, f"HTTP {status}")
 
 
-def _record(delivery: Delivery, answer: Answer, now: datetime, settings: WebhookSettings, rand: float) -> None:
+def _record(delivery: WebhookDelivery, answer: Answer, now: datetime, settings: WebhookSettings, rand: float) -> None:
     delivery.attempts += 1
     delivery.last_attempt_at = now
     delivery.last_status_code = answer.status_code
     delivery.last_error = answer.error
     if answer.ok:
-        delivery.status = DeliveryStatus.DELIVERED
+        delivery.status = WebhookDeliveryStatus.DELIVERED
         delivery.delivered_at = now
         delivery.next_attempt_at = None
     elif (now - delivery.created_at).total_seconds() >= settings.max_age:
-        delivery.status = DeliveryStatus.FAILED
+        delivery.status = WebhookDeliveryStatus.FAILED
         delivery.next_attempt_at = None
     else:
         delivery.next_attempt_at = now + timedelta(seconds=backoff(delivery.attempts, settings, rand))
