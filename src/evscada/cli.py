@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
     except (ValidationError, FileNotFoundError) as exc:
-        print(f"evscada: the settings are not valid:\n{exc}\nSee README.md, section Settings.", file=sys.stderr)
+        print(f"evscada: the settings are not valid:\n{exc}\nSee docs/configuration.md.", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     for chatty in ("websockets", "ocpp", "alembic"):  # a line per socket / per frame: only with log_level DEBUG
@@ -319,7 +319,7 @@ def _cert_dev(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from evscada.simulator.demo import DEMO_DATABASE, run_demo
+    from evscada.demo.run import DEMO_DATABASE, run_demo
 
     if args.stations < 1:
         print("evscada demo: --stations must be at least 1", file=sys.stderr)

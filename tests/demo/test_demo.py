@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from evscada.core.model import StationId
-from evscada.simulator.demo import run_demo
+from evscada.demo.run import run_demo
 from evscada.simulator.faults import FaultKind, PlannedFault
 from evscada.simulator.fleet import run_station
 from evscada.simulator.model import Timing

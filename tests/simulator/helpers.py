@@ -9,8 +9,8 @@ import pytest
 
 from evscada.core.control import commands as c
 from evscada.core.model import IdToken, StationId
-from evscada.simulator.dial import Dial, dial_ocpp
-from evscada.simulator.lean_links import LeanDial
+from evscada.simulator.links.dial import Dial, dial_ocpp
+from evscada.simulator.links.lean_links import LeanDial
 from evscada.simulator.load import Stats
 from evscada.simulator.station import Timing
 from tests.support import Csms, eventually

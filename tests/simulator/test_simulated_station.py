@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from evscada.simulator.fleet import run_station
-from evscada.simulator.ocpp16 import Link16
-from evscada.simulator.ocpp201 import Link201
+from evscada.simulator.ocpp16.link import Link16
+from evscada.simulator.ocpp201.link import Link201
 from evscada.simulator.station import SimulatedStation, StationSpec, Timing, cancel_quietly
 from tests.simulator.helpers import QUIET, SID, ready
 from tests.support import Csms, eventually, open_socket

@@ -4,37 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from evscada.app import Application
-from evscada.core.access.users import Role, UserExists
-from evscada.core.errors import StationExists
-from evscada.core.model import StationId, Token
+from evscada.core.services import Core
+from evscada.demo.seed import DEMO_PASSWORD, DEMO_USER, demo_key, seed
+from evscada.demo.world import demo_plan, demo_stations
 from evscada.settings import Settings
 from evscada.simulator.control import start_control
-from evscada.simulator.demo_data import DEMO_GROUP, DemoStation, demo_stations
-from evscada.simulator.faults import PlannedFault, demo_plan
+from evscada.simulator.faults import PlannedFault
 from evscada.simulator.fleet import Fleet
-from evscada.simulator.station import StationSpec, Timing
-from evscada.storage import tables
-
-log = logging.getLogger(__name__)
+from evscada.simulator.model import Timing
 
 DEMO_DATABASE = Path("var/demo.db")
 
 
 END_GRACE_SECONDS = 5.0  # at Ctrl-C, how long the stations may take to send their stops
-DEMO_USER = "demo"
-DEMO_PASSWORD = "evscada-demo"  # printed at start; the demo database is the demo's own
-
-
-def demo_fleet(stations: int) -> list[StationSpec]:
-    return [station.spec for station in demo_stations(stations)]
 
 
 async def run_demo(
@@ -64,8 +53,8 @@ async def run_demo(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     async with Application(settings) as app:
-        await _seed(app, world)
-        key = await _demo_key(app)
+        await seed(app.core, world)
+        key = await demo_key(app.core)
         base_url = f"ws://127.0.0.1:{app.gateway.ports['ws']}/ocpp"
         fleet = Fleet(base_url, specs, timing or Timing())
         control = await start_control(fleet, control_port) if control_port is not None else None
@@ -75,7 +64,7 @@ async def run_demo(
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), report_every)
-                print(await _summary(app))
+                print(await _summary(app.core))
         finally:
             # The drivers end their sessions before the world stops, so no transaction is left running.
             print(f"stopping: ending the simulated sessions (at most {END_GRACE_SECONDS:.0f} s) ...", flush=True)
@@ -113,61 +102,12 @@ def _banner(
     return "\n".join(lines)
 
 
-async def _seed(app: Application, world: list[DemoStation]) -> None:
-    """Sites, stations placed on them, vehicles and their cards; what exists from an earlier run is kept."""
-    sites = {site.name: site for site in await app.core.sites.list()}
-    vehicles = {vehicle.name: vehicle for vehicle in await app.core.vehicles.list()}
-    for station in world:
-        site = sites.get(station.site.name)
-        if site is None:
-            site = await app.core.sites.create(
-                name=station.site.name,
-                address=station.site.address,
-                latitude=station.site.latitude,
-                longitude=station.site.longitude,
-                grid_capacity_w=station.site.grid_capacity_w,
-            )
-            sites[site.name] = site
-        station_id = StationId(station.spec.station_id)
-        with contextlib.suppress(StationExists):
-            await app.core.stations.register(station_id=station_id)
-        await app.core.sites.place_station(
-            station_id=station_id,
-            name=station.name,
-            site_id=site.id,
-            latitude=station.latitude,
-            longitude=station.longitude,
-        )
-        for car in station.vehicles:
-            await app.core.authorization.save_token(token=Token(value=car.token, type="ISO14443", group_id=DEMO_GROUP))
-            label = car.name if car.fleet_number else f"{car.name} {car.plate}"
-            vehicle = vehicles.get(label)
-            if vehicle is None:
-                vehicle = await app.core.vehicles.create(
-                    name=label,
-                    plate=car.plate,
-                    fleet_number=car.fleet_number,
-                    fleet=car.fleet,
-                    battery_capacity_wh=car.battery_wh,
-                )
-                vehicles[label] = vehicle
-            await app.core.vehicles.link_token(token_value=car.token, vehicle_id=vehicle.id)
-
-
-async def _demo_key(app: Application) -> str:
-    """The demo's admin login (password above) and a new API key each run (only hashes are stored)."""
-    with contextlib.suppress(UserExists):
-        await app.core.access.add_user(username=DEMO_USER, role=Role.ADMIN, password=DEMO_PASSWORD)
-    return await app.core.access.create_api_key(username=DEMO_USER, name="demo")
-
-
-async def _summary(app: Application) -> str:
-    async with app.database.transaction() as c:
-        online = (await c.execute(select(func.count()).where(tables.stations.c.online))).scalar_one()
-        running = (await c.execute(select(func.count()).where(tables.transactions.c.state == "running"))).scalar_one()
-        ended = (await c.execute(select(func.count()).where(tables.transactions.c.state == "ended"))).scalar_one()
-        samples = (await c.execute(select(func.count()).select_from(tables.meter_samples))).scalar_one()
-    return f"stations online {online}, charging {running}, sessions completed {ended}, meter samples {samples}"
+async def _summary(core: Core) -> str:
+    totals = await core.queries.totals()
+    return (
+        f"stations online {totals.stations_online}, charging {totals.transactions_running}, "
+        f"sessions completed {totals.transactions_ended}, meter samples {totals.meter_samples}"
+    )
 
 
 def _remove_database(database_file: Path) -> None:
@@ -177,7 +117,5 @@ def _remove_database(database_file: Path) -> None:
 
 
 def _sqlite_file(url: str) -> Path | None:
-    from sqlalchemy.engine import make_url
-
     parsed = make_url(url)
     return Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database else None

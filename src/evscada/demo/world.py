@@ -1,4 +1,4 @@
-"""The demo's world: three real-looking sites, their chargers and the vehicles that charge there.
+"""The demo's world: three real-looking sites, their chargers, the vehicles that charge there, and its faults.
 
 Everything here is invented (addresses included) and marked "(demo)" where a person would see it.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from evscada.simulator.faults import FaultKind, PlannedFault
 from evscada.simulator.model import StationSpec
 
 DEMO_MARK = "(demo)"
@@ -116,3 +117,22 @@ def _car(site: DemoSite, number: int, k: int) -> DemoVehicle:
     code = (0x04A10000 if site.key == "PUBLIC" else 0x04B70000) + number * 16 + k
     city = "H" if site.key == "PUBLIC" else "HH"
     return DemoVehicle(f"{code:08X}", f"{model} {DEMO_MARK}", f"{city}-EV {number * 10 + k}", None, None, battery)
+
+
+def demo_plan(station_ids: list[str]) -> list[PlannedFault]:
+    """A few faults in the first minutes, so alarms and fault analysis have something to show."""
+    if not station_ids:
+        return []
+
+    def pick(n: int) -> str:
+        return station_ids[n % len(station_ids)]
+
+    return [
+        PlannedFault(at=45, kind=FaultKind.GROUND_FAILURE, station=pick(1), duration=120),
+        PlannedFault(at=75, kind=FaultKind.OVER_TEMPERATURE, station=pick(4), duration=90),
+        PlannedFault(at=100, kind=FaultKind.CONNECTION_DROP, station=pick(2), duration=30),
+        PlannedFault(at=140, kind=FaultKind.CONNECTOR_LOCK_FAILURE, station=pick(7), duration=60),
+        PlannedFault(at=180, kind=FaultKind.REBOOT, station=pick(5), duration=15),
+        PlannedFault(at=240, kind=FaultKind.POWER_LOSS, station=pick(3), duration=60),
+        PlannedFault(at=300, kind=FaultKind.POWER_METER_FAILURE, station=pick(10), duration=120),
+    ]

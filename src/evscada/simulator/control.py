@@ -11,12 +11,16 @@ It listens on 127.0.0.1 only: anyone who reaches it can break the fleet.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
-from evscada.api.server import HttpServer
 from evscada.simulator.faults import FaultKind
 from evscada.simulator.fleet import Fleet
 
@@ -79,8 +83,57 @@ def control_app(fleet: Fleet) -> FastAPI:
     return app
 
 
-async def start_control(fleet: Fleet, port: int) -> HttpServer:
+class _EmbeddedServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # SIGINT/SIGTERM belong to the command that runs the fleet (`evscada simulate`, `evscada demo`)
+
+
+class ControlServer:
+    """Uvicorn inside the fleet's own event loop, on 127.0.0.1 only."""
+
+    def __init__(self, app: FastAPI, *, port: int) -> None:
+        self.port = port
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            lifespan="off",
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=5,
+        )
+        self._server = _EmbeddedServer(config)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        # We bind the socket ourselves: uvicorn answers a failed bind with sys.exit, which escapes the event loop.
+        try:
+            sock = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
+        except OSError as exc:
+            raise OSError(
+                f"the fault control surface cannot listen on 127.0.0.1:{self.port} ({exc.strerror}); "
+                "choose another --control-port"
+            ) from None
+        self.port = sock.getsockname()[1]
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="simulator-control")
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+                raise RuntimeError("the control surface stopped while starting; see the log above")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        self._server.should_exit = True
+        await self._task
+        self._task = None
+
+
+async def start_control(fleet: Fleet, port: int) -> ControlServer:
     """Serve the control surface on 127.0.0.1:port (0: any free port; `.port` says which)."""
-    server = HttpServer(control_app(fleet), host="127.0.0.1", port=port)
+    server = ControlServer(control_app(fleet), port=port)
     await server.start()
     return server

@@ -128,22 +128,3 @@ def load_plan(path: Path) -> list[PlannedFault]:
             return parse_plan(tomllib.load(f))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise PlanError(f"{path}: {exc}") from None
-
-
-def demo_plan(station_ids: list[str]) -> list[PlannedFault]:
-    """A few faults in the first minutes, so alarms and fault analysis have something to show."""
-    if not station_ids:
-        return []
-
-    def pick(n: int) -> str:
-        return station_ids[n % len(station_ids)]
-
-    return [
-        PlannedFault(at=45, kind=FaultKind.GROUND_FAILURE, station=pick(1), duration=120),
-        PlannedFault(at=75, kind=FaultKind.OVER_TEMPERATURE, station=pick(4), duration=90),
-        PlannedFault(at=100, kind=FaultKind.CONNECTION_DROP, station=pick(2), duration=30),
-        PlannedFault(at=140, kind=FaultKind.CONNECTOR_LOCK_FAILURE, station=pick(7), duration=60),
-        PlannedFault(at=180, kind=FaultKind.REBOOT, station=pick(5), duration=15),
-        PlannedFault(at=240, kind=FaultKind.POWER_LOSS, station=pick(3), duration=60),
-        PlannedFault(at=300, kind=FaultKind.POWER_METER_FAILURE, station=pick(10), duration=120),
-    ]

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 
 from ocpp.exceptions import OCPPError
 
-from evscada.simulator.dial import Connection, Dial, Refused, dial_ocpp
 from evscada.simulator.faults import FaultKind, PlannedFault
-from evscada.simulator.station import Leave, SimulatedStation, StationSpec, Timing, cancel_quietly
+from evscada.simulator.links.dial import Connection, Dial, Refused, dial_ocpp
+from evscada.simulator.model import Leave
+from evscada.simulator.station import SimulatedStation, StationSpec, Timing, cancel_quietly
 from evscada.simulator.uplink import CONNECTION_ERRORS
 
 log = logging.getLogger(__name__)

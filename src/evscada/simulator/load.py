@@ -1,7 +1,7 @@
 """`evscada simulate --load`: thousands of simulated stations in one process, with live progress and a summary.
 
 They are the same SimulatedStations as the full ones, in the same Fleet (so fault plans and the control surface
-work on them too); only their links are lean (`lean_links.py`).
+work on them too); only their links are lean (`links/lean_links.py`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import TextIO
 
 from evscada.simulator.faults import PlannedFault
 from evscada.simulator.fleet import Fleet
-from evscada.simulator.lean_links import LeanDial
+from evscada.simulator.links.lean_links import LeanDial
 from evscada.simulator.model import StationSpec, Timing
 from evscada.simulator.station import cancel_quietly
 

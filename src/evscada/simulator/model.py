@@ -28,6 +28,14 @@ class StationSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Leave:
+    """Why the station ends a connection: after this pause it reconnects; abort: without a close frame."""
+
+    pause: float
+    abort: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Timing:
     """Demo time runs fast: minutes instead of hours."""
 

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine, Iterable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ocpp.exceptions import OCPPError
@@ -21,6 +20,7 @@ from evscada.simulator.faults import FaultKind
 from evscada.simulator.local_list import LocalList
 from evscada.simulator.model import (
     ConnectorState,
+    Leave,
     Reading,
     StationSpec,
     Timing,
@@ -112,14 +112,6 @@ class Link(Protocol):
     async def diagnostics_idle(self) -> None: ...
 
     async def reservation_expired(self, reservation_id: int) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Leave:
-    """Why the station ends a connection: after this pause it reconnects; abort: without a close frame."""
-
-    pause: float
-    abort: bool = False
 
 
 class SimulatedStation(StationSessions, StationFaults, StationReservations):

@@ -8,10 +8,9 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from evscada.simulator.faults import SYMPTOMS, FaultKind
-from evscada.simulator.model import ConnectorState, StationSpec, Timing, now_iso
+from evscada.simulator.model import ConnectorState, Leave, StationSpec, Timing, now_iso
 
 if TYPE_CHECKING:
-    from evscada.simulator.station import Leave
     from evscada.simulator.uplink import Uplink
 
 log = logging.getLogger(__name__)
@@ -100,8 +99,6 @@ class StationFaults:
 
     async def _drop(self, kind: FaultKind, pause: float) -> None:
         """The connection dies without a close frame; the station charges on and queues what it must say."""
-        from evscada.simulator.station import Leave
-
         if not self.uplink.online:
             return
         log.info("%s: %s; back in %.0f s", self.spec.station_id, kind, pause)

@@ -16,8 +16,8 @@ from websockets.exceptions import InvalidStatus
 from websockets.frames import CloseCode
 
 from evscada.simulator.model import StationSpec
-from evscada.simulator.ocpp16 import Link16
-from evscada.simulator.ocpp201 import Link201
+from evscada.simulator.ocpp16.link import Link16
+from evscada.simulator.ocpp201.link import Link201
 from evscada.simulator.station import Link
 
 SUBPROTOCOLS = {"1.6": "ocpp1.6", "2.0.1": "ocpp2.0.1"}

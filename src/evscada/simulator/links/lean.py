@@ -22,8 +22,8 @@ import orjson
 from ocpp.exceptions import GenericError, UnknownCallErrorCodeError
 from ocpp.messages import CallError
 
-from evscada.simulator.dial import Refused
-from evscada.simulator.words import Payload
+from evscada.simulator.links.dial import Refused
+from evscada.simulator.links.words import Payload
 
 _ZERO_MASK = b"\x00\x00\x00\x00"
 _CLOSE = b"\x88\x82" + _ZERO_MASK + b"\x03\xe8"  # close, status 1000

@@ -1,5 +1,6 @@
-"""Lean links: the load mode's stations are the same SimulatedStations, saying the same words (`words16`,
-`words201`) and answering with the same handlers (`commands16`, `commands201`) as full ones, over a LeanSocket.
+"""Lean links: the load mode's stations are the same SimulatedStations, saying the same words (`ocpp16/words.py`,
+`ocpp201/words.py`) and answering with the same handlers (`ocpp16/commands.py`, `ocpp201/commands.py`) as full ones,
+over a LeanSocket.
 
 What the lean path skips is on the hot path only: the station's own CALLs go out unvalidated (their payloads are
 built by the words the full links send through the `ocpp` package, which validates them) and their answers come
@@ -22,15 +23,15 @@ from ocpp.exceptions import OCPPError
 from ocpp.messages import Call, unpack, validate_payload
 from ocpp.routing import create_route_map
 
-from evscada.simulator.commands16 import Commands16
-from evscada.simulator.commands201 import Commands201
-from evscada.simulator.dial import SUBPROTOCOLS, Connection, Refused, basic_auth
-from evscada.simulator.lean import LeanSocket, handshake
+from evscada.simulator.links.dial import SUBPROTOCOLS, Connection, Refused, basic_auth
+from evscada.simulator.links.lean import LeanSocket, handshake
+from evscada.simulator.links.refusals import refusal
+from evscada.simulator.links.words import Payload, Words
 from evscada.simulator.model import StationSpec
-from evscada.simulator.refusals import refusal
-from evscada.simulator.words import Payload, Words
-from evscada.simulator.words16 import Words16
-from evscada.simulator.words201 import Words201
+from evscada.simulator.ocpp16.commands import Commands16
+from evscada.simulator.ocpp16.words import Words16
+from evscada.simulator.ocpp201.commands import Commands201
+from evscada.simulator.ocpp201.words import Words201
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ from ocpp.v16 import call_result
 from ocpp.v16.datatypes import KeyValue
 from ocpp.v16.enums import Action
 
-from evscada.simulator.answering import Answering, accepted, parse_time
 from evscada.simulator.charging_limits import Purpose
 from evscada.simulator.config import Change
+from evscada.simulator.links.answering import Answering, accepted, parse_time
 from evscada.simulator.model import Trigger
-from evscada.simulator.smart_charging16 import PURPOSES, SmartCharging16, profile16
+from evscada.simulator.ocpp16.smart_charging import PURPOSES, SmartCharging16, profile16
 
 _TRIGGERS = {
     "BootNotification": Trigger.BOOT,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from ocpp.v16 import ChargePoint, call
 
-from evscada.simulator.commands16 import Commands16
-from evscada.simulator.refusals import ChargePointRefusals
-from evscada.simulator.words import OcppRequests
-from evscada.simulator.words16 import Words16
+from evscada.simulator.links.refusals import ChargePointRefusals
+from evscada.simulator.links.words import OcppRequests
+from evscada.simulator.ocpp16.commands import Commands16
+from evscada.simulator.ocpp16.words import Words16
 
 
 class Link16(Words16, Commands16, OcppRequests, ChargePointRefusals, ChargePoint):

@@ -10,8 +10,8 @@ from ocpp.routing import on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
-from evscada.simulator.answering import Answering, accepted
 from evscada.simulator.charging_limits import Profile, Purpose, from_ocpp
+from evscada.simulator.links.answering import Answering, accepted
 from evscada.simulator.model import now_iso
 
 PURPOSES = {

@@ -7,8 +7,8 @@ from typing import Any
 from ocpp.v16.enums import Reason
 
 from evscada.simulator.faults import SYMPTOMS, FaultKind
+from evscada.simulator.links.words import Payload, Words
 from evscada.simulator.model import Reading, StationSpec, now_iso
-from evscada.simulator.words import Payload, Words
 
 # 1.6 stop reasons; a fault's 2.0.1 reason with no 1.6 word (GroundFault...) is Other.
 REASONS = {r.value for r in Reason}

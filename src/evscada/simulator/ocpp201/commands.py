@@ -10,11 +10,11 @@ from ocpp.routing import after, on
 from ocpp.v201 import call_result
 from ocpp.v201.enums import Action
 
-from evscada.simulator import device_report
-from evscada.simulator.answering import Answering, accepted, parse_time
 from evscada.simulator.config import Change
+from evscada.simulator.links.answering import Answering, accepted, parse_time
 from evscada.simulator.model import Trigger, now_iso
-from evscada.simulator.smart_charging201 import SmartCharging201, profile201
+from evscada.simulator.ocpp201 import device_report
+from evscada.simulator.ocpp201.smart_charging import SmartCharging201, profile201
 from evscada.simulator.station import SimulatedStation
 
 _TRIGGERS = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from ocpp.v201 import ChargePoint, call
 
-from evscada.simulator.commands201 import Commands201
-from evscada.simulator.refusals import ChargePointRefusals
-from evscada.simulator.words import OcppRequests
-from evscada.simulator.words201 import Words201
+from evscada.simulator.links.refusals import ChargePointRefusals
+from evscada.simulator.links.words import OcppRequests
+from evscada.simulator.ocpp201.commands import Commands201
+from evscada.simulator.ocpp201.words import Words201
 
 
 class Link201(Words201, Commands201, OcppRequests, ChargePointRefusals, ChargePoint):

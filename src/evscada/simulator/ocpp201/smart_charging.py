@@ -11,8 +11,8 @@ from ocpp.routing import after, on
 from ocpp.v201 import call_result
 from ocpp.v201.enums import Action
 
-from evscada.simulator.answering import Answering, accepted
 from evscada.simulator.charging_limits import Profile, Purpose, from_ocpp
+from evscada.simulator.links.answering import Answering, accepted
 from evscada.simulator.model import now_iso
 
 # ChargingStationExternalConstraints is the station's own to set: the CSMS may not.

@@ -7,8 +7,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from evscada.simulator.faults import SYMPTOMS, FaultKind
+from evscada.simulator.links.words import Payload, Words
 from evscada.simulator.model import Reading, StationSpec, now_iso
-from evscada.simulator.words import Payload, Words
 
 if TYPE_CHECKING:
     from evscada.simulator.station import SimulatedStation

@@ -1,0 +1,1 @@
+"""`evscada demo`: the CSMS seeded with an invented world through its core services, and a simulated fleet."""
