@@ -15,6 +15,7 @@ from ocpp.v201 import ChargePoint as ChargePoint201
 from ocpp.v201 import call_result as result201
 
 from evscada.core.control import commands as c
+from evscada.core.errors import CommandNotSupported
 from evscada.core.model import IdToken, StationId
 from tests.support import Csms, Recording, connected_station, open_socket, until_connected
 
@@ -281,7 +282,7 @@ async def test_a_call_error_from_the_station_is_returned_and_logged(csms_sqlite:
 async def test_a_command_the_version_cannot_express_is_refused_before_sending(csms_sqlite: Csms) -> None:
     csms = csms_sqlite
     async with answering_station(csms, "CP-16", "1.6") as station:
-        with pytest.raises(c.CommandNotSupported, match=r"not a 1\.6 transaction id"):
+        with pytest.raises(CommandNotSupported, match=r"not a 1\.6 transaction id"):
             await csms.app.core.commands.send(
                 station_id=StationId("CP-16"), command=c.RemoteStop(station_transaction_id="abc"), actor="bob"
             )
@@ -318,7 +319,7 @@ async def test_configuration_is_read_and_changed_with_an_answer_per_setting(csms
 
 async def test_a_2_0_1_variable_needs_its_component(csms_sqlite: Csms) -> None:
     async with answering_station(csms_sqlite, "CP-CFG", "2.0.1") as station:
-        with pytest.raises(c.CommandNotSupported, match="component"):
+        with pytest.raises(CommandNotSupported, match="component"):
             await csms_sqlite.app.core.commands.send(
                 station_id=StationId("CP-CFG"), command=c.GetSettings(settings=(c.SettingRef(name="X"),)), actor="a"
             )

@@ -13,6 +13,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 
 from evscada.core.control import commands as c
+from evscada.core.errors import CommandNotSupported
 from evscada.core.model import IdToken, StationId
 from tests.schema_payloads import fullest_payload, sparsest_payload
 from tests.support import BOOT, Csms, exchange, open_socket
@@ -75,7 +76,7 @@ async def test_every_command_answered_at_the_extremes_is_taken_without_a_fault(
                         station_id=StationId(SID), command=command, actor="test"
                     )
                     outcomes.append((command.name, str(outcome.outcome)))
-                except c.CommandNotSupported:
+                except CommandNotSupported:
                     outcomes.append((command.name, "not supported by this version"))
         finally:
             station.cancel()

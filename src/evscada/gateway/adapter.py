@@ -6,7 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evscada.core.control.commands import Command, CommandNotSupported, CommandReply
+from evscada.core.control.commands import Command, CommandReply
+from evscada.core.errors import CommandNotSupported
 from evscada.gateway.rpc import FrameProblem
 from evscada.gateway.validation import SchemaSet
 

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from evscada.core.control.commands import (
-    Command,
-    CommandCallError,
-    CommandReply,
-    CommandTimeout,
-    StationOffline,
-)
+from evscada.core.control.commands import Command, CommandReply
+from evscada.core.errors import CommandCallError, CommandTimeout, StationOffline
 from evscada.core.model import StationId
 from evscada.gateway.registry import SessionRegistry
 from evscada.gateway.session import CommandFailed

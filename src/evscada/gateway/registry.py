@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Protocol
 
 from evscada.core.model import StationId
-from evscada.core.ports import Store
 from evscada.gateway.session import StationSession
 
 log = logging.getLogger(__name__)
+
+
+class LastSeenWriter(Protocol):
+    """The store's one write the registry makes."""
+
+    async def touch_stations(self, *, last_seen: Mapping[StationId, datetime]) -> None: ...
 
 
 class SessionRegistry:
@@ -38,7 +46,7 @@ class SessionRegistry:
             return True
         return False
 
-    async def flush_last_seen(self, store: Store) -> None:
+    async def flush_last_seen(self, store: LastSeenWriter) -> None:
         seen = {}
         for session in self._sessions.values():
             if session.seen_since_flush:
@@ -46,7 +54,7 @@ class SessionRegistry:
                 seen[session.station_id] = session.last_seen
         await store.touch_stations(last_seen=seen)
 
-    async def keep_last_seen_flushed(self, store: Store, interval: float) -> None:
+    async def keep_last_seen_flushed(self, store: LastSeenWriter, interval: float) -> None:
         """Background loop: last-seen lives in memory and reaches the database in one write per interval."""
         while True:
             await asyncio.sleep(interval)

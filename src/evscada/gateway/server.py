@@ -24,11 +24,11 @@ from websockets.http11 import Request, Response
 
 from evscada.core.errors import AuthenticationFailed, UnknownStation
 from evscada.core.model import Station, StationId
-from evscada.core.services import Core
 from evscada.core.stations.service import MAX_STATION_ID_LENGTH, Credentials
 from evscada.gateway.adapter import VersionAdapter
 from evscada.gateway.coalescing import CoalescingTransport, WriteCoalescer
 from evscada.gateway.registry import SessionRegistry
+from evscada.gateway.services import StationServices
 from evscada.gateway.session import StationSession
 
 log = logging.getLogger(__name__)
@@ -103,12 +103,12 @@ class Gateway:
     def __init__(
         self,
         *,
-        core: Core,
+        services: StationServices,
         adapters: Sequence[VersionAdapter],
         config: GatewayConfig,
         registry: SessionRegistry | None = None,
     ) -> None:
-        self.core = core
+        self.services = services
         self.registry = SessionRegistry() if registry is None else registry  # an empty one is falsy
         self._adapters = {adapter.subprotocol: adapter for adapter in adapters}
         self._config = config
@@ -188,11 +188,11 @@ class Gateway:
         )
         try:
             if problem is not None:
-                await self.core.stations.record_security_event(
+                await self.services.stations.record_security_event(
                     station_id=station_id, kind="InvalidAuthorizationHeader", detail=problem
                 )
                 raise AuthenticationFailed(problem)
-            station = await self.core.stations.admit(station_id=station_id, credentials=credentials)
+            station = await self.services.stations.admit(station_id=station_id, credentials=credentials)
         except UnknownStation:
             log.warning("%s: connection refused: unknown station (from %s)", station_id, connection.remote_address)
             return connection.respond(http.HTTPStatus.NOT_FOUND, f"unknown station {station_id}\n")
@@ -224,7 +224,7 @@ class Gateway:
             station_id=station.id,
             connection=connection,
             adapter=adapter,
-            core=self.core,
+            services=self.services,
             registration=station.registration,
             call_timeout=self._config.call_timeout,
             frame_log_size=self._config.frame_log_size,
@@ -238,7 +238,7 @@ class Gateway:
             closing = asyncio.create_task(previous.close("replaced by a new connection of the same station"))
             self._closing.add(closing)
             closing.add_done_callback(self._closing.discard)
-        await self.core.stations.connected(station_id=station.id, ocpp_version=adapter.version)
+        await self.services.stations.connected(station_id=station.id, ocpp_version=adapter.version)
         log.info("%s: connected (OCPP %s) from %s", station.id, adapter.version, connection.remote_address)
         reason = "connection closed"
         try:
@@ -252,7 +252,7 @@ class Gateway:
             if connection.close_code is not None:
                 reason = f"closed with code {connection.close_code} {connection.close_reason or ''}".strip()
             if self.registry.remove(session):
-                await self.core.stations.disconnected(station_id=station.id, reason=reason)
+                await self.services.stations.disconnected(station_id=station.id, reason=reason)
                 log.info("%s: disconnected (%s)", station.id, reason)
 
 

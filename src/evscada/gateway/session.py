@@ -14,9 +14,9 @@ from typing import Any, Protocol
 
 from evscada.core.errors import DomainError
 from evscada.core.model import RegistrationStatus, StationId
-from evscada.core.services import Core
 from evscada.gateway import rpc
 from evscada.gateway.adapter import Payload, VersionAdapter
+from evscada.gateway.services import StationServices
 from evscada.gateway.validation import SchemaViolation
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class StationSession:
         station_id: StationId,
         connection: Connection,
         adapter: VersionAdapter,
-        core: Core,
+        services: StationServices,
         registration: RegistrationStatus,
         call_timeout: float,
         frame_log_size: int,
@@ -63,9 +63,9 @@ class StationSession:
     ) -> None:
         self.station_id = station_id
         self.adapter = adapter
-        self.core = core
+        self.services = services
         self.registration = registration
-        self.connected_at = core.clock.now()
+        self.connected_at = services.clock.now()
         self.last_seen: datetime = self.connected_at
         self.seen_since_flush = False
         # (unix time, "in"/"out", raw frame): what an engineer reads when analysing a fault with the vendor.
@@ -121,7 +121,7 @@ class StationSession:
     async def _receive(self, raw: str | bytes) -> None:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         self.frames.append((time.time(), "in", text))
-        self.last_seen = self.core.clock.now()
+        self.last_seen = self.services.clock.now()
         self.seen_since_flush = True
         try:
             message = rpc.parse(text)

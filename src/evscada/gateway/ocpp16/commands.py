@@ -7,12 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 from evscada.core.control import commands as c
+from evscada.core.errors import CommandNotSupported
+from evscada.gateway import shared_commands
 from evscada.gateway.adapter import Payload, plain_reply
+from evscada.gateway.ocpp16 import mapping
 from evscada.gateway.rpc import format_datetime
 
 ID_TAG_LENGTH = 20  # 1.6 idTag is CiString20Type
-# 1.6 AuthorizationStatus has no "Unknown"; an unknown card is Invalid there.
-_AUTH_STATUS = {"Unknown": "Invalid"}
 
 
 def _remote_start(cmd: c.RemoteStart) -> tuple[str, Payload]:
@@ -24,7 +25,7 @@ def _remote_start(cmd: c.RemoteStart) -> tuple[str, Payload]:
 
 def _remote_stop(cmd: c.RemoteStop) -> tuple[str, Payload]:
     if not cmd.station_transaction_id.isdigit():
-        raise c.CommandNotSupported(f"{cmd.station_transaction_id!r} is not a 1.6 transaction id (an integer)")
+        raise CommandNotSupported(f"{cmd.station_transaction_id!r} is not a 1.6 transaction id (an integer)")
     return "RemoteStopTransaction", {"transactionId": int(cmd.station_transaction_id)}
 
 
@@ -65,7 +66,7 @@ def _change_setting(cmd: c.ChangeSetting) -> tuple[str, Payload]:
 def _list_entry(entry: c.LocalListEntry) -> Payload:
     item: Payload = {"idTag": entry.value}
     if entry.status is not None:  # no idTagInfo: remove the idTag (differential updates)
-        info: Payload = {"status": _AUTH_STATUS.get(entry.status, entry.status)}
+        info: Payload = {"status": mapping.auth_status(entry.status)}
         if entry.expires_at is not None:
             info["expiryDate"] = format_datetime(entry.expires_at)
         if entry.group_id is not None and len(entry.group_id) <= ID_TAG_LENGTH:
@@ -86,9 +87,9 @@ def _send_local_list(cmd: c.SendLocalList) -> tuple[str, Payload]:
 
 def _reserve_now(cmd: c.ReserveNow) -> tuple[str, Payload]:
     if cmd.connector_type is not None:
-        raise c.CommandNotSupported("connector_type: OCPP 1.6 reserves a connector by its number (evse_id) only")
+        raise CommandNotSupported("connector_type: OCPP 1.6 reserves a connector by its number (evse_id) only")
     if len(cmd.id_token.value) > ID_TAG_LENGTH:
-        raise c.CommandNotSupported(f"id_token: {cmd.id_token.value!r} is longer than a 1.6 idTag (20 characters)")
+        raise CommandNotSupported(f"id_token: {cmd.id_token.value!r} is longer than a 1.6 idTag (20 characters)")
     payload: Payload = {
         "connectorId": cmd.evse_id or 0,  # 0: any connector (ReserveConnectorZeroSupported)
         "expiryDate": format_datetime(cmd.expires_at),
@@ -101,16 +102,15 @@ def _reserve_now(cmd: c.ReserveNow) -> tuple[str, Payload]:
 
 
 def _no_device_model(cmd: c.Command) -> tuple[str, Payload]:
-    raise c.CommandNotSupported(
+    raise CommandNotSupported(
         f"{cmd.name} is not supported by OCPP 1.6 (it has no device model); read its keys with get_configuration"
     )
 
 
 BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
+    **shared_commands.BUILDERS,
     c.SendLocalList: _send_local_list,
-    c.GetLocalListVersion: lambda cmd: ("GetLocalListVersion", {}),
     c.ReserveNow: _reserve_now,
-    c.CancelReservation: lambda cmd: ("CancelReservation", {"reservationId": cmd.reservation_id}),
     c.GetBaseReport: _no_device_model,
     c.GetReport: _no_device_model,
     c.GetSettings: _get_settings,
@@ -120,7 +120,6 @@ BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
     c.ChangeAvailability: _availability,
     c.Reset: _reset,
     c.UnlockConnector: lambda cmd: ("UnlockConnector", {"connectorId": cmd.evse_id}),
-    c.ClearCache: lambda cmd: ("ClearCache", {}),
     c.TriggerMessage: _trigger,
     c.DataTransfer: _data_transfer,
 }

@@ -10,20 +10,17 @@ from evscada.core.model import (
     STATION_WIDE,
     AuthorizationResult,
     AuthorizationStatus,
-    BootDecision,
     BootInfo,
     ConnectorStatus,
     EvseRef,
     IdToken,
     MeterSample,
-    StationMessage,
     StatusReport,
     TransactionEventKind,
     TransactionReport,
 )
+from evscada.gateway.adapter import Payload
 from evscada.gateway.rpc import format_datetime, parse_datetime
-
-Payload = dict[str, Any]
 
 
 def evse_of(connector_id: int) -> EvseRef:
@@ -48,14 +45,6 @@ def boot_info(p: Payload) -> BootInfo:
     )
 
 
-def boot_result(decision: BootDecision) -> Payload:
-    return {
-        "status": str(decision.status),
-        "currentTime": format_datetime(decision.current_time),
-        "interval": decision.interval,
-    }
-
-
 def status_report(p: Payload, received: Any) -> StatusReport:
     error_code = p["errorCode"]
     return StatusReport(
@@ -69,12 +58,13 @@ def status_report(p: Payload, received: Any) -> StatusReport:
     )
 
 
-# 1.6 AuthorizationStatus has no "Unknown"; an unknown card is Invalid there.
-_AUTH_STATUS = {AuthorizationStatus.UNKNOWN: "Invalid"}
+def auth_status(status: str) -> str:
+    """1.6 AuthorizationStatus has no "Unknown"; an unknown card is Invalid there."""
+    return "Invalid" if status == AuthorizationStatus.UNKNOWN else str(status)
 
 
 def id_tag_info(result: AuthorizationResult) -> Payload:
-    info: Payload = {"status": _AUTH_STATUS.get(result.status, str(result.status))}
+    info: Payload = {"status": auth_status(result.status)}
     if result.expires_at is not None:
         info["expiryDate"] = format_datetime(result.expires_at)
     if result.group_id is not None:
@@ -134,10 +124,3 @@ def stop_report(p: Payload) -> TransactionReport:
         stop_reason=p.get("reason", "Local"),  # 1.6: an absent reason means Local
         samples=samples(p.get("transactionData", [])),
     )
-
-
-def message(
-    kind: str, p: Payload, received: Any, *, summary: str | None = None, at: str | None = None
-) -> StationMessage:
-    timestamp = parse_datetime(p[at]) if at and at in p else received
-    return StationMessage(kind=kind, timestamp=timestamp, payload=p, summary=summary)

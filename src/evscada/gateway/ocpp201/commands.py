@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from evscada.core.control import commands as c
+from evscada.core.errors import CommandNotSupported
+from evscada.gateway import shared_commands
 from evscada.gateway.adapter import Payload, plain_reply
 from evscada.gateway.ocpp201 import mapping
 from evscada.gateway.rpc import format_datetime
@@ -54,7 +56,7 @@ def _data_transfer(cmd: c.DataTransfer) -> tuple[str, Payload]:
 
 def _variable(setting: c.SettingRef) -> Payload:
     if not setting.component:
-        raise c.CommandNotSupported(f"OCPP 2.0.1 needs the component of variable {setting.name!r}")
+        raise CommandNotSupported(f"OCPP 2.0.1 needs the component of variable {setting.name!r}")
     component: Payload = {"name": setting.component}
     if setting.evse_id is not None:
         component["evse"] = {"id": setting.evse_id}
@@ -65,7 +67,7 @@ def _variable(setting: c.SettingRef) -> Payload:
 
 def _get_settings(cmd: c.GetSettings) -> tuple[str, Payload]:
     if not cmd.settings:
-        raise c.CommandNotSupported("OCPP 2.0.1 reads named variables only; a full report is GetBaseReport")
+        raise CommandNotSupported("OCPP 2.0.1 reads named variables only; a full report is GetBaseReport")
     return "GetVariables", {"getVariableData": [_variable(setting) for setting in cmd.settings]}
 
 
@@ -104,7 +106,7 @@ def _send_local_list(cmd: c.SendLocalList) -> tuple[str, Payload]:
 
 def _reserve_now(cmd: c.ReserveNow) -> tuple[str, Payload]:
     if len(cmd.id_token.value) > ID_TOKEN_LENGTH:
-        raise c.CommandNotSupported(f"id_token: {cmd.id_token.value!r} is longer than a 2.0.1 idToken (36 characters)")
+        raise CommandNotSupported(f"id_token: {cmd.id_token.value!r} is longer than a 2.0.1 idToken (36 characters)")
     payload: Payload = {
         "id": cmd.reservation_id,
         "expiryDateTime": format_datetime(cmd.expires_at),
@@ -145,10 +147,9 @@ def _get_report(cmd: c.GetReport) -> tuple[str, Payload]:
 
 
 BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
+    **shared_commands.BUILDERS,
     c.SendLocalList: _send_local_list,
-    c.GetLocalListVersion: lambda cmd: ("GetLocalListVersion", {}),
     c.ReserveNow: _reserve_now,
-    c.CancelReservation: lambda cmd: ("CancelReservation", {"reservationId": cmd.reservation_id}),
     c.GetBaseReport: lambda cmd: ("GetBaseReport", {"requestId": cmd.request_id or 0, "reportBase": str(cmd.base)}),
     c.GetReport: _get_report,
     c.GetSettings: _get_settings,
@@ -158,7 +159,6 @@ BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
     c.ChangeAvailability: _availability,
     c.Reset: _reset,
     c.UnlockConnector: lambda cmd: ("UnlockConnector", {"evseId": cmd.evse_id, "connectorId": cmd.connector_id}),
-    c.ClearCache: lambda cmd: ("ClearCache", {}),
     c.TriggerMessage: _trigger,
     c.DataTransfer: _data_transfer,
 }

@@ -2,49 +2,51 @@
 
 from __future__ import annotations
 
-from evscada.gateway import validation
+import dataclasses
+
+from evscada.gateway import shared_handlers as shared
+from evscada.gateway import shared_mapping, validation
 from evscada.gateway.adapter import Dialect, HandlerTable, Payload, VersionAdapter, translator
 from evscada.gateway.ocpp201 import commands, mapping, report_mapping
-from evscada.gateway.rpc import FrameProblem, format_datetime
+from evscada.gateway.rpc import FrameProblem
 from evscada.gateway.session import StationSession
 
 table = HandlerTable()
 on = table.on
+# Alike in every version:
+on("Heartbeat")(shared.heartbeat)
+on("DataTransfer")(shared.data_transfer)
+on("SecurityEventNotification")(shared.security_event)
+on("SignCertificate")(shared.sign_certificate)
 
 
 @on("BootNotification")
 async def boot_notification(s: StationSession, p: Payload) -> Payload:
-    decision = await s.core.stations.boot(station_id=s.station_id, info=mapping.boot_info(p))
-    s.registration = decision.status
-    return mapping.boot_result(decision)
-
-
-@on("Heartbeat")
-async def heartbeat(s: StationSession, p: Payload) -> Payload:
-    return {"currentTime": format_datetime(s.core.clock.now())}  # last-seen is kept by the session
+    return await shared.boot(s, mapping.boot_info(p))
 
 
 @on("StatusNotification")
 async def status_notification(s: StationSession, p: Payload) -> Payload:
-    await s.core.stations.report_status(station_id=s.station_id, report=mapping.status_report(p))
+    await s.services.stations.report_status(station_id=s.station_id, report=mapping.status_report(p))
     return {}
 
 
 @on("Authorize")
 async def authorize(s: StationSession, p: Payload) -> Payload:
-    result = await s.core.authorization.authorize(station_id=s.station_id, id_token=mapping.id_token(p["idToken"]))
+    id_token = mapping.id_token(p["idToken"])
+    result = await s.services.authorization.authorize(station_id=s.station_id, id_token=id_token)
     return {"idTokenInfo": mapping.id_token_info(result)}
 
 
 @on("TransactionEvent")
 async def transaction_event(s: StationSession, p: Payload) -> Payload:
-    outcome = await s.core.transactions.report(station_id=s.station_id, report=mapping.transaction_report(p))
+    outcome = await s.services.transactions.report(station_id=s.station_id, report=mapping.transaction_report(p))
     return mapping.transaction_event_result(p, outcome)
 
 
 @on("MeterValues")
 async def meter_values(s: StationSession, p: Payload) -> Payload:
-    await s.core.meter_values.record(
+    await s.services.meter_values.record(
         station_id=s.station_id,
         evse=mapping.meter_evse(p["evseId"]),
         station_transaction_id=None,  # 2.0.1 MeterValues are outside transactions; those come in TransactionEvent
@@ -54,88 +56,74 @@ async def meter_values(s: StationSession, p: Payload) -> Payload:
     return {}
 
 
-@on("DataTransfer")
-async def data_transfer(s: StationSession, p: Payload) -> Payload:
-    await _record(s, "data_transfer", p, mapping.data_transfer_summary(p))
-    return {"status": "Accepted" if s.core.messages.knows_vendor(p["vendorId"]) else "UnknownVendorId"}
-
-
-async def _record(s: StationSession, kind: str, p: Payload, summary: str, at: str | None = None) -> Payload:
-    await s.core.messages.record(
-        station_id=s.station_id, message=mapping.message(kind, p, s.core.clock.now(), summary=summary, at=at)
-    )
-    return {}
+async def _request_status(s: StationSession, kind: str, p: Payload) -> Payload:
+    return await shared.record(s, kind, p, mapping.request_summary(p["status"], p), status=p["status"])
 
 
 @on("FirmwareStatusNotification")
 async def firmware_status(s: StationSession, p: Payload) -> Payload:
-    return await _record(s, "firmware_status", p, mapping.request_summary(p["status"], p))
+    return await _request_status(s, "firmware_status", p)
 
 
 @on("PublishFirmwareStatusNotification")
 async def publish_firmware_status(s: StationSession, p: Payload) -> Payload:
-    return await _record(s, "publish_firmware_status", p, mapping.request_summary(p["status"], p))
+    return await _request_status(s, "publish_firmware_status", p)
 
 
 @on("LogStatusNotification")
 async def log_status(s: StationSession, p: Payload) -> Payload:
-    return await _record(s, "log_status", p, mapping.request_summary(p["status"], p))
-
-
-@on("SecurityEventNotification")
-async def security_event(s: StationSession, p: Payload) -> Payload:
-    return await _record(s, "security_event", p, mapping.security_event_summary(p), at="timestamp")
+    return await _request_status(s, "log_status", p)
 
 
 @on("NotifyEvent")
 async def notify_event(s: StationSession, p: Payload) -> Payload:
-    message = mapping.message(
+    message = shared_mapping.message(
         "event",
         p,
-        s.core.clock.now(),
+        s.services.clock.now(),
         summary=mapping.events_summary(p),
         at="generatedAt",
         problems=mapping.event_problems(p),
     )
-    await s.core.messages.record(station_id=s.station_id, message=message)
+    await s.services.messages.record(station_id=s.station_id, message=message)
     return {}
 
 
 @on("NotifyReport")
 async def notify_report(s: StationSession, p: Payload) -> Payload:
     summary = mapping.part_summary("report", p, len(p.get("reportData", [])))
-    message = mapping.message("report", p, s.core.clock.now(), summary=summary, at="generatedAt")
+    message = shared_mapping.message("report", p, s.services.clock.now(), summary=summary, at="generatedAt")
     variables = report_mapping.report_variables(p, message.timestamp)
-    await s.core.device_model.record_report(station_id=s.station_id, message=message, variables=variables)
+    await s.services.device_model.record_report(station_id=s.station_id, message=message, variables=variables)
     return {}
 
 
 @on("NotifyMonitoringReport")
 async def notify_monitoring_report(s: StationSession, p: Payload) -> Payload:
     summary = mapping.part_summary("monitoring report", p, len(p.get("monitor", [])))
-    return await _record(s, "monitoring_report", p, summary, at="generatedAt")
+    return await shared.record(s, "monitoring_report", p, summary, at="generatedAt")
 
 
 @on("NotifyCustomerInformation")
 async def notify_customer_information(s: StationSession, p: Payload) -> Payload:
     summary = mapping.part_summary("customer information", p, 1)
-    return await _record(s, "customer_information", p, summary, at="generatedAt")
+    return await shared.record(s, "customer_information", p, summary, at="generatedAt")
 
 
 @on("NotifyDisplayMessages")
 async def notify_display_messages(s: StationSession, p: Payload) -> Payload:
     summary = f"{len(p.get('messageInfo', []))} display message(s) for request {p['requestId']}"
-    return await _record(s, "display_messages", p, summary)
+    return await shared.record(s, "display_messages", p, summary)
 
 
 @on("ReservationStatusUpdate")
 async def reservation_status(s: StationSession, p: Payload) -> Payload:
     summary = f"reservation {p['reservationId']} {p['reservationUpdateStatus']}"
-    await s.core.reservations.station_update(
+    await s.services.reservations.station_update(
         station_id=s.station_id,
         reservation_id=p["reservationId"],
         update=p["reservationUpdateStatus"],
-        message=mapping.message("reservation_status", p, s.core.clock.now(), summary=summary),
+        message=shared_mapping.message("reservation_status", p, s.services.clock.now(), summary=summary),
     )
     return {}
 
@@ -143,53 +131,46 @@ async def reservation_status(s: StationSession, p: Payload) -> Payload:
 @on("NotifyChargingLimit")
 async def notify_charging_limit(s: StationSession, p: Payload) -> Payload:
     summary = f"charging limit set by {p['chargingLimit']['chargingLimitSource']} (EVSE {p.get('evseId', 'all')})"
-    return await _record(s, "charging_limit", p, summary)
+    return await shared.record(s, "charging_limit", p, summary)
 
 
 @on("ClearedChargingLimit")
 async def cleared_charging_limit(s: StationSession, p: Payload) -> Payload:
     summary = f"charging limit of {p['chargingLimitSource']} cleared (EVSE {p.get('evseId', 'all')})"
-    return await _record(s, "charging_limit_cleared", p, summary)
+    return await shared.record(s, "charging_limit_cleared", p, summary)
 
 
 @on("ReportChargingProfiles")
 async def report_charging_profiles(s: StationSession, p: Payload) -> Payload:
     summary = mapping.part_summary(f"charging profiles of EVSE {p['evseId']}", p, len(p["chargingProfile"]))
-    return await _record(s, "charging_profiles", p, summary)
+    return await shared.record(s, "charging_profiles", p, summary)
 
 
 @on("NotifyEVChargingNeeds")
 async def notify_ev_charging_needs(s: StationSession, p: Payload) -> Payload:
     # No smart charging yet: Rejected tells the station no schedule will follow, so it charges as it would.
-    await _record(s, "ev_charging_needs", p, f"EV charging needs on EVSE {p['evseId']}")
+    await shared.record(s, "ev_charging_needs", p, f"EV charging needs on EVSE {p['evseId']}")
     return {"status": "Rejected"}
 
 
 @on("NotifyEVChargingSchedule")
 async def notify_ev_charging_schedule(s: StationSession, p: Payload) -> Payload:
     # Accepted means "received and processed", not approval of the EV's schedule (2.0.1 K17).
-    await _record(s, "ev_charging_schedule", p, f"EV charging schedule on EVSE {p['evseId']}", at="timeBase")
+    await shared.record(s, "ev_charging_schedule", p, f"EV charging schedule on EVSE {p['evseId']}", at="timeBase")
     return {"status": "Accepted"}
-
-
-@on("SignCertificate")
-async def sign_certificate(s: StationSession, p: Payload) -> Payload:
-    # No certificate authority is configured yet (it comes with security profile 3): the CSR is kept, refused.
-    await _record(s, "sign_certificate", p, "certificate signing request (no CA configured)")
-    return {"status": "Rejected"}
 
 
 @on("Get15118EVCertificate")
 async def get_15118_ev_certificate(s: StationSession, p: Payload) -> Payload:
     # No ISO 15118 Plug & Charge back end yet: the EV's request is kept and answered Failed.
-    await _record(s, "ev_certificate_request", p, f"ISO 15118 {p['action']} (no PKI configured)")
+    await shared.record(s, "ev_certificate_request", p, f"ISO 15118 {p['action']} (no PKI configured)")
     return {"status": "Failed", "exiResponse": ""}
 
 
 @on("GetCertificateStatus")
 async def get_certificate_status(s: StationSession, p: Payload) -> Payload:
     # No OCSP client yet: Failed makes the station fall back to its own rules for unchecked certificates.
-    await _record(s, "certificate_status_request", p, "OCSP status request (no OCSP configured)")
+    await shared.record(s, "certificate_status_request", p, "OCSP status request (no OCSP configured)")
     return {"status": "Failed"}
 
 
@@ -219,13 +200,4 @@ ADAPTER = VersionAdapter(
 # 2.1 extends the 2.0.1 messages with optional fields only (for what a station reports and the CSMS answers
 # here), so the same handlers serve it; its schemas still check every frame. 2.1-only actions (BatterySwap,
 # NotifyDERAlarm, NotifySettlement ...) have no handler yet and are answered NotSupported.
-ADAPTER_21 = VersionAdapter(
-    subprotocol="ocpp2.1",
-    version="2.1",
-    schemas=validation.OCPP21,
-    dialect=DIALECT,
-    handlers=table.handlers,
-    requires_acceptance=frozenset({"Authorize", "TransactionEvent"}),
-    deduplicated=frozenset({"MeterValues"}),
-    commands=translator(commands.BUILDERS, "2.0.1", commands.to_reply),
-)
+ADAPTER_21 = dataclasses.replace(ADAPTER, subprotocol="ocpp2.1", version="2.1", schemas=validation.OCPP21)

@@ -3,31 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from evscada.core.charging.meter_values import to_base_unit
 from evscada.core.charging.transactions import TransactionOutcome
 from evscada.core.model import (
     STATION_WIDE,
     AuthorizationResult,
-    BootDecision,
     BootInfo,
     ComponentProblem,
     ConnectorStatus,
     EvseRef,
     IdToken,
     MeterSample,
-    StationMessage,
     StatusReport,
     TransactionEventKind,
     TransactionReport,
 )
+from evscada.gateway.adapter import Payload
 from evscada.gateway.rpc import format_datetime, parse_datetime
 
-Payload = dict[str, Any]
-
 ENERGY_REGISTER = "Energy.Active.Import.Register"  # 2.0.1 SampledValue default measurand
-SUMMARY_LENGTH = 500  # station_messages.summary column
 
 
 def boot_info(p: Payload) -> BootInfo:
@@ -42,14 +37,6 @@ def boot_info(p: Payload) -> BootInfo:
         modem_imsi=modem.get("imsi"),
         reason=p["reason"],
     )
-
-
-def boot_result(decision: BootDecision) -> Payload:
-    return {
-        "currentTime": format_datetime(decision.current_time),
-        "interval": decision.interval,
-        "status": str(decision.status),
-    }
 
 
 def status_report(p: Payload) -> StatusReport:
@@ -160,29 +147,6 @@ def transaction_event_result(p: Payload, outcome: TransactionOutcome) -> Payload
         # idTokenInfo is required when the request had an idToken: a repeat is answered from the stored record.
         return {"idTokenInfo": {"status": outcome.transaction.auth_status}}
     return {}
-
-
-def message(
-    kind: str,
-    p: Payload,
-    received: datetime,
-    *,
-    summary: str | None = None,
-    at: str | None = None,
-    problems: tuple[ComponentProblem, ...] = (),
-) -> StationMessage:
-    timestamp = parse_datetime(p[at]) if at and at in p else received
-    if summary is not None:
-        summary = summary[:SUMMARY_LENGTH]
-    return StationMessage(kind=kind, timestamp=timestamp, payload=p, summary=summary, problems=problems)
-
-
-def data_transfer_summary(p: Payload) -> str:
-    return f"{p['vendorId']} {p.get('messageId', '')}".strip()
-
-
-def security_event_summary(p: Payload) -> str:
-    return f"{p['type']}: {p.get('techInfo', '')}".strip(": ")
 
 
 def request_summary(status: str, p: Payload) -> str:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from evscada.core.stations.device_model import DeviceVariable
-
-Payload = dict[str, Any]
+from evscada.gateway.adapter import Payload
 
 
 def report_variables(p: Payload, generated_at: datetime) -> list[DeviceVariable]:
