@@ -162,8 +162,57 @@ async def test_serve_starts_and_stops_on_sigint(database: Path, default_ports_ta
         line = await asyncio.wait_for(process.stderr.readline(), 20)
         assert line, seen.decode()
         seen += line
+    assert await _every_printed_address_answers(seen.decode()) >= 1  # the API reference
     process.send_signal(signal.SIGINT)
     assert await asyncio.wait_for(process.wait(), 20) == 0
+
+
+async def test_every_address_simulate_prints_for_its_control_surface_answers(database: Path) -> None:
+    import os
+    import signal
+    import sys
+
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        nowhere = closed.getsockname()[1]  # the stations retry; the control surface serves meanwhile
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "evscada",
+        "simulate",
+        "--url",
+        f"ws://127.0.0.1:{nowhere}/ocpp",
+        "--stations",
+        "1",
+        "--control-port",
+        "0",
+        env=dict(os.environ),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    try:
+        line = b""
+        while b"fault control:" not in line:
+            line = await asyncio.wait_for(process.stdout.readline(), 20)
+            assert line
+        assert await _every_printed_address_answers(line.decode()) == 2  # the station list and the reference
+    finally:
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.wait(), 20)
+
+
+async def _every_printed_address_answers(text: str) -> int:
+    """GET every http:// address in `text`; a banner that points nowhere misleads the person reading it."""
+    import re
+
+    import httpx
+
+    urls = set(re.findall(r"https?://[^\s)'\"]+", text))
+    async with httpx.AsyncClient(timeout=10, follow_redirects=True) as client:
+        for url in urls:
+            answer = await client.get(url)
+            assert answer.status_code == 200, f"{url} answered {answer.status_code}"
+    return len(urls)
 
 
 def test_migrate_twice_is_harmless(database: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -303,3 +352,65 @@ def test_command_line_changes_are_audited_as_cli(database: Path) -> None:
     ]
     details = " ".join(str(row[3]) for row in rows)
     assert "s3cret" not in details and "pa55word" not in details
+
+
+@pytest.fixture
+def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory with no database configured: the default, or a demo running here, applies."""
+    monkeypatch.delenv("EVSCADA_DATABASE_URL", raising=False)
+    monkeypatch.delenv("EVSCADA_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _mark_demo(here: Path, database: Path, pid: int) -> None:
+    (here / "var").mkdir(exist_ok=True)
+    (here / "var" / "demo.running").write_text(f'{{"database_url": "sqlite+aiosqlite:///{database}", "pid": {pid}}}')
+
+
+def test_commands_act_on_the_database_of_a_demo_running_here(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    _mark_demo(here, here / "demo.db", os.getpid())  # this process is alive: it plays the demo
+    assert main(["user", "add", "billing"]) == 0
+    assert _rows(here / "demo.db", "select username from users") == [("billing",)]
+    assert not (here / "var" / "evscada.db").exists()
+    assert f"using database sqlite+aiosqlite:///{here / 'demo.db'} (the demo's" in capsys.readouterr().err
+
+
+def test_a_marker_left_by_a_dead_demo_is_ignored(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+    import sys
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True)
+    _mark_demo(here, here / "demo.db", int(finished.stdout))  # a demo killed with -9 leaves its marker
+    assert main(["station", "add", "CP-1"]) == 0
+    assert _rows(here / "var" / "evscada.db", "select id from stations") == [("CP-1",)]
+    assert not (here / "demo.db").exists()
+    assert "using database sqlite+aiosqlite:///var/evscada.db (the default" in capsys.readouterr().err
+
+
+def test_a_database_set_in_the_settings_wins_over_a_running_demo_and_says_so(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    _mark_demo(database.parent, database.parent / "demo.db", os.getpid())
+    assert main(["token", "add", "CARD-1"]) == 0
+    assert _rows(database, "select value from tokens") == [("CARD-1",)]
+    err = capsys.readouterr().err
+    assert f"using database sqlite+aiosqlite:///{database} (from the settings; the demo running here uses" in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["migrate"], ["station", "add", "CP-1"], ["station", "list"], ["token", "add", "T"], ["user", "add", "u"]],
+    ids=["migrate", "station add", "station list", "token add", "user add"],
+)
+def test_every_command_that_touches_the_database_says_which_on_stderr(
+    database: Path, capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    assert f"evscada: using database sqlite+aiosqlite:///{database} (from the settings)" in captured.err
+    assert "using database" not in captured.out  # scripts reading stdout (a key, a listing) are not disturbed

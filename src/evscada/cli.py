@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from evscada import __version__
@@ -196,7 +197,7 @@ async def _serve(args: argparse.Namespace, settings: Settings) -> int:
 async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     from evscada.storage.db import Database
 
-    database = Database(settings.database_url)
+    database = Database(_database_url(settings))
     try:
         await database.migrate()
     finally:
@@ -205,14 +206,34 @@ async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _database_url(settings: Settings) -> str:
+    """The database a command acts on, said on stderr: a demo running in this directory wins over the default."""
+    from evscada.demo.marker import running_demo
+
+    demo = running_demo()
+    chosen = "database_url" in settings.model_fields_set  # by EVSCADA_DATABASE_URL or the TOML file
+    if demo is not None and not chosen:
+        url, why = demo.database_url, f"the demo's, running here as pid {demo.pid}"
+    elif demo is not None:
+        url, why = settings.database_url, f"from the settings; the demo running here uses {_shown(demo.database_url)}"
+    else:
+        url, why = settings.database_url, "from the settings" if chosen else "the default; no demo is running here"
+    print(f"evscada: using database {_shown(url)} ({why})", file=sys.stderr)
+    return url
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
 async def _with_app(settings: Settings, action: Callable[..., Awaitable[None]]) -> None:
-    """Run one core action against the configured database, without opening the OCPP listener."""
+    """Run one core action against the database `_database_url` picks, without opening the OCPP listener."""
     from evscada.app import build_core
     from evscada.bus.local import LocalBus
     from evscada.storage.db import Database
     from evscada.storage.store import SqlStore
 
-    database = Database(settings.database_url)
+    database = Database(_database_url(settings))
     try:
         await database.migrate()
         await action(build_core(settings, SqlStore(database), LocalBus()))
@@ -319,6 +340,7 @@ def _cert_dev(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from evscada.demo.marker import MARKER
     from evscada.demo.run import DEMO_DATABASE, run_demo
 
     if args.stations < 1:
@@ -332,6 +354,7 @@ async def _demo(args: argparse.Namespace, settings: Settings) -> int:
         reset=args.reset,
         plan=[] if args.no_faults else None,
         control_port=args.control_port,
+        marker=MARKER,
     )
     return 0
 
@@ -371,7 +394,7 @@ async def _run_simulated_fleet(args: argparse.Namespace, specs: list[Any], timin
     fleet = Fleet(args.url, specs, timing)
     control = await start_control(fleet, args.control_port) if args.control_port is not None else None
     if control is not None:
-        print(f"fault control: http://127.0.0.1:{control.port}/stations/<id>/faults")
+        print(control.banner(), flush=True)
     try:
         await fleet.run(ramp_per_second=args.ramp_up, plan=plan)
     finally:

@@ -56,7 +56,7 @@ class HttpServer:
                 self._task.result()
                 raise RuntimeError("the HTTP server stopped while starting; see the log above")
             await asyncio.sleep(0.01)
-        log.info("REST API on http://%s:%d/api/v1 (docs: /api/docs)", self._host, self.port)
+        log.info("REST API under /api/v1, reference: http://%s:%d/api/docs", self._host, self.port)
 
     async def stop(self) -> None:
         if self._task is None:

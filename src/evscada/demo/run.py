@@ -12,10 +12,11 @@ from sqlalchemy.engine import make_url
 
 from evscada.app import Application
 from evscada.core.services import Core
+from evscada.demo.marker import announced
 from evscada.demo.seed import DEMO_PASSWORD, DEMO_USER, demo_key, seed
 from evscada.demo.world import demo_plan, demo_stations
 from evscada.settings import Settings
-from evscada.simulator.control import start_control
+from evscada.simulator.control import ControlServer, start_control
 from evscada.simulator.faults import PlannedFault
 from evscada.simulator.fleet import Fleet
 from evscada.simulator.model import Timing
@@ -36,10 +37,12 @@ async def run_demo(
     report_every: float = 10.0,
     plan: Sequence[PlannedFault] | None = None,
     control_port: int | None = None,
+    marker: Path | None = None,
 ) -> None:
     """Run until `stop` is set, or until SIGINT/SIGTERM when no event is given (the command line).
 
-    plan: the faults to inject (None: the built-in plan, a few faults in the first minutes)."""
+    plan: the faults to inject (None: the built-in plan, a few faults in the first minutes).
+    marker: where to tell the command line which database this demo uses while it runs (see demo.marker)."""
     database_file = _sqlite_file(settings.database_url)
     if reset and database_file is not None:
         await asyncio.to_thread(_remove_database, database_file)
@@ -58,31 +61,34 @@ async def run_demo(
         base_url = f"ws://127.0.0.1:{app.gateway.ports['ws']}/ocpp"
         fleet = Fleet(base_url, specs, timing or Timing())
         control = await start_control(fleet, control_port) if control_port is not None else None
-        print(_banner(app, settings, len(specs), base_url, key, control=control.port if control else None))
-        running = asyncio.create_task(fleet.run(plan=plan))
-        try:
-            while not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), report_every)
-                print(await _summary(app.core))
-        finally:
-            # The drivers end their sessions before the world stops, so no transaction is left running.
-            print(f"stopping: ending the simulated sessions (at most {END_GRACE_SECONDS:.0f} s) ...", flush=True)
-            ended = await fleet.end_sessions("Local", grace=END_GRACE_SECONDS)
-            print(f"stopped: {ended} sessions ended; run again to continue, --reset to start afresh.", flush=True)
-            running.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await running
-            if control is not None:
-                await control.stop()
+        # The marker before the banner: whoever reads the banner may at once run `evscada user key` here.
+        with announced(settings.database_url, marker) if marker is not None else contextlib.nullcontext():
+            print(_banner(app, settings, len(specs), base_url, key, control=control), flush=True)
+            running = asyncio.create_task(fleet.run(plan=plan))
+            try:
+                while not stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), report_every)
+                    print(await _summary(app.core))
+            finally:
+                # The drivers end their sessions before the world stops, so no transaction is left running.
+                print(f"stopping: ending the simulated sessions (at most {END_GRACE_SECONDS:.0f} s) ...", flush=True)
+                ended = await fleet.end_sessions("Local", grace=END_GRACE_SECONDS)
+                print(f"stopped: {ended} sessions ended; run again to continue, --reset to start afresh.", flush=True)
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+                if control is not None:
+                    await control.stop()
 
 
 def _banner(
-    app: Application, settings: Settings, stations: int, base_url: str, key: str, *, control: int | None
+    app: Application, settings: Settings, stations: int, base_url: str, key: str, *, control: ControlServer | None
 ) -> str:
+    """What a newcomer needs; every http:// address in it answers a GET (tests/demo/test_demo_cli.py checks)."""
     lines = [
         f"evscada demo: {stations} simulated stations (1.6 and 2.0.1) at 3 demo sites connect to {base_url}/<id>",
-        f"database: {settings.database_url} (demo data only)",
+        f"database: {settings.database_url} (demo data only; evscada commands run in this directory use it meanwhile)",
     ]
     if app.http is not None:
         host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::") else settings.http_host
@@ -90,12 +96,12 @@ def _banner(
         lines += [
             f"console: {web}/",
             f"demo login: user {DEMO_USER}, password {DEMO_PASSWORD} (admin)",
-            f"REST API: {web}/api/v1  docs: {web}/api/docs",
+            f"REST API under /api/v1, reference: {web}/api/docs",
             f"demo login (admin API key): {key}",
             f"  e.g. curl -H 'Authorization: Bearer {key}' {web}/api/v1/stations",
         ]
     if control is not None:
-        lines.append(f"fault control: http://127.0.0.1:{control}/stations/<id>/faults (see docs/simulator.md)")
+        lines.append(control.banner())
     lines.append(
         "A few faults happen in the first minutes. Ctrl-C stops it; run again to continue, --reset to start afresh."
     )

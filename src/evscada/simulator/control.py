@@ -124,6 +124,14 @@ class ControlServer:
                 raise RuntimeError("the control surface stopped while starting; see the log above")
             await asyncio.sleep(0.01)
 
+    def banner(self) -> str:
+        """The line to print; only addresses that answer a GET (the injecting ones take POST and DELETE)."""
+        base = f"http://127.0.0.1:{self.port}"
+        return (
+            f"fault control: {base}/stations lists the stations, POST /stations/<id>/faults injects "
+            f"(reference: {base}/docs and docs/simulator.md)"
+        )
+
     async def stop(self) -> None:
         if self._task is None:
             return

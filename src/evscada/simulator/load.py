@@ -149,7 +149,7 @@ async def run_load(
         from evscada.simulator.control import start_control
 
         control = await start_control(fleet, control_port)
-        print(f"fault control: http://127.0.0.1:{control.port}/stations/<id>/faults", file=out, flush=True)
+        print(control.banner(), file=out, flush=True)
     progress = asyncio.create_task(_progress(stats, fleet, out, progress_every), name="load-progress")
     work = asyncio.create_task(fleet.run(ramp_per_second=ramp_per_second, plan=plan), name="load-fleet")
     stopping = asyncio.create_task(stop.wait() if stop is not None else asyncio.Event().wait(), name="load-stop")
