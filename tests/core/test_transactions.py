@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from evscada.app import build_core
 from evscada.bus.local import LocalBus
 from evscada.core import events
+from evscada.core.charging.meter_values import to_base_unit
+from evscada.core.charging.transactions import event_digest
+from evscada.core.historian.monitoring import reading_of
 from evscada.core.model import (
     AuthorizationStatus,
     EvseRef,
@@ -17,9 +21,12 @@ from evscada.core.model import (
     MeterSample,
     StationId,
     Token,
+    Transaction,
     TransactionEventKind,
+    TransactionPk,
     TransactionReport,
     TransactionState,
+    energy_between,
 )
 from evscada.core.services import Core
 from evscada.storage.db import Database
@@ -154,3 +161,30 @@ async def test_events_arriving_out_of_order_keep_the_end(core: tuple[Core, Local
     assert late.transaction.state == TransactionState.ENDED
     assert late.transaction.ended_at == NOW + timedelta(minutes=30)
     assert late.transaction.offline is True
+
+
+def test_energy_is_never_negative_and_keeps_the_meters_digits_without_float_noise() -> None:
+    assert energy_between(1004.9999999999999, 3015.0) == 2010.0  # 1.005 kWh as binary floating point scales it
+    assert repr(energy_between(12000.1, 12345.6)) == "345.5"  # not 345.5000000000018
+    assert energy_between(12345.006, 12345.0) == 0.0  # a start a hair above the stop: no energy, not -0.006 Wh
+    # The console's live reading follows the same rule.
+    tx = Transaction(TransactionPk(1), SID, "1", EvseRef(1, 1), TransactionState.RUNNING, meter_start=12345.006)
+    assert reading_of(tx, [MeterSample(NOW, 12345.0, "Energy.Active.Import.Register", unit="Wh")]).energy_wh == 0.0
+
+
+def test_scaled_units_are_a_decimal_shift() -> None:
+    assert to_base_unit(1.005, "kWh", "Energy.Active.Import.Register") == (1005.0, "Wh")  # not 1004.9999999999999
+    assert to_base_unit(5, "Wh", "Energy.Active.Import.Register", -6) == (5e-06, "Wh")
+
+
+def test_an_event_is_itself_by_what_it_says_not_by_its_seq_no() -> None:
+    event = started(NOW, station_transaction_id="T-1", seq_no=0)
+    assert event_digest(event) == event_digest(replace(event, seq_no=7))  # re-sent with another seqNo: a repeat
+    assert event_digest(event) == event_digest(replace(event, timestamp=NOW.astimezone(timezone(timedelta(hours=1)))))
+    for different in (
+        replace(event, kind=TransactionEventKind.UPDATED),
+        replace(event, timestamp=NOW + timedelta(seconds=1)),
+        replace(event, trigger_reason="MeterValuePeriodic"),
+        replace(event, samples=(MeterSample(NOW, 1.0, "Energy.Active.Import.Register", unit="Wh"),)),
+    ):
+        assert event_digest(different) != event_digest(event)

@@ -213,7 +213,14 @@ class Transaction:
     def energy_wh(self) -> float | None:
         if self.meter_start is None or self.meter_stop is None:
             return None
-        return self.meter_stop - self.meter_start
+        return energy_between(self.meter_start, self.meter_stop)
+
+
+def energy_between(start_wh: float, stop_wh: float) -> float:
+    """Wh a monotonic register counted between two readings, the one rule for every edge (docs/api.md, energy_wh):
+    never below 0 (a station may report its start a hair above its stop, e.g. Wh at the start and kWh at the end),
+    rounded to 1 mWh, which keeps every digit an energy meter reports and drops binary floating-point noise."""
+    return max(0.0, round(stop_wh - start_wh, 3))
 
 
 @dataclass(frozen=True, slots=True)

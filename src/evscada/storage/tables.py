@@ -191,12 +191,15 @@ transaction_events = Table(
     metadata,
     Column("id", BigPk, primary_key=True, autoincrement=True),
     Column("transaction_pk", BigPk, ForeignKey("transactions.pk", ondelete="CASCADE"), nullable=False),
-    Column("seq_no", Integer, nullable=False),
+    Column("seq_no", Integer),  # 2.0.1 only
     Column("event_type", String(16), nullable=False),
     Column("trigger_reason", String(32)),
     Column("timestamp", UtcDateTime, nullable=False),
     Column("received_at", UtcDateTime, nullable=False),
-    UniqueConstraint("transaction_pk", "seq_no", name="uq_transaction_events_seq"),
+    # What makes the event itself (core.charging.transactions.event_digest): a repeat is the same event again,
+    # whatever its seqNo (migration 0016).
+    Column("digest", String(32), nullable=False),
+    UniqueConstraint("transaction_pk", "digest", name="uq_transaction_events_digest"),
 )
 
 # One row per MeterValues message and time (or per time inside a transaction message): where it was measured and

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Protocol
 
 from evscada.core import events
@@ -72,15 +74,17 @@ def energy_register(samples: Sequence[MeterSample]) -> float | None:
     return found
 
 
-# Scaled units stations report, to the base units the core keeps.
+# Scaled units stations report, to the base units the core keeps: (base unit, power of ten).
 _SCALE = {
-    "kWh": ("Wh", 1000.0),
-    "kW": ("W", 1000.0),
-    "kvarh": ("varh", 1000.0),
-    "kvar": ("var", 1000.0),
-    "kVA": ("VA", 1000.0),
-    "kVAh": ("VAh", 1000.0),
+    "kWh": ("Wh", 3),
+    "kW": ("W", 3),
+    "kvarh": ("varh", 3),
+    "kvar": ("var", 3),
+    "kVA": ("VA", 3),
+    "kVAh": ("VAh", 3),
 }
+# Past this power of ten every float overflows or underflows; Decimal's own limit is far beyond.
+_MAX_EXPONENT = 1000
 
 _DEFAULT_UNITS = {
     "Energy.Active.Import.Register": "Wh",
@@ -106,15 +110,23 @@ def to_base_unit(
     """Apply a 2.0.1 multiplier (10^n) and turn kWh/kW... into Wh/W; a missing unit takes the measurand's default."""
     if unit is None:
         unit = _DEFAULT_UNITS.get(measurand)
-    if value is not None and multiplier:
-        try:
-            value = value * (10.0**multiplier)
-        except OverflowError:
-            raise InvalidArgument(
-                f"multiplier {multiplier} makes {value:g} {unit or ''} larger than any number; a multiplier is an "
-                "exponent of 10 (3 for kilo, -3 for milli)"
-            ) from None
+    exponent = multiplier
     if unit in _SCALE:
-        base, factor = _SCALE[unit]
-        return (value * factor if value is not None else None), base
-    return value, unit
+        unit, shift = _SCALE[unit]
+        exponent += shift
+    if value is None or not exponent:
+        return value, unit
+    scaled = _shifted(value, exponent)
+    if multiplier and math.isinf(scaled) and math.isfinite(value):
+        raise InvalidArgument(
+            f"multiplier {multiplier} makes {value:g} {unit or ''} larger than any number; a multiplier is an "
+            "exponent of 10 (3 for kilo, -3 for milli)"
+        )
+    return scaled, unit
+
+
+def _shifted(value: float, exponent: int) -> float:
+    """value * 10^exponent as the decimal shift it is: 12.345 kWh is 12345 Wh, where binary floating point would
+    give 12345.000000000002 (and carry the noise into every energy computed from it)."""
+    exponent = max(-_MAX_EXPONENT, min(_MAX_EXPONENT, exponent))
+    return float(Decimal(repr(value)).scaleb(exponent))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from evscada.core.access.sites import SiteRepository
@@ -22,6 +23,8 @@ from evscada.core.model import (
 )
 from evscada.core.ports import Clock, Store
 from evscada.core.stations.repositories import StationRepository
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,24 +84,38 @@ class CommandLogView:
 
 @dataclass(frozen=True, slots=True)
 class ExportCursor:
-    """Where a billing system left off: the last (updated_at, id) it received."""
+    """Where a billing system left off: the last (updated_at, id) it received, as an opaque, URL-safe token
+    (base64url of microseconds since the epoch and id), so a shell can paste it into a query string as it is."""
 
     updated_at: datetime
     pk: int
 
     def encode(self) -> str:
-        return f"{self.updated_at.isoformat()}~{self.pk}"
+        micros = (self.updated_at - _EPOCH) // timedelta(microseconds=1)
+        return base64.urlsafe_b64encode(f"{micros}.{self.pk}".encode()).decode().rstrip("=")
 
     @classmethod
     def decode(cls, text: str) -> ExportCursor:
         try:
-            stamp, _, pk = text.rpartition("~")
-            at = datetime.fromisoformat(stamp)
-            if at.tzinfo is None:
-                raise ValueError("no time zone")
-            return cls(updated_at=at, pk=int(pk))
-        except ValueError:
+            if "~" in text:
+                cursor = cls._decode_iso(text)
+            else:
+                micros, pk = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode().split(".")
+                cursor = cls(updated_at=_EPOCH + timedelta(microseconds=int(micros)), pk=int(pk))
+            if not 0 <= cursor.pk < 2**63:
+                raise ValueError("id out of range")
+            return cursor
+        except (ValueError, OverflowError):
             raise InvalidCursor(f"{text!r} is not a cursor from a previous export (X-Next-Cursor)") from None
+
+    @classmethod
+    def _decode_iso(cls, text: str) -> ExportCursor:
+        """The readable cursors of earlier versions, '<ISO time>~<id>'; a '+' pasted into a URL arrives as ' '."""
+        stamp, _, pk = text.replace(" ", "+").rpartition("~")
+        at = datetime.fromisoformat(stamp)
+        if at.tzinfo is None:
+            raise ValueError("no time zone")
+        return cls(updated_at=at, pk=int(pk))
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,17 +37,22 @@ class TransactionRepository(Protocol):
         """Write the record; storage stamps updated_at inside the write (the export cursor follows it)."""
         ...
 
+    async def release_number(self, *, pk: TransactionPk) -> None:
+        """The stored transaction gives up its station transaction id to a new session the station named alike."""
+        ...
+
     async def add_event(
         self,
         *,
         transaction_pk: TransactionPk,
-        seq_no: int,
+        digest: str,
+        seq_no: int | None,
         event_type: str,
         trigger_reason: str | None,
         timestamp: datetime,
         received_at: datetime,
     ) -> bool:
-        """Record one 2.0.1 event by its seqNo; False when that seqNo was already stored."""
+        """Record one event of the transaction by its digest; False when the same event was stored already."""
         ...
 
 
@@ -59,7 +64,11 @@ class MeterSampleRepository(Protocol):
         evse: EvseRef,
         transaction_pk: TransactionPk | None,
         samples: Sequence[MeterSample],
-    ) -> None: ...
+        skip_stored: bool = False,
+    ) -> None:
+        """Store the samples, each identical one once; `skip_stored`: also leave out those the transaction's
+        readings at the same times hold already."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

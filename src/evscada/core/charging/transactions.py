@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import logging
+import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from evscada.core import events
 from evscada.core.charging.authorization import AuthorizationService
@@ -62,14 +66,14 @@ class TransactionService:
         self._authorization = authorization
 
     async def report(self, *, station_id: StationId, report: TransactionReport) -> TransactionOutcome:
-        """Apply one report; repeats (re-sent after a reconnect) are recognised and change nothing."""
+        """Apply one report; a repeat (the same event re-sent after a reconnect) is recognised and changes nothing."""
         now = self._clock.now()
         async with self._store.unit() as uow:
             transaction, is_new = await self._find_or_create(uow, station_id, report)
-            if not is_new and await self._is_repeat(uow, transaction, report, now):
+            if not await self._record_event(uow, transaction.pk, report, now):
                 return TransactionOutcome(transaction=transaction, authorization=None, duplicate=True)
-            if is_new and report.seq_no is not None:
-                await self._record_seq_no(uow, transaction.pk, report, now)
+            if not is_new:
+                _warn_if_out_of_order(station_id, transaction, report)
             authorization = await self._authorize(uow, transaction, report, is_new)
             was_running = transaction.state == TransactionState.RUNNING
             _apply(transaction, report)
@@ -86,7 +90,12 @@ class TransactionService:
                 # A transaction first seen at its end may not say where it ran: keep its samples all the same.
                 evse = transaction.evse or STATION_WIDE
                 await uow.meter_samples.add(
-                    station_id=station_id, evse=evse, transaction_pk=transaction.pk, samples=report.samples
+                    station_id=station_id,
+                    evse=evse,
+                    transaction_pk=transaction.pk,
+                    samples=report.samples,
+                    # Stations often repeat readings already sent (Transaction.Begin, the last periodic) at the end.
+                    skip_stored=report.kind == TransactionEventKind.ENDED,
                 )
             await _record_for_webhooks(uow, transaction, report, is_new, was_running)
         self._publish(station_id, transaction, report, is_new, was_running)
@@ -108,6 +117,17 @@ class TransactionService:
                 started_at=report.timestamp,
                 id_token=report.id_token.value if report.id_token else None,
             )
+        if existing is not None and _reuses_id(existing, report):
+            # A station whose numbering restarted (a reboot, a reset) names a new session like an old one.
+            log.warning(
+                "%s: transaction %s started again at %s (the one stored started at %s): recorded as a new session",
+                station_id,
+                report.station_transaction_id,
+                report.timestamp.isoformat(),
+                existing.started_at.isoformat() if existing.started_at else None,
+            )
+            await uow.transactions.release_number(pk=existing.pk)
+            existing = None
         if existing is not None:
             return existing, False
         if report.kind != TransactionEventKind.STARTED:
@@ -132,33 +152,27 @@ class TransactionService:
         return created, True
 
     async def _asked_by(self, uow: TransactionUnit, station_id: StationId, report: TransactionReport) -> int | None:
-        """1.6 has no remoteStartId: a start is the answer to the earliest unclaimed remote start the station
-        accepted for the same token (and EVSE, if one was named) within the last few minutes."""
+        """1.6 has no remoteStartId: a start is the answer to the earliest unclaimed remote start for the same token
+        (and EVSE, if one was named) within the last few minutes that the station accepted or has not answered yet:
+        a station may start before its answer is stored, or even before it answers (the command is logged before it
+        is sent; one the station then refuses gives the link up, storage.control.command_log)."""
         if report.kind != TransactionEventKind.STARTED or report.id_token is None:
             return None
         since = self._clock.now() - REMOTE_START_WINDOW
-        for command_id, arguments in await uow.commands.accepted_remote_starts(station_id=station_id, since=since):
+        for command_id, arguments in await uow.commands.open_remote_starts(station_id=station_id, since=since):
             token = (arguments.get("id_token") or {}).get("value")
             evse = arguments.get("evse_id")
             if token == report.id_token.value and (evse is None or report.evse is None or evse == report.evse.evse_id):
                 return command_id
         return None
 
-    async def _is_repeat(
-        self, uow: TransactionUnit, transaction: Transaction, report: TransactionReport, now: datetime
-    ) -> bool:
-        if report.seq_no is not None:
-            return not await self._record_seq_no(uow, transaction.pk, report, now)
-        if report.kind == TransactionEventKind.STARTED:
-            return True  # 1.6 StartTransaction sent again
-        return report.kind == TransactionEventKind.ENDED and transaction.state == TransactionState.ENDED
-
-    async def _record_seq_no(
+    async def _record_event(
         self, uow: TransactionUnit, pk: TransactionPk, report: TransactionReport, now: datetime
     ) -> bool:
-        assert report.seq_no is not None
+        """Keep the event by what it says; False when the very same event is stored already (a repeat)."""
         return await uow.transactions.add_event(
             transaction_pk=pk,
+            digest=event_digest(report),
             seq_no=report.seq_no,
             event_type=report.kind,
             trigger_reason=report.trigger_reason,
@@ -245,6 +259,58 @@ async def _record_for_webhooks(
         )
 
 
+def event_digest(report: TransactionReport) -> str:
+    """What makes an event itself: everything it reports but its seqNo, times as instants. A repeat is the same event
+    again; an event that differs in anything (type, trigger, time, meter values ...) is new, whatever its seqNo says
+    (some stations send seqNo 0 every time, or count again after a reboot)."""
+    content = [_instant(value) for value in _REPORT_FIELDS(report)]
+    content.extend(tuple(_instant(value) for value in _SAMPLE_FIELDS(sample)) for sample in report.samples)
+    return hashlib.blake2b(repr(content).encode(), digest_size=16).hexdigest()
+
+
+# Every field, so that one added later counts too (a field left out would make events that differ in it repeats).
+_REPORT_FIELDS = operator.attrgetter(
+    *(f.name for f in dataclasses.fields(TransactionReport) if f.name not in ("seq_no", "samples"))
+)
+_SAMPLE_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(MeterSample)))
+
+
+def _instant(value: Any) -> Any:
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+def _reuses_id(existing: Transaction, report: TransactionReport) -> bool:
+    """A Started naming an ended session that began at another time is a new session under a reused id."""
+    return (
+        report.kind == TransactionEventKind.STARTED
+        and report.station_transaction_id is not None
+        and existing.state == TransactionState.ENDED
+        and existing.started_at is not None
+        and existing.started_at != report.timestamp
+    )
+
+
+def _warn_if_out_of_order(station_id: StationId, transaction: Transaction, report: TransactionReport) -> None:
+    """A new event the rules say cannot come (a seqNo not counting up, a second start or end) is kept all the same,
+    and said so: nothing a station reports vanishes without a trace."""
+    if report.seq_no is not None and transaction.last_seq_no is not None and report.seq_no <= transaction.last_seq_no:
+        problem = f"seqNo {report.seq_no} after {transaction.last_seq_no}"
+    elif report.kind == TransactionEventKind.STARTED and transaction.started_at is not None:
+        problem = "a second start"
+    elif report.kind == TransactionEventKind.ENDED and transaction.state == TransactionState.ENDED:
+        problem = "a second end"
+    else:
+        return
+    log.warning(
+        "%s: %s event of transaction %s at %s breaks the rules (%s); stored, as it differs from every event stored",
+        station_id,
+        report.kind,
+        transaction.station_transaction_id,
+        report.timestamp.isoformat(),
+        problem,
+    )
+
+
 def _apply(transaction: Transaction, report: TransactionReport) -> None:
     """Fold one report into the transaction record."""
     if report.evse is not None and (transaction.evse is None or transaction.evse.evse_id == 0):
@@ -282,7 +348,11 @@ def _energy_registers(samples: Sequence[MeterSample]) -> list[MeterSample]:
     registers = [
         s
         for s in samples
-        if s.measurand == ENERGY_REGISTER and s.value is not None and s.phase is None and s.location in (None, "Outlet")
+        if s.measurand == ENERGY_REGISTER
+        and s.value is not None
+        and math.isfinite(s.value)
+        and s.phase is None
+        and s.location in (None, "Outlet")
     ]
     registers.sort(key=lambda s: s.timestamp)
     return registers

@@ -274,12 +274,12 @@ class CommandLogEntry:
 class CommandLogRepository(Protocol):
     async def add(self, *, entry: CommandLogEntry) -> int: ...
 
-    async def finish(self, *, outcome: CommandOutcome) -> None: ...
+    async def finish(self, *, outcome: CommandOutcome) -> None:
+        """Store the outcome; a remote start the station did not accept releases a transaction that claimed it."""
+        ...
 
-    async def accepted_remote_starts(
-        self, *, station_id: StationId, since: datetime
-    ) -> list[tuple[int, dict[str, Any]]]:
-        """(id, arguments) of remote starts the station accepted since then that no transaction claims yet."""
+    async def open_remote_starts(self, *, station_id: StationId, since: datetime) -> list[tuple[int, dict[str, Any]]]:
+        """(id, arguments) of remote starts since then, accepted or not answered yet, that no transaction claims."""
         ...
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from evscada.core.model import MeterSample, StationId, Transaction, TransactionPk, VehicleId
+from evscada.core.model import MeterSample, StationId, Transaction, TransactionPk, VehicleId, energy_between
 from evscada.core.ports import Clock, Store
 
 POWER = "Power.Active.Import"
@@ -90,7 +90,7 @@ def reading_of(
     register = latest_value(samples, ENERGY)
     energy = None
     if register is not None:
-        energy = register - transaction.meter_start if transaction.meter_start is not None else register
+        energy = energy_between(transaction.meter_start, register) if transaction.meter_start is not None else register
     return LiveReading(
         transaction=transaction,
         power_w=latest_value(samples, POWER),

@@ -28,6 +28,7 @@ _SAVE_TRANSACTION = update(t.transactions).where(_tx.pk == bindparam("p_pk"))
 _NAME_TRANSACTION = (
     update(t.transactions).where(_tx.pk == bindparam("p_pk")).values(station_transaction_id=bindparam("p_number"))
 )
+_ORPHANED = _tx.station_transaction_id + "/orphan-" + cast(_tx.pk, String)  # a number given up, kept unique
 _RELEASE_NUMBER = (
     update(t.transactions)
     .where(
@@ -36,8 +37,10 @@ _RELEASE_NUMBER = (
         _tx.state == "ended",
         _tx.pk != bindparam("p_pk"),
     )
-    .values(station_transaction_id=_tx.station_transaction_id + "/orphan-" + cast(_tx.pk, String))
+    .values(station_transaction_id=_ORPHANED)
 )
+# A session whose station transaction id a new session of the station takes (the station's numbering restarted).
+_RENAME_NUMBER = update(t.transactions).where(_tx.pk == bindparam("p_pk")).values(station_transaction_id=_ORPHANED)
 _FIND_START = select(t.transactions).where(
     _tx.station_id == bindparam("p_station_id"),
     _tx.evse_id == bindparam("p_evse_id"),
@@ -139,6 +142,9 @@ class SqlTransactions:
         assigned to a new transaction, the old record (ended, never named by the station again) gives it up."""
         await self._c.execute(_RELEASE_NUMBER, {"p_station_id": station_id, "p_number": number, "p_pk": int(number)})
 
+    async def release_number(self, *, pk: TransactionPk) -> None:
+        await self._c.execute(_RENAME_NUMBER, {"p_pk": pk})
+
     async def find(self, *, station_id: StationId, station_transaction_id: str) -> Transaction | None:
         row = (
             (
@@ -181,7 +187,8 @@ class SqlTransactions:
         self,
         *,
         transaction_pk: TransactionPk,
-        seq_no: int,
+        digest: str,
+        seq_no: int | None,
         event_type: str,
         trigger_reason: str | None,
         timestamp: datetime,
@@ -191,6 +198,7 @@ class SqlTransactions:
             _insert_event(self._c),
             {
                 "transaction_pk": transaction_pk,
+                "digest": digest,
                 "seq_no": seq_no,
                 "event_type": str(event_type),
                 "trigger_reason": trigger_reason,

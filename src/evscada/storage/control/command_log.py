@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from evscada.core.control.commands import CommandLogEntry, CommandOutcome
+from evscada.core.control.commands import CommandLogEntry, CommandOutcome, CommandOutcomeKind, RemoteStart
 from evscada.core.model import StationId
 from evscada.storage import tables as t
 
@@ -17,16 +17,23 @@ _tx = t.transactions.c
 _claimed_starts = select(_tx.remote_start_command_id).where(
     _tx.remote_start_command_id.is_not(None), _tx.station_id == bindparam("p_station_id")
 )
-_ACCEPTED_REMOTE_STARTS = (
-    select(t.command_log.c.id, t.command_log.c.arguments)
+_log = t.command_log.c
+# Not answered yet (outcome NULL) counts: a station may start before its answer is stored, even before it answers.
+_OPEN_REMOTE_STARTS = (
+    select(_log.id, _log.arguments)
     .where(
-        t.command_log.c.station_id == bindparam("p_station_id"),
-        t.command_log.c.command == "remote_start",
-        t.command_log.c.status == "Accepted",
-        t.command_log.c.requested_at >= bindparam("p_since"),
-        t.command_log.c.id.not_in(_claimed_starts),
+        _log.station_id == bindparam("p_station_id"),
+        _log.command == RemoteStart.name,
+        or_(_log.outcome.is_(None), _log.status == "Accepted"),
+        _log.requested_at >= bindparam("p_since"),
+        _log.id.not_in(_claimed_starts),
     )
-    .order_by(t.command_log.c.id)
+    .order_by(_log.id)
+)
+_RELEASE_CLAIM = (
+    update(t.transactions)
+    .where(_tx.station_id == bindparam("p_station_id"), _tx.remote_start_command_id == bindparam("p_command_id"))
+    .values(remote_start_command_id=None)
 )
 
 
@@ -49,11 +56,8 @@ class SqlCommandLog:
         )
         return int(result.scalar_one())
 
-    async def accepted_remote_starts(
-        self, *, station_id: StationId, since: datetime
-    ) -> list[tuple[int, dict[str, Any]]]:
-        """(id, arguments) of remote starts the station accepted since then that no transaction claims yet."""
-        rows = await self._c.execute(_ACCEPTED_REMOTE_STARTS, {"p_station_id": station_id, "p_since": since})
+    async def open_remote_starts(self, *, station_id: StationId, since: datetime) -> list[tuple[int, dict[str, Any]]]:
+        rows = await self._c.execute(_OPEN_REMOTE_STARTS, {"p_station_id": station_id, "p_since": since})
         return [(int(row.id), dict(row.arguments)) for row in rows]
 
     async def finish(self, *, outcome: CommandOutcome) -> None:
@@ -68,3 +72,8 @@ class SqlCommandLog:
                 error=(outcome.error or "")[:500] or None,
             )
         )
+        accepted = outcome.outcome == CommandOutcomeKind.ANSWERED and outcome.status == "Accepted"
+        if outcome.command == RemoteStart.name and not accepted:
+            # A start that came while the command was open took it for its cause; the station said otherwise.
+            claim = {"p_station_id": outcome.station_id, "p_command_id": outcome.command_id}
+            await self._c.execute(_RELEASE_CLAIM, claim)
