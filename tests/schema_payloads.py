@@ -35,7 +35,7 @@ def _fullest(schema: dict[str, Any], root: dict[str, Any], items: int, name: str
             return "https://example.com/" + "é" * (schema.get("maxLength", LONGEST_FREE_TEXT) - 20)
         return "é" * schema.get("maxLength", LONGEST_FREE_TEXT)  # non-ASCII: lengths are characters, not bytes
     if kind == "integer":
-        return min(schema.get("maximum", 2**31 - 1), 2**31 - 1)
+        return int(min(schema.get("maximum", 2**31 - 1), 2**31 - 1))  # some schemas write bounds as 100.0
     if kind == "number":
         return min(schema.get("maximum", 1e12), 1e12)
     if kind == "boolean":
@@ -60,7 +60,8 @@ def _sparsest(schema: dict[str, Any], root: dict[str, Any]) -> Any:
             return "ftp://x"
         return "2026-12-05T10:00:00Z" if schema.get("format") == "date-time" else "x" * schema.get("minLength", 0)
     if kind in ("integer", "number"):
-        return max(schema.get("minimum", 0), 0)
+        least = max(schema.get("minimum", 0), 0)
+        return int(least) if kind == "integer" else least  # some schemas write bounds as 0.0
     if kind == "boolean":
         return False
     raise AssertionError(f"no sparsest value for {schema}")

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from evscada.console.config import ConsoleSettings
 from evscada.core.alarms.rules import AlarmSettings
+from evscada.gateway.admission import StationBackOffSettings
 from evscada.integrations.notifications.config import NotificationSettings
 from evscada.integrations.webhooks.settings import WebhookSettings
 from evscada.storage.historian.settings import HistorianSettings
@@ -55,6 +56,10 @@ class Settings(BaseSettings):
     allow_concurrent_transactions: bool = Field(False, description="may one token charge at two places at once")
     accepted_data_transfer_vendors: list[str] = Field(
         default_factory=list, description="vendorIds whose DataTransfer is answered Accepted"
+    )
+    station_backoff: StationBackOffSettings = Field(
+        default_factory=StationBackOffSettings,  # type: ignore[arg-type]
+        description="[station_backoff]: wrong station credentials back off",
     )
 
     # HTTP (REST API)

@@ -115,16 +115,6 @@ async def test_bad_frames_do_not_lose_what_was_stored(csms_sqlite: Csms) -> None
     assert station["vendor"] == "V"
 
 
-async def test_nul_characters_are_dropped_not_refused_by_the_database(csms: Csms) -> None:
-    """PostgreSQL text columns refuse NUL; a station sending one must still be stored."""
-    await csms.add_station("CP-NUL")
-    async with open_socket(csms.url("CP-NUL"), "ocpp1.6") as ws:
-        frame = '[2, "n1", "BootNotification", {"chargePointVendor": "AC\\u0000ME", "chargePointModel": "M"}]'
-        answer = await _exchange(ws, frame)
-    assert answer[:2] == [3, "n1"] and answer[2]["status"] == "Accepted"
-    assert (await csms.station("CP-NUL"))["vendor"] == "ACME"
-
-
 async def test_a_negative_1_6_connector_id_is_a_property_violation(csms_sqlite: Csms) -> None:
     await csms_sqlite.add_station("CP-NEG")
     async with open_socket(csms_sqlite.url("CP-NEG"), "ocpp1.6") as ws:

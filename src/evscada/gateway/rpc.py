@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import enum
+import json
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +17,8 @@ from evscada.core.errors import InvalidArgument
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
 UNKNOWN_ID = "-1"  # answer id when the frame's own id cannot be read (OCPP 2.0.1 part 4, 4.2.3)
 MAX_UNIQUE_ID_LENGTH = 36
+# How JSON writes U+0000: a frame without it holds no NUL, so only such frames are searched for one.
+_NUL_ESCAPE = "\\u0000"
 
 
 class FrameProblem(enum.Enum):
@@ -24,6 +29,8 @@ class FrameProblem(enum.Enum):
     BAD_UNIQUE_ID = "bad_unique_id"
     UNKNOWN_MESSAGE_TYPE = "unknown_message_type"
     BAD_STRUCTURE = "bad_structure"
+    NUL_CHARACTER = "nul_character"  # a payload string or key holds U+0000
+    NUMBER_TOO_LARGE = "number_too_large"  # a number beyond a double (1e400): valid JSON, no value of OCPP's
 
 
 class FrameError(Exception):
@@ -45,6 +52,7 @@ class Call:
 class CallResult:
     unique_id: str
     payload: dict[str, Any]
+    unstorable: str | None = None  # what makes the answer unfit to keep (a NUL, a number too large), if anything
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,15 +66,13 @@ class CallError:
 Message = Call | CallResult | CallError
 
 
-def parse(text: str) -> Message:
-    """Read one frame (a binary frame is decoded by the session first); raises FrameError naming what is wrong."""
-    if "\\u0000" in text:
-        # NUL is never meaningful in OCPP strings, and PostgreSQL text columns refuse it: drop it at the edge.
-        text = text.replace("\\u0000", "")
+def parse(raw: str | bytes) -> Message:
+    """Read one frame, text or binary; raises FrameError naming what is wrong."""
     try:
-        frame = orjson.loads(text)
-    except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FrameError(FrameProblem.NOT_JSON, f"frame is not valid JSON: {exc}") from None
+        text = raw if isinstance(raw, str) else raw.decode("utf-8")
+    except UnicodeDecodeError as exc:  # not replaced: a replacement character would change a value silently
+        raise FrameError(FrameProblem.NOT_JSON, f"frame is not UTF-8: {exc}") from None
+    frame, exact = _load(text)
     if not isinstance(frame, list) or not frame:
         raise FrameError(FrameProblem.NOT_AN_ARRAY, "frame is not a JSON array [MessageTypeId, UniqueId, ...]")
     type_id = frame[0]
@@ -76,19 +82,84 @@ def parse(text: str) -> Message:
     if type_id == CALL:
         if len(frame) != 4 or not isinstance(frame[2], str) or not isinstance(frame[3], dict):
             raise FrameError(FrameProblem.BAD_STRUCTURE, "a CALL is [2, UniqueId, Action, {payload}]", unique_id)
+        unstorable = _unstorable(frame[3], text, exact)
+        if unstorable is not None:
+            raise FrameError(*unstorable, unique_id)
         return Call(unique_id, frame[2], frame[3])
     if type_id == CALLRESULT:
         if len(frame) != 3 or not isinstance(frame[2], dict):
             raise FrameError(FrameProblem.BAD_STRUCTURE, "a CALLRESULT is [3, UniqueId, {payload}]", unique_id)
-        return CallResult(unique_id, frame[2])
+        unstorable = _unstorable(frame[2], text, exact)
+        return CallResult(unique_id, frame[2], None if unstorable is None else unstorable[1])
     if type_id == CALLERROR:
         if len(frame) < 4 or not isinstance(frame[2], str):
             raise FrameError(
                 FrameProblem.BAD_STRUCTURE, "a CALLERROR is [4, UniqueId, code, description, {}]", unique_id
             )
         details = frame[4] if len(frame) > 4 and isinstance(frame[4], dict) else {}
-        return CallError(unique_id, frame[2], str(frame[3]), details)
+        # Free text, kept with the command's outcome: a NUL is shown, not stored (no text column holds it).
+        code, description = (str(part).replace("\x00", "\ufffd") for part in frame[2:4])
+        return CallError(unique_id, code, description, details)
     raise FrameError(FrameProblem.UNKNOWN_MESSAGE_TYPE, f"unknown MessageTypeId {type_id!r}", unique_id)
+
+
+def _load(text: str) -> tuple[Any, bool]:
+    """The frame, and False when it holds numbers beyond a double, read as infinities so the frame can be answered
+    by its own id: JSON allows 1e400, orjson refuses it. Anything else orjson refuses is no JSON."""
+    try:
+        return orjson.loads(text), True
+    except orjson.JSONDecodeError as exc:
+        refusal = FrameError(FrameProblem.NOT_JSON, f"frame is not valid JSON: {exc}")
+    try:  # the error path only: the json module is ten times slower
+        frame = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        raise refusal from None
+    if _path_of(frame, _infinite) is None:
+        raise refusal  # e.g. a lone surrogate (\ud800), which the json module lets through
+    return frame, False
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is no JSON")
+
+
+def _unstorable(payload: dict[str, Any], text: str, exact: bool) -> tuple[FrameProblem, str] | None:
+    """Why a payload cannot be kept as sent: a NUL character (PostgreSQL text refuses it, and dropping it would
+    change the value: "REL\\u0000TOKEN" is not "RELTOKEN"), or a number no double holds. None: it can."""
+    if not exact and (where := _path_of(payload, _infinite)) is not None:
+        return FrameProblem.NUMBER_TOO_LARGE, f"{where} is a number beyond any decimal OCPP carries"
+    if _NUL_ESCAPE in text and (where := _path_of(payload, _has_nul)) is not None:
+        where = where.replace("\x00", _NUL_ESCAPE)  # a key may hold it too
+        return FrameProblem.NUL_CHARACTER, f"{where} contains a NUL character (\\u0000), which cannot be stored as sent"
+    return None
+
+
+def _has_nul(value: Any) -> bool:
+    return isinstance(value, str) and "\x00" in value
+
+
+def _infinite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _path_of(value: Any, hit: Callable[[Any], bool], path: str = "") -> str | None:
+    """Where in a payload the first value (or key) is that `hit` finds, e.g. "meterValue[0].sampledValue[1].value"."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if hit(key):
+                return where
+            found = _path_of(item, hit, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _path_of(item, hit, f"{path}[{index}]")
+            if found is not None:
+                return found
+    elif hit(value):
+        return path or "payload"
+    return None
 
 
 def _dumps(frame: list[Any]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from evscada.core.errors import InvalidArgument
 from evscada.core.model import BootDecision, ComponentProblem, StationMessage
 from evscada.gateway.adapter import Payload
 from evscada.gateway.rpc import format_datetime, parse_datetime
@@ -28,6 +29,26 @@ def message(
     if summary is not None:
         summary = summary[:SUMMARY_LENGTH]
     return StationMessage(kind=kind, timestamp=timestamp, payload=p, summary=summary, status=status, problems=problems)
+
+
+# No meter reads more than this (in Wh, W, A ...); a sum of a hundred million such readings still fits a double,
+# where two readings of 1.7e308 made PostgreSQL's aggregation fail with an overflow on every round.
+LARGEST_READING = 1e300
+
+
+def reading(value: float | None) -> float | None:
+    """A reading's number in base units; None (kept as text, ADR 8) when it is beyond any meter or not finite."""
+    if value is None or not -LARGEST_READING <= value <= LARGEST_READING:  # NaN and infinities fail too
+        return None
+    return value
+
+
+def numbered(number: int, name: str) -> int:
+    """EVSEs and connectors are numbered from 1, and 0 is the whole (station or EVSE); the schemas only say integer.
+    A negative number names no place a station has: refused by name rather than stored as a connector."""
+    if number < 0:
+        raise InvalidArgument(f"{name} {number} is negative; 0 is the whole station or EVSE, 1.. its parts")
+    return number
 
 
 def boot_result(decision: BootDecision) -> Payload:

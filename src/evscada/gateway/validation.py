@@ -97,11 +97,31 @@ class _SetMembershipEnums:
             self.exc("{name} must be one of {}", self.e(enum), rule="enum")  # type: ignore[attr-defined]
 
 
-class _Draft04(_SetMembershipEnums, CodeGeneratorDraft04):
+# OCPP's integer is 32 bits (2.0.1 part 2, "Primitive datatypes"; 1.6 ids are kept in the same columns).
+INTEGER_MIN, INTEGER_MAX = -(2**31), 2**31 - 1
+
+
+class _Int32Integers:
+    """JSON schema's integer is unbounded, and draft-06 counts 1.0 and 1e308 as integers: a station could store a
+    float or a number past 2^63 where every reader expects an id. Here an integer is an integer literal within
+    OCPP's 32 bits, in every message of every version; anything else breaks its type (TypeConstraintViolation)."""
+
+    _definition: dict[str, Any]
+
+    def generate_type(self) -> None:
+        if self._definition["type"] != "integer":
+            super().generate_type()  # type: ignore[misc]
+            return
+        test = f"type({{variable}}) is not int or not {INTEGER_MIN} <= {{variable}} <= {INTEGER_MAX}"
+        with self.l(f"if {test}:"):  # type: ignore[attr-defined]
+            self.exc(f"{{name}} must be an integer from {INTEGER_MIN} to {INTEGER_MAX}", rule="type")  # type: ignore[attr-defined]
+
+
+class _Draft04(_Int32Integers, _SetMembershipEnums, CodeGeneratorDraft04):
     pass
 
 
-class _Draft06(_SetMembershipEnums, CodeGeneratorDraft06):
+class _Draft06(_Int32Integers, _SetMembershipEnums, CodeGeneratorDraft06):
     pass
 
 

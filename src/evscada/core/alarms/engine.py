@@ -304,7 +304,8 @@ class AlarmEngine:
         if event.kind in self._rules.settings.quiet_security_events:
             return
         message = f"security event {event.kind}" + (f": {event.detail}" if event.detail else "")
-        key = f"{r.SECURITY}:{event.station_id}:{event.kind}"
+        kind = event.kind if event.kind in c.SECURITY_EVENT_TYPES else c.OTHER_SECURITY_EVENTS
+        key = f"{r.SECURITY}:{event.station_id}:{kind}"
         await self._raise(key, r.SECURITY, event.station_id, message, detail=event.kind)
 
     async def _station_message(self, event: events.StationMessageReceived) -> None:

@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from ocpp.v16.enums import MessageTrigger
+
 from evscada.core.control import commands as c
 from evscada.core.errors import CommandNotSupported
 from evscada.gateway import shared_commands
@@ -14,9 +16,14 @@ from evscada.gateway.ocpp16 import mapping
 from evscada.gateway.rpc import format_datetime
 
 ID_TAG_LENGTH = 20  # 1.6 idTag is CiString20Type
+# What TriggerMessage may ask for: the library's MessageTrigger also holds the security extension's
+# ExtendedTriggerMessage values, which TriggerMessage's schema refuses.
+TRIGGERS = frozenset(m.value for m in MessageTrigger) - {"LogStatusNotification", "SignChargePointCertificate"}
 
 
 def _remote_start(cmd: c.RemoteStart) -> tuple[str, Payload]:
+    if len(cmd.id_token.value) > ID_TAG_LENGTH:
+        raise CommandNotSupported(f"id_token: {cmd.id_token.value!r} is longer than a 1.6 idTag (20 characters)")
     payload: Payload = {"idTag": cmd.id_token.value}
     if cmd.evse_id is not None:
         payload["connectorId"] = cmd.evse_id  # 1.6 connector n is EVSE n
@@ -34,12 +41,18 @@ def _availability(cmd: c.ChangeAvailability) -> tuple[str, Payload]:
 
 
 def _reset(cmd: c.Reset) -> tuple[str, Payload]:
+    if cmd.evse_id is not None:  # sent anyway, it would reset the whole station
+        raise CommandNotSupported("evse_id: an OCPP 1.6 station resets as a whole; resetting one EVSE needs 2.0.1")
     return "Reset", {"type": "Hard" if cmd.kind == c.ResetKind.HARD else "Soft"}
 
 
 def _trigger(cmd: c.TriggerMessage) -> tuple[str, Payload]:
     # 1.6 reports logs as diagnostics.
     requested = "DiagnosticsStatusNotification" if cmd.message == "LogStatusNotification" else cmd.message
+    if requested not in TRIGGERS:
+        raise CommandNotSupported(
+            f"message: an OCPP 1.6 station can be asked for {', '.join(sorted(TRIGGERS))}; not {cmd.message}"
+        )
     payload: Payload = {"requestedMessage": requested}
     if cmd.evse_id is not None:
         payload["connectorId"] = cmd.evse_id

@@ -50,7 +50,7 @@ async def start_transaction(s: StationSession, p: Payload) -> Payload:
 
 @on("StopTransaction")
 async def stop_transaction(s: StationSession, p: Payload) -> Payload:
-    outcome = await s.services.transactions.report(station_id=s.station_id, report=mapping.stop_report(p))
+    outcome = await s.services.transactions.report(station_id=s.station_id, report=mapping.stop_report(p, s.station_id))
     if outcome.authorization is not None:
         return {"idTagInfo": mapping.id_tag_info(outcome.authorization)}
     return {}
@@ -63,7 +63,7 @@ async def meter_values(s: StationSession, p: Payload) -> Payload:
         station_id=s.station_id,
         evse=mapping.evse_of(p["connectorId"]),
         station_transaction_id=str(transaction_id) if transaction_id is not None else None,
-        samples=mapping.samples(p["meterValue"]),
+        samples=mapping.samples(p["meterValue"], s.station_id),
         message_key=s.message_key,
     )
     return {}
@@ -97,6 +97,8 @@ DIALECT = Dialect(
         FrameProblem.BAD_UNIQUE_ID: "FormationViolation",
         FrameProblem.BAD_STRUCTURE: "ProtocolError",
         FrameProblem.UNKNOWN_MESSAGE_TYPE: "ProtocolError",
+        FrameProblem.NUL_CHARACTER: "PropertyConstraintViolation",  # well-formed, but a value no field may hold
+        FrameProblem.NUMBER_TOO_LARGE: "TypeConstraintViolation",  # beyond the decimal (or integer) type
     },
     format_violation="FormationViolation",
     occurrence_violation="OccurenceConstraintViolation",  # sic: OCPP-J 1.6 spells it so

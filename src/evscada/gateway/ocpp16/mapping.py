@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 from evscada.core.charging.meter_values import to_base_unit
-from evscada.core.errors import InvalidArgument
 from evscada.core.model import (
     STATION_WIDE,
     AuthorizationResult,
@@ -19,15 +20,22 @@ from evscada.core.model import (
     TransactionEventKind,
     TransactionReport,
 )
+from evscada.gateway import shared_mapping
 from evscada.gateway.adapter import Payload
 from evscada.gateway.rpc import format_datetime, parse_datetime
+
+log = logging.getLogger(__name__)
+
+# SampledValue.value is "a decimal" as text. float() reads more than that ("1_000", " 12", "infinity", "nan",
+# digits of any script): such text is no number here. ASCII digits only, as OCPP-J writes numbers.
+DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def evse_of(connector_id: int) -> EvseRef:
     """1.6 has no EVSE: connector n is EVSE n, connector 1; connector 0 is the whole station."""
-    if connector_id < 0:  # the 1.6 schema says integer; the specification says >= 0
-        raise InvalidArgument(f"connectorId {connector_id} is negative; 0 is the station, 1.. its connectors")
-    return STATION_WIDE if connector_id == 0 else EvseRef(evse_id=connector_id, connector_id=1)
+    if shared_mapping.numbered(connector_id, "connectorId") == 0:
+        return STATION_WIDE
+    return EvseRef(evse_id=connector_id, connector_id=1)
 
 
 def id_tag(value: str) -> IdToken:
@@ -72,15 +80,22 @@ def id_tag_info(result: AuthorizationResult) -> Payload:
     return info
 
 
-def samples(meter_values: list[Payload]) -> tuple[MeterSample, ...]:
+def samples(meter_values: list[Payload], station_id: str) -> tuple[MeterSample, ...]:
     out = []
+    not_decimal = []
     for meter_value in meter_values:
         timestamp = parse_datetime(meter_value["timestamp"])
         for sv in meter_value["sampledValue"]:
             measurand = sv.get("measurand", "Energy.Active.Import.Register")
             raw = sv["value"]
-            number = _number(raw) if sv.get("format", "Raw") == "Raw" else None
+            number = None
+            if sv.get("format", "Raw") == "Raw":
+                if DECIMAL.fullmatch(raw):
+                    number = float(raw)  # a decimal no double holds (1e400) is an infinity: no reading below
+                else:
+                    not_decimal.append(raw)
             value, unit = to_base_unit(number, sv.get("unit"), measurand)
+            value = shared_mapping.reading(value)
             out.append(
                 MeterSample(
                     timestamp=timestamp,
@@ -90,17 +105,12 @@ def samples(meter_values: list[Payload]) -> tuple[MeterSample, ...]:
                     phase=sv.get("phase"),
                     location=sv.get("location"),
                     context=sv.get("context"),
-                    raw=raw if number is None else None,
+                    raw=raw if value is None else None,
                 )
             )
+    if not_decimal:  # kept as the station wrote them, so nothing is lost; but no reading can use them
+        log.warning("%s: meter values that are no decimal number, stored as text only: %.500r", station_id, not_decimal)
     return tuple(out)
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def start_report(p: Payload) -> TransactionReport:
@@ -114,7 +124,7 @@ def start_report(p: Payload) -> TransactionReport:
     )
 
 
-def stop_report(p: Payload) -> TransactionReport:
+def stop_report(p: Payload, station_id: str) -> TransactionReport:
     return TransactionReport(
         kind=TransactionEventKind.ENDED,
         timestamp=parse_datetime(p["timestamp"]),
@@ -122,5 +132,5 @@ def stop_report(p: Payload) -> TransactionReport:
         id_token=id_tag(p["idTag"]) if "idTag" in p else None,
         meter_value=float(p["meterStop"]),
         stop_reason=p.get("reason", "Local"),  # 1.6: an absent reason means Local
-        samples=samples(p.get("transactionData", [])),
+        samples=samples(p.get("transactionData", []), station_id),
     )

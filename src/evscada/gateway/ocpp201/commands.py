@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ocpp.v201.enums import MessageTriggerEnumType
+
 from evscada.core.control import commands as c
 from evscada.core.errors import CommandNotSupported
 from evscada.gateway import shared_commands
 from evscada.gateway.adapter import Payload, plain_reply
 from evscada.gateway.ocpp201 import mapping
 from evscada.gateway.rpc import format_datetime
+
+TRIGGERS = frozenset(m.value for m in MessageTriggerEnumType)  # what TriggerMessage may ask for
 
 
 def _remote_start(cmd: c.RemoteStart) -> tuple[str, Payload]:
@@ -39,6 +43,10 @@ def _reset(cmd: c.Reset) -> tuple[str, Payload]:
 def _trigger(cmd: c.TriggerMessage) -> tuple[str, Payload]:
     # 2.0.1 reports diagnostics as logs.
     requested = "LogStatusNotification" if cmd.message == "DiagnosticsStatusNotification" else cmd.message
+    if requested not in TRIGGERS:
+        raise CommandNotSupported(
+            f"message: an OCPP 2.0.1 station can be asked for {', '.join(sorted(TRIGGERS))}; not {cmd.message}"
+        )
     payload: Payload = {"requestedMessage": requested}
     if cmd.evse_id is not None:
         payload["evse"] = {"id": cmd.evse_id}

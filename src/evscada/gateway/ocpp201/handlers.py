@@ -181,6 +181,8 @@ DIALECT = Dialect(
         FrameProblem.BAD_UNIQUE_ID: "RpcFrameworkError",
         FrameProblem.BAD_STRUCTURE: "RpcFrameworkError",
         FrameProblem.UNKNOWN_MESSAGE_TYPE: "MessageTypeNotSupported",
+        FrameProblem.NUL_CHARACTER: "PropertyConstraintViolation",  # well-formed, but a value no field may hold
+        FrameProblem.NUMBER_TOO_LARGE: "TypeConstraintViolation",  # beyond the decimal (or integer) type
     },
     format_violation="FormatViolation",
     occurrence_violation="OccurrenceConstraintViolation",

@@ -19,6 +19,7 @@ from evscada.core.model import (
     TransactionEventKind,
     TransactionReport,
 )
+from evscada.gateway import shared_mapping
 from evscada.gateway.adapter import Payload
 from evscada.gateway.rpc import format_datetime, parse_datetime
 
@@ -41,7 +42,10 @@ def boot_info(p: Payload) -> BootInfo:
 
 def status_report(p: Payload) -> StatusReport:
     return StatusReport(
-        evse=EvseRef(evse_id=p["evseId"], connector_id=p["connectorId"]),
+        evse=EvseRef(
+            evse_id=shared_mapping.numbered(p["evseId"], "evseId"),
+            connector_id=shared_mapping.numbered(p["connectorId"], "connectorId"),
+        ),
         status=ConnectorStatus(p["connectorStatus"]),
         timestamp=parse_datetime(p["timestamp"]),
     )
@@ -79,13 +83,16 @@ def evse_of(evse: Payload | None) -> EvseRef | None:
     """TransactionEvent evse; a station with one connector per EVSE may leave out connectorId."""
     if evse is None:
         return None
-    return EvseRef(evse_id=evse["id"], connector_id=evse.get("connectorId", 1))
+    return EvseRef(
+        evse_id=shared_mapping.numbered(evse["id"], "evse.id"),
+        connector_id=shared_mapping.numbered(evse.get("connectorId", 1), "evse.connectorId"),
+    )
 
 
 def meter_evse(evse_id: int) -> EvseRef:
     """MeterValues evseId: 0 is the station's main meter; otherwise the EVSE as a whole (connector 0),
     since 2.0.1 meters per EVSE, not per connector."""
-    return STATION_WIDE if evse_id == 0 else EvseRef(evse_id=evse_id, connector_id=0)
+    return STATION_WIDE if shared_mapping.numbered(evse_id, "evseId") == 0 else EvseRef(evse_id=evse_id, connector_id=0)
 
 
 def samples(meter_values: list[Payload]) -> tuple[MeterSample, ...]:
@@ -103,6 +110,7 @@ def sample(timestamp: datetime, sv: Payload) -> MeterSample:
     value, unit = to_base_unit(
         float(sv["value"]), unit_of_measure.get("unit"), measurand, unit_of_measure.get("multiplier", 0)
     )
+    value = shared_mapping.reading(value)
     signed = sv.get("signedMeterValue")
     return MeterSample(
         timestamp=timestamp,
@@ -112,8 +120,9 @@ def sample(timestamp: datetime, sv: Payload) -> MeterSample:
         phase=sv.get("phase"),
         location=sv.get("location"),
         context=sv.get("context"),
-        # Signed data (e.g. OCMF) is what an eichrecht-compliant bill is checked against: keep it verbatim.
-        raw=signed["signedMeterData"] if signed else None,
+        # Signed data (e.g. OCMF) is what an eichrecht-compliant bill is checked against: keep it verbatim. A value
+        # beyond any meter is kept as the station's number, as text (ADR 8).
+        raw=signed["signedMeterData"] if signed else (str(sv["value"]) if value is None else None),
     )
 
 
