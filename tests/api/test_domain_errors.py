@@ -35,6 +35,7 @@ STATUS_BY_CODE = {
     "user_exists": 409,
     "last_admin": 409,
     "login_failed": 401,
+    "login_throttled": 429,
     "station_offline": 400,
     "command_timeout": 400,
     "command_not_supported": 400,

@@ -184,3 +184,90 @@ async def test_an_operator_cannot_manage_users(site: httpx.AsyncClient, csms: Cs
     refused = await site.post("/access/user-change", data={"username": "viewer", "role": "admin", "csrf": token})
     assert refused.status_code == 403
     assert {row["username"]: row["role"] for row in await csms.rows("users")}["viewer"] == "viewer"
+
+
+CHANGES = {  # how an admin changes the operator: from the access page or the API
+    "page-password": ("POST", "/access/user-change", {"username": "operator", "role": "operator", "enabled": "1"}),
+    "page-role": ("POST", "/access/user-change", {"username": "operator", "role": "viewer", "enabled": "1"}),
+    "page-disable": ("POST", "/access/user-change", {"username": "operator", "role": "operator"}),
+    "api-password": ("PUT", "/api/v1/users/operator/password", {"password": "another secret"}),
+    "api-role": ("PATCH", "/api/v1/users/operator", {"role": "viewer"}),
+    "api-disable": ("PATCH", "/api/v1/users/operator", {"disabled": True}),
+}
+
+
+async def change_operator(admin: httpx.AsyncClient, how: str) -> None:
+    method, url, fields = CHANGES[how]
+    token = await csrf_of(admin)
+    if url.startswith("/api/"):
+        answer = await admin.request(method, url, json=fields, headers={"X-CSRF-Token": token})
+        assert answer.status_code in (200, 204), answer.text
+    else:
+        extra = {"password": "another secret"} if how == "page-password" else {}
+        answer = await admin.post(url, data={**fields, **extra, "csrf": token})
+        assert answer.status_code == 303 and "failed" not in answer.headers["location"]
+
+
+@pytest.mark.parametrize("how", list(CHANGES))
+async def test_a_new_password_role_or_disabling_ends_the_users_sessions(
+    site: httpx.AsyncClient, csms: Csms, how: str
+) -> None:
+    async with http(csms) as operator:
+        await log_in(operator, Role.OPERATOR)
+        assert (await operator.get("/stations")).status_code == 200
+        await log_in(site, Role.ADMIN)
+
+        await change_operator(site, how)
+
+        page = await operator.get("/stations")
+        assert page.status_code == 303 and page.headers["location"].startswith("/login")
+        assert (await operator.get("/api/v1/stations")).status_code == 401
+        assert (await site.get("/stations")).status_code == 200  # the admin's own session goes on
+
+
+async def test_saving_a_user_unchanged_keeps_their_sessions(site: httpx.AsyncClient, csms: Csms) -> None:
+    async with http(csms) as operator:
+        await log_in(operator, Role.OPERATOR)
+        await log_in(site, Role.ADMIN)
+        same = {"username": "operator", "role": "operator", "enabled": "1", "csrf": await csrf_of(site)}
+        assert (await site.post("/access/user-change", data=same)).status_code == 303
+        assert (await operator.get("/stations")).status_code == 200
+
+
+@pytest.mark.parametrize("where", ["page", "api"])
+async def test_an_admin_changing_their_own_password_stays_logged_in_there_only(
+    site: httpx.AsyncClient, csms: Csms, where: str
+) -> None:
+    async with http(csms) as elsewhere:
+        await log_in(elsewhere, Role.ADMIN)
+        await log_in(site, Role.ADMIN)
+        token = await csrf_of(site)
+        if where == "page":
+            fields = {"username": "admin", "role": "admin", "enabled": "1", "password": "another secret", "csrf": token}
+            assert (await site.post("/access/user-change", data=fields)).status_code == 303
+        else:
+            answer = await site.put(
+                "/api/v1/users/admin/password", json={"password": "another secret"}, headers={"X-CSRF-Token": token}
+            )
+            assert answer.status_code == 204
+
+        assert (await site.get("/stations")).status_code == 200
+        assert (await elsewhere.get("/stations")).status_code == 303
+
+
+async def test_api_keys_outlive_a_new_password_and_follow_role_and_disabling(
+    site: httpx.AsyncClient, csms: Csms
+) -> None:
+    key = await csms.app.core.access.create_api_key(username="operator", name="billing")
+    auth = {"Authorization": f"Bearer {key}"}
+    await log_in(site, Role.ADMIN)
+
+    await change_operator(site, "api-password")
+    assert (await site.get("/api/v1/stations", headers=auth)).status_code == 200  # machines are not logged out
+
+    await change_operator(site, "api-role")
+    reset = await site.post("/api/v1/stations/CP-1/commands/reset", json={}, headers=auth)
+    assert reset.status_code == 403  # the key acts with the new role
+
+    await change_operator(site, "api-disable")
+    assert (await site.get("/api/v1/stations", headers=auth)).status_code == 401

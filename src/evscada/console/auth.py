@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from evscada.api.deps import SESSION_COOKIE, CoreDep
 from evscada.console.config import ConsoleSettings
 from evscada.console.web import Console, read_form, render, safe_next
-from evscada.core.errors import LoginFailed
+from evscada.core.errors import LoginFailed, LoginThrottled
 
 router = APIRouter(include_in_schema=False)
 
@@ -53,9 +53,14 @@ async def login(request: Request, core: CoreDep, console: Console) -> Response:
             username=username,
             password=password,
             lifetime=timedelta(hours=console.settings.session_hours),
+            address=request.client.host if request.client else "",
         )
     except LoginFailed as exc:
         return render(request, "login.html", None, 401, next=target, error=exc.message, username=username)
+    except LoginThrottled as exc:
+        refused = render(request, "login.html", None, 429, next=target, error=exc.message, username=username)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     response = RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
     response.set_cookie(
         SESSION_COOKIE,

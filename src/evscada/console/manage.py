@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from evscada.api.deps import CoreDep
+from evscada.api.deps import SESSION_COOKIE, CoreDep
 from evscada.console.views import ConnectorSummary, StationSummary, summaries
 from evscada.console.web import PageUser, need, read_form, render
 from evscada.core.access.users import Role
@@ -105,7 +105,7 @@ async def access_action(request: Request, kind: str, core: CoreDep, user: PageUs
     form = await read_form(request, user)
     need(user, Role.OPERATOR if kind.startswith("token") else Role.ADMIN)
     try:
-        message = await _act(core, kind, form, user.username)
+        message = await _act(core, kind, form, user.username, request.cookies.get(SESSION_COOKIE))
     except DomainError as exc:
         return _back(exc.message, failed=True, anchor=kind)
     except (ValueError, KeyError) as exc:
@@ -113,11 +113,11 @@ async def access_action(request: Request, kind: str, core: CoreDep, user: PageUs
     return _back(message, anchor=kind)
 
 
-async def _act(core: Any, kind: str, form: dict[str, str], actor: str) -> str:
-    """One access change, recorded in the audit log under the logged-in user's name."""
+async def _act(core: Any, kind: str, form: dict[str, str], actor: str, session: str | None) -> str:
+    """One access change, recorded in the audit log under the logged-in user's name (`session`: their cookie)."""
     if kind.startswith("token"):
         return await _token_action(core, kind, form, actor)
-    return await _admin_action(core, kind, form, actor)
+    return await _admin_action(core, kind, form, actor, session)
 
 
 async def _token_action(core: Any, kind: str, form: dict[str, str], actor: str) -> str:
@@ -149,7 +149,7 @@ async def _token_action(core: Any, kind: str, form: dict[str, str], actor: str) 
     raise ValueError(f"unknown form {kind}")
 
 
-async def _admin_action(core: Any, kind: str, form: dict[str, str], actor: str) -> str:
+async def _admin_action(core: Any, kind: str, form: dict[str, str], actor: str, session: str | None) -> str:
     match kind:
         case "vehicle":
             capacity = _number(form.get("battery_kwh"))
@@ -213,6 +213,7 @@ async def _admin_action(core: Any, kind: str, form: dict[str, str], actor: str) 
                 role=Role(form["role"]) if form.get("role") else None,
                 disabled=form.get("enabled") != "1",
                 password=password,
+                keep_session=session if form["username"] == actor else None,  # an admin's own new password
             )
             state = "disabled" if changed.disabled else "enabled"
             return f"user {changed.username}: {changed.role}, {state}" + (", new password" if password else "")

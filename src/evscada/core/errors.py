@@ -14,6 +14,7 @@ class ErrorCategory(enum.StrEnum):
     INVALID = "invalid"  # an argument breaks a rule the edge's schema cannot express
     CREDENTIALS = "credentials"  # a station's credentials are missing or wrong for its security profile
     UNAUTHENTICATED = "unauthenticated"  # a person's log-in failed
+    THROTTLED = "throttled"  # too many failed attempts: refused for a while without a check
     UNSUPPORTED = "unsupported"  # the station's OCPP version cannot express the request
     UNAVAILABLE = "unavailable"  # the station is offline or did not answer in time
     STATION_ERROR = "station_error"  # the station answered with an OCPP error
@@ -137,6 +138,17 @@ class LastAdmin(DomainError):
 class LoginFailed(DomainError):
     code = "login_failed"  # one message for unknown user, wrong password and disabled user: no user enumeration
     category = ErrorCategory.UNAUTHENTICATED
+
+
+class LoginThrottled(DomainError):
+    """Too many failed log-ins for the name at that address, or from the address: no password is checked."""
+
+    code = "login_throttled"
+    category = ErrorCategory.THROTTLED
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed log-ins; try again in {retry_after} s")
+        self.retry_after = retry_after
 
 
 class UnknownSite(DomainError):

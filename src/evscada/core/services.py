@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from evscada.core.access.audit import Auditor, AuditService
+from evscada.core.access.logins import LoginBackOff, LoginService
 from evscada.core.access.sites import SiteService
-from evscada.core.access.users import AccessService, LoginService
+from evscada.core.access.users import AccessService
 from evscada.core.access.vehicles import VehicleService
 from evscada.core.alarms.service import AlarmService
 from evscada.core.charging.authorization import AuthorizationService
@@ -35,6 +36,7 @@ class CoreConfig:
     allow_concurrent_transactions: bool = False
     accepted_data_transfer_vendors: frozenset[str] = frozenset()
     historian: HistorianConfig = field(default_factory=HistorianConfig)
+    login_backoff: LoginBackOff = field(default_factory=LoginBackOff)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +109,7 @@ class Core:
             local_lists=LocalListService(store=store, clock=clock, commands=commands),
             reservations=ReservationService(store=store, clock=clock, commands=commands),
             device_model=DeviceModelService(store=store, clock=clock),
-            logins=LoginService(store=store, clock=clock, hasher=hasher),
+            logins=LoginService(store=store, clock=clock, hasher=hasher, bus=bus, backoff=config.login_backoff),
             monitoring=MonitoringService(store=store, clock=clock),
             frame_log=FrameLogService(store=store, clock=clock),
             audit=AuditService(store=store),

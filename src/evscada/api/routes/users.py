@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
-from evscada.api.deps import Admin, CoreDep
+from evscada.api.deps import SESSION_COOKIE, Admin, CoreDep
+from evscada.api.params import Id
 from evscada.api.schemas import ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut, PasswordIn, UserIn, UserOut, UserPatch
 from evscada.core.access.users import Role
 
@@ -44,7 +45,8 @@ async def create_user(body: UserIn, core: CoreDep, admin: Admin) -> UserOut:
     responses={**_NOT_FOUND, 409: {"description": "it would leave no enabled admin"}},
 )
 async def change_user(username: str, body: UserPatch, core: CoreDep, admin: Admin) -> UserOut:
-    """Change the role, or disable (every request refused with 401) / enable the user."""
+    """Change the role, or disable (every request refused with 401) / enable the user; a new role or disabling
+    ends the user's console sessions. API keys stay; they act with the new role (a disabled user's get 401)."""
     user = await core.access.change_user(
         username=username,
         role=Role(body.role) if body.role else None,
@@ -57,9 +59,11 @@ async def change_user(username: str, body: UserPatch, core: CoreDep, admin: Admi
 @router.put(
     "/users/{username}/password", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses=_NOT_FOUND
 )
-async def reset_password(username: str, body: PasswordIn, core: CoreDep, admin: Admin) -> Response:
-    """Set a new password (stored as an argon2 hash; the audit log records only that it changed)."""
-    await core.access.change_user(username=username, password=body.password, actor=admin.username)
+async def reset_password(username: str, body: PasswordIn, request: Request, core: CoreDep, admin: Admin) -> Response:
+    """Set a new password (stored as an argon2 hash; the audit log records only that it changed). The user's console
+    sessions end, except the caller's own when they change their own password; API keys stay (revoke them apart)."""
+    own = request.cookies.get(SESSION_COOKIE) if admin.username == username else None
+    await core.access.change_user(username=username, password=body.password, actor=admin.username, keep_session=own)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -81,6 +85,6 @@ async def create_key(username: str, body: ApiKeyIn, core: CoreDep, admin: Admin)
 
 
 @router.post("/users/{username}/keys/{key_id}/revoke", response_model=ApiKeyOut, responses=_NOT_FOUND)
-async def revoke_key(username: str, key_id: int, core: CoreDep, admin: Admin) -> ApiKeyOut:
+async def revoke_key(username: str, key_id: Id, core: CoreDep, admin: Admin) -> ApiKeyOut:
     """From now on the key gets 401; it stays listed with the time it was revoked."""
     return ApiKeyOut.of(await core.access.revoke_key(username=username, key_id=key_id, actor=admin.username))

@@ -6,11 +6,11 @@ import enum
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from evscada.core.access.audit import SYSTEM, Auditor, AuditRepository
-from evscada.core.errors import LastAdmin, LoginFailed, UnknownApiKey, UnknownUser, UserExists
+from evscada.core.errors import LastAdmin, UnknownApiKey, UnknownUser, UserExists
 from evscada.core.ports import Clock, PasswordHasher, Store
 
 KEY_PREFIX = "evs_"
@@ -75,6 +75,7 @@ class UserRepository(Protocol):
 class UserUnit(Protocol):
     users: UserRepository
     audit: AuditRepository
+    web_sessions: WebSessionRepository
 
 
 def hash_key(key: str) -> str:
@@ -149,8 +150,13 @@ class AccessService:
         role: Role | None = None,
         disabled: bool | None = None,
         password: str | None = None,
+        keep_session: str | None = None,
     ) -> User:
-        """Change a user's role, disable or enable them, or set a new password; the last admin stays an admin."""
+        """Change a user's role, disable or enable them, or set a new password; the last admin stays an admin.
+
+        A new password, role or disabling ends the user's browser sessions: whoever was logged in logs in again
+        under the new terms. `keep_session` (the session token of a user changing only their own password) stays.
+        """
         password_hash = await self._hasher.hash(password) if password else None
         async with self._store.unit() as uow:
             user = await self._user(uow, username)
@@ -171,6 +177,10 @@ class AccessService:
                 await self._audit.record(
                     uow, actor=actor, action=action, target_type="user", target_id=username, details=details
                 )
+            new_terms = (role is not None and role != user.role) or (bool(disabled) and not user.disabled)
+            if new_terms or password_hash is not None:
+                keep = hash_key(keep_session) if keep_session and not new_terms else None
+                await uow.web_sessions.delete_of_user(user_id=user.id, keep_token_hash=keep)
             return await self._user(uow, username)
 
     async def keys(self, *, username: str) -> list[ApiKey]:
@@ -206,9 +216,7 @@ class AccessService:
         return user
 
 
-# Web console log-in: a browser session is a random token in a cookie; only its hash is stored.
-
-SESSION_TOUCH_SECONDS = 60  # last_used_at is written at most this often, not on every request
+# Web console log-in (logins.py): a browser session is a random token in a cookie; only its hash is stored.
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +243,10 @@ class WebSessionRepository(Protocol):
 
     async def delete_expired(self, *, before: datetime) -> int: ...
 
+    async def delete_of_user(self, *, user_id: int, keep_token_hash: str | None = None) -> int:
+        """End every session of the user but the one kept; returns how many ended."""
+        ...
+
 
 class WebSessionUnit(Protocol):
     web_sessions: WebSessionRepository
@@ -243,59 +255,3 @@ class WebSessionUnit(Protocol):
 def csrf_token(session_token: str) -> str:
     """The CSRF token of a browser session: derived from the secret cookie, so a page from elsewhere cannot know it."""
     return hashlib.sha256(b"csrf:" + session_token.encode()).hexdigest()
-
-
-class LoginService:
-    def __init__(self, *, store: Store[WebSessionUnit], clock: Clock, hasher: PasswordHasher) -> None:
-        self._store = store
-        self._clock = clock
-        self._hasher = hasher
-        self._dummy_hash: str | None = None
-
-    async def login(self, *, username: str, password: str, lifetime: timedelta) -> tuple[str, User]:
-        """Check the password and open a session; returns the session token (for the cookie) and the user."""
-        async with self._store.unit() as uow:
-            found = await uow.web_sessions.credentials(username=username)
-        if found is None or found[1] is None:
-            # Spend the same time as a real check, so the answer's delay does not tell which usernames exist.
-            if self._dummy_hash is None:
-                self._dummy_hash = await self._hasher.hash(secrets.token_hex(8))
-            await self._hasher.verify(self._dummy_hash, password)
-            raise LoginFailed("wrong username or password")
-        user, password_hash = found
-        assert password_hash is not None
-        if not await self._hasher.verify(password_hash, password) or user.disabled:
-            raise LoginFailed("wrong username or password")
-        token = secrets.token_urlsafe(32)
-        now = self._clock.now()
-        async with self._store.unit() as uow:
-            await uow.web_sessions.delete_expired(before=now)
-            await uow.web_sessions.add(
-                session=WebSession(
-                    token_hash=hash_key(token),
-                    user_id=user.id,
-                    created_at=now,
-                    last_used_at=now,
-                    expires_at=now + lifetime,
-                )
-            )
-        return token, user
-
-    async def session_user(self, token: str) -> User | None:
-        """The user of a live session; None when unknown, expired, or the user was disabled."""
-        token_hash = hash_key(token)
-        now = self._clock.now()
-        async with self._store.unit() as uow:
-            found = await uow.web_sessions.get(token_hash=token_hash)
-            if found is None:
-                return None
-            session, user = found
-            if session.expires_at <= now or user.disabled:
-                return None
-            if (now - session.last_used_at).total_seconds() > SESSION_TOUCH_SECONDS:
-                await uow.web_sessions.touch(token_hash=token_hash, at=now)
-        return user
-
-    async def logout(self, token: str) -> None:
-        async with self._store.unit() as uow:
-            await uow.web_sessions.delete(token_hash=hash_key(token))

@@ -69,3 +69,11 @@ class SqlWebSessions:
     async def delete_expired(self, *, before: datetime) -> int:
         result = await self._c.execute(delete(t.web_sessions).where(t.web_sessions.c.expires_at <= before))
         return int(result.rowcount or 0)
+
+    async def delete_of_user(self, *, user_id: int, keep_token_hash: str | None = None) -> int:
+        s = t.web_sessions.c
+        where = [s.user_id == user_id]
+        if keep_token_hash is not None:
+            where.append(s.token_hash != keep_token_hash)
+        result = await self._c.execute(delete(t.web_sessions).where(*where))
+        return int(result.rowcount or 0)
