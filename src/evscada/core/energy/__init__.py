@@ -1,0 +1,1 @@
+"""Energy: site and grid limits, sharing them among sessions, departure plans and fail-safe limits."""
