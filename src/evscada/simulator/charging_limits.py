@@ -1,7 +1,9 @@
 """The charging profiles a simulated station holds, and the limit they set: OCPP smart charging, version-neutral.
 
-Connector (1.6) and EVSE (2.0.1) are one number here; 0 is the whole station. Limits come out in watts: a limit
-in amperes counts 230 V per phase, on the period's phases (3 unless it says), never more than the station has.
+Connector (1.6) and EVSE (2.0.1) are one number here; 0 is the whole station. The station gets a `Cap` (watts,
+amperes and phases, each as the profiles in force set it) and applies it at its real voltage; in watts (the
+composite schedule), an ampere counts 230 V per phase (a DC station's nominal voltage on DC), on the period's
+phases (3 unless it says), never more than the station has.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-VOLTS = 230.0
+VOLTS = 230.0  # per phase, on AC
 _CYCLE = {"Daily": timedelta(days=1), "Weekly": timedelta(weeks=1)}
 
 
@@ -116,14 +118,27 @@ def schedule_start(profile: Profile, at: datetime, tx_start: datetime | None) ->
     return profile.start_schedule
 
 
-def to_watts(limit: float, unit: str, phases: int | None, station_phases: int) -> float:
-    if unit == "W":
-        return limit
-    return limit * VOLTS * min(phases or 3, station_phases)
+@dataclass(frozen=True, slots=True)
+class Cap:
+    """What the profiles in force allow now; None: nothing limits that."""
+
+    watts: float | None = None
+    amps: float | None = None  # per phase on AC, at the output on DC
+    phases: int | None = None  # the fewest phases a period in force allows
+
+    def watts_at(self, volts: float, station_phases: int) -> float | None:
+        """The cap in watts when an ampere counts `volts` on each phase it may use."""
+        limits = [] if self.watts is None else [self.watts]
+        if self.amps is not None:
+            limits.append(self.amps * volts * min(self.phases or 3, station_phases))
+        return min(limits) if limits else None
 
 
-def profile_limit_w(profile: Profile, at: datetime, tx_start: datetime | None, station_phases: int) -> float | None:
-    """The profile's limit at `at` in watts, or None if it sets none then."""
+NO_CAP = Cap()
+
+
+def period_at(profile: Profile, at: datetime, tx_start: datetime | None) -> Period | None:
+    """The profile's period in force at `at`, or None if it sets no limit then."""
     start = schedule_start(profile, at, tx_start)
     if start is None or not valid_at(profile, at) or at < start:
         return None
@@ -131,26 +146,32 @@ def profile_limit_w(profile: Profile, at: datetime, tx_start: datetime | None, s
     if profile.duration_s is not None and elapsed >= profile.duration_s:
         return None
     current = [p for p in profile.periods if p.start_s <= elapsed]
-    if not current:
-        return None
-    period = max(current, key=lambda p: p.start_s)
-    return to_watts(period.limit, profile.unit, period.phases, station_phases)
+    return max(current, key=lambda p: p.start_s) if current else None
 
 
-def _top(profiles: Iterable[Profile], at: datetime, tx_start: datetime | None, phases: int) -> float | None:
-    """Within one purpose: the limit of the highest stack level that sets one now."""
+def _top(profiles: Iterable[Profile], at: datetime, tx_start: datetime | None) -> tuple[str, Period] | None:
+    """Within one purpose: the unit and period of the highest stack level that sets a limit now."""
     for profile in sorted(profiles, key=lambda p: p.stack_level, reverse=True):
-        limit = profile_limit_w(profile, at, tx_start, phases)
-        if limit is not None:
-            return limit
+        period = period_at(profile, at, tx_start)
+        if period is not None:
+            return profile.unit, period
     return None
+
+
+def _cap(limits: Iterable[tuple[str, Period]]) -> Cap:
+    """Every limit holds at once: the least watts, the least amperes, the fewest phases."""
+    watts = [p.limit for unit, p in limits if unit == "W"]
+    amps = [p.limit for unit, p in limits if unit != "W"]
+    phases = [p.phases for _, p in limits if p.phases]
+    return Cap(min(watts, default=None), min(amps, default=None), min(phases, default=None))
 
 
 class ChargingLimits:
     """The installed profiles per connector (0: the station), by profile id."""
 
-    def __init__(self, *, phases: int) -> None:
-        self.phases = phases
+    def __init__(self, *, phases: int, volts: float = VOLTS) -> None:
+        self.phases = phases  # a DC station's is 1
+        self.volts = volts
         self._profiles: dict[int, Profile] = {}
         self.started: dict[int, datetime] = {}  # when each connector's running transaction started
 
@@ -199,25 +220,27 @@ class ChargingLimits:
         self.started.pop(connector, None)
         self.clear(connector=connector, purpose=Purpose.TX)
 
-    def limit_w(
-        self, connector: int, at: datetime, *, transaction: bool, tx_start: datetime | None = None
-    ) -> float | None:
-        """The limit in force on a connector at `at`, in watts; None: no profile limits it."""
-        if not self._profiles:  # most stations, most of the time: every meter sample asks
-            return None
+    def cap(self, connector: int, at: datetime, *, transaction: bool, tx_start: datetime | None = None) -> Cap:
+        """What the profiles in force on a connector at `at` allow: min(station maximum, transaction limit)."""
+        if not self._profiles:  # most stations, most of the time: every tick asks
+            return NO_CAP
         by = self.profiles()
-        station_max = _top((p for p in by if p.purpose is Purpose.STATION_MAX), at, tx_start, self.phases)
+        station_max = _top((p for p in by if p.purpose is Purpose.STATION_MAX), at, tx_start)
         tx_limit = None
         if transaction:
-            tx_limit = _top(
-                (p for p in by if p.purpose is Purpose.TX and p.connector == connector), at, tx_start, self.phases
-            )
+            tx_limit = _top((p for p in by if p.purpose is Purpose.TX and p.connector == connector), at, tx_start)
         for where in (connector, 0):
             if tx_limit is None:
                 defaults = (p for p in by if p.purpose is Purpose.TX_DEFAULT and p.connector == where)
-                tx_limit = _top(defaults, at, tx_start, self.phases)
-        limits = [limit for limit in (station_max, tx_limit) if limit is not None]
-        return min(limits) if limits else None
+                tx_limit = _top(defaults, at, tx_start)
+        return _cap([limit for limit in (station_max, tx_limit) if limit is not None])
+
+    def limit_w(
+        self, connector: int, at: datetime, *, transaction: bool, tx_start: datetime | None = None
+    ) -> float | None:
+        """The limit in force on a connector at `at`, in watts at the nominal voltage; None: no profile limits it."""
+        cap = self.cap(connector, at, transaction=transaction, tx_start=tx_start)
+        return cap.watts_at(self.volts, self.phases)
 
     def composite(
         self,
@@ -237,7 +260,7 @@ class ChargingLimits:
         for moment in [at, *moments]:
             watts = self.limit_w(connector, moment, transaction=transaction, tx_start=tx_start)
             watts = ceiling_w if watts is None else min(watts, ceiling_w)
-            value = watts if unit == "W" else watts / (VOLTS * self.phases)
+            value = watts if unit == "W" else watts / (self.volts * self.phases)
             value = round(value, 1)
             offset = int((moment - at).total_seconds())
             if not periods or periods[-1][1] != value:

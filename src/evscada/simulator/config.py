@@ -29,8 +29,9 @@ class Setting:
     readonly: bool = False
 
 
-def _seed(*, connectors: int, meter_interval: float) -> list[Setting]:
+def _seed(*, connectors: int, meter_interval: float, supply_phases: int) -> list[Setting]:
     interval = f"{meter_interval:g}"  # a fast demo samples more often than once a second
+    rotation = "RST" if supply_phases == 3 else "NotApplicable"  # 1.6: single phase and DC have none
     return [
         Setting("HeartbeatInterval", "OCPPCommCtrlr", "HeartbeatInterval", "300", Kind.INTEGER),
         Setting("MeterValueSampleInterval", "SampledDataCtrlr", "TxUpdatedInterval", interval, Kind.INTEGER),
@@ -42,6 +43,8 @@ def _seed(*, connectors: int, meter_interval: float) -> list[Setting]:
             "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Voltage,SoC",
         ),
         Setting("NumberOfConnectors", None, None, str(connectors), Kind.INTEGER, readonly=True),
+        Setting("ConnectorPhaseRotation", None, None, ",".join(f"{n}.{rotation}" for n in range(connectors + 1))),
+        Setting(None, "ChargingStation", "SupplyPhases", str(supply_phases), Kind.INTEGER, readonly=True),  # 0: DC
         Setting("AuthorizeRemoteTxRequests", "AuthCtrlr", "AuthorizeRemoteStart", "false", Kind.BOOLEAN),
         Setting("LocalAuthListEnabled", "LocalAuthListCtrlr", "Enabled", "true", Kind.BOOLEAN),
         Setting("LocalAuthListMaxLength", "LocalAuthListCtrlr", "Entries", "1000", Kind.INTEGER, readonly=True),
@@ -77,8 +80,8 @@ def _valid(kind: Kind, value: str) -> bool:
 
 
 class Configuration:
-    def __init__(self, *, connectors: int, meter_interval: float) -> None:
-        self._settings = _seed(connectors=connectors, meter_interval=meter_interval)
+    def __init__(self, *, connectors: int, meter_interval: float, supply_phases: int = 3) -> None:
+        self._settings = _seed(connectors=connectors, meter_interval=meter_interval, supply_phases=supply_phases)
 
     def keys(self) -> list[Setting]:
         """The 1.6 view: every setting with a key."""

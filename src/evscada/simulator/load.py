@@ -43,6 +43,7 @@ def load_timing(*, pace: float, meters_per_session: int = 5, sessions: int | Non
     """A station's clockwork for load: `pace` seconds between samples and (on average) between sessions."""
     return Timing(
         meter_interval=pace,
+        tick=max(pace, 1.0),  # one wake-up per sample: what load mode measures is the messages
         idle_seconds=(0.5 * pace, 1.5 * pace),
         session_seconds=(1e9, 1e9),  # a session ends after its samples (or when the car is full)
         meters_per_session=meters_per_session,

@@ -1,4 +1,4 @@
-"""A version-neutral simulated station: vehicles arrive, authorize, charge along a plausible curve, and leave.
+"""A version-neutral simulated station: vehicles arrive, authorize, charge as physics.py says, and leave.
 
 It also obeys the CSMS: remote starts and stops, availability, resets, reservations and triggered messages.
 The version's link maps each OCPP command to a method here and the answer back.
@@ -25,7 +25,6 @@ from evscada.simulator.model import (
     StationSpec,
     Timing,
     Trigger,
-    Vehicle,
     now_iso,
 )
 from evscada.simulator.station_faults import StationFaults
@@ -88,10 +87,10 @@ class Link(Protocol):
         at: str | None = None,
         offline: bool = False,
         message_id: str | None = None,
-        suspended: bool = False,
+        charging_state: str = "Charging",
         changed: bool = False,
     ) -> None:
-        """A sample; suspended: a charging limit of 0 W holds the charge, changed: since the previous sample."""
+        """A sample; charging_state: Charging, SuspendedEVSE or SuspendedEV, changed: since the previous sample."""
         ...
 
     async def stop_transaction(
@@ -119,9 +118,11 @@ class SimulatedStation(StationSessions, StationFaults, StationReservations):
         self.spec = spec
         self.timing = timing
         self.connectors = {n: ConnectorState() for n in range(1, spec.connectors + 1)}
-        self.config = Configuration(connectors=spec.connectors, meter_interval=timing.meter_interval)
+        self.config = Configuration(
+            connectors=spec.connectors, meter_interval=timing.meter_interval, supply_phases=spec.supply_phases
+        )
         self.local_list = LocalList()
-        self.charging_limits = ChargingLimits(phases=spec.phases)
+        self.charging_limits = ChargingLimits(phases=spec.supply_phases or 1, volts=spec.nominal_volts)
         self.sessions_started = 0  # by the station's own drivers (Timing.sessions caps them)
         self.sessions_completed = 0
         self.closing = False  # set when the simulation ends: its drivers start no new session
@@ -297,14 +298,16 @@ class SimulatedStation(StationSessions, StationFaults, StationReservations):
 
     def _status(self, connector: int) -> str:
         state = self.connectors[connector]
-        return "Charging" if state.session is not None and state.fault is None else state.idle_status()
+        if state.session is not None and state.fault is None:
+            return state.session.charging_state
+        return state.idle_status()
 
     async def _meter_now(self, connector: int) -> None:
         state = self.connectors[connector]
         session = state.session
         reading = session.reading if session is not None else None
         if session is None or reading is None:
-            reading = self._reading(state, Vehicle(1, 0, 0), 0.0)
+            reading = self.idle_reading(state)
         await self._send_meter(connector, session.transaction if session else None, reading)
 
     def spawn(self, work: Coroutine[Any, Any, None], name: str) -> bool:

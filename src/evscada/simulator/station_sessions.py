@@ -1,5 +1,5 @@
-"""A simulated station's sessions: drivers arrive, authorize, charge along a plausible curve and leave, or the
-CSMS starts and stops them; each sends its transaction messages through the station's uplink."""
+"""A simulated station's sessions: drivers arrive, authorize, charge (physics.py) and leave, or the CSMS starts and
+stops them; each sends its transaction messages through the station's uplink."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import uuid
 from collections.abc import Coroutine
 from datetime import UTC, datetime
@@ -14,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from ocpp.exceptions import OCPPError
 
-from evscada.simulator.charging_limits import ChargingLimits, Profile, Purpose
+from evscada.simulator.charging_limits import Cap, ChargingLimits, Profile, Purpose
 from evscada.simulator.config import Configuration
-from evscada.simulator.model import ConnectorState, Reading, Session, StationSpec, Timing, Vehicle, now_iso
+from evscada.simulator.model import ConnectorState, Reading, Session, StationSpec, Supply, Timing, now_iso
+from evscada.simulator.physics import Battery, Flow, charge, charging_state
 from evscada.simulator.uplink import Offline, Uplink
+from evscada.simulator.vehicles import EvSpec, any_car
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +107,12 @@ class StationSessions:
         )
         return state.session
 
-    def offered_power_w(self, connector: int) -> float:
-        """What the station offers the vehicle now: its maximum, or less if a charging profile limits it."""
+    def cap_at(self, connector: int, at: float) -> Cap:
+        """What the charging profiles in force allow on a connector at `at` (seconds since the epoch)."""
         limits = self.charging_limits
         running = self._runs(connector, None)
-        limit = limits.limit_w(
-            connector, datetime.now(UTC), transaction=running, tx_start=limits.started.get(connector)
-        )
-        return self.spec.max_power_w if limit is None else max(0.0, min(self.spec.max_power_w, limit))
+        moment = datetime.fromtimestamp(at, UTC)
+        return limits.cap(connector, moment, transaction=running, tx_start=limits.started.get(connector))
 
     def composite_schedule(self, connector: int, duration_s: int, unit: str) -> list[dict[str, float]] | None:
         """The chargingSchedulePeriods (snake_case) from now: what the station will offer on a connector (0: the
@@ -124,7 +125,7 @@ class StationSessions:
             datetime.now(UTC),
             duration_s,
             unit=unit,
-            ceiling_w=self.spec.max_power_w,
+            ceiling_w=self.spec.ceiling_w,
             transaction=self._runs(connector, None),
             tx_start=limits.started.get(connector),
         )
@@ -198,7 +199,7 @@ class StationSessions:
         session.transaction = transaction
         self.charging_limits.transaction_started(connector, datetime.now(UTC))
         if accepted != "Accepted":
-            reading = self._reading(state, Vehicle(1, 0, 0), 0)
+            reading = self.idle_reading(state)
             await self._stop(connector, transaction, token, reading, "DeAuthorized")
             return
         await self._send_status(connector, "Charging")
@@ -232,82 +233,112 @@ class StationSessions:
         transaction: str | None,
         reading: Reading,
         *,
-        suspended: bool = False,
+        at: float | None = None,
+        state: str = "Charging",
         changed: bool = False,
     ) -> None:
+        """A sample taken at `at` (seconds since the epoch; None: now) in this charging state (changed: just now)."""
         if transaction is None:  # a sample outside a transaction is worth nothing later
             await self.uplink.status(lambda link: link.meter(connector, None, reading))
             return
         self.transaction_samples += 1
-        at, message_id = now_iso(), uuid.uuid4().hex
+        when, message_id = now_iso(at), uuid.uuid4().hex
         await self.uplink.keep(
             lambda link: link.meter(
                 connector,
                 transaction,
                 reading,
-                at=at,
+                at=when,
                 offline=not self.uplink.live,
                 message_id=message_id,
-                suspended=suspended,
+                charging_state=state,
                 changed=changed,
             ),
             transaction=transaction,
         )
 
     async def _deliver(self, connector: int, session: Session) -> Reading:
-        """Meter the charge until the vehicle is full, its time is up, or someone stops the session."""
+        """Charge tick by tick until the driver leaves (a fleet vehicle: at its departure), the session's samples are
+        sent, or someone stops it. A limit counts from the next tick (Timing.tick later, plus any wait for an answer);
+        a sample goes out every MeterValueSampleInterval, and at once when the charging state changes."""
         state = self.connectors[connector]
-        vehicle = Vehicle(
-            battery_wh=random.choice([40e3, 60e3, 80e3, 300e3]),
-            soc=random.uniform(10, 60),
-            max_power_w=random.choice([7.4e3, 11e3, 22e3, 50e3, 150e3]),
-        )
+        ev = self.spec.vehicles.get(session.token) or any_car()
+        battery = Battery(ev, random.uniform(*ev.arrival_soc))
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + random.uniform(*self.timing.session_seconds)
+        deadline = loop.time() + self._stay(ev)
         samples_left = self.timing.meters_per_session
-        session.reading = self._reading(state, vehicle, 0.0)
-        last = loop.time()
-        suspended = False
-        while loop.time() < deadline and vehicle.soc < 100.0 and samples_left != 0:
+        session.reading = self._reading(state, battery, None)
+        last = last_sample = time.time()
+        while loop.time() < deadline and samples_left != 0:
             interval = self.config.number("MeterValueSampleInterval")
             # 0 (the load mode's --pace 0): back to back, each sample waiting for its answer; offline, once a second.
-            if await _stopped(session, interval if interval > 0 else 0.0 if self.uplink.live else 1.0):
+            step = min(interval, self.timing.tick) if interval > 0 else 0.0 if self.uplink.live else 1.0
+            if await _stopped(session, step):
                 break
-            if samples_left is not None:
-                samples_left -= 1
-            now = loop.time()
-            elapsed, last = now - last, now
-            offered = self.offered_power_w(connector)  # a limit set mid-session counts from the next sample
-            power = vehicle.accept(offered)
-            changed = (offered <= 0.0) != suspended and state.fault is None
-            if changed:
-                suspended = not suspended
-                await self._suspend(connector, suspended=suspended)
-            energy = power * elapsed * self.timing.time_scale / 3600.0
+            now = time.time()
+            cap = self.cap_at(connector, now)  # a limit set since the last tick counts from this one
+            flowed, energy = charge(self.spec, battery, cap, (now - last) * self.timing.time_scale)
+            last = now
             state.energy_register_wh += energy
-            vehicle.soc = min(100.0, vehicle.soc + 100.0 * energy / vehicle.battery_wh)
-            session.reading = self._reading(state, vehicle, power)
-            await self._send_meter(
-                connector, session.transaction, session.reading, suspended=suspended, changed=changed
-            )
+            session.reading = self._reading(state, battery, flowed)
+            held = charging_state(cap, flowed)
+            changed = held != session.charging_state and state.fault is None
+            if changed:
+                session.charging_state = held
+                await self._charging_state_changed(connector, held)
+            if changed or interval <= 0 or now - last_sample >= interval - step / 2:
+                last_sample = now
+                if samples_left is not None:
+                    samples_left -= 1
+                await self._send_meter(
+                    connector,
+                    session.transaction,
+                    session.reading,
+                    at=now,
+                    state=session.charging_state,
+                    changed=changed,
+                )
         return session.reading
 
-    async def _suspend(self, connector: int, *, suspended: bool) -> None:
-        """A limit of 0 W suspends the charge. 1.6 says so in a StatusNotification; 2.0.1 in the chargingState
-        of the sample's TransactionEvent (triggerReason ChargingStateChanged), its connector staying Occupied."""
-        if self.spec.version == "1.6":
-            await self._send_status(connector, "SuspendedEVSE" if suspended else "Charging")
+    def _stay(self, ev: EvSpec) -> float:
+        """Seconds until the vehicle leaves: at its departure if it has one, else when its driver chooses."""
+        now = datetime.now(UTC)
+        leaves = ev.next_departure(now)
+        if leaves is None:
+            return random.uniform(*self.timing.session_seconds)
+        return (leaves - now).total_seconds()
 
-    def _reading(self, state: ConnectorState, vehicle: Vehicle, power_w: float) -> Reading:
-        voltage = random.gauss(230.0, 1.5)
-        current = power_w / (voltage * self.spec.phases) if power_w else 0.0
+    async def _charging_state_changed(self, connector: int, state: str) -> None:
+        """A limit of 0 suspends the charge (SuspendedEVSE), a vehicle at its target takes nothing (SuspendedEV).
+        1.6 says so in a StatusNotification; 2.0.1 in the chargingState of the sample's TransactionEvent
+        (triggerReason ChargingStateChanged), its connector staying Occupied."""
+        if self.spec.version == "1.6":
+            await self._send_status(connector, state)
+
+    def _reading(self, state: ConnectorState, battery: Battery, flowed: Flow | None) -> Reading:
+        if flowed is None:
+            return self.idle_reading(state, soc=battery.soc)
         return Reading(
             energy_wh=round(state.energy_register_wh, 1),
-            power_w=round(power_w, 1),
-            current_a=round(current, 2),
-            voltage_v=round(voltage, 1),
-            soc=round(vehicle.soc, 1),
-            phases=self.spec.phases,
+            power_w=flowed.power_w,
+            current_a=flowed.current_a,
+            voltage_v=flowed.voltage_v,
+            soc=round(battery.soc, 1),
+            phases=flowed.phases,
+            dc=flowed.dc,
+        )
+
+    def idle_reading(self, state: ConnectorState, *, soc: float = 0.0) -> Reading:
+        """Nothing flows: the register, and the supply's voltage (a DC output has none without a vehicle)."""
+        dc = self.spec.supply is Supply.DC
+        return Reading(
+            energy_wh=round(state.energy_register_wh, 1),
+            power_w=0.0,
+            current_a=0.0,
+            voltage_v=0.0 if dc else 230.0,
+            soc=round(soc, 1),
+            phases=1 if dc else self.spec.phases,
+            dc=dc,
         )
 
 

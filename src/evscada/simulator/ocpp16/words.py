@@ -19,12 +19,17 @@ def stop_reason(reason: str) -> str:
 
 
 def sampled(r: Reading) -> list[Payload]:
-    """The measurands a 1.6 meter value carries: energy, power, SoC, and current and voltage per phase."""
+    """The measurands a 1.6 meter value carries: energy, power, SoC, and current and voltage (AC: per phase
+    carrying current; DC: one of each)."""
     values: list[Payload] = [
         {"value": f"{r.energy_wh:.1f}", "measurand": "Energy.Active.Import.Register", "unit": "Wh"},
         {"value": f"{r.power_w:.1f}", "measurand": "Power.Active.Import", "unit": "W"},
         {"value": f"{r.soc:.1f}", "measurand": "SoC", "unit": "Percent", "location": "EV"},
     ]
+    if r.dc:
+        values.append({"value": f"{r.current_a:.2f}", "measurand": "Current.Import", "unit": "A"})
+        values.append({"value": f"{r.voltage_v:.1f}", "measurand": "Voltage", "unit": "V"})
+        return values
     for phase in ("L1", "L2", "L3")[: r.phases]:
         values.append({"value": f"{r.current_a:.2f}", "measurand": "Current.Import", "unit": "A", "phase": phase})
         values.append({"value": f"{r.voltage_v:.1f}", "measurand": "Voltage", "unit": "V", "phase": f"{phase}-N"})
@@ -88,7 +93,7 @@ class Words16(Words):
         at: str | None = None,
         offline: bool = False,
         message_id: str | None = None,
-        suspended: bool = False,  # 1.6 reports it in a StatusNotification (SuspendedEVSE), not here
+        charging_state: str = "Charging",  # 1.6 reports it in a StatusNotification, not here
         changed: bool = False,
     ) -> None:
         payload: dict[str, Any] = {

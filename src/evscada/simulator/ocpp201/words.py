@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from evscada.simulator.station import SimulatedStation
 
 # 2.0.1 reports connector occupancy only; the charging state travels in TransactionEvent.
-CONNECTOR_STATUS = {"Preparing": "Occupied", "Charging": "Occupied", "Finishing": "Occupied"}
+CONNECTOR_STATUS = dict.fromkeys(("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing"), "Occupied")
 
 # The station's stop reasons (1.6 words where 2.0.1 has no other) as 2.0.1 stoppedReason and triggerReason.
 STOPPED_REASON = {"SoftReset": "ImmediateReset", "HardReset": "ImmediateReset", "UnlockCommand": "Remote"}
@@ -37,7 +37,8 @@ def stopped(reason: str) -> tuple[str, str]:
 
 
 def sampled(r: Reading, context: str) -> list[Payload]:
-    """Energy only at the start of a transaction; then power, SoC, and current and voltage per phase too."""
+    """Energy only at the start of a transaction; then power, SoC, and current and voltage too (AC: per phase
+    carrying current; DC: one of each)."""
 
     def value(v: float, measurand: str, unit: str, **where: str) -> Payload:
         return {"value": v, "context": context, "measurand": measurand, **where, "unitOfMeasure": {"unit": unit}}
@@ -46,6 +47,8 @@ def sampled(r: Reading, context: str) -> list[Payload]:
     if context == "Transaction.Begin":
         return values
     values += [value(r.power_w, "Power.Active.Import", "W"), value(r.soc, "SoC", "Percent", location="EV")]
+    if r.dc:
+        return [*values, value(r.current_a, "Current.Import", "A"), value(r.voltage_v, "Voltage", "V")]
     for phase in ("L1", "L2", "L3")[: r.phases]:
         values.append(value(r.current_a, "Current.Import", "A", phase=phase))
         values.append(value(r.voltage_v, "Voltage", "V", phase=f"{phase}-N"))
@@ -159,7 +162,7 @@ class Words201(Words):
         info: Payload = {"transactionId": transaction, "chargingState": "EVConnected"}
         if remote_start_id is not None:
             info["remoteStartId"] = remote_start_id
-        start = Reading(energy_wh=meter_wh, power_w=0, current_a=0, voltage_v=230, soc=0, phases=3)
+        start = Reading(energy_wh=meter_wh, power_w=0, current_a=0, voltage_v=0, soc=0, phases=1)  # energy only
         answer = await self._event(
             "Started",
             "Authorized" if remote_start_id is None else "RemoteStart",
@@ -181,7 +184,7 @@ class Words201(Words):
         at: str | None = None,
         offline: bool = False,
         message_id: str | None = None,
-        suspended: bool = False,
+        charging_state: str = "Charging",
         changed: bool = False,
     ) -> None:
         if transaction is None:  # outside a transaction (e.g. triggered): a plain MeterValues
@@ -191,7 +194,7 @@ class Words201(Words):
         await self._event(
             "Updated",
             "ChargingStateChanged" if changed else "MeterValuePeriodic",
-            {"transactionId": transaction, "chargingState": "SuspendedEVSE" if suspended else "Charging"},
+            {"transactionId": transaction, "chargingState": charging_state},
             connector,
             reading=reading,
             context="Sample.Periodic",
