@@ -24,6 +24,7 @@ from evscada.core.access.audit import CLI
 from evscada.core.access.users import Role
 from evscada.core.errors import DomainError
 from evscada.core.model import AuthorizationStatus, RegistrationStatus, SecurityProfile, StationId, Token
+from evscada.logs import collapse_repeated_errors
 from evscada.settings import Settings
 
 Command = Callable[[argparse.Namespace, Settings], Awaitable[int] | int]
@@ -169,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evscada: the settings are not valid:\n{exc}\nSee docs/configuration.md.", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    collapse_repeated_errors()  # a database fault repeats for every write: once a minute, with a count
     for chatty in ("websockets", "ocpp", "alembic"):  # a line per socket / per frame: only with log_level DEBUG
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:

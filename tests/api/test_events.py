@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import logging
 from typing import Any
 
 import httpx
+import pytest
 from ocpp.v16 import call
 
 from evscada.core.access.users import Role
@@ -81,3 +84,19 @@ async def test_a_subscriber_of_a_site_gets_only_that_sites_stations(csms: Csms, 
             await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Unavailable"))
         (event,) = await asyncio.wait_for(reader, 5)
     assert (event["station_id"], event["status"]) == ("DEPOT-1", "Unavailable")
+
+
+async def test_a_browser_leaving_a_stream_logs_no_error(
+    csms: Csms, api: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Leaving a console page drops its stream: normal, so no "Task was destroyed but it is pending!" errors."""
+    viewer = await _key(csms, Role.VIEWER)
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        for _ in range(5):
+            async with api.stream("GET", "/events", headers=viewer) as response:
+                assert await anext(response.aiter_lines()) == ": connected"
+            # The client is gone; the server notices, ends the stream, and must leave no task behind.
+        await asyncio.sleep(0.3)
+        gc.collect()  # a pending task nobody owns complains when it is collected
+        await asyncio.sleep(0)
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []

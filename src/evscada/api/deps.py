@@ -40,7 +40,9 @@ class ApiContext:
     wake_webhooks: Callable[[], None]  # new webhook deliveries go out now rather than at the worker's next scan
     connected_by_version: Callable[[], Counter[str]]  # stations connected to this node, by OCPP version
     message_counts: Counter[tuple[str, str]]  # (OCPP version, action) -> calls received on this node
+    handshake_refusals: Counter[str]  # reason -> OCPP handshakes refused on this node (unknown_station ...)
     export_settle_seconds: float
+    storage_fault: Callable[[], str | None]  # why the database fails now (a full disk ...); None when it works
     closing: asyncio.Event = field(default_factory=asyncio.Event)  # set when the server stops: live streams end
 
 

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from evscada.api.params import Id
 from evscada.core.access.audit import AuditEntry
 from evscada.core.access.users import ApiKey, User
 from evscada.core.charging.queries import StationView
@@ -198,15 +199,23 @@ class CommandLogOut(BaseModel):
     error: str | None
 
 
+HealthStatus = Literal["ok", "degraded", "failing"]
+
+
 class HealthOut(BaseModel):
-    status: str
-    database: str
+    status: HealthStatus = Field(
+        description="degraded: reads work, writes fail (stations are turned away); failing: no database"
+    )
+    database: str = Field(description='"ok", or what fails and why, e.g. "writes fail: OperationalError: ..."')
     stations_connected: int
     version: str
 
 
 # --- sites, vehicles, users, API keys, audit log ---------------------------------------------------------------
 
+# The idToken types of OCPP 2.0.1 (IdTokenEnumType); 1.6 has none, so this is every version's. A token of another type
+# could never be sent to a 2.0.1 station (local lists, reservations, remote starts).
+IdTokenType = Literal["Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "NoAuthorization"]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, description="WGS 84 degrees")]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, description="WGS 84 degrees")]
@@ -321,7 +330,7 @@ class StationPlacement(BaseModel):
     """The fields of a station operators name and place (PATCH /stations/{id})."""
 
     name: Name | None = None
-    site_id: int | None = Field(None, ge=1)
+    site_id: Id | None = None
     latitude: Latitude | None = None
     longitude: Longitude | None = None
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from evscada.storage import sqlite_driver
@@ -63,6 +66,59 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# PostgreSQL SQLSTATE classes of a failing server rather than of a bad value: connection (08), insufficient
+# resources such as a full disk (53), operator intervention (57), system error such as I/O (58).
+_FAULT_CLASSES = frozenset({"08", "53", "57", "58"})
+_FAULT_STATES = frozenset({"25006", "42501"})  # a read-only transaction; permission denied (rights taken away)
+
+
+def database_fault(exc: BaseException) -> bool:
+    """The database failed, not the data: any other write would fail the same way (a full disk, a lost server)."""
+    if isinstance(exc, OperationalError | InterfaceError | TimeoutError | OSError):
+        return True  # SQLite's "database or disk is full" and "readonly database" are OperationalErrors
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(state, str) and (state[:2] in _FAULT_CLASSES or state in _FAULT_STATES)
+
+
+FAULT_MEMORY = 30.0  # seconds a database fault keeps counting when nothing is written after it
+
+
+class StorageFaults:
+    """The database faults of recent transactions; health and the gateway's handshake answer from it.
+
+    On a full disk the reads still work and only the writes fail, so a probe that reads says nothing. A fault counts
+    until a transaction that wrote commits, or until none has failed for FAULT_MEMORY seconds: then stations are
+    let in to try again, and their writes tell anew.
+    """
+
+    def __init__(self, *, memory: float = FAULT_MEMORY, clock: Callable[[], float] = time.monotonic) -> None:
+        self._memory = memory
+        self._clock = clock
+        self._reason: str | None = None
+        self._count = 0  # faults since the last write that committed
+        self._since = datetime.now(UTC)
+        self._last = 0.0
+
+    def failed(self, exc: BaseException) -> None:
+        if self._count == 0:
+            self._since = datetime.now(UTC)
+        self._count += 1
+        self._last = self._clock()
+        first_line = str(exc).partition("\n")[0][:300]
+        self._reason = f"{type(exc).__name__}: {first_line}"
+
+    def wrote(self) -> None:
+        self._count, self._reason = 0, None
+
+    def current(self) -> str | None:
+        """Why the database fails now, with how often and since when; None when it works."""
+        if self._reason is None or self._clock() - self._last > self._memory:
+            return None
+        return f"{self._reason} ({self._count} failed since {self._since:%Y-%m-%d %H:%M:%S} UTC)"
+
+
 class Database:
     """The engine plus a FIFO gate sized to the pool, so bursts queue instead of failing."""
 
@@ -77,17 +133,27 @@ class Database:
         # for every transaction cost a third of an empty transaction.
         self._kept: AsyncConnection | None = None
         self._driver: object = None  # the kept connection's aiosqlite connection
+        self.faults = StorageFaults()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         async with self._gate:
-            if not self._sqlite:
-                async with self.engine.begin() as connection:
+            try:
+                if not self._sqlite:
+                    async with self.engine.begin() as connection:
+                        yield connection
+                    return
+                connection = await self._sqlite_connection()
+                async with connection.begin():
                     yield connection
-                return
-            connection = await self._sqlite_connection()
-            async with connection.begin():
-                yield connection
+                    driver = self._driver  # SQLite begins its transaction at the first write: this one wrote
+                    wrote = isinstance(driver, sqlite_driver.OneTripConnection) and driver.in_transaction
+                if wrote:
+                    self.faults.wrote()
+            except Exception as exc:
+                if database_fault(exc):
+                    self.faults.failed(exc)
+                raise
 
     async def _sqlite_connection(self) -> AsyncConnection:
         """The kept connection, reopened if it broke, and never inside a transaction someone else began."""

@@ -17,10 +17,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from evscada.storage.db import Database
+from evscada.storage.db import Database, database_fault
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +82,7 @@ class GroupWriter(ABC, Generic[Item, Result]):
             async with self._database.transaction() as connection:
                 results = await self.write(connection, [item for item, _ in batch])
         except Exception as exc:
-            if len(batch) > 1 and not _database_unavailable(exc):
+            if len(batch) > 1 and not database_fault(exc):
                 # One write the database refuses (a value out of a column's range, say) must not fail the
                 # stations whose writes shared its batch, again at every resend: each is written alone.
                 log.warning(
@@ -101,6 +100,7 @@ class GroupWriter(ABC, Generic[Item, Result]):
                 if not future.done():
                     future.set_exception(exc)
             return
+        self._database.faults.wrote()  # PostgreSQL cannot tell a transaction that wrote from one that read
         for (_, future), result in zip(batch, results, strict=True):
             if future.done():  # its caller gave up (cancelled); the data is stored anyway
                 continue
@@ -112,10 +112,3 @@ class GroupWriter(ABC, Generic[Item, Result]):
     @abstractmethod
     async def write(self, connection: AsyncConnection, items: Sequence[Item]) -> Sequence[Result | Refused]:
         """Write the batch inside the open transaction; one result per item, in order."""
-
-
-def _database_unavailable(exc: Exception) -> bool:
-    """The database, not the data, failed: writing the items one by one would fail each of them the same way."""
-    return isinstance(exc, OperationalError | InterfaceError | TimeoutError | OSError) or bool(
-        getattr(exc, "connection_invalidated", False)
-    )

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from evscada.api.deps import CoreDep, Operator, Viewer
+from evscada.api.params import Id, Offset, Time
 from evscada.core.alarms.rules import SOURCES
 from evscada.core.alarms.service import AlarmFilter, Maintenance
 from evscada.core.model import Alarm, AlarmId, AlarmPriority, AlarmState, SiteId, StationId
@@ -83,7 +84,7 @@ class CommentIn(BaseModel):
 class ShelveIn(BaseModel):
     reason: str = Field(min_length=1, max_length=300, description="why the alarm is a nuisance now")
     minutes: float | None = Field(None, gt=0, le=60 * 24 * 30, description="shelve for this long ...")
-    until: AwareDatetime | None = Field(None, description="... or until then (ISO 8601 with offset)")
+    until: Time | None = Field(None, description="... or until then (ISO 8601 with offset)")
 
     @model_validator(mode="after")
     def _one_end(self) -> ShelveIn:
@@ -93,7 +94,7 @@ class ShelveIn(BaseModel):
 
 
 class MaintenanceIn(BaseModel):
-    until: AwareDatetime = Field(description="when the station returns to service (ISO 8601 with offset)")
+    until: Time = Field(description="when the station returns to service (ISO 8601 with offset)")
     reason: str = Field(min_length=1, max_length=300)
 
 
@@ -115,11 +116,11 @@ def _filter(
     *,
     state: Annotated[AlarmState | None, Query(description="active | cleared; absent: both")] = None,
     station_id: str | None = None,
-    site_id: int | None = None,
+    site_id: Id | None = None,
     source: Annotated[str | None, Query(description=f"one of: {', '.join(SOURCES)}")] = None,
     priority: Annotated[int | None, Query(ge=1, le=4, description="1 critical .. 4 info")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="raised at or after (ISO 8601 with offset)")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="raised before")] = None,
+    since: Annotated[Time | None, Query(description="raised at or after (ISO 8601 with offset)")] = None,
+    until: Annotated[Time | None, Query(description="raised before")] = None,
 ) -> AlarmFilter:
     if source is not None and source not in SOURCES:
         raise HTTPException(422, f"source must be one of: {', '.join(SOURCES)}")
@@ -146,7 +147,7 @@ async def list_alarms(
     _: Viewer,
     where: FilterDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[AlarmOut]:
     """Active alarms come most urgent first; otherwise newest first."""
     alarms = await core.alarms.list(where=replace(where, limit=limit, offset=offset))
@@ -175,7 +176,7 @@ async def export_alarms(
 
 
 @router.get("/alarms/{alarm_id}", response_model=AlarmOut, responses={404: {"description": "unknown alarm"}})
-async def get_alarm(alarm_id: int, core: CoreDep, _: Viewer) -> AlarmOut:
+async def get_alarm(alarm_id: Id, core: CoreDep, _: Viewer) -> AlarmOut:
     return AlarmOut.of(await core.alarms.get(alarm_id=AlarmId(alarm_id)))
 
 
@@ -184,16 +185,14 @@ async def get_alarm(alarm_id: int, core: CoreDep, _: Viewer) -> AlarmOut:
     response_model=AlarmOut,
     responses={404: {"description": "unknown alarm"}, 409: {"description": "acknowledged already"}},
 )
-async def acknowledge_alarm(
-    alarm_id: int, core: CoreDep, user: Operator, body: AcknowledgeIn | None = None
-) -> AlarmOut:
+async def acknowledge_alarm(alarm_id: Id, core: CoreDep, user: Operator, body: AcknowledgeIn | None = None) -> AlarmOut:
     """Record who has seen the alarm (and an optional comment); alarms of one-off events clear with it."""
     comment = body.comment if body else None
     return AlarmOut.of(await core.alarms.acknowledge(alarm_id=AlarmId(alarm_id), by=user.username, comment=comment))
 
 
 @router.post("/alarms/{alarm_id}/comment", response_model=AlarmOut, responses={404: {"description": "unknown alarm"}})
-async def comment_alarm(alarm_id: int, body: CommentIn, core: CoreDep, user: Operator) -> AlarmOut:
+async def comment_alarm(alarm_id: Id, body: CommentIn, core: CoreDep, user: Operator) -> AlarmOut:
     return AlarmOut.of(await core.alarms.comment(alarm_id=AlarmId(alarm_id), by=user.username, text=body.text))
 
 
@@ -202,7 +201,7 @@ async def comment_alarm(alarm_id: int, body: CommentIn, core: CoreDep, user: Ope
     response_model=AlarmOut,
     responses={404: {"description": "unknown alarm"}, 409: {"description": "the alarm is cleared"}},
 )
-async def shelve_alarm(alarm_id: int, body: ShelveIn, core: CoreDep, user: Operator) -> AlarmOut:
+async def shelve_alarm(alarm_id: Id, body: ShelveIn, core: CoreDep, user: Operator) -> AlarmOut:
     """Keep a nuisance alarm out of notifications for a while; it comes back by itself when the time is up."""
     until = body.until or core.clock.now() + timedelta(minutes=body.minutes or 0)
     return AlarmOut.of(
@@ -215,7 +214,7 @@ async def shelve_alarm(alarm_id: int, body: ShelveIn, core: CoreDep, user: Opera
     response_model=AlarmOut,
     responses={404: {"description": "unknown alarm"}, 409: {"description": "the alarm is not shelved"}},
 )
-async def unshelve_alarm(alarm_id: int, core: CoreDep, user: Operator) -> AlarmOut:
+async def unshelve_alarm(alarm_id: Id, core: CoreDep, user: Operator) -> AlarmOut:
     return AlarmOut.of(await core.alarms.unshelve(alarm_id=AlarmId(alarm_id), by=user.username))
 
 

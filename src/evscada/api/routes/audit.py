@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from evscada.api.deps import Admin, CoreDep
+from evscada.api.params import Offset, Time
 from evscada.api.schemas import AuditOut
 from evscada.core.access.audit import AuditFilter
 
@@ -25,10 +25,10 @@ async def audit_log(
     ] = None,
     target_type: Annotated[str | None, Query(max_length=32, description="station, token, vehicle, site ...")] = None,
     target_id: Annotated[str | None, Query(max_length=255)] = None,
-    since: Annotated[datetime | None, Query(description="ISO 8601 with offset; from this time on")] = None,
-    until: Annotated[datetime | None, Query(description="before this time")] = None,
+    since: Annotated[Time | None, Query(description="ISO 8601 with offset; from this time on")] = None,
+    until: Annotated[Time | None, Query(description="before this time")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[AuditOut]:
     """Newest first."""
     where = AuditFilter(

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from evscada.api.command_schemas import DeviceVariableOut
 from evscada.api.deps import CoreDep, Viewer
+from evscada.api.params import EvseId, Offset
 from evscada.core.model import StationId
 from evscada.core.stations.device_model import DeviceModelFilter
 
@@ -20,10 +21,10 @@ async def device_model(
     _: Viewer,
     component: Annotated[str | None, Query(max_length=50)] = None,
     variable: Annotated[str | None, Query(max_length=50)] = None,
-    evse_id: Annotated[int | None, Query(ge=1)] = None,
+    evse_id: EvseId | None = None,
     attribute_type: Annotated[str | None, Query(pattern="^(Actual|Target|MinSet|MaxSet)$")] = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[DeviceVariableOut]:
     """One row per component / variable / attribute type, the latest reported value; empty for 1.6 stations."""
     where = DeviceModelFilter(

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from evscada.api.deps import Context, Viewer
+from evscada.api.params import Id
 from evscada.api.routes.alarms import alarm_json
 from evscada.core import events
 
@@ -54,7 +55,7 @@ async def stream_events(
     context: Context,
     _: Viewer,
     station_id: Annotated[list[str] | None, Query(description="only these stations (repeatable)")] = None,
-    site_id: Annotated[list[int] | None, Query(description="only the stations of these sites (repeatable)")] = None,
+    site_id: Annotated[list[Id] | None, Query(description="only the stations of these sites (repeatable)")] = None,
     event_types: Annotated[
         list[str] | None, Query(alias="type", description="only these event types, e.g. connector_status_changed")
     ] = None,
@@ -79,18 +80,18 @@ async def stream_events(
         async with bus.subscribe() as queue:
             yield ": connected\n\n"
             closing = asyncio.create_task(context.closing.wait())
+            getting: asyncio.Task[events.Event] | None = None
             try:
                 while not closing.done():
-                    getting = asyncio.ensure_future(queue.get())
+                    getting = getting or asyncio.create_task(queue.get())  # kept across keep-alives
                     done, _ = await asyncio.wait(
                         {getting, closing}, timeout=KEEPALIVE_SECONDS, return_when=asyncio.FIRST_COMPLETED
                     )
                     if getting not in done:
-                        getting.cancel()
                         if not closing.done():
                             yield ": keep-alive\n\n"
                         continue
-                    event = getting.result()
+                    event, getting = getting.result(), None
                     if stations and event.station_id not in stations:
                         continue
                     if sites and not await at_site(event.station_id):
@@ -99,6 +100,10 @@ async def stream_events(
                         continue
                     yield encode(event)
             finally:
-                closing.cancel()
+                # The stream owns both waits: a browser leaving cancels us in the middle of one, and a wait left
+                # pending would be destroyed with the queue ("Task was destroyed but it is pending!").
+                for task in (closing, getting):
+                    if task is not None:
+                        task.cancel()
 
     return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

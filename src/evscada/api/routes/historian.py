@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from evscada.api.deps import CoreDep, Viewer
+from evscada.api.params import EvseIdOrZero, Id, Time
 from evscada.core.historian.availability import Availability, StationAvailability
 from evscada.core.historian.samples import Resolution, SampleAnswer
 from evscada.core.model import SiteId, StationId, TransactionPk
@@ -16,10 +17,10 @@ from evscada.core.model import SiteId, StationId, TransactionPk
 router = APIRouter(tags=["historian"])
 
 From = Annotated[
-    datetime | None,
+    Time | None,
     Query(alias="from", description="start, inclusive (ISO 8601 with offset); default: `to` minus one day"),
 ]
-To = Annotated[datetime | None, Query(alias="to", description="end, exclusive; default: now")]
+To = Annotated[Time | None, Query(alias="to", description="end, exclusive; default: now")]
 Measurands = Annotated[
     list[str],
     Query(
@@ -111,8 +112,8 @@ async def station_samples(
     end: To = None,
     measurands: Measurands = [],  # noqa: B006  (FastAPI copies defaults)
     phases: Phases = [],  # noqa: B006
-    evse: Annotated[int | None, Query(ge=0)] = None,
-    connector: Annotated[int | None, Query(ge=0)] = None,
+    evse: EvseIdOrZero | None = None,
+    connector: EvseIdOrZero | None = None,
     resolution: ResolutionQuery = Resolution.AUTO,
 ) -> SamplesOut:
     """A station's meter samples over [from, to), grouped into series by EVSE, connector, measurand and phase."""
@@ -132,7 +133,7 @@ async def station_samples(
 @router.get("/transactions/{transaction_id}/meter-samples", response_model=SamplesOut)
 async def transaction_samples(
     *,
-    transaction_id: int,
+    transaction_id: Id,
     core: CoreDep,
     _: Viewer,
     start: From = None,
@@ -222,9 +223,9 @@ class FleetAvailabilityOut(BaseModel):
 
 
 AvailabilityFrom = Annotated[
-    datetime | None, Query(alias="from", description="start (ISO 8601 with offset); default: 30 days before `to`")
+    Time | None, Query(alias="from", description="start (ISO 8601 with offset); default: 30 days before `to`")
 ]
-AvailabilityTo = Annotated[datetime | None, Query(alias="to", description="end, exclusive; default and at most: now")]
+AvailabilityTo = Annotated[Time | None, Query(alias="to", description="end, exclusive; default and at most: now")]
 
 
 @router.get("/stations/{station_id}/availability", response_model=StationAvailabilityOut)
@@ -242,7 +243,7 @@ async def fleet_availability(
     _: Viewer,
     start: AvailabilityFrom = None,
     end: AvailabilityTo = None,
-    site: Annotated[int | None, Query(description="only the stations of this site (id)")] = None,
+    site: Annotated[Id | None, Query(description="only the stations of this site (id)")] = None,
 ) -> FleetAvailabilityOut:
     """Every station's availability over the period, and the fleet's."""
     first, last, stations = await core.availability.fleet(

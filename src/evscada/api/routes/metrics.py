@@ -37,6 +37,11 @@ async def metrics(context: Context) -> Response:
     )
     for (version, action), count in sorted(context.message_counts.items()):
         messages.add_metric([version, action], count)
+    refused = CounterMetricFamily(
+        "evscada_ocpp_handshakes_refused", "OCPP connections refused at the handshake, by reason", labels=["reason"]
+    )
+    for reason, count in sorted(context.handshake_refusals.items()):
+        refused.add_metric([reason], count)
     outcomes = CounterMetricFamily(
         "evscada_commands", "Commands sent to stations, by outcome", labels=["command", "outcome"]
     )
@@ -45,5 +50,5 @@ async def metrics(context: Context) -> Response:
     for command, outcome, count in await core.queries.command_outcomes():
         outcomes.add_metric([command, outcome], count)
     latency.add_metric([], await core.queries.database_latency())
-    body = generate_latest(_Snapshot([connected, messages, outcomes, latency]))  # type: ignore[arg-type]
+    body = generate_latest(_Snapshot([connected, messages, refused, outcomes, latency]))  # type: ignore[arg-type]
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, status
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from evscada.api.deps import Admin, Context, Notifications, Operator
+from evscada.api.params import Id, Time
 from evscada.core.model import AlarmId
 from evscada.core.notifications.deliveries import Delivery, DeliveryFilter, DeliveryStatus
 
@@ -73,9 +74,9 @@ async def delivery_log(
     recipient: str | None = None,
     channel: Literal["email", "webhook", "sms"] | None = None,
     status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
-    alarm_id: Annotated[int | None, Query(ge=1)] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    alarm_id: Id | None = None,
+    since: Time | None = None,
+    until: Time | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[NotificationDeliveryOut]:
     """The delivery log, newest first: each message to each recipient and channel, its attempts and last error."""

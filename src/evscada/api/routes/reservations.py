@@ -3,10 +3,11 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from evscada.api.command_schemas import ReservationCommandOut, ReservationOut
 from evscada.api.deps import CoreDep, Operator, Viewer
+from evscada.api.params import EvseIdOrZero, Id, Offset, Time
 from evscada.api.routes.commands import FAILURE_DOCS, CommandBody, raise_failure
 from evscada.core.charging.reservations import ACTIVE, ReservationFilter, ReservationStatus
 from evscada.core.errors import CommandNotSupported
@@ -42,14 +43,14 @@ ConnectorType = Literal[
 
 class ReserveNowBody(CommandBody):
     id_token: str = Field(min_length=1, max_length=36, description="a token of the token table")
-    expires_at: AwareDatetime = Field(description="when the reservation ends; must be in the future")
-    evse_id: int | None = Field(None, ge=0, description="EVSE (1.6: connector); absent or 0: any")
+    expires_at: Time = Field(description="when the reservation ends; must be in the future")
+    evse_id: EvseIdOrZero | None = Field(None, description="EVSE (1.6: connector); absent or 0: any")
     connector_type: ConnectorType | None = Field(None, description="2.0.1 only: any EVSE with this connector")
     group_id: str | None = Field(None, max_length=36, description="others of this group may use it (default: token's)")
 
 
 class CancelReservationBody(CommandBody):
-    reservation_id: int = Field(ge=1)
+    reservation_id: Id
 
 
 @router.post(
@@ -107,7 +108,7 @@ async def reservations(
     status_: Annotated[list[ReservationStatus] | None, Query(alias="status")] = None,
     active: bool | None = Query(None, description="true: pending or accepted only; false: ended ones only"),
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[ReservationOut]:
     """Newest first; expired ones are marked expired before they are read."""
     statuses = frozenset(status_ or ())
@@ -124,5 +125,5 @@ async def reservations(
 
 
 @router.get("/reservations/{reservation_id}", response_model=ReservationOut)
-async def reservation(reservation_id: int, core: CoreDep, _: Viewer) -> ReservationOut:
+async def reservation(reservation_id: Id, core: CoreDep, _: Viewer) -> ReservationOut:
     return ReservationOut.of(await core.reservations.get(reservation_id=reservation_id))

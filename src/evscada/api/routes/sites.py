@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 
 from evscada.api.deps import Admin, CoreDep, Viewer
+from evscada.api.params import Id
 from evscada.api.schemas import SiteDetailOut, SiteIn, SiteOut, SitePatch
 from evscada.core.charging.queries import StationFilter
 from evscada.core.model import Site, SiteId
@@ -22,7 +23,7 @@ async def list_sites(core: CoreDep, _: Viewer) -> list[SiteOut]:
 
 
 @router.get("/sites/{site_id}", response_model=SiteDetailOut, responses=_NOT_FOUND)
-async def get_site(site_id: int, core: CoreDep, _: Viewer) -> SiteDetailOut:
+async def get_site(site_id: Id, core: CoreDep, _: Viewer) -> SiteDetailOut:
     """A site with its stations, and counts of stations online / by registration and of connectors by state."""
     site = await core.sites.get(site_id=SiteId(site_id))
     views = await core.queries.stations(where=StationFilter(site_id=site.id))
@@ -48,7 +49,7 @@ async def create_site(body: SiteIn, core: CoreDep, user: Admin) -> SiteOut:
 
 
 @router.patch("/sites/{site_id}", response_model=SiteOut, responses=_NOT_FOUND)
-async def change_site(site_id: int, body: SitePatch, core: CoreDep, user: Admin) -> SiteOut:
+async def change_site(site_id: Id, body: SitePatch, core: CoreDep, user: Admin) -> SiteOut:
     """Fields left out keep their value; an explicit null clears one (not the name)."""
     current = await core.sites.get(site_id=SiteId(site_id))
     fields = body.merged(
@@ -66,7 +67,7 @@ async def change_site(site_id: int, body: SitePatch, core: CoreDep, user: Admin)
 @router.delete(
     "/sites/{site_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses=_NOT_FOUND
 )
-async def delete_site(site_id: int, core: CoreDep, user: Admin) -> Response:
+async def delete_site(site_id: Id, core: CoreDep, user: Admin) -> Response:
     """Its stations stay, without a site."""
     await core.sites.delete(site_id=SiteId(site_id), actor=user.username)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from evscada.api.deps import Admin, CoreDep, Viewer
+from evscada.api.params import Id
 from evscada.api.schemas import StationOut, StationPassword, StationPlacement
 from evscada.core.charging.queries import StationFilter
 from evscada.core.model import ConnectorStatus, RegistrationStatus, SecurityProfile, SiteId, StationId
@@ -22,7 +23,7 @@ async def list_stations(
     _: Viewer,
     status: Annotated[ConnectorStatus | None, Query(description="a connector is in this state")] = None,
     online: bool | None = None,
-    site_id: Annotated[int | None, Query(ge=1)] = None,
+    site_id: Id | None = None,
     model: Annotated[str | None, Query(max_length=50, description="exact model, any case")] = None,
     search: Annotated[
         str | None, Query(min_length=1, max_length=100, description="part of the id, name, vendor or serial number")

@@ -9,23 +9,28 @@ from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
 from evscada.api.deps import CoreDep, Operator, Viewer
+from evscada.api.params import Id, Offset, Time
+from evscada.api.schemas import IdTokenType
 from evscada.core.model import AuthorizationStatus, Token, VehicleId
 
 router = APIRouter(tags=["tokens"])
 
 
 class TokenIn(BaseModel):
-    type: str = Field("ISO14443", max_length=20, description="ISO14443, ISO15693, eMAID, KeyCode, Local, Central ...")
+    type: IdTokenType = "ISO14443"
     status: Literal["Accepted", "Blocked", "Expired", "Invalid"] = "Accepted"
-    expires_at: datetime | None = Field(None, description="ISO 8601 with offset; after it the token is Expired")
+    expires_at: Time | None = Field(None, description="ISO 8601 with offset; after it the token is Expired")
     group_id: str | None = Field(None, max_length=36, description="group / parent idTag")
-    vehicle_id: int | None = Field(
-        None, ge=1, description="the vehicle it charges; left out: the current link stays; null: no vehicle"
+    vehicle_id: Id | None = Field(
+        None, description="the vehicle it charges; left out: the current link stays; null: no vehicle"
     )
 
 
 class TokenOut(TokenIn):
     value: str
+    type: str  # type: ignore[assignment]  # as stored: the CLI and the console take any
+    expires_at: datetime | None = None  # as stored, whatever the input rule
+    vehicle_id: int | None = None
 
     @classmethod
     def of(cls, token: Token) -> TokenOut:
@@ -44,7 +49,7 @@ async def list_tokens(
     core: CoreDep,
     _: Viewer,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[TokenOut]:
     return [TokenOut.of(token) for token in await core.authorization.tokens(limit=limit, offset=offset)]
 

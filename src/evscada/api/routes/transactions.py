@@ -5,13 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
-from pydantic import AwareDatetime
 
 from evscada.api.deps import Context, CoreDep, Viewer
+from evscada.api.params import Id, Offset, Time
 from evscada.api.schemas import SampleOut, TransactionDetailOut, TransactionOut
 from evscada.core.charging.queries import ExportCursor, TransactionFilter
 from evscada.core.model import SiteId, StationId, Transaction, TransactionPk, TransactionState, VehicleId
@@ -68,7 +68,7 @@ async def export_transactions(
         str | None, Query(description="X-Next-Cursor of the previous call; absent: from the start")
     ] = None,
     updated_since: Annotated[
-        AwareDatetime | None,
+        Time | None,
         Query(description="the first call's start instead of a cursor: transactions changed at or after this time"),
     ] = None,
     state: TransactionState | None = None,
@@ -108,14 +108,12 @@ async def list_transactions(
     station_id: str | None = None,
     state: TransactionState | None = None,
     id_token: str | None = None,
-    started_since: Annotated[
-        datetime | None, Query(description="ISO 8601 with offset, e.g. 2026-11-01T00:00:00Z")
-    ] = None,
-    started_until: datetime | None = None,
-    site_id: Annotated[int | None, Query(ge=1, description="sessions at the stations of this site")] = None,
-    vehicle_id: Annotated[int | None, Query(ge=1)] = None,
+    started_since: Annotated[Time | None, Query(description="ISO 8601 with offset, e.g. 2026-11-01T00:00:00Z")] = None,
+    started_until: Time | None = None,
+    site_id: Annotated[Id | None, Query(description="sessions at the stations of this site")] = None,
+    vehicle_id: Id | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[TransactionOut]:
     where = TransactionFilter(
         station_id=StationId(station_id) if station_id else None,
@@ -138,7 +136,7 @@ async def list_transactions(
     response_model=TransactionDetailOut,
     responses={404: {"description": "unknown transaction"}},
 )
-async def get_transaction(transaction_id: int, core: CoreDep, _: Viewer) -> TransactionDetailOut:
+async def get_transaction(transaction_id: Id, core: CoreDep, _: Viewer) -> TransactionDetailOut:
     transaction, samples = await core.queries.transaction(pk=TransactionPk(transaction_id))
     names = await _vehicle_names(core, [transaction])
     return TransactionDetailOut(

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response, status
 
 from evscada.api.deps import CoreDep, Operator, Viewer
+from evscada.api.params import Id
 from evscada.api.routes.tokens import TokenOut
 from evscada.api.schemas import TokenLinkIn, VehicleIn, VehicleOut, VehiclePatch
 from evscada.core.errors import UnknownToken
@@ -23,7 +24,7 @@ async def list_vehicles(core: CoreDep, _: Viewer) -> list[VehicleOut]:
 
 
 @router.get("/vehicles/{vehicle_id}", response_model=VehicleOut, responses=_NOT_FOUND)
-async def get_vehicle(vehicle_id: int, core: CoreDep, _: Viewer) -> VehicleOut:
+async def get_vehicle(vehicle_id: Id, core: CoreDep, _: Viewer) -> VehicleOut:
     """A vehicle with the tokens linked to it."""
     vehicle, tokens = await core.vehicles.detail(vehicle_id=VehicleId(vehicle_id))
     return VehicleOut.of(vehicle, tokens)
@@ -41,7 +42,7 @@ async def create_vehicle(body: VehicleIn, core: CoreDep, user: Operator) -> Vehi
 
 
 @router.patch("/vehicles/{vehicle_id}", response_model=VehicleOut, responses=_NOT_FOUND)
-async def change_vehicle(vehicle_id: int, body: VehiclePatch, core: CoreDep, user: Operator) -> VehicleOut:
+async def change_vehicle(vehicle_id: Id, body: VehiclePatch, core: CoreDep, user: Operator) -> VehicleOut:
     """Fields left out keep their value; an explicit null clears one (not the name)."""
     current, tokens = await core.vehicles.detail(vehicle_id=VehicleId(vehicle_id))
     fields = body.merged(
@@ -60,14 +61,14 @@ async def change_vehicle(vehicle_id: int, body: VehiclePatch, core: CoreDep, use
 @router.delete(
     "/vehicles/{vehicle_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response, responses=_NOT_FOUND
 )
-async def delete_vehicle(vehicle_id: int, core: CoreDep, user: Operator) -> Response:
+async def delete_vehicle(vehicle_id: Id, core: CoreDep, user: Operator) -> Response:
     """Its tokens stay, unlinked; past sessions keep the vehicle id they recorded."""
     await core.vehicles.delete(vehicle_id=VehicleId(vehicle_id), actor=user.username)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/vehicles/{vehicle_id}/tokens", response_model=TokenOut, responses=_NOT_FOUND)
-async def link_token(vehicle_id: int, body: TokenLinkIn, core: CoreDep, user: Operator) -> TokenOut:
+async def link_token(vehicle_id: Id, body: TokenLinkIn, core: CoreDep, user: Operator) -> TokenOut:
     """Sessions this token starts from now on record this vehicle."""
     token = await core.vehicles.link_token(
         token_value=body.value, vehicle_id=VehicleId(vehicle_id), actor=user.username
@@ -82,7 +83,7 @@ async def link_token(vehicle_id: int, body: TokenLinkIn, core: CoreDep, user: Op
     responses=_NOT_FOUND,
 )
 async def unlink_token(
-    vehicle_id: int, value: Annotated[str, Path(min_length=1, max_length=36)], core: CoreDep, user: Operator
+    vehicle_id: Id, value: Annotated[str, Path(min_length=1, max_length=36)], core: CoreDep, user: Operator
 ) -> Response:
     _, tokens = await core.vehicles.detail(vehicle_id=VehicleId(vehicle_id))
     if value not in tokens:
