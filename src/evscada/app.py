@@ -69,6 +69,7 @@ def build_core(
             allow_concurrent_transactions=settings.allow_concurrent_transactions,
             accepted_data_transfer_vendors=frozenset(settings.accepted_data_transfer_vendors),
             historian=settings.historian.query_config(),
+            login_backoff=settings.console.login_backoff.rules(),
         ),
     )
 
@@ -95,6 +96,7 @@ class Application:
             services=StationServices.of(self.core),
             registry=registry,
             adapters=[ADAPTERS[name] for name in settings.ocpp_versions],
+            storage_fault=self.database.faults.current,
             config=GatewayConfig(
                 host=settings.ocpp_host,
                 port=settings.ocpp_port,
@@ -108,6 +110,7 @@ class Application:
                 ping_interval=settings.websocket_ping_interval,
                 max_message_size=settings.websocket_max_message_size,
                 listen_backlog=settings.ocpp_listen_backlog,
+                backoff=settings.station_backoff,
             ),
         )
         self.aggregator = MeterAggregator(
@@ -152,7 +155,9 @@ class Application:
                 wake_webhooks=self.webhooks.worker.wake,
                 connected_by_version=lambda: Counter(s.adapter.version for s in self.gateway.registry.sessions()),
                 message_counts=self.gateway.message_counts,
+                handshake_refusals=self.gateway.refusals,
                 export_settle_seconds=self.settings.export_settle_seconds,
+                storage_fault=self.database.faults.current,
             )
             console = (
                 ConsoleContext(settings=self.settings.console, station_frames=self._station_frames)

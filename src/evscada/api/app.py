@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from evscada import __version__
 from evscada.api.deps import ApiContext
+from evscada.api.params import refuse_nul
 from evscada.api.routes import (
     alarms,
     audit,
+    charging_profiles,
     commands,
     device_model,
     events,
@@ -29,6 +31,30 @@ from evscada.api.routes import vehicles as vehicle_routes
 from evscada.api.routes import webhooks as webhook_routes
 from evscada.core.errors import DomainError, ErrorCategory
 
+ROUTERS = tuple(
+    module.router
+    for module in (
+        health,
+        stations,
+        transactions,
+        tokens,
+        commands,
+        events,
+        historian_routes,
+        webhook_routes,
+        notification_routes,
+        alarms,
+        local_lists,
+        reservations,
+        charging_profiles,
+        device_model,
+        site_routes,
+        vehicle_routes,
+        user_routes,
+        audit,
+    )
+)
+
 # What each kind of domain error means to an HTTP client. The command routes answer a station that is offline, slow
 # or answering an error themselves (409, 504, 502), from the command's outcome.
 STATUS_OF: dict[ErrorCategory, int] = {
@@ -37,6 +63,7 @@ STATUS_OF: dict[ErrorCategory, int] = {
     ErrorCategory.INVALID: 422,
     ErrorCategory.CREDENTIALS: 422,  # what an operator set, e.g. security profile 1 without a password
     ErrorCategory.UNAUTHENTICATED: 401,
+    ErrorCategory.THROTTLED: 429,
     ErrorCategory.UNSUPPORTED: 400,
     ErrorCategory.UNAVAILABLE: 400,
     ErrorCategory.STATION_ERROR: 400,
@@ -55,18 +82,15 @@ def create_api(context: ApiContext) -> FastAPI:
         redoc_url=None,
     )
     api.state.api = context  # read by deps.get_context only
-    for module in (health, stations, transactions, tokens, commands, events):
-        api.include_router(module.router, prefix="/api/v1")
-    api.include_router(historian_routes.router, prefix="/api/v1")
-    api.include_router(webhook_routes.router, prefix="/api/v1")
-    api.include_router(notification_routes.router, prefix="/api/v1")
-    api.include_router(alarms.router, prefix="/api/v1")
-    for module in (local_lists, reservations, device_model, site_routes, vehicle_routes, user_routes, audit):
-        api.include_router(module.router, prefix="/api/v1")
+    for router in ROUTERS:
+        api.include_router(router, prefix="/api/v1", dependencies=[Depends(refuse_nul)])
     api.include_router(metrics.router)  # /metrics, where Prometheus looks by default
 
     @api.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse({"detail": exc.message, "code": exc.code}, status_code=STATUS_OF[exc.category])
+        body = {"detail": exc.message, "code": exc.code}
+        if exc.field is not None:
+            body["field"] = exc.field
+        return JSONResponse(body, status_code=STATUS_OF[exc.category])
 
     return api

@@ -115,6 +115,9 @@ async def station_page(
         context["logging"] = (await core.frame_log.switched_on()).get(sid)
     if part == "alarms":
         context.update(await alarm_context(core, sid))
+    if part in (None, "profiles"):
+        context["profiles"] = await core.charging_profiles.profiles(station_id=sid, in_force=True)
+        context["charging_limits"] = await core.charging_reports.limits(station_id=sid)
     if part is None:
         context.update(await operations_context(core, sid))
         if user.role.allows(Role.OPERATOR):
@@ -128,6 +131,7 @@ async def station_page(
         "connectors": "station_connectors.html",
         "commands": "station_commands.html",
         "alarms": "station_alarms.html",
+        "profiles": "station_profiles.html",
     }.get(part, "station_log.html")
     return render(request, template, user, **context)
 

@@ -24,9 +24,10 @@ class DomainError(Exception):
     code = "domain_error"
     category: ClassVar[ErrorCategory]  # every subclass names one
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.field = field  # the request's field at fault (schedule.periods[1].limit), if one is; the API shows it
 
 
 # Stations

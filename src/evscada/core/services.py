@@ -17,6 +17,8 @@ from evscada.core.charging.queries import QueryService
 from evscada.core.charging.reservations import ReservationService
 from evscada.core.charging.transactions import TransactionService
 from evscada.core.control.commands import CommandService, StationCommander
+from evscada.core.energy.reports import ChargingReportService
+from evscada.core.energy.service import ChargingProfileService
 from evscada.core.historian.availability import AvailabilityService
 from evscada.core.historian.monitoring import MonitoringService
 from evscada.core.historian.samples import HistorianConfig, HistorianService
@@ -63,6 +65,8 @@ class Core:
     monitoring: MonitoringService
     frame_log: FrameLogService
     audit: AuditService
+    charging_profiles: ChargingProfileService
+    charging_reports: ChargingReportService
 
     @classmethod
     def build(
@@ -113,4 +117,6 @@ class Core:
             monitoring=MonitoringService(store=store, clock=clock),
             frame_log=FrameLogService(store=store, clock=clock),
             audit=AuditService(store=store),
+            charging_profiles=ChargingProfileService(store=store, clock=clock, commands=commands),
+            charging_reports=ChargingReportService(store=store, bus=bus, clock=clock),
         )

@@ -23,6 +23,8 @@ from evscada.core.charging.repositories import (
 )
 from evscada.core.charging.reservations import ReservationRepository
 from evscada.core.control.commands import CommandLogRepository
+from evscada.core.energy.reports import ChargingReportRepository
+from evscada.core.energy.service import ChargingProfileRepository
 from evscada.core.historian.availability import AvailabilityRepository
 from evscada.core.historian.monitoring import MonitoringReads
 from evscada.core.historian.samples import HistorianRepository
@@ -61,6 +63,8 @@ class UnitOfWork(Protocol):
     outbox: OutboxRepository
     webhooks: WebhookRepository
     deliveries: DeliveryRepository
+    charging_profiles: ChargingProfileRepository
+    charging_reports: ChargingReportRepository
 
 
 class CoreStore(Store[UnitOfWork], Protocol):

@@ -8,6 +8,7 @@ from evscada.core.charging.authorization import AuthorizationService
 from evscada.core.charging.meter_values import MeterValueService
 from evscada.core.charging.reservations import ReservationService
 from evscada.core.charging.transactions import TransactionService
+from evscada.core.energy.reports import ChargingReportService
 from evscada.core.ports import Clock
 from evscada.core.services import Core
 from evscada.core.stations.device_model import DeviceModelService
@@ -27,6 +28,7 @@ class StationServices:
     messages: StationMessageService  # station reports kept as records (DataTransfer, status notifications ...)
     device_model: DeviceModelService  # 2.0.1 NotifyReport
     reservations: ReservationService  # 2.0.1 ReservationStatusUpdate
+    charging_reports: ChargingReportService  # 2.0.1 ReportChargingProfiles, charging limits, EV charging needs
 
     @classmethod
     def of(cls, core: Core) -> StationServices:
@@ -40,4 +42,5 @@ class StationServices:
             messages=core.messages,
             device_model=core.device_model,
             reservations=core.reservations,
+            charging_reports=core.charging_reports,
         )

@@ -26,6 +26,8 @@ from evscada.storage.charging.tokens import SqlTokens
 from evscada.storage.charging.transactions import SqlTransactions
 from evscada.storage.control.command_log import SqlCommandLog
 from evscada.storage.db import Database
+from evscada.storage.energy.profiles import SqlChargingProfiles
+from evscada.storage.energy.reports import SqlChargingReports
 from evscada.storage.historian.monitoring import SqlMonitoring
 from evscada.storage.historian.samples import SqlAvailability, SqlHistorian
 from evscada.storage.notifications.deliveries import SqlDeliveries
@@ -78,6 +80,8 @@ class SqlUnitOfWork:
     monitoring = _Repository(SqlMonitoring)
     frame_log = _Repository(SqlFrameLog)
     audit = _Repository(SqlAudit)
+    charging_profiles = _Repository(SqlChargingProfiles)
+    charging_reports = _Repository(SqlChargingReports)
 
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection

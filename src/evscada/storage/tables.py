@@ -632,3 +632,81 @@ audit_log = Table(
     Index("ix_audit_log_target", "target_type", "target_id"),
     Index("ix_audit_log_actor_at", "actor", "at"),
 )
+
+# Energy (core/energy): charging profiles the CSMS set, and what 2.0.1 stations report about limits.
+charging_profiles = Table(
+    "charging_profiles",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("station_id", String(64), nullable=False),  # no foreign key: history outlives a removed station
+    Column("evse_id", Integer),  # 0: the station; NULL: a remote start's, until its transaction starts
+    Column("profile_id", Integer, nullable=False),  # the chargingProfileId the station knows
+    Column("stack_level", Integer, nullable=False),
+    Column("purpose", String(40), nullable=False),
+    Column("transaction_id", String(64)),  # a Tx profile's; a remote start's once its transaction started
+    Column("valid_to", UtcDateTime),
+    Column("profile", JSON, nullable=False),  # the whole profile (storage/energy/codec.py)
+    Column("via", String(16), nullable=False),  # set | remote_start
+    # pending | accepted | rejected | failed | cleared | replaced | expired
+    Column("status", String(16), nullable=False),
+    Column("answer", String(40)),
+    Column("command_id", BigPk),
+    Column("set_by", String(255), nullable=False),
+    Column("reason", String(500)),
+    Column("set_at", UtcDateTime, nullable=False),
+    Column("answered_at", UtcDateTime),
+    Column("ended_at", UtcDateTime),
+    Column("ended_by", String(255)),
+    Column("end_reason", String(200)),
+    Index("ix_charging_profiles_station_status", "station_id", "status"),
+)
+
+reported_charging_profiles = Table(
+    "reported_charging_profiles",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("station_id", String(64), nullable=False),
+    Column("request_id", Integer, nullable=False),
+    Column("evse_id", Integer, nullable=False),
+    Column("source", String(20), nullable=False),  # EMS | Other | SO | CSO (2.1: any word of 20)
+    Column("profile", JSON, nullable=False),
+    Column("reported_at", UtcDateTime, nullable=False),
+    Index("ix_reported_charging_profiles_station", "station_id", "request_id"),
+)
+
+charging_limits = Table(
+    "charging_limits",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("station_id", String(64), nullable=False),
+    Column("evse_id", Integer),  # NULL: the station as a whole
+    Column("source", String(20), nullable=False),
+    Column("grid_critical", Boolean),
+    Column("schedules", JSON, nullable=False),
+    Column("reported_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime),
+    Column("end_reason", String(16)),  # cleared | replaced
+    Index("ix_charging_limits_station_ended", "station_id", "ended_at"),
+)
+
+ev_charging_needs = Table(
+    "ev_charging_needs",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("station_id", String(64), nullable=False),
+    Column("evse_id", Integer, nullable=False),
+    Column("transfer_mode", String(20), nullable=False),
+    Column("departure_time", UtcDateTime),
+    Column("energy_amount_wh", Float),
+    Column("ev_min_current_a", Float),
+    Column("ev_max_current_a", Float),
+    Column("ev_max_voltage_v", Float),
+    Column("ev_max_power_w", Float),
+    Column("state_of_charge", Float),
+    Column("ev_energy_capacity_wh", Float),
+    Column("full_soc", Float),
+    Column("bulk_soc", Float),
+    Column("max_schedule_tuples", Integer),
+    Column("reported_at", UtcDateTime, nullable=False),
+    Index("ix_ev_charging_needs_station_evse", "station_id", "evse_id"),
+)

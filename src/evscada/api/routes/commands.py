@@ -10,7 +10,9 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
 from evscada.api.deps import CoreDep, Operator, Viewer
-from evscada.api.schemas import CommandLogOut, CommandOut
+from evscada.api.energy_schemas import ChargingProfileBody
+from evscada.api.params import EvseId, EvseIdOrZero
+from evscada.api.schemas import CommandLogOut, CommandOut, IdTokenType
 from evscada.core.control import commands as c
 from evscada.core.errors import CommandNotSupported
 from evscada.core.model import IdToken, StationId
@@ -24,8 +26,11 @@ class CommandBody(BaseModel):
 
 class RemoteStartBody(CommandBody):
     id_token: str = Field(min_length=1, max_length=36, description="the idTag / idToken to charge for")
-    token_type: str = Field("ISO14443", description="2.0.1 idToken type (ignored by 1.6 stations)")
-    evse_id: int | None = Field(None, ge=1, description="EVSE (1.6: connector); absent: the station chooses")
+    token_type: IdTokenType = Field("ISO14443", description="2.0.1 idToken type (ignored by 1.6 stations)")
+    evse_id: EvseId | None = Field(None, description="EVSE (1.6: connector); absent: the station chooses")
+    charging_profile: ChargingProfileBody | None = Field(
+        None, description="a Tx profile for the transaction (no transaction_id); checked like a set profile"
+    )
 
 
 class RemoteStopBody(CommandBody):
@@ -34,31 +39,42 @@ class RemoteStopBody(CommandBody):
 
 class ChangeAvailabilityBody(CommandBody):
     operative: bool = Field(description="false locks the station or EVSE (Inoperative)")
-    evse_id: int = Field(0, ge=0, description="0: the whole station")
-    connector_id: int | None = Field(None, ge=1)
+    evse_id: EvseIdOrZero = Field(0, description="0: the whole station")
+    connector_id: EvseId | None = None
 
 
 class ResetBody(CommandBody):
     kind: c.ResetKind = Field(c.ResetKind.SOFT, description="soft waits for sessions to end; hard does not")
-    evse_id: int | None = Field(None, ge=1, description="2.0.1 only: reset one EVSE")
+    evse_id: EvseId | None = Field(None, description="2.0.1 only: reset one EVSE")
 
 
 class UnlockConnectorBody(CommandBody):
-    evse_id: int = Field(ge=1)
-    connector_id: int = Field(1, ge=1)
+    evse_id: EvseId
+    connector_id: EvseId = 1
+
+
+# What TriggerMessage may ask for in any version (1.6 TriggerMessage, 2.0.1 MessageTriggerEnumType). The station's
+# version refuses what it does not know (400, naming the version); log and diagnostics status are asked for in the
+# station's own word.
+MessageTrigger = Literal[
+    "BootNotification",
+    "Heartbeat",
+    "StatusNotification",
+    "MeterValues",
+    "FirmwareStatusNotification",
+    "DiagnosticsStatusNotification",
+    "LogStatusNotification",
+    "TransactionEvent",
+    "SignChargingStationCertificate",
+    "SignV2GCertificate",
+    "SignCombinedCertificate",
+    "PublishFirmwareStatusNotification",
+]
 
 
 class TriggerMessageBody(CommandBody):
-    message: Literal[
-        "BootNotification",
-        "Heartbeat",
-        "StatusNotification",
-        "MeterValues",
-        "FirmwareStatusNotification",
-        "DiagnosticsStatusNotification",
-        "LogStatusNotification",
-    ]
-    evse_id: int | None = Field(None, ge=0)
+    message: MessageTrigger
+    evse_id: EvseIdOrZero | None = None
 
 
 class DataTransferBody(CommandBody):
@@ -70,7 +86,7 @@ class DataTransferBody(CommandBody):
 class SettingBody(BaseModel):
     name: str = Field(min_length=1, max_length=50, description="1.6 key, or 2.0.1 variable name")
     component: str | None = Field(None, max_length=50, description="2.0.1 component (required for 2.0.1)")
-    evse_id: int | None = Field(None, ge=0)
+    evse_id: EvseIdOrZero | None = None
 
     def ref(self) -> c.SettingRef:
         return c.SettingRef(name=self.name, component=self.component, evse_id=self.evse_id)
@@ -91,8 +107,8 @@ class GetBaseReportBody(CommandBody):
 class ComponentVariableBody(BaseModel):
     component: str = Field(min_length=1, max_length=50)
     component_instance: str | None = Field(None, max_length=50)
-    evse_id: int | None = Field(None, ge=1)
-    connector_id: int | None = Field(None, ge=1)
+    evse_id: EvseId | None = None
+    connector_id: EvseId | None = None
     variable: str | None = Field(None, min_length=1, max_length=50, description="absent: every variable")
     variable_instance: str | None = Field(None, max_length=50)
 
@@ -108,7 +124,10 @@ class GetReportBody(CommandBody):
 def _to_command(name: str, body: Any) -> c.Command:
     match body:
         case RemoteStartBody():
-            return c.RemoteStart(id_token=IdToken(body.id_token, body.token_type), evse_id=body.evse_id)
+            profile = body.charging_profile.to_core() if body.charging_profile else None
+            return c.RemoteStart(
+                id_token=IdToken(body.id_token, body.token_type), evse_id=body.evse_id, charging_profile=profile
+            )
         case RemoteStopBody():
             return c.RemoteStop(station_transaction_id=body.transaction_id)
         case ChangeAvailabilityBody():
@@ -166,13 +185,14 @@ def raise_failure(result: CommandOut) -> None:
 def _route(name: str, body_type: type[CommandBody]) -> Callable[..., Awaitable[CommandOut]]:
     async def send(station_id: str, body: body_type, core: CoreDep, user: Operator) -> CommandOut:  # type: ignore[valid-type]
         await core.queries.station(station_id=StationId(station_id))  # 404 before anything is logged
+        command, sid, reason = _to_command(name, body), StationId(station_id), body.reason
         try:
-            outcome = await core.commands.send(
-                station_id=StationId(station_id),
-                command=_to_command(name, body),
-                actor=user.username,
-                reason=body.reason,
-            )
+            if isinstance(command, c.RemoteStart):  # core.energy checks and keeps the profile it may carry
+                outcome = await core.charging_profiles.remote_start(
+                    station_id=sid, command=command, actor=user.username, reason=reason
+                )
+            else:
+                outcome = await core.commands.send(station_id=sid, command=command, actor=user.username, reason=reason)
         except CommandNotSupported as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, exc.message) from None
         result = CommandOut.of(outcome)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
 from evscada.core import events
 from evscada.core.access.audit import Auditor, AuditRepository
+from evscada.core.energy.profiles import ChargingProfile, ProfilePurpose, RateUnit
 from evscada.core.errors import CommandCallError, CommandNotSupported, CommandTimeout, StationOffline
 from evscada.core.model import IdToken, StationId
 from evscada.core.ports import Clock, EventBus, Store
@@ -35,12 +36,11 @@ class RemoteStart(Command):
     id_token: IdToken
     evse_id: int | None = None
     remote_start_id: int | None = None  # set by the service: links the transaction that follows
+    charging_profile: ChargingProfile | None = None  # a Tx profile for the transaction (core.energy checks it)
     name = "remote_start"
 
     def numbered(self, command_id: int) -> Command:
-        if self.remote_start_id is not None:
-            return self
-        return RemoteStart(id_token=self.id_token, evse_id=self.evse_id, remote_start_id=command_id)
+        return self if self.remote_start_id is not None else replace(self, remote_start_id=command_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +224,52 @@ class GetReport(Command):
         if self.request_id is not None:
             return self
         return GetReport(criteria=self.criteria, items=self.items, request_id=command_id)
+
+
+@dataclass(frozen=True, slots=True)
+class SetChargingProfile(Command):
+    """Install a charging profile on an EVSE (1.6: a connector; 0: the station as a whole); core.energy checks it."""
+
+    evse_id: int
+    profile: ChargingProfile
+    name = "set_charging_profile"
+
+
+@dataclass(frozen=True, slots=True)
+class ClearChargingProfile(Command):
+    """Clear the profile with this id, or every profile that matches the criteria given (none given: all)."""
+
+    profile_id: int | None = None
+    evse_id: int | None = None
+    purpose: ProfilePurpose | None = None
+    stack_level: int | None = None
+    name = "clear_charging_profile"
+
+
+@dataclass(frozen=True, slots=True)
+class GetCompositeSchedule(Command):
+    """What the profiles in force on an EVSE (0: the station) add up to over the next `duration_s` seconds."""
+
+    evse_id: int
+    duration_s: int
+    unit: RateUnit | None = None  # None: the station's choice
+    name = "get_composite_schedule"
+
+
+@dataclass(frozen=True, slots=True)
+class GetChargingProfiles(Command):
+    """Ask a 2.0.1 station for the profiles it holds; they arrive in ReportChargingProfiles under request_id."""
+
+    evse_id: int | None = None  # None: every EVSE; 0: the station
+    purpose: ProfilePurpose | None = None
+    stack_level: int | None = None
+    profile_ids: tuple[int, ...] = ()
+    sources: tuple[str, ...] = ()  # who set them: EMS, Other, SO, CSO
+    request_id: int | None = None  # set by the service to the command log id
+    name = "get_charging_profiles"
+
+    def numbered(self, command_id: int) -> Command:
+        return self if self.request_id is not None else replace(self, request_id=command_id)
 
 
 @dataclass(frozen=True, slots=True)

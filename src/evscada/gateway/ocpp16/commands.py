@@ -12,7 +12,7 @@ from evscada.core.control import commands as c
 from evscada.core.errors import CommandNotSupported
 from evscada.gateway import shared_commands
 from evscada.gateway.adapter import Payload, plain_reply
-from evscada.gateway.ocpp16 import mapping
+from evscada.gateway.ocpp16 import mapping, smart_charging
 from evscada.gateway.rpc import format_datetime
 
 ID_TAG_LENGTH = 20  # 1.6 idTag is CiString20Type
@@ -27,6 +27,8 @@ def _remote_start(cmd: c.RemoteStart) -> tuple[str, Payload]:
     payload: Payload = {"idTag": cmd.id_token.value}
     if cmd.evse_id is not None:
         payload["connectorId"] = cmd.evse_id  # 1.6 connector n is EVSE n
+    if cmd.charging_profile is not None:  # a TxProfile without a transactionId (core.energy checked it)
+        payload["chargingProfile"] = smart_charging.profile_payload(cmd.charging_profile)
     return "RemoteStartTransaction", payload
 
 
@@ -122,6 +124,7 @@ def _no_device_model(cmd: c.Command) -> tuple[str, Payload]:
 
 BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
     **shared_commands.BUILDERS,
+    **smart_charging.BUILDERS,
     c.SendLocalList: _send_local_list,
     c.ReserveNow: _reserve_now,
     c.GetBaseReport: _no_device_model,
@@ -157,4 +160,6 @@ def to_reply(command: c.Command, payload: Payload) -> c.CommandReply:
         return c.CommandReply(status="Accepted", data={"settings": settings})
     if isinstance(command, c.GetLocalListVersion):
         return c.CommandReply(status="Accepted", data={"version": payload["listVersion"]})
+    if isinstance(command, c.GetCompositeSchedule):
+        return smart_charging.composite_reply(command, payload)
     return plain_reply(command, payload)

@@ -11,7 +11,7 @@ from evscada.core.control import commands as c
 from evscada.core.errors import CommandNotSupported
 from evscada.gateway import shared_commands
 from evscada.gateway.adapter import Payload, plain_reply
-from evscada.gateway.ocpp201 import mapping
+from evscada.gateway.ocpp201 import mapping, smart_charging
 from evscada.gateway.rpc import format_datetime
 
 TRIGGERS = frozenset(m.value for m in MessageTriggerEnumType)  # what TriggerMessage may ask for
@@ -21,6 +21,8 @@ def _remote_start(cmd: c.RemoteStart) -> tuple[str, Payload]:
     payload: Payload = {"idToken": mapping.id_token_payload(cmd.id_token), "remoteStartId": cmd.remote_start_id or 0}
     if cmd.evse_id is not None:
         payload["evseId"] = cmd.evse_id
+    if cmd.charging_profile is not None:  # a TxProfile without a transactionId (core.energy checked it)
+        payload["chargingProfile"] = smart_charging.profile_payload(cmd.charging_profile)
     return "RequestStartTransaction", payload
 
 
@@ -156,6 +158,7 @@ def _get_report(cmd: c.GetReport) -> tuple[str, Payload]:
 
 BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
     **shared_commands.BUILDERS,
+    **smart_charging.BUILDERS,
     c.SendLocalList: _send_local_list,
     c.ReserveNow: _reserve_now,
     c.GetBaseReport: lambda cmd: ("GetBaseReport", {"requestId": cmd.request_id or 0, "reportBase": str(cmd.base)}),
@@ -201,4 +204,6 @@ def to_reply(command: c.Command, payload: Payload) -> c.CommandReply:
         return c.CommandReply(status=result["attributeStatus"], data={"statusInfo": result.get("attributeStatusInfo")})
     if isinstance(command, c.GetLocalListVersion):
         return c.CommandReply(status="Accepted", data={"version": payload["versionNumber"]})
+    if isinstance(command, c.GetCompositeSchedule):
+        return smart_charging.composite_reply(payload)
     return plain_reply(command, payload)

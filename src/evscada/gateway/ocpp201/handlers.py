@@ -7,7 +7,7 @@ import dataclasses
 from evscada.gateway import shared_handlers as shared
 from evscada.gateway import shared_mapping, validation
 from evscada.gateway.adapter import Dialect, HandlerTable, Payload, VersionAdapter, translator
-from evscada.gateway.ocpp201 import commands, mapping, report_mapping
+from evscada.gateway.ocpp201 import commands, mapping, report_mapping, smart_charging
 from evscada.gateway.rpc import FrameProblem
 from evscada.gateway.session import StationSession
 
@@ -131,26 +131,40 @@ async def reservation_status(s: StationSession, p: Payload) -> Payload:
 @on("NotifyChargingLimit")
 async def notify_charging_limit(s: StationSession, p: Payload) -> Payload:
     summary = f"charging limit set by {p['chargingLimit']['chargingLimitSource']} (EVSE {p.get('evseId', 'all')})"
-    return await shared.record(s, "charging_limit", p, summary)
+    message = shared_mapping.message("charging_limit", p, s.services.clock.now(), summary=summary)
+    limit = smart_charging.charging_limit(p)
+    await s.services.charging_reports.record_limit(station_id=s.station_id, limit=limit, message=message)
+    return {}
 
 
 @on("ClearedChargingLimit")
 async def cleared_charging_limit(s: StationSession, p: Payload) -> Payload:
     summary = f"charging limit of {p['chargingLimitSource']} cleared (EVSE {p.get('evseId', 'all')})"
-    return await shared.record(s, "charging_limit_cleared", p, summary)
+    message = shared_mapping.message("charging_limit_cleared", p, s.services.clock.now(), summary=summary)
+    await s.services.charging_reports.record_limit_cleared(
+        station_id=s.station_id, source=p["chargingLimitSource"], evse_id=p.get("evseId"), message=message
+    )
+    return {}
 
 
 @on("ReportChargingProfiles")
 async def report_charging_profiles(s: StationSession, p: Payload) -> Payload:
     summary = mapping.part_summary(f"charging profiles of EVSE {p['evseId']}", p, len(p["chargingProfile"]))
-    return await shared.record(s, "charging_profiles", p, summary)
+    message = shared_mapping.message("charging_profiles", p, s.services.clock.now(), summary=summary)
+    profiles = smart_charging.reported_profiles(p, message.timestamp)
+    await s.services.charging_reports.record_profiles(station_id=s.station_id, profiles=profiles, message=message)
+    return {}
 
 
 @on("NotifyEVChargingNeeds")
 async def notify_ev_charging_needs(s: StationSession, p: Payload) -> Payload:
-    # No smart charging yet: Rejected tells the station no schedule will follow, so it charges as it would.
-    await shared.record(s, "ev_charging_needs", p, f"EV charging needs on EVSE {p['evseId']}")
-    return {"status": "Rejected"}
+    message = shared_mapping.message(
+        "ev_charging_needs", p, s.services.clock.now(), summary=f"EV charging needs on EVSE {p['evseId']}"
+    )
+    needs = smart_charging.ev_charging_needs(p)
+    await s.services.charging_reports.record_needs(station_id=s.station_id, needs=needs, message=message)
+    # Accepted: the needs are kept for the planner; a profile follows only when a plan changes the EVSE's limit.
+    return {"status": "Accepted"}
 
 
 @on("NotifyEVChargingSchedule")

@@ -1,0 +1,1 @@
+"""SQL for energy: charging profiles set and reported, stations' charging limits, vehicles' charging needs."""
