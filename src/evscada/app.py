@@ -8,6 +8,7 @@ import gc
 import logging
 import signal
 from collections import Counter
+from datetime import timedelta
 from types import TracebackType
 
 from fastapi import FastAPI
@@ -22,6 +23,8 @@ from evscada.console.web import ConsoleContext
 from evscada.core.alarms.engine import AlarmEngine
 from evscada.core.alarms.rules import AlarmRules
 from evscada.core.clock import SystemClock
+from evscada.core.energy.sending import SendRule
+from evscada.core.energy.site_manager import SiteLoadManager
 from evscada.core.model import StationId
 from evscada.core.ports import Clock
 from evscada.core.services import Core, CoreConfig
@@ -140,12 +143,24 @@ class Application:
                 last_seen=lambda sid: session.last_seen if (session := registry.get(sid)) is not None else None,
             )
 
+        self.load_manager: SiteLoadManager | None = None
+        if settings.load_management_interval_seconds is not None:
+            self.load_manager = SiteLoadManager(
+                core=self.core,
+                store=self.store,
+                bus=self.bus,
+                interval=settings.load_management_interval_seconds,
+                rule=SendRule(min_interval=timedelta(seconds=settings.load_management_send_interval_seconds)),
+            )
+
     async def start(self) -> None:
         if self.settings.migrate_on_start:
             await self.database.migrate()
         await self.notifier.start()  # before the gateway: no alarm raised by a station goes unheard
         if self.alarm_engine is not None:
             await self.alarm_engine.start()  # before the gateway: it must see the first station's first event
+        if self.load_manager is not None:
+            await self.load_manager.start()  # before the gateway: it must see the first session start
         await self.gateway.start()
         if self.settings.http_port is not None:
             api = ApiContext(
@@ -158,6 +173,7 @@ class Application:
                 handshake_refusals=self.gateway.refusals,
                 export_settle_seconds=self.settings.export_settle_seconds,
                 storage_fault=self.database.faults.current,
+                load_manager=self.load_manager,
             )
             console = (
                 ConsoleContext(settings=self.settings.console, station_frames=self._station_frames)
@@ -201,6 +217,8 @@ class Application:
         if self.http is not None:
             await self.http.stop()
         await self.gateway.stop()
+        if self.load_manager is not None:
+            await self.load_manager.stop()
         if self.alarm_engine is not None:
             await self.alarm_engine.stop()
         await self.notifier.stop()  # after the engine: its last alarm changes still reach the outbox

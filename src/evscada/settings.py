@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     alarms: AlarmSettings = Field(default_factory=AlarmSettings, description="alarm engine rules ([alarms] table)")
+    load_management_interval_seconds: float | None = Field(
+        15.0, gt=0, description="site load management recomputes at least this often; null: no load management"
+    )
+    load_management_send_interval_seconds: float = Field(
+        30.0, ge=0, description="a station is sent a new limit at most this often, unless it must go down"
+    )
 
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
 

@@ -25,6 +25,7 @@ from evscada.api.routes import (
 )
 from evscada.api.routes import historian as historian_routes
 from evscada.api.routes import notifications as notification_routes
+from evscada.api.routes import site_limits as site_limit_routes
 from evscada.api.routes import sites as site_routes
 from evscada.api.routes import users as user_routes
 from evscada.api.routes import vehicles as vehicle_routes
@@ -49,6 +50,7 @@ ROUTERS = tuple(
         charging_profiles,
         device_model,
         site_routes,
+        site_limit_routes,
         vehicle_routes,
         user_routes,
         audit,

@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from evscada.bus.local import LocalBus
 from evscada.core.access.users import Role, User, csrf_token
+from evscada.core.energy.site_manager import SiteLoadManager
 from evscada.core.notifications.deliveries import Delivery, DeliveryFilter
 from evscada.core.services import Core
 
@@ -44,6 +45,7 @@ class ApiContext:
     export_settle_seconds: float
     storage_fault: Callable[[], str | None]  # why the database fails now (a full disk ...); None when it works
     closing: asyncio.Event = field(default_factory=asyncio.Event)  # set when the server stops: live streams end
+    load_manager: SiteLoadManager | None = None  # site load management, when it runs in this process
 
 
 def get_context(request: Request) -> ApiContext:

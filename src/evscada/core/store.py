@@ -25,6 +25,7 @@ from evscada.core.charging.reservations import ReservationRepository
 from evscada.core.control.commands import CommandLogRepository
 from evscada.core.energy.reports import ChargingReportRepository
 from evscada.core.energy.service import ChargingProfileRepository
+from evscada.core.energy.site_manager import SiteLimitRepository
 from evscada.core.historian.availability import AvailabilityRepository
 from evscada.core.historian.monitoring import MonitoringReads
 from evscada.core.historian.samples import HistorianRepository
@@ -65,6 +66,7 @@ class UnitOfWork(Protocol):
     deliveries: DeliveryRepository
     charging_profiles: ChargingProfileRepository
     charging_reports: ChargingReportRepository
+    site_limits: SiteLimitRepository
 
 
 class CoreStore(Store[UnitOfWork], Protocol):

@@ -28,6 +28,7 @@ from evscada.storage.control.command_log import SqlCommandLog
 from evscada.storage.db import Database
 from evscada.storage.energy.profiles import SqlChargingProfiles
 from evscada.storage.energy.reports import SqlChargingReports
+from evscada.storage.energy.site_limits import SqlSiteLimits
 from evscada.storage.historian.monitoring import SqlMonitoring
 from evscada.storage.historian.samples import SqlAvailability, SqlHistorian
 from evscada.storage.notifications.deliveries import SqlDeliveries
@@ -82,6 +83,7 @@ class SqlUnitOfWork:
     audit = _Repository(SqlAudit)
     charging_profiles = _Repository(SqlChargingProfiles)
     charging_reports = _Repository(SqlChargingReports)
+    site_limits = _Repository(SqlSiteLimits)
 
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection

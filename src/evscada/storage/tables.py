@@ -710,3 +710,18 @@ ev_charging_needs = Table(
     Column("reported_at", UtcDateTime, nullable=False),
     Index("ix_ev_charging_needs_station_evse", "station_id", "evse_id"),
 )
+
+site_limits = Table(
+    "site_limits",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("site_id", BigPk, ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # period (of the load curve) | curtailment
+    Column("starts_at", UtcDateTime),  # a period's start; when a curtailment was imposed
+    Column("ends_at", UtcDateTime),  # NULL: an open-ended period
+    Column("max_a", Float),  # per phase
+    Column("max_w", Float),
+    Column("set_by", String(255), nullable=False),
+    Column("set_at", UtcDateTime, nullable=False),
+    Index("ix_site_limits_site", "site_id"),
+)
