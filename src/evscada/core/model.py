@@ -242,7 +242,7 @@ class StationMessage:
     timestamp: datetime
     payload: dict[str, Any] = field(default_factory=dict)
     summary: str | None = None
-    status: str | None = None  # the outcome a status report states (firmware, diagnostics/log upload), as read
+    status: str | None = None  # the word the report states: a status report's outcome, a security event's type
     problems: tuple[ComponentProblem, ...] = ()  # what the version's mapping read as problems in it
 
 

@@ -38,7 +38,8 @@ async def data_transfer(s: StationSession, p: Payload) -> Payload:
 
 
 async def security_event(s: StationSession, p: Payload) -> Payload:
-    return await record(s, "security_event", p, shared_mapping.security_event_summary(p), at="timestamp")
+    summary = shared_mapping.security_event_summary(p)
+    return await record(s, "security_event", p, summary, at="timestamp", status=p["type"])
 
 
 async def sign_certificate(s: StationSession, p: Payload) -> Payload:

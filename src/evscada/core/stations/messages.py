@@ -43,7 +43,7 @@ class StationMessageService:
                 events.SecurityEventRaised(
                     station_id=station_id,
                     at=message.timestamp,
-                    kind=str(message.payload.get("type")),
+                    kind=str(message.status),
                     detail=message.summary or "",
                 )
             )
