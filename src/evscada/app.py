@@ -73,6 +73,7 @@ def build_core(
             accepted_data_transfer_vendors=frozenset(settings.accepted_data_transfer_vendors),
             historian=settings.historian.query_config(),
             login_backoff=settings.console.login_backoff.rules(),
+            operator_zone=settings.operator_zone,
         ),
     )
 
@@ -151,6 +152,8 @@ class Application:
                 bus=self.bus,
                 interval=settings.load_management_interval_seconds,
                 rule=SendRule(min_interval=timedelta(seconds=settings.load_management_send_interval_seconds)),
+                lease=timedelta(seconds=settings.load_management_lease_seconds),
+                zone=settings.operator_zone,
             )
 
     async def start(self) -> None:

@@ -344,14 +344,18 @@ def _cert_dev(args: argparse.Namespace, settings: Settings) -> int:
 async def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from evscada.demo.marker import MARKER
     from evscada.demo.run import DEMO_DATABASE, run_demo
+    from evscada.demo.world import LOCAL as DEMO_ZONE
 
     if args.stations < 1:
         print("evscada demo: --stations must be at least 1", file=sys.stderr)
         return 2
     # The demo never writes into the production database by accident: its own file unless told otherwise.
     url = args.database or f"sqlite+aiosqlite:///{DEMO_DATABASE}"
+    update: dict[str, object] = {"database_url": url}
+    if "operator_timezone" not in settings.model_fields_set:  # the demo's buses keep Berlin's timetable
+        update["operator_timezone"] = DEMO_ZONE.key
     await run_demo(
-        settings.model_copy(update={"database_url": url}),
+        settings.model_copy(update=update),
         stations=args.stations,
         reset=args.reset,
         plan=[] if args.no_faults else None,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from evscada.console.config import ConsoleSettings
@@ -76,6 +77,9 @@ class Settings(BaseSettings):
 
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    operator_timezone: str = Field(
+        "UTC", description="IANA time zone of the operator's clock: vehicles' daily departures are times of day in it"
+    )
     alarms: AlarmSettings = Field(default_factory=AlarmSettings, description="alarm engine rules ([alarms] table)")
     load_management_interval_seconds: float | None = Field(
         15.0, gt=0, description="site load management recomputes at least this often; null: no load management"
@@ -83,8 +87,29 @@ class Settings(BaseSettings):
     load_management_send_interval_seconds: float = Field(
         30.0, ge=0, description="a station is sent a new limit at most this often, unless it must go down"
     )
+    load_management_lease_seconds: float = Field(
+        900.0,
+        ge=60,
+        description="a load management limit holds this long unless renewed; then the station's fail-safe applies",
+    )
 
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+
+    @field_validator("operator_timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(
+                f"{name!r} is not an IANA time zone name; use one such as 'Europe/Berlin' or 'UTC'"
+            ) from None
+        return name
+
+    @property
+    def operator_zone(self) -> ZoneInfo:
+        """operator_timezone as a zone (checked at load)."""
+        return ZoneInfo(self.operator_timezone)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:

@@ -41,7 +41,8 @@ async def test_operators_keep_vehicles_and_viewers_read_them(csms: Csms, api: ht
     created = await api.post("/vehicles", json=BUS, headers=operator)
     assert created.status_code == 201, created.text
     vehicle = created.json()
-    assert vehicle | {"id": 0} == BUS | {"id": 0, "tokens": []}
+    unplanned = {"departure_time": None, "next_departure": None, "next_departure_at": None, "target_soc_pct": None}
+    assert vehicle | {"id": 0} == BUS | unplanned | {"id": 0, "tokens": [], "priority": 0, "max_power_w": None}
     assert (await api.post("/vehicles", json=BUS, headers=operator)).status_code == 409
     assert (await api.post("/vehicles", json={"name": "Car"}, headers=viewer)).status_code == 403
     assert (await api.patch(f"/vehicles/{vehicle['id']}", json={"fleet": None}, headers=viewer)).status_code == 403

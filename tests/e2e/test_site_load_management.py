@@ -21,7 +21,7 @@ import pytest
 from evscada.core.access.users import Role
 from evscada.core.energy.grid import Limit
 from evscada.core.energy.site_manager import SiteLoadManager
-from evscada.core.model import SiteId, StationId
+from evscada.core.model import SiteId, StationId, Supply
 from evscada.simulator.fleet import run_station
 from evscada.simulator.model import Timing, dc_station
 from evscada.simulator.station import cancel_quietly
@@ -209,7 +209,7 @@ async def test_a_station_that_rejects_its_limit_is_alarmed_and_uncontrolled(
 
         assert await eventually(alarmed)
         draw = (await api.get(f"/sites/{site_id}/draw")).json()
-        assert draw["uncontrolled"] == ["REFUSER"]
+        assert draw["uncontrolled"] == ["REFUSER"], draw
         assert [s["reason"] for s in draw["sessions"]] == ["uncontrolled_reserve"]
 
 
@@ -278,3 +278,74 @@ async def test_the_limits_are_stored_and_read_back_at_start(csms: Csms, api: htt
     assert (limits.curtailment.until, limits.curtailment.limit) == (until, Limit(amps=50))
     actions = [row["action"] for row in await csms.rows("audit_log", target_type="site", actor="grid")]
     assert actions == ["site.limit_curve", "site.curtail"]
+
+
+async def test_a_station_that_draws_more_than_its_limit_is_alarmed_and_its_maximum_reserved(
+    csms: Csms, api: httpx.AsyncClient
+) -> None:
+    """It says Accepted and goes on drawing 90 kW against a 100 kW site it shares: after the grace (four recompute
+    intervals with its limit in force, then four over it) it is `overdraw` and its draw is reserved."""
+    site_id = await depot(csms, ["GREEDY"])
+    await csms.add_token("CARD-9")
+    async with open_socket(csms.url("GREEDY"), "ocpp1.6") as ws:
+        await _call(ws, "b", "BootNotification", _boot("1.6"))
+        started = await _call(ws, "s", *_started("1.6"))
+        call = await _next_call(ws, "SetChargingProfile")
+        await ws.send(json.dumps([3, call[1], {"status": "Accepted"}]))
+        limit_w = call[3]["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"]
+        assert limit_w <= LIMIT_W
+        greedy_w = 150e3  # well over anything the site can give it
+
+        async def meter(n: int) -> None:
+            at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            sample = {"value": str(greedy_w), "measurand": "Power.Active.Import", "unit": "W"}
+            values = {"connectorId": 1, "transactionId": started["transactionId"]}
+            values["meterValue"] = [{"timestamp": at, "sampledValue": [sample]}]
+            await _call(ws, f"m{n}", "MeterValues", values)
+
+        async def alarmed() -> list[dict[str, Any]]:
+            return await csms.rows("alarms", station_id="GREEDY", source="overdraw")
+
+        n = 0
+        deadline = asyncio.get_running_loop().time() + 20
+        while not await alarmed() and asyncio.get_running_loop().time() < deadline:
+            await meter(n)
+            n += 1
+            await asyncio.sleep(0.5)
+        (alarm,) = await alarmed()
+        assert "150.0 kW" in alarm["message"]
+        draw = (await api.get(f"/sites/{site_id}/draw")).json()
+        assert draw["uncontrolled"] == ["GREEDY"]
+        assert [s["reason"] for s in draw["sessions"]] == ["uncontrolled_reserve"]
+
+
+async def test_a_feeder_limits_the_stations_under_it_and_the_others_share_the_rest(
+    csms: Csms, api: httpx.AsyncClient
+) -> None:
+    """100 kW at the connection, a 30 kW feeder over DC-1 and DC-2: those two share 30 kW, DC-3 has its own 50 kW."""
+    site_id = await depot(csms, ["DC-1", "DC-2", "DC-3"])
+    core = csms.app.core
+    feeder = await core.layout.add_feeder(site_id=site_id, name="Feeder A", limit=Limit(watts=30e3))
+    for sid in ("DC-1", "DC-2", "DC-3"):
+        await core.layout.set_station_supply(
+            station_id=StationId(sid),
+            feeder_id=feeder.id if sid != "DC-3" else None,
+            max_power_w=50e3,
+            supply=Supply.DC,
+            phases=None,
+        )
+    async with dc_stations(csms, "2.0.1", ["DC-1", "DC-2", "DC-3"]) as sids:
+        since = datetime.now(UTC)
+        for n, sid in enumerate(sids, 1):
+            await start(csms, sid, n)
+        assert await eventually(lambda: obeying(csms, sids[:2], 15e3, since), timeout=BOUND + 3)
+
+        async def third_at_full() -> bool:
+            return any(s == "DC-3" and w > 49e3 for at, s, w in await power(csms) if at > since)
+
+        assert await eventually(third_at_full, timeout=BOUND + 3)
+        draw = (await api.get(f"/sites/{site_id}/draw")).json()
+        nodes = {n["name"]: n for n in draw["nodes"]}
+        assert nodes["Feeder A"]["limit"]["max_kw"] == 30 and nodes["Feeder A"]["stations"] == ["DC-1", "DC-2"]
+        assert nodes["Feeder A"]["allocated_kw"] == pytest.approx(30, abs=0.01)
+        assert nodes["Feeder A"]["parent"] == draw["nodes"][0]["id"] == f"site-{site_id}"

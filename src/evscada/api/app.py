@@ -23,6 +23,7 @@ from evscada.api.routes import (
     tokens,
     transactions,
 )
+from evscada.api.routes import feeders as feeder_routes
 from evscada.api.routes import historian as historian_routes
 from evscada.api.routes import notifications as notification_routes
 from evscada.api.routes import site_limits as site_limit_routes
@@ -51,6 +52,7 @@ ROUTERS = tuple(
         device_model,
         site_routes,
         site_limit_routes,
+        feeder_routes,
         vehicle_routes,
         user_routes,
         audit,

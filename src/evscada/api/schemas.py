@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, time
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from evscada.api.params import Id
+from evscada.api.params import Id, Time
 from evscada.core.access.audit import AuditEntry
 from evscada.core.access.users import ApiKey, User
 from evscada.core.charging.queries import StationView
@@ -55,6 +55,10 @@ class StationOut(BaseModel):
     name: str | None = None
     site: SiteRef | None = None
     location: Location | None = None  # the station's own; a station without one stands at its site's
+    feeder_id: int | None = None  # its supply at its site (load management); none: the grid connection
+    max_power_w: float | None = None  # per EVSE
+    supply: str | None = None  # AC | DC
+    phases: int | None = None
 
     @classmethod
     def of(cls, view: StationView) -> StationOut:
@@ -63,6 +67,10 @@ class StationOut(BaseModel):
             name=s.name,
             site=SiteRef(id=view.site.id, name=view.site.name) if view.site else None,
             location=Location.of(s.latitude, s.longitude),
+            feeder_id=s.feeder_id,
+            max_power_w=s.max_power_w,
+            supply=None if s.supply is None else str(s.supply),
+            phases=s.phases,
             id=s.id,
             registration=str(s.registration),
             security_profile=int(s.security_profile),
@@ -340,6 +348,28 @@ class StationPlacement(BaseModel):
         return {**current, **{name: getattr(self, name) for name in sent}}
 
 
+def _time_of_day(value: time | None) -> time | None:
+    if value is not None and value.tzinfo is not None:
+        raise ValueError("a time of day without an offset (04:30): it is read in the operator's time zone")
+    return value
+
+
+# What departure-aware charging needs of a vehicle (all optional; core/access/departures.py).
+DepartureTime = Annotated[
+    time,
+    AfterValidator(_time_of_day),
+    Field(description="leaves every day at this time of day (HH:MM), in the operator's time zone (operator_timezone)"),
+]
+OneOffDeparture = Annotated[
+    Time, Field(description="a one-off departure (with offset); wins over departure_time while in the future")
+]
+TargetSoc = Annotated[float, Field(ge=1, le=100, allow_inf_nan=False, description="charged to this by departure, %")]
+Priority = Annotated[int, Field(ge=0, le=100, description="higher charges first when power is short (0: most)")]
+VehiclePower = Annotated[
+    float, Field(gt=0, le=1e6, allow_inf_nan=False, description="the most the vehicle takes, in W")
+]
+
+
 class VehicleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -348,6 +378,11 @@ class VehicleIn(BaseModel):
     fleet_number: str | None = Field(None, max_length=50)
     fleet: str | None = Field(None, max_length=100)
     battery_capacity_wh: float | None = Field(None, gt=0, allow_inf_nan=False)
+    departure_time: DepartureTime | None = None
+    next_departure: OneOffDeparture | None = None
+    target_soc_pct: TargetSoc | None = None
+    priority: Priority = 0
+    max_power_w: VehiclePower | None = None
 
 
 class VehiclePatch(_Partial):
@@ -356,8 +391,14 @@ class VehiclePatch(_Partial):
     fleet_number: str | None = Field(None, max_length=50)
     fleet: str | None = Field(None, max_length=100)
     battery_capacity_wh: float | None = Field(None, gt=0, allow_inf_nan=False)
+    departure_time: DepartureTime | None = None
+    next_departure: OneOffDeparture | None = None
+    target_soc_pct: TargetSoc | None = None
+    priority: Priority | None = None
+    max_power_w: VehiclePower | None = None
 
     _name = field_validator("name")(_not_null)
+    _priority = field_validator("priority")(_not_null)
 
 
 class VehicleOut(BaseModel):
@@ -367,10 +408,20 @@ class VehicleOut(BaseModel):
     fleet_number: str | None
     fleet: str | None
     battery_capacity_wh: float | None
+    departure_time: time | None  # a time of day in the operator's time zone
+    next_departure: datetime | None  # the one-off, as set (even once past)
+    target_soc_pct: float | None
+    priority: int
+    max_power_w: float | None
+    next_departure_at: datetime | None = Field(
+        None, description="when it leaves next (UTC): the one-off while ahead, else the next daily departure"
+    )
     tokens: list[str] | None = None  # in the detail only: the tokens it charges with
 
     @classmethod
-    def of(cls, vehicle: Vehicle, tokens: list[str] | None = None) -> VehicleOut:
+    def of(
+        cls, vehicle: Vehicle, tokens: list[str] | None = None, *, next_departure_at: datetime | None = None
+    ) -> VehicleOut:
         return cls(
             id=vehicle.id,
             name=vehicle.name,
@@ -378,6 +429,12 @@ class VehicleOut(BaseModel):
             fleet_number=vehicle.fleet_number,
             fleet=vehicle.fleet,
             battery_capacity_wh=vehicle.battery_capacity_wh,
+            departure_time=vehicle.departure_time,
+            next_departure=vehicle.next_departure,
+            target_soc_pct=vehicle.target_soc_pct,
+            priority=vehicle.priority,
+            max_power_w=vehicle.max_power_w,
+            next_departure_at=next_departure_at,
             tokens=tokens,
         )
 

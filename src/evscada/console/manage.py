@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -46,10 +47,21 @@ async def dispatch_page(request: Request, core: CoreDep, user: PageUser) -> HTML
         for c in s.connectors:
             if c.reading is not None and c.reading.vehicle_id is not None:
                 at_charger[int(c.reading.vehicle_id)] = (s, c)
-    rows = [_dispatch_row(vehicle, at_charger.get(int(vehicle.id))) for vehicle in await core.vehicles.list()]
+    rows = [
+        _dispatch_row(vehicle, at_charger.get(int(vehicle.id)), core.vehicles.next_departure_at(vehicle))
+        for vehicle in await core.vehicles.list()
+    ]
     rows.sort(key=lambda r: (r.station is None, r.vehicle.name))
     fragment = request.query_params.get("fragment")
-    return render(request, "dispatch_rows.html" if fragment else "dispatch.html", user, rows=rows)
+    return render(
+        request,
+        "dispatch_rows.html" if fragment else "dispatch.html",
+        user,
+        rows=rows,
+        zone=core.vehicles.zone,
+        message=request.query_params.get("message"),
+        failed=request.query_params.get("failed") == "1",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,17 +71,76 @@ class DispatchRow:
     connector: ConnectorSummary | None
     faults: list[str]
     end: datetime | None
+    departs: datetime | None = None  # when it leaves next (UTC): its one-off departure or its daily one
+    plan: str | None = None  # the energy planner's verdict for this vehicle (ready in time or not); shown when set
+
+    @property
+    def one_off(self) -> bool:
+        """Whether it next leaves at its one-off departure rather than at its daily time."""
+        return self.departs is not None and self.departs == self.vehicle.next_departure
 
 
-def _dispatch_row(vehicle: Vehicle, where: tuple[StationSummary, ConnectorSummary] | None) -> DispatchRow:
+def _dispatch_row(
+    vehicle: Vehicle, where: tuple[StationSummary, ConnectorSummary] | None, departs: datetime | None
+) -> DispatchRow:
     if where is None:
-        return DispatchRow(vehicle, None, None, [], None)
+        return DispatchRow(vehicle, None, None, [], None, departs)
     s, c = where
     faults = [f"{c.connector.status} {c.connector.error_code or ''}".strip()] if c.state == "faulted" else []
     if not s.station.online:
         faults.append("station offline")
     end = expected_end(c.reading, vehicle.battery_capacity_wh) if c.reading else None
-    return DispatchRow(vehicle, s, c, faults, end)
+    return DispatchRow(vehicle, s, c, faults, end, departs)
+
+
+@router.post("/dispatch/{vehicle_id}")
+async def dispatch_change(request: Request, vehicle_id: int, core: CoreDep, user: PageUser) -> RedirectResponse:
+    """One vehicle's departures, target SoC and priority, as an operator sets them on the dispatch page (audited)."""
+    form = await read_form(request, user)
+    need(user, Role.OPERATOR)
+    try:
+        current = await core.vehicles.get(vehicle_id=VehicleId(vehicle_id))
+        changed = replace(current, **_dispatch_fields(form, core.vehicles.zone))
+        await core.vehicles.update(vehicle=changed, actor=user.username)
+    except DomainError as exc:
+        return _dispatch_back(exc.message, vehicle_id, failed=True)
+    except ValueError as exc:
+        return _dispatch_back(f"invalid input: {exc}", vehicle_id, failed=True)
+    return _dispatch_back(f"{changed.name} saved", vehicle_id)
+
+
+def _dispatch_fields(form: dict[str, str], zone: ZoneInfo) -> dict[str, Any]:
+    """The form's text as vehicle fields: an empty field clears, times are on the operator's clock."""
+    daily = form.get("departure_time", "").strip()
+    one_off = form.get("next_departure", "").strip()
+    target = form.get("target_soc_pct", "").strip()
+    priority = form.get("priority", "").strip()
+    try:
+        departure_time = time.fromisoformat(daily) if daily else None
+    except ValueError:
+        raise ValueError(f"departure time {daily!r} is not a time of day such as 04:30") from None
+    try:
+        next_departure = datetime.fromisoformat(one_off) if one_off else None
+    except ValueError:
+        raise ValueError(f"one-off departure {one_off!r} is not a date and time such as 2026-03-29T04:30") from None
+    if next_departure is not None and next_departure.tzinfo is None:
+        next_departure = next_departure.replace(tzinfo=zone)  # as the operator's clock shows it
+    try:
+        target_soc_pct = float(target) if target else None
+        whole_priority = int(priority) if priority else 0
+    except ValueError:
+        raise ValueError("target SoC is a number of per cent, priority a whole number") from None
+    return {
+        "departure_time": departure_time,
+        "next_departure": next_departure,
+        "target_soc_pct": target_soc_pct,
+        "priority": whole_priority,
+    }
+
+
+def _dispatch_back(message: str, vehicle_id: int, failed: bool = False) -> RedirectResponse:
+    flag = "&failed=1" if failed else ""
+    return RedirectResponse(f"/dispatch?message={quote(message)}{flag}#vehicle-{vehicle_id}", status_code=303)
 
 
 @router.get("/access", response_class=HTMLResponse)

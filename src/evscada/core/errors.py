@@ -177,6 +177,19 @@ class UnknownToken(DomainError):
     category = ErrorCategory.NOT_FOUND
 
 
+# Energy
+
+
+class UnknownFeeder(DomainError):
+    code = "unknown_feeder"
+    category = ErrorCategory.NOT_FOUND
+
+
+class FeederInUse(DomainError):
+    code = "feeder_in_use"  # stations or feeders still hang under it: move or delete them first
+    category = ErrorCategory.CONFLICT
+
+
 # Alarms
 
 

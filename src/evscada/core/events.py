@@ -58,6 +58,20 @@ class MeterValuesRecorded(Event):
     transaction_pk: TransactionPk | None
     count: int
     energy_register_wh: float | None = None  # the last Energy.Active.Import.Register (Wh) among the samples
+    power_w: float | None = None  # the last Power.Active.Import (W) of the outlet
+    soc_pct: float | None = None  # the last SoC (%) the vehicle reported
+
+
+@dataclass(frozen=True, slots=True)
+class EvChargingNeedsReported(Event):
+    """A vehicle told its needs through the station (2.0.1 NotifyEVChargingNeeds): the planner's input."""
+
+    evse_id: int
+    departure: datetime | None
+    energy_wh: float | None  # what it asks for
+    soc_pct: float | None
+    capacity_wh: float | None
+    max_power_w: float | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any, NewType
 
 StationId = NewType("StationId", str)
@@ -75,6 +75,13 @@ class IdToken:
     type: str = "Central"
 
 
+class Supply(enum.StrEnum):
+    """What a station's EVSEs deliver (the values of core/energy/grid.Current)."""
+
+    AC = "AC"
+    DC = "DC"
+
+
 @dataclass(slots=True)
 class Station:
     id: StationId
@@ -97,6 +104,11 @@ class Station:
     site_id: SiteId | None = None
     latitude: float | None = None  # WGS 84 degrees; a station without its own location shows at its site's
     longitude: float | None = None
+    # Its electrical place at its site, for load management (None: not known).
+    feeder_id: int | None = None  # the feeder of its site it hangs from; none: straight from the grid connection
+    max_power_w: float | None = None  # what one of its EVSEs can deliver
+    supply: Supply | None = None
+    phases: int | None = None  # AC: the phases it is wired to (1, 2 or 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +278,12 @@ class Vehicle:
     fleet_number: str | None = None  # e.g. a bus's number in its fleet
     fleet: str | None = None
     battery_capacity_wh: float | None = None
+    # What departure-aware charging plans for (core/access/departures.py: next_departure):
+    departure_time: time | None = None  # leaves every day at this time of day, in the operator's time zone (naive)
+    next_departure: datetime | None = None  # a one-off departure (UTC); wins over departure_time while in the future
+    target_soc_pct: float | None = None  # charged to this state of charge by its departure, 1-100 %
+    priority: int = 0  # higher charges first when power is short, -100..100
+    max_power_w: float | None = None  # the most it takes (its on-board charger or battery), W
 
 
 class AlarmPriority(enum.IntEnum):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from evscada.core.access.audit import Auditor, AuditService
 from evscada.core.access.logins import LoginBackOff, LoginService
@@ -17,6 +18,7 @@ from evscada.core.charging.queries import QueryService
 from evscada.core.charging.reservations import ReservationService
 from evscada.core.charging.transactions import TransactionService
 from evscada.core.control.commands import CommandService, StationCommander
+from evscada.core.energy.layout import ElectricalLayout
 from evscada.core.energy.reports import ChargingReportService
 from evscada.core.energy.service import ChargingProfileService
 from evscada.core.historian.availability import AvailabilityService
@@ -39,6 +41,7 @@ class CoreConfig:
     accepted_data_transfer_vendors: frozenset[str] = frozenset()
     historian: HistorianConfig = field(default_factory=HistorianConfig)
     login_backoff: LoginBackOff = field(default_factory=LoginBackOff)
+    operator_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))  # vehicles' daily departures are in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,7 @@ class Core:
     audit: AuditService
     charging_profiles: ChargingProfileService
     charging_reports: ChargingReportService
+    layout: ElectricalLayout
 
     @classmethod
     def build(
@@ -104,7 +108,7 @@ class Core:
             access=AccessService(store=store, clock=clock, hasher=hasher, audit=audit),
             queries=QueryService(store=store, clock=clock),
             sites=SiteService(store=store, audit=audit),
-            vehicles=VehicleService(store=store, audit=audit),
+            vehicles=VehicleService(store=store, audit=audit, clock=clock, zone=config.operator_zone),
             clock=clock,
             historian=HistorianService(store=store, clock=clock, config=config.historian),
             availability=AvailabilityService(store=store, clock=clock),
@@ -119,4 +123,5 @@ class Core:
             audit=AuditService(store=store),
             charging_profiles=ChargingProfileService(store=store, clock=clock, commands=commands),
             charging_reports=ChargingReportService(store=store, bus=bus, clock=clock),
+            layout=ElectricalLayout(store=store, clock=clock, audit=audit),
         )

@@ -23,6 +23,7 @@ from evscada.core.charging.repositories import (
 )
 from evscada.core.charging.reservations import ReservationRepository
 from evscada.core.control.commands import CommandLogRepository
+from evscada.core.energy.layout import FeederRepository
 from evscada.core.energy.reports import ChargingReportRepository
 from evscada.core.energy.service import ChargingProfileRepository
 from evscada.core.energy.site_manager import SiteLimitRepository
@@ -67,6 +68,7 @@ class UnitOfWork(Protocol):
     charging_profiles: ChargingProfileRepository
     charging_reports: ChargingReportRepository
     site_limits: SiteLimitRepository
+    feeders: FeederRepository
 
 
 class CoreStore(Store[UnitOfWork], Protocol):

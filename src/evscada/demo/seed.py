@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from evscada.core.access.users import Role
+from evscada.core.energy.grid import Limit
 from evscada.core.errors import StationExists, UserExists
-from evscada.core.model import StationId, Token
+from evscada.core.model import Site, StationId, Supply, Token
 from evscada.core.services import Core
-from evscada.demo.world import DEMO_GROUP, DemoStation
+from evscada.demo.world import DEMO_GROUP, DemoStation, DemoVehicle
 
 DEMO_USER = "demo"
 DEMO_PASSWORD = "evscada-demo"  # printed at start; the demo database is the demo's own
+# The depot's two feeders below its connection: (name, limit in W, last bay on it; None: the rest).
+DEPOT_FEEDERS = (("Feeder A", 500e3, 8), ("Feeder B", 450e3, None))
 
 
 async def seed(core: Core, world: list[DemoStation]) -> None:
@@ -39,10 +46,12 @@ async def seed(core: Core, world: list[DemoStation]) -> None:
             latitude=station.latitude,
             longitude=station.longitude,
         )
+        await _supply(core, station, site)
         for car in station.vehicles:
             await core.authorization.save_token(token=Token(value=car.token, type="ISO14443", group_id=DEMO_GROUP))
             label = car.name if car.fleet_number else f"{car.name} {car.plate}"
             vehicle = vehicles.get(label)
+            needs = _needs(car, core.vehicles.zone)
             if vehicle is None:
                 vehicle = await core.vehicles.create(
                     name=label,
@@ -50,9 +59,54 @@ async def seed(core: Core, world: list[DemoStation]) -> None:
                     fleet_number=car.fleet_number,
                     fleet=car.fleet,
                     battery_capacity_wh=car.battery_wh,
+                    **needs,
                 )
                 vehicles[label] = vehicle
+            elif all(v is None for v in (vehicle.departure_time, vehicle.target_soc_pct, vehicle.max_power_w)):
+                # Seeded before vehicles had departures: given them once; an operator's later changes are kept.
+                vehicle = await core.vehicles.update(vehicle=replace(vehicle, **needs))
+                vehicles[label] = vehicle
             await core.vehicles.link_token(token_value=car.token, vehicle_id=vehicle.id)
+
+
+def _needs(car: DemoVehicle, zone: ZoneInfo) -> dict[str, Any]:
+    """A vehicle's timetable departure (buses), target SoC and the most power it takes, as the core keeps them."""
+    return {
+        "departure_time": None if car.departure is None else _on_clock(car.departure, zone),
+        "target_soc_pct": car.ev.target_soc,
+        "max_power_w": max(car.ev.dc_max_w, car.ev.ac_max_w),
+    }
+
+
+def _on_clock(departure: time, zone: ZoneInfo) -> time:
+    """The timetable's time of day on the operator's clock: the same when the operator keeps the timetable's zone
+    (operator_timezone = "Europe/Berlin"), otherwise converted at today's offsets."""
+    if departure.tzinfo is None or departure.tzinfo == zone:
+        return departure.replace(tzinfo=None)
+    today = datetime.now(zone).date()
+    return datetime.combine(today, departure).astimezone(zone).time()
+
+
+async def _supply(core: Core, station: DemoStation, site: Site) -> None:
+    """What the station delivers, and at the depot the feeder its bay hangs from (its feeders made on first use)."""
+    spec = station.spec
+    feeder_id = None
+    if station.site.key == "DEPOT":
+        bay = int(spec.station_id.rsplit("-", 1)[1])
+        name, limit_w = next((n, w) for n, w, last in DEPOT_FEEDERS if last is None or bay <= last)
+        feeders = {f.name: f for f in await core.layout.feeders(site_id=site.id)}
+        feeder = feeders.get(name) or await core.layout.add_feeder(
+            site_id=site.id, name=name, limit=Limit(watts=limit_w)
+        )
+        feeder_id = feeder.id
+    ac = spec.supply.value == Supply.AC.value
+    await core.layout.set_station_supply(
+        station_id=StationId(spec.station_id),
+        feeder_id=feeder_id,
+        max_power_w=spec.max_power_w,
+        supply=Supply(spec.supply.value),
+        phases=spec.phases if ac else None,
+    )
 
 
 async def demo_key(core: Core) -> str:

@@ -43,7 +43,7 @@ class DemoSite:
 class DemoVehicle:
     """A vehicle, its card, and what it is (battery, AC and DC limits, SoC at arrival, target, a bus's departure).
 
-    The core has no place yet for departures and target SoCs: they live here, for the planner to come."""
+    demo/seed.py stores its departure, target SoC, battery and power on the core's vehicle, for the energy planner."""
 
     token: str
     name: str

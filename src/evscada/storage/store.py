@@ -26,6 +26,7 @@ from evscada.storage.charging.tokens import SqlTokens
 from evscada.storage.charging.transactions import SqlTransactions
 from evscada.storage.control.command_log import SqlCommandLog
 from evscada.storage.db import Database
+from evscada.storage.energy.feeders import SqlFeeders
 from evscada.storage.energy.profiles import SqlChargingProfiles
 from evscada.storage.energy.reports import SqlChargingReports
 from evscada.storage.energy.site_limits import SqlSiteLimits
@@ -84,6 +85,7 @@ class SqlUnitOfWork:
     charging_profiles = _Repository(SqlChargingProfiles)
     charging_reports = _Repository(SqlChargingReports)
     site_limits = _Repository(SqlSiteLimits)
+    feeders = _Repository(SqlFeeders)
 
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection

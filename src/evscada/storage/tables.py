@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Time,
     UniqueConstraint,
     text,
 )
@@ -83,6 +84,11 @@ stations = Table(
     Column("site_id", BigPk, ForeignKey("sites.id", ondelete="SET NULL"), index=True),
     Column("latitude", Float),
     Column("longitude", Float),
+    # Its supply, for load management (core/energy/layout.py); NULL: not known, or from the grid connection.
+    Column("feeder_id", BigPk, ForeignKey("site_feeders.id", ondelete="SET NULL"), index=True),
+    Column("max_power_w", Float),  # per EVSE
+    Column("supply", String(2)),  # AC | DC
+    Column("phases", Integer),  # AC: 1, 2 or 3
 )
 
 sites = Table(
@@ -107,6 +113,12 @@ vehicles = Table(
     Column("fleet", String(100)),
     Column("battery_capacity_wh", Float),
     Column("created_at", UtcDateTime, nullable=False),
+    # Departure-aware charging (migration 0020): a daily local time of day, a one-off UTC departure, what it needs.
+    Column("departure_time", Time),
+    Column("next_departure", UtcDateTime),
+    Column("target_soc_pct", Float),
+    Column("priority", Integer, nullable=False, server_default=text("0")),
+    Column("max_power_w", Float),
 )
 
 connectors = Table(
@@ -724,4 +736,17 @@ site_limits = Table(
     Column("set_by", String(255), nullable=False),
     Column("set_at", UtcDateTime, nullable=False),
     Index("ix_site_limits_site", "site_id"),
+)
+
+# A site's feeders and transformers below its grid connection (core/energy/layout.py), nested by parent_id.
+site_feeders = Table(
+    "site_feeders",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("site_id", BigPk, ForeignKey("sites.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("parent_id", BigPk, ForeignKey("site_feeders.id", ondelete="CASCADE")),  # NULL: the grid connection
+    Column("name", String(100), nullable=False),
+    Column("max_a", Float),  # per phase
+    Column("max_w", Float),
+    Column("limit_curve", Text),  # JSON: [{start, end, max_a, max_w}], like the site's load curve periods
 )

@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field, model_validator
 from evscada.api.deps import Context, Operator, Viewer
 from evscada.api.params import Id, Time
 from evscada.core.energy.grid import Limit, LimitPeriod
-from evscada.core.energy.site_manager import SiteDraw, SiteLimits, SiteLoadManager
+from evscada.core.energy.site_manager import SiteLimits, SiteLoadManager
+from evscada.core.energy.site_view import SessionPlan, SiteDraw
 from evscada.core.model import SiteId
 
 router = APIRouter(tags=["site load management"])
@@ -72,13 +73,52 @@ class LimitsOut(BaseModel):
         )
 
 
+class PlanOut(BaseModel):
+    """The departure plan of a session's vehicle: whether it reaches its target SoC by its departure."""
+
+    departure: Any
+    target_soc_pct: float
+    expected_soc_pct: float
+    short_kwh: float
+    late: bool
+    limited_by: str | None
+    planned_kw: float | None
+
+    @classmethod
+    def of(cls, plan: SessionPlan) -> PlanOut:
+        return cls(
+            departure=plan.departure,
+            target_soc_pct=plan.target_soc_pct,
+            expected_soc_pct=round(plan.expected_soc_pct, 1),
+            short_kwh=round(plan.short_wh / 1e3, 3),
+            late=plan.late,
+            limited_by=None if plan.limited_by is None else plan.limited_by.value,
+            planned_kw=None if plan.planned_w is None else plan.planned_w / 1e3,
+        )
+
+
 class SessionDrawOut(BaseModel):
     transaction_pk: int
     station_id: str
     evse_id: int
     allocated_kw: float
+    allocated_a: float | None
     reason: str
     draw_kw: float | None
+    vehicle_id: int | None
+    vehicle: str | None
+    soc_pct: float | None
+    plan: PlanOut | None
+
+
+class NodeOut(BaseModel):
+    id: str
+    name: str
+    parent: str | None
+    limit: LimitOut
+    draw_kw: float
+    allocated_kw: float
+    stations: list[str]
 
 
 class DrawOut(BaseModel):
@@ -89,6 +129,7 @@ class DrawOut(BaseModel):
     draw_kw: float
     sessions: list[SessionDrawOut]
     uncontrolled: list[str]
+    nodes: list[NodeOut]  # the connection first, then its feeders
 
     @classmethod
     def of(cls, draw: SiteDraw) -> DrawOut:
@@ -104,12 +145,29 @@ class DrawOut(BaseModel):
                     station_id=s.allocation.station_id,
                     evse_id=s.evse_id,
                     allocated_kw=s.allocation.watts / 1e3,
+                    allocated_a=s.allocation.amps,
                     reason=s.allocation.reason.value,
                     draw_kw=None if s.draw_w is None else s.draw_w / 1e3,
+                    vehicle_id=s.vehicle_id,
+                    vehicle=s.vehicle_name,
+                    soc_pct=s.soc_pct,
+                    plan=None if s.plan is None else PlanOut.of(s.plan),
                 )
                 for s in draw.sessions
             ],
             uncontrolled=list(draw.uncontrolled),
+            nodes=[
+                NodeOut(
+                    id=n.id,
+                    name=n.name,
+                    parent=n.parent,
+                    limit=LimitOut.of(n.limit),
+                    draw_kw=n.draw_w / 1e3,
+                    allocated_kw=n.allocated_w / 1e3,
+                    stations=list(n.stations),
+                )
+                for n in draw.nodes
+            ],
         )
 
 

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from evscada.api.deps import Admin, CoreDep, Viewer
+from evscada.api.layout_schemas import StationSupply
 from evscada.api.params import Id
 from evscada.api.schemas import StationOut, StationPassword, StationPlacement
 from evscada.core.charging.queries import StationFilter
-from evscada.core.model import ConnectorStatus, RegistrationStatus, SecurityProfile, SiteId, StationId
+from evscada.core.model import ConnectorStatus, RegistrationStatus, SecurityProfile, SiteId, StationId, Supply
 
 router = APIRouter(tags=["stations"])
 
@@ -53,7 +54,7 @@ class StationIn(BaseModel):
     registration: Literal["Accepted", "Pending", "Rejected"] = "Accepted"
 
 
-class StationChange(StationPlacement):
+class StationChange(StationPlacement, StationSupply):
     model_config = ConfigDict(extra="forbid")
 
     registration: Literal["Accepted", "Pending", "Rejected"] | None = None
@@ -80,16 +81,21 @@ async def create_station(body: StationIn, core: CoreDep, user: Admin) -> Station
 
 @router.patch("/stations/{station_id}", response_model=StationOut)
 async def change_station(station_id: str, body: StationChange, core: CoreDep, user: Admin) -> StationOut:
-    """Registration, security profile, password (met at the next connection or boot); name, site and location.
+    """Registration, security profile, password (met at the next connection or boot); name, site and location;
+    its supply for load management (feeder, maximum power per EVSE, AC or DC, phases).
 
-    Fields left out keep their value; an explicit null clears name, site_id or the location."""
+    Fields left out keep their value; an explicit null clears name, site_id, the location or a supply field. A
+    station moved to another site leaves its feeder unless the body names one of the new site's."""
     sid = StationId(station_id)
     placement = body.model_fields_set & set(StationPlacement.model_fields)
+    supply = body.model_fields_set & set(StationSupply.model_fields)
+    s = (await core.queries.station(station_id=sid)).station
+    moved = False
     if placement:
-        s = (await core.queries.station(station_id=sid)).station
         merged = body.merged_placement(
             {"name": s.name, "site_id": s.site_id, "latitude": s.latitude, "longitude": s.longitude}
         )
+        moved = merged["site_id"] != s.site_id
         await core.sites.place_station(
             station_id=sid,
             name=merged["name"],
@@ -98,7 +104,18 @@ async def change_station(station_id: str, body: StationChange, core: CoreDep, us
             longitude=merged["longitude"],
             actor=user.username,
         )
-    if body.model_fields_set - placement or not placement:
+    if supply or (moved and s.feeder_id is not None):
+        current = {"feeder_id": None if moved else s.feeder_id, "max_power_w": s.max_power_w, "phases": s.phases}
+        fields = body.merged_supply({**current, "supply": None if s.supply is None else str(s.supply)})
+        await core.layout.set_station_supply(
+            station_id=sid,
+            feeder_id=fields["feeder_id"],
+            max_power_w=fields["max_power_w"],
+            supply=Supply(fields["supply"]) if fields["supply"] is not None else None,
+            phases=fields["phases"],
+            actor=user.username,
+        )
+    if body.model_fields_set - placement - supply or not (placement or supply):
         await core.stations.change(
             station_id=sid,
             registration=RegistrationStatus(body.registration) if body.registration else None,

@@ -12,22 +12,28 @@ from evscada.api.routes.tokens import TokenOut
 from evscada.api.schemas import TokenLinkIn, VehicleIn, VehicleOut, VehiclePatch
 from evscada.core.errors import UnknownToken
 from evscada.core.model import Vehicle, VehicleId
+from evscada.core.services import Core
 
 router = APIRouter(tags=["vehicles"])
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "unknown vehicle (or token)"}}
 
 
+def _out(core: Core, vehicle: Vehicle, tokens: list[str] | None = None) -> VehicleOut:
+    return VehicleOut.of(vehicle, tokens, next_departure_at=core.vehicles.next_departure_at(vehicle))
+
+
 @router.get("/vehicles", response_model=list[VehicleOut])
 async def list_vehicles(core: CoreDep, _: Viewer) -> list[VehicleOut]:
-    return [VehicleOut.of(vehicle) for vehicle in await core.vehicles.list()]
+    return [_out(core, vehicle) for vehicle in await core.vehicles.list()]
 
 
 @router.get("/vehicles/{vehicle_id}", response_model=VehicleOut, responses=_NOT_FOUND)
 async def get_vehicle(vehicle_id: Id, core: CoreDep, _: Viewer) -> VehicleOut:
-    """A vehicle with the tokens linked to it."""
+    """A vehicle with the tokens linked to it, and when it leaves next (`next_departure_at`, UTC): its one-off
+    departure while that is ahead, otherwise its daily `departure_time` on the operator's clock (operator_timezone)."""
     vehicle, tokens = await core.vehicles.detail(vehicle_id=VehicleId(vehicle_id))
-    return VehicleOut.of(vehicle, tokens)
+    return _out(core, vehicle, tokens)
 
 
 @router.post(
@@ -38,24 +44,16 @@ async def get_vehicle(vehicle_id: Id, core: CoreDep, _: Viewer) -> VehicleOut:
 )
 async def create_vehicle(body: VehicleIn, core: CoreDep, user: Operator) -> VehicleOut:
     vehicle = await core.vehicles.create(**body.model_dump(), actor=user.username)
-    return VehicleOut.of(vehicle, [])
+    return _out(core, vehicle, [])
 
 
 @router.patch("/vehicles/{vehicle_id}", response_model=VehicleOut, responses=_NOT_FOUND)
 async def change_vehicle(vehicle_id: Id, body: VehiclePatch, core: CoreDep, user: Operator) -> VehicleOut:
-    """Fields left out keep their value; an explicit null clears one (not the name)."""
+    """Fields left out keep their value; an explicit null clears one (not the name, nor the priority)."""
     current, tokens = await core.vehicles.detail(vehicle_id=VehicleId(vehicle_id))
-    fields = body.merged(
-        {
-            "name": current.name,
-            "plate": current.plate,
-            "fleet_number": current.fleet_number,
-            "fleet": current.fleet,
-            "battery_capacity_wh": current.battery_capacity_wh,
-        }
-    )
+    fields = body.merged({name: getattr(current, name) for name in VehiclePatch.model_fields})
     vehicle = await core.vehicles.update(vehicle=Vehicle(id=current.id, **fields), actor=user.username)
-    return VehicleOut.of(vehicle, tokens)
+    return _out(core, vehicle, tokens)
 
 
 @router.delete(

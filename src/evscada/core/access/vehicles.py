@@ -5,13 +5,17 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict
-from typing import Protocol
+from datetime import UTC, datetime, time
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
+from evscada.core.access import departures
 from evscada.core.access.audit import SYSTEM, Auditor, AuditRepository
 from evscada.core.charging.repositories import TokenRepository
+from evscada.core.clock import SystemClock
 from evscada.core.errors import InvalidArgument, UnknownToken, UnknownVehicle, VehicleExists
 from evscada.core.model import Token, Vehicle, VehicleId
-from evscada.core.ports import Store
+from evscada.core.ports import Clock, Store
 
 log = logging.getLogger(__name__)
 
@@ -44,18 +48,76 @@ class VehicleUnit(Protocol):
     audit: AuditRepository
 
 
+# What departure-aware charging accepts: a priority in this range, at most this much power per vehicle.
+PRIORITY_RANGE = (0, 100)  # 0 for most; higher charges first
+MAX_VEHICLE_POWER_W = 1e6
+
+
 def _check_vehicle(vehicle: Vehicle) -> None:
     if not vehicle.name.strip():
-        raise InvalidArgument("a vehicle needs a name")
+        raise InvalidArgument("a vehicle needs a name", field="name")
     capacity = vehicle.battery_capacity_wh
     if capacity is not None and not (math.isfinite(capacity) and capacity > 0):
-        raise InvalidArgument("battery_capacity_wh must be a positive number of watt-hours")
+        raise InvalidArgument(
+            "battery_capacity_wh must be a positive number of watt-hours", field="battery_capacity_wh"
+        )
+    if vehicle.departure_time is not None and vehicle.departure_time.tzinfo is not None:
+        raise InvalidArgument(
+            "departure_time is a time of day without an offset: it is read in the operator's time zone",
+            field="departure_time",
+        )
+    if vehicle.next_departure is not None and vehicle.next_departure.tzinfo is None:
+        raise InvalidArgument(
+            "next_departure needs a time zone offset (e.g. 2026-03-29T04:30:00Z)", field="next_departure"
+        )
+    target = vehicle.target_soc_pct
+    if target is not None and not (math.isfinite(target) and 1 <= target <= 100):
+        raise InvalidArgument("target_soc_pct must be between 1 and 100 %", field="target_soc_pct")
+    low, high = PRIORITY_RANGE
+    if type(vehicle.priority) is not int or not low <= vehicle.priority <= high:
+        raise InvalidArgument(f"priority must be a whole number from {low} to {high}", field="priority")
+    power = vehicle.max_power_w
+    if power is not None and not (math.isfinite(power) and 0 < power <= MAX_VEHICLE_POWER_W):
+        raise InvalidArgument(
+            f"max_power_w must be more than 0 and at most {MAX_VEHICLE_POWER_W:.0f} W", field="max_power_w"
+        )
+
+
+def _audited(vehicle: Vehicle) -> dict[str, Any]:
+    """The vehicle's fields as the audit log stores them (JSON: times as ISO 8601 text)."""
+    return {
+        name: value.isoformat() if isinstance(value, datetime | time) else value
+        for name, value in asdict(vehicle).items()
+    }
+
+
+def _to_utc(vehicle: Vehicle) -> None:
+    if vehicle.next_departure is not None:
+        vehicle.next_departure = vehicle.next_departure.astimezone(UTC)
 
 
 class VehicleService:
-    def __init__(self, *, store: Store[VehicleUnit], audit: Auditor | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store[VehicleUnit],
+        audit: Auditor | None = None,
+        clock: Clock | None = None,
+        zone: ZoneInfo | None = None,
+    ) -> None:
         self._store = store
         self._audit = audit or Auditor()
+        self._clock = clock or SystemClock()
+        self._zone = zone or ZoneInfo("UTC")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The operator's time zone (the setting operator_timezone): daily departures are times of day on its clock."""
+        return self._zone
+
+    def next_departure_at(self, vehicle: Vehicle) -> datetime | None:
+        """When the vehicle leaves next (UTC), from now on; None when it has no departure."""
+        return departures.next_departure(vehicle, self._clock.now(), self._zone)
 
     async def create(
         self,
@@ -65,10 +127,28 @@ class VehicleService:
         fleet_number: str | None = None,
         fleet: str | None = None,
         battery_capacity_wh: float | None = None,
+        departure_time: time | None = None,
+        next_departure: datetime | None = None,
+        target_soc_pct: float | None = None,
+        priority: int = 0,
+        max_power_w: float | None = None,
         actor: str = SYSTEM,
     ) -> Vehicle:
-        vehicle = Vehicle(VehicleId(0), name.strip(), plate, fleet_number, fleet, battery_capacity_wh)
+        vehicle = Vehicle(
+            VehicleId(0),
+            name.strip(),
+            plate,
+            fleet_number,
+            fleet,
+            battery_capacity_wh,
+            departure_time=departure_time,
+            next_departure=next_departure,
+            target_soc_pct=target_soc_pct,
+            priority=priority,
+            max_power_w=max_power_w,
+        )
         _check_vehicle(vehicle)
+        _to_utc(vehicle)
         async with self._store.unit() as uow:
             if await uow.vehicles.by_name(name=vehicle.name) is not None:
                 raise VehicleExists(f"a vehicle named {vehicle.name!r} exists already")
@@ -79,7 +159,7 @@ class VehicleService:
                 action="vehicle.create",
                 target_type="vehicle",
                 target_id=vehicle.id,
-                details=asdict(vehicle),
+                details=_audited(vehicle),
             )
         log.info("vehicle %d created: %s", vehicle.id, vehicle.name)
         return vehicle
@@ -107,6 +187,7 @@ class VehicleService:
         """Replace a vehicle's fields with these."""
         vehicle.name = vehicle.name.strip()
         _check_vehicle(vehicle)
+        _to_utc(vehicle)
         async with self._store.unit() as uow:
             before = await uow.vehicles.get(vehicle_id=vehicle.id)
             if before is None:
@@ -115,7 +196,7 @@ class VehicleService:
             if same_name is not None and same_name.id != vehicle.id:
                 raise VehicleExists(f"a vehicle named {vehicle.name!r} exists already")
             await uow.vehicles.save(vehicle=vehicle)
-            old, new = asdict(before), asdict(vehicle)
+            old, new = _audited(before), _audited(vehicle)
             await self._audit.record(
                 uow,
                 actor=actor,

@@ -10,7 +10,7 @@ from typing import Protocol
 from evscada.core import events
 from evscada.core.charging.repositories import MeterSampleSink
 from evscada.core.errors import InvalidArgument
-from evscada.core.model import EvseRef, MeterSample, StationId
+from evscada.core.model import EvseRef, MeterSample, StationId, TransactionPk
 from evscada.core.ports import Clock, EventBus
 
 
@@ -44,31 +44,45 @@ class MeterValueService:
             at=self._clock.now(),
         )
         if write.stored and samples:
-            self._bus.publish(
-                events.MeterValuesRecorded(
-                    station_id=station_id,
-                    at=samples[-1].timestamp,
-                    evse=evse,
-                    transaction_pk=write.transaction_pk,
-                    count=len(samples),
-                    energy_register_wh=energy_register(samples),
-                )
-            )
+            self._bus.publish(recorded(station_id, evse, write.transaction_pk, samples))
         return write.stored
 
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
+POWER = "Power.Active.Import"
+SOC = "SoC"
+
+
+def recorded(
+    station_id: StationId, evse: EvseRef, transaction_pk: TransactionPk | None, samples: Sequence[MeterSample]
+) -> events.MeterValuesRecorded:
+    """The news of stored samples, with what load management reads of them: energy, power, SoC."""
+    return events.MeterValuesRecorded(
+        station_id=station_id,
+        at=samples[-1].timestamp,
+        evse=evse,
+        transaction_pk=transaction_pk,
+        count=len(samples),
+        energy_register_wh=energy_register(samples),
+        power_w=_last(samples, POWER, "W", ("Outlet",)),
+        soc_pct=_last(samples, SOC, "Percent", ("EV", "Outlet")),
+    )
 
 
 def energy_register(samples: Sequence[MeterSample]) -> float | None:
     """The last import register reading in Wh of the whole outlet (not a phase), or None; one pass, cheap."""
+    return _last(samples, ENERGY_REGISTER, "Wh", ("Outlet",))
+
+
+def _last(samples: Sequence[MeterSample], measurand: str, unit: str, locations: tuple[str, ...]) -> float | None:
+    """The last reading of a measurand for the whole outlet (not one phase) at one of `locations` (or none given)."""
     found = None
     for sample in samples:
         if (
-            sample.measurand == ENERGY_REGISTER
+            sample.measurand == measurand
             and sample.phase is None
-            and sample.unit == "Wh"
-            and sample.location in (None, "Outlet")
+            and sample.unit == unit
+            and (sample.location is None or sample.location in locations)
         ):
             found = sample.value
     return found

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from evscada.core import events
 from evscada.core.charging.authorization import AuthorizationService
-from evscada.core.charging.meter_values import energy_register
+from evscada.core.charging.meter_values import recorded
 from evscada.core.charging.repositories import MeterSampleRepository, TokenRepository, TransactionRepository
 from evscada.core.charging.reservations import ReservationRepository
 from evscada.core.control.commands import CommandLogRepository
@@ -229,16 +229,7 @@ class TransactionService:
             )
         elif report.samples and not is_new and transaction.state == TransactionState.RUNNING:
             # 2.0.1 carries a running session's meter values in TransactionEvent(Updated): the same news as MeterValues.
-            self._bus.publish(
-                events.MeterValuesRecorded(
-                    station_id=station_id,
-                    at=report.samples[-1].timestamp,
-                    evse=transaction.evse,
-                    transaction_pk=transaction.pk,
-                    count=len(report.samples),
-                    energy_register_wh=energy_register(report.samples),
-                )
-            )
+            self._bus.publish(recorded(station_id, transaction.evse, transaction.pk, report.samples))
 
 
 async def _record_for_webhooks(

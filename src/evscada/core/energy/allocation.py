@@ -64,6 +64,7 @@ class Policy:
     taper_margin: float = 0.1  # a tapering vehicle keeps its draw plus this fraction ...
     taper_headroom_a: float = 1.0  # ... plus this much per phase (AC)
     taper_headroom_w: float = 1000.0  # ... or this much (DC)
+    top_up_plans: bool = True  # capacity left after every tier also goes to planned sessions, beyond their plan
 
 
 DEFAULT_POLICY = Policy()
@@ -175,6 +176,7 @@ class _Sharing:
         self.used = [0.0] * layout.size
         self.result: list[Allocation | None] = [None] * len(sessions)
         self.floors: dict[int, float] = {}
+        self.exact: dict[int, float] = {}  # what each admitted session got, before rounding
         self.coefficients = [
             tuple(
                 (r, c)
@@ -194,6 +196,8 @@ class _Sharing:
             if following is None or _tier(self.sessions[following]) != _tier(self.sessions[i]):
                 self._fill(tier, lowest)
                 tier = []
+        if self.policy.top_up_plans:
+            self._top_up([i for i in admitted if self.sessions[i].planned_w is not None])
         return [a for a in self.result if a is not None]
 
     def _take(self, i: int, watts: float) -> None:
@@ -250,7 +254,22 @@ class _Sharing:
                 reason = Reason.MINIMUM
             else:
                 reason = Reason.PRIORITY if s.priority > lowest else Reason.EQUAL_SHARE
+            self.exact[i] = share.watts
             self.result[i] = _rounded(s, share.watts, reason)
+
+    def _top_up(self, planned: list[int]) -> None:
+        """What every tier left goes to the planned sessions too, up to their own ceiling: a plan is what a vehicle
+        is sure of in a slot, not a cap that leaves the site idle."""
+        sessions = self.sessions
+        claims = []
+        for i in planned:
+            unplanned = replace(sessions[i], planned_w=None)
+            ceiling, _ = _ceiling(unplanned, self.exact[i], self.policy)
+            claims.append(Claim(self.exact[i], ceiling, self.weights[i], self.coefficients[i]))
+        for i, claim, share in zip(planned, claims, fill(claims, self.capacity, self.used), strict=True):
+            if share.watts > claim.floor + FULL:
+                reason = _ceiling(replace(sessions[i], planned_w=None), claim.floor, self.policy)[1]
+                self.result[i] = _rounded(sessions[i], share.watts, reason if share.at_ceiling else Reason.EQUAL_SHARE)
 
 
 def _tier(s: Session) -> tuple[int, bool]:

@@ -152,6 +152,18 @@ class ChargingReportService:
             await uow.messages.add(station_id=station_id, message=message, received_at=now)
             await uow.charging_reports.add_needs(station_id=station_id, needs=needs, at=now)
         self._announce(station_id, message)
+        self._bus.publish(
+            events.EvChargingNeedsReported(
+                station_id=station_id,
+                at=now,
+                evse_id=needs.evse_id,
+                departure=needs.departure_time,
+                energy_wh=needs.energy_amount_wh,
+                soc_pct=needs.state_of_charge,
+                capacity_wh=needs.ev_energy_capacity_wh,
+                max_power_w=needs.ev_max_power_w,
+            )
+        )
 
     async def reported(self, *, station_id: StationId) -> list[ReportedProfile]:
         async with self._store.unit() as uow:

@@ -1,32 +1,55 @@
-"""Site load management: shares each site's grid limit among its running sessions and sends the limits as profiles.
+"""Site load management: shares each site's grid limits among its running sessions and sends them as profiles.
 
 Running sessions are read from storage (the truth) whenever something changes; the bus only says when to look
-again: a session started or ended, a station went away or came back, new meter values (the measured draw), a
-limit changed, or the periodic recompute. Each session gets a TxDefault profile in W on its EVSE (the CSMS does
-not know which supply a connector has, so every session is weighed as a power load), sent by the charging profile
-service under `sending.to_send`: decreases that keep the site inside its limit at once, other changes only when
-material and not within the rate limit. A station that refuses or does not answer is alarmed and counted as
-uncontrolled (its maximum reserved) until it reconnects; the alarm clears when it accepts a limit.
+again: a session started or ended, a station went away or came back, new meter values (the measured draw and SoC),
+a vehicle's needs, a limit changed, or the periodic recompute. Per site, each recompute:
 
-The grid operator's limit curve and curtailment are stored (and audited), read once at start and kept in memory.
+1. builds the site's tree (connection, feeders, stations: `layout.site_grid`) with the grid operator's curve and
+   curtailment, and a `Session` per running transaction from its station's supply (AC/DC, phases, maximum) and
+   its vehicle (maximum, priority);
+2. plans the sessions whose vehicle has a departure, a known SoC and a known battery (`planner.plan`): the plan's
+   cap for this slot becomes the session's `planned_w`, and a vehicle that will be late is alarmed at once;
+3. allocates (`allocation.allocate`) and gives a newly arrived session only what is free under the limits in
+   force, so that an arrival does not force every other station down at once (the others are rebalanced when
+   their rate limit allows);
+4. sends what `sending.to_send` says, decreases first and then increases, each station in its own task, as a
+   profile on the EVSE at `STACK_LEVEL` in A per phase (AC) or W (DC), valid for `lease` and renewed before it
+   lapses; and keeps each station's fail-safe TxDefault (station-wide, `FAILSAFE_STACK_LEVEL`, no end) current.
+
+If the CSMS goes away, the allocations lapse within `lease` and each station falls back to its fail-safe limit,
+which keeps the site inside its lowest limit whatever happens (failsafe.py). A station that refuses a limit or
+draws clearly more than it holds is alarmed and counted as uncontrolled (its maximum reserved) until it
+reconnects or accepts a limit again.
+
+The grid operator's limit curve and curtailment are stored (and audited), read once at start and kept in memory;
+the trend of each site (draw, allocation, limit) is kept in memory for the last `HISTORY` recomputes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
+from zoneinfo import ZoneInfo
 
 from evscada.core import events
 from evscada.core.access.audit import Auditor, AuditUnit
+from evscada.core.access.departures import next_departure
 from evscada.core.alarms.engine import Subscribable
 from evscada.core.charging.queries import TransactionFilter
-from evscada.core.energy.allocation import Allocation, Control, Session, allocate
-from evscada.core.energy.grid import Current, Curtailment, Limit, LimitPeriod, Node, SiteGrid
+from evscada.core.energy.allocation import RESERVES, Allocation, Control, Reason, Session, allocate
+from evscada.core.energy.failsafe import Charger, FailSafe, fail_safe_limits
+from evscada.core.energy.grid import PHASES, Current, Curtailment, Layout, Limit, LimitPeriod, SiteGrid
+from evscada.core.energy.layout import Feeder, site_grid
+from evscada.core.energy.planner import Shortfall, plan
+from evscada.core.energy.planner import Vehicle as PlannedVehicle
+from evscada.core.energy.planner import VehiclePlan as PlannedOutcome
 from evscada.core.energy.profiles import (
     ChargingProfile,
     ChargingSchedule,
@@ -37,16 +60,22 @@ from evscada.core.energy.profiles import (
 )
 from evscada.core.energy.sending import SendRule, to_send
 from evscada.core.energy.service import ProfileStatus
+from evscada.core.energy.site_view import DrawSample, NodeDraw, SessionDraw, SessionPlan, SiteDraw
 from evscada.core.errors import DomainError
 from evscada.core.model import (
     AlarmPriority,
     EvseRef,
+    RegistrationStatus,
     Site,
     SiteId,
+    Station,
     StationId,
+    Supply,
     Transaction,
     TransactionPk,
     TransactionState,
+    Vehicle,
+    VehicleId,
 )
 from evscada.core.ports import Store
 
@@ -56,10 +85,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ACTOR = "site-load-manager"
-ALARM_SOURCE = "profile_rejected"
-PROFILE_ID_BASE = 900_000  # profile ids of the manager's TxDefault profiles: this plus the EVSE id
-STACK_LEVEL = 1  # above a station's own TxDefault at level 0
+REJECTED_SOURCE = "profile_rejected"
+OVERDRAW_SOURCE = "overdraw"
+LATE_SOURCE = "departure_at_risk"
+PROFILE_ID_BASE = 900_000  # the manager's allocation profiles: this plus the EVSE id
+FAILSAFE_PROFILE_ID = 899_999  # the manager's station-wide fail-safe TxDefault
+STACK_LEVEL = 1  # allocations: above the fail-safe
+FAILSAFE_STACK_LEVEL = 0
 UNKNOWN_MAX_W = 350_000.0  # a session's maximum when nothing tells it: the allocator's ceiling is then the site
+HISTORY = 5760  # trend points kept per site: a day at one recompute every 15 s
+PLAN_HORIZON = timedelta(hours=24)
+OVERDRAW_MARGIN = 0.1  # drawing more than its limit plus this fraction ...
+OVERDRAW_MARGIN_W = 1000.0  # ... plus this ...
+OVERDRAW_INTERVALS = 4  # ... for this many recompute intervals, once its limit was in force as long, is disobeying
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,43 +122,58 @@ class SiteLimitUnit(AuditUnit, Protocol):
     site_limits: SiteLimitRepository
 
 
-@dataclass(frozen=True, slots=True)
-class SessionDraw:
-    allocation: Allocation
-    draw_w: float | None
-    evse_id: int
-    transaction_pk: TransactionPk
-
-
-@dataclass(frozen=True, slots=True)
-class SiteDraw:
-    """A site now: what it draws against its effective limit, and each session's allocation."""
-
-    site_id: SiteId
-    at: datetime
-    capacity_w: float | None
-    limit: Limit
-    draw_w: float
-    sessions: tuple[SessionDraw, ...]
-    uncontrolled: tuple[StationId, ...]
-
-
 @dataclass(slots=True)
 class _Meter:
     at: datetime
-    wh: float
+    wh: float | None = None
     draw_w: float | None = None
     peak_w: float = 0.0  # the most it drew: what an uncontrolled session is reserved
+    soc_pct: float | None = None
+    over_since: datetime | None = None  # since when it draws clearly more than its limit
+
+
+@dataclass(frozen=True, slots=True)
+class _Needs:
+    """What a vehicle told through its EVSE (NotifyEVChargingNeeds)."""
+
+    departure: datetime | None
+    energy_wh: float | None
+    soc_pct: float | None
+    capacity_wh: float | None
+    max_power_w: float | None
+
+
+@dataclass(slots=True)
+class _Held:
+    """A limit a station took: the allocation, when it was sent and until when it holds."""
+
+    allocation: Allocation
+    sent_at: datetime
+    valid_to: datetime
 
 
 @dataclass(slots=True)
 class _SiteState:
-    in_force: dict[str, Allocation] = field(default_factory=dict)  # session id -> the limit the station holds
+    in_force: dict[str, _Held] = field(default_factory=dict)  # session id -> the limit the station holds
     last: dict[str, Allocation] = field(default_factory=dict)  # session id -> its last allocation
+    plans: dict[str, SessionPlan] = field(default_factory=dict)  # session id -> what its plan says
+    grid: SiteGrid | None = None
+    feeders: dict[str, str] = field(default_factory=dict)  # node id -> a feeder's name
+    late: set[str] = field(default_factory=set)  # alarm keys of the late vehicles
+    names: dict[str, str] = field(default_factory=dict)  # session id -> its vehicle's name
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    """What one recompute reads once for every site."""
+
+    stations: dict[SiteId, list[Station]]
+    feeders: dict[SiteId, tuple[Feeder, ...]]
+    vehicles: dict[VehicleId, Vehicle]
 
 
 class SiteLoadManager:
-    """One per process that holds station connections; recomputes one site at a time, in one task it owns."""
+    """One per process that holds station connections; recomputes every site in one task it owns."""
 
     def __init__(
         self,
@@ -130,6 +183,8 @@ class SiteLoadManager:
         bus: Subscribable,
         interval: float,
         rule: SendRule | None = None,
+        lease: timedelta = timedelta(minutes=15),
+        zone: ZoneInfo | None = None,
     ) -> None:
         self._core = core
         self._store = store
@@ -137,7 +192,10 @@ class SiteLoadManager:
         self._audit = Auditor(clock=core.clock)
         self._bus = bus
         self._interval = interval
+        self._grace = timedelta(seconds=OVERDRAW_INTERVALS * interval)
         self._rule = rule or SendRule()
+        self._lease = lease
+        self._zone = zone or ZoneInfo("UTC")
         self._stack = contextlib.AsyncExitStack()
         self._queue: asyncio.Queue[events.Event] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -146,9 +204,12 @@ class SiteLoadManager:
         self._state: dict[SiteId, _SiteState] = {}
         self._sent_at: dict[StationId, datetime] = {}
         self._meters: dict[TransactionPk, _Meter] = {}
+        self._needs: dict[tuple[StationId, int], _Needs] = {}
         self._offline: set[StationId] = set()
-        self._uncontrolled: set[StationId] = set()  # refused a limit: its maximum reserved, until it reconnects
-        self._alarmed: set[StationId] = set()
+        self._uncontrolled: set[StationId] = set()  # refused a limit or overdraws: its maximum reserved
+        self._alarmed: dict[StationId, str] = {}  # station -> the key of its load management alarm
+        self._failsafe: dict[StationId, float] = {}  # station -> the fail-safe limit it holds (A or W)
+        self._history: dict[SiteId, collections.deque[DrawSample]] = {}
 
     async def start(self) -> None:
         kinds = (
@@ -157,6 +218,8 @@ class SiteLoadManager:
             events.MeterValuesRecorded,
             events.StationDisconnected,
             events.StationConnected,
+            events.StationBooted,
+            events.EvChargingNeedsReported,
         )
         self._queue = await self._stack.enter_async_context(self._bus.subscribe(*kinds))
         async with self._store.unit() as uow:
@@ -173,6 +236,15 @@ class SiteLoadManager:
 
     def now(self) -> datetime:
         return self._clock.now()
+
+    def wake(self) -> None:
+        """Recompute at once: something the manager does not hear about on the bus changed (a vehicle, a feeder)."""
+        self._wake.set()
+
+    def history(self, site_id: SiteId, since: datetime | None = None) -> list[DrawSample]:
+        """The site's trend since a time (all that is kept: the last `HISTORY` recomputes), in memory only."""
+        samples = self._history.get(site_id, ())
+        return [s for s in samples if since is None or s.at >= since]
 
     def limits(self, site_id: SiteId) -> SiteLimits:
         return self._limits.get(site_id, SiteLimits())
@@ -222,37 +294,79 @@ class SiteLoadManager:
     async def draw(self, *, site_id: SiteId) -> SiteDraw:
         """The site's measured draw now against its effective limit, and each session's last allocation."""
         site = await self._core.sites.get(site_id=site_id)
-        now = self._clock.now()
-        grid = self._grid(site, await self._stations(site.id))
-        state = self._state.get(site.id, _SiteState())
-        running = await self._running(site.id)
+        state = self._state.get(site.id)
+        if state is None or state.grid is None:
+            inputs = await self._inputs()
+            state = self._state.setdefault(site.id, _SiteState())
+            state.grid = self._grid(site, inputs)
+        return self._view(site, await self._running(site.id), state, self._clock.now())
+
+    def _view(self, site: Site, running: Sequence[Transaction], state: _SiteState, now: datetime) -> SiteDraw:
+        assert state.grid is not None
         sessions = []
         for tx in running:
             allocation = state.last.get(str(tx.pk))
-            if allocation is not None:
-                meter = self._meters.get(tx.pk)
-                sessions.append(SessionDraw(allocation, meter.draw_w if meter else None, tx.evse.evse_id, tx.pk))
+            if allocation is None:
+                continue
+            meter = self._meters.get(tx.pk)
+            sessions.append(
+                SessionDraw(
+                    allocation,
+                    meter.draw_w if meter else None,
+                    tx.evse.evse_id,
+                    tx.pk,
+                    vehicle_id=tx.vehicle_id,
+                    vehicle_name=state.names.get(str(tx.pk)),
+                    soc_pct=meter.soc_pct if meter else None,
+                    plan=state.plans.get(str(tx.pk)),
+                )
+            )
+        layout = Layout(state.grid)
+        nodes = []
+        for index, node in enumerate(layout.nodes):
+            under = [s for s in sessions if index in layout.path(s.allocation.station_id)]
+            parent = next((p.id for p in layout.nodes if node in p.children), None)
+            nodes.append(
+                NodeDraw(
+                    id=node.id,
+                    name=state.feeders.get(node.id, site.name),
+                    parent=parent,
+                    limit=node.limit_at(now),
+                    draw_w=sum(s.draw_w or 0.0 for s in under),
+                    allocated_w=sum(s.allocation.watts for s in under),
+                    stations=tuple(sorted({st for n in node.walk() for st in n.stations})),
+                )
+            )
         return SiteDraw(
             site_id=site.id,
             at=now,
             capacity_w=site.grid_capacity_w,
-            limit=grid.root.limit_at(now),
+            limit=state.grid.root.limit_at(now),
             draw_w=sum(s.draw_w or 0.0 for s in sessions),
             sessions=tuple(sessions),
-            uncontrolled=tuple(sorted(self._uncontrolled)),
+            uncontrolled=tuple(sorted(self._uncontrolled & set(nodes[0].stations))),
+            nodes=tuple(nodes),
         )
 
     async def recompute(self) -> None:
-        """Allocate and send for every site with a grid limit."""
+        """Allocate and send for every site with a grid limit, each site in its own task."""
         managed = [s for s in await self._core.sites.list() if s.grid_capacity_w is not None or s.id in self._limits]
         if not managed:
             return
-        stations: dict[SiteId, list[StationId]] = {}
+        inputs = await self._inputs()
+        outcomes = await asyncio.gather(*(self._recompute(site, inputs) for site in managed), return_exceptions=True)
+        for site, outcome in zip(managed, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                log.error("site load manager: site %s: %s", site.id, outcome, exc_info=outcome)
+
+    async def _inputs(self) -> _Inputs:
+        stations: dict[SiteId, list[Station]] = {}
         for station in await self._core.stations.list():  # once for every site
             if station.site_id is not None:
-                stations.setdefault(station.site_id, []).append(station.id)
-        for site in managed:
-            await self._recompute(site, tuple(stations.get(site.id, ())))
+                stations.setdefault(station.site_id, []).append(station)
+        feeders = await self._core.layout.all_feeders()
+        vehicles = {v.id: v for v in await self._core.vehicles.list()}
+        return _Inputs(stations, feeders, vehicles)
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -287,67 +401,99 @@ class SiteLoadManager:
     def _note(self, event: events.Event) -> bool:
         """Keep what the event says; whether it calls for a recompute now."""
         if isinstance(event, events.MeterValuesRecorded):
-            if event.transaction_pk is not None and event.energy_register_wh is not None:
-                self._metered(event.transaction_pk, event.at, event.energy_register_wh)
+            if event.transaction_pk is not None:
+                return self._metered(event)
             return False
-        if isinstance(event, events.StationDisconnected):
+        if isinstance(event, events.EvChargingNeedsReported):
+            self._needs[(event.station_id, event.evse_id)] = _Needs(
+                event.departure, event.energy_wh, event.soc_pct, event.capacity_wh, event.max_power_w
+            )
+        elif isinstance(event, events.StationDisconnected):
             self._offline.add(event.station_id)
+            self._failsafe.pop(event.station_id, None)  # a rebooted station may have lost it
+        elif isinstance(event, events.StationBooted):
+            self._failsafe.pop(event.station_id, None)  # a reboot may have lost it
         elif isinstance(event, events.StationConnected):
             self._offline.discard(event.station_id)
             self._uncontrolled.discard(event.station_id)  # maybe reconfigured or replaced: try it again
             self._sent_at.pop(event.station_id, None)
+            self._failsafe.pop(event.station_id, None)
+            for state in self._state.values():  # it may have lost its limits: send them again
+                for key in [k for k, held in state.in_force.items() if held.allocation.station_id == event.station_id]:
+                    del state.in_force[key]
         elif isinstance(event, events.TransactionEnded):
             self._meters.pop(event.transaction_pk, None)
+            if event.evse is not None:
+                self._needs.pop((event.station_id, event.evse.evse_id), None)
         return True
 
-    def _metered(self, pk: TransactionPk, at: datetime, wh: float) -> None:
-        """The draw is the energy register's slope between two readings."""
-        meter = self._meters.get(pk)
+    def _metered(self, event: events.MeterValuesRecorded) -> bool:
+        """The draw is the reported power, else the energy register's slope between two readings."""
+        assert event.transaction_pk is not None
+        meter = self._meters.get(event.transaction_pk)
         if meter is None:
-            self._meters[pk] = _Meter(at, wh)
-            return
-        seconds = (at - meter.at).total_seconds()
-        if seconds > 0:
-            draw = max(wh - meter.wh, 0.0) * 3600 / seconds
-            self._meters[pk] = _Meter(at, wh, draw, max(meter.peak_w, draw))
-
-    async def _stations(self, site_id: SiteId) -> tuple[StationId, ...]:
-        return tuple(s.id for s in await self._core.stations.list() if s.site_id == site_id)
+            meter = self._meters[event.transaction_pk] = _Meter(event.at, event.energy_register_wh, event.power_w)
+        else:
+            draw = event.power_w
+            seconds = (event.at - meter.at).total_seconds()
+            if draw is None and event.energy_register_wh is not None and meter.wh is not None and seconds > 0:
+                draw = max(event.energy_register_wh - meter.wh, 0.0) * 3600 / seconds
+            if seconds > 0 or draw is not None:
+                meter.at = event.at
+                meter.wh = event.energy_register_wh if event.energy_register_wh is not None else meter.wh
+                meter.draw_w = draw if draw is not None else meter.draw_w
+        if meter.draw_w is not None:
+            meter.peak_w = max(meter.peak_w, meter.draw_w)
+        if event.soc_pct is not None:
+            meter.soc_pct = event.soc_pct
+        return False
 
     async def _running(self, site_id: SiteId) -> list[Transaction]:
         where = TransactionFilter(state=TransactionState.RUNNING, site_id=site_id, limit=100_000)
         return list(await self._core.queries.transactions(where=where))
 
-    def _grid(self, site: Site, stations: tuple[StationId, ...]) -> SiteGrid:
+    def _grid(self, site: Site, inputs: _Inputs) -> SiteGrid:
         limits = self.limits(site.id)
-        root = Node(
-            id=f"site-{site.id}",
-            limit=Limit(watts=site.grid_capacity_w),
-            curve=limits.curve,
-            curtailment=limits.curtailment,
-            stations=stations,
+        feeders = inputs.feeders.get(site.id, ())
+        return site_grid(
+            site, inputs.stations.get(site.id, []), feeders, curve=limits.curve, curtailment=limits.curtailment
         )
-        return SiteGrid(root)
 
-    async def _recompute(self, site: Site, stations: tuple[StationId, ...]) -> None:
+    async def _recompute(self, site: Site, inputs: _Inputs) -> None:
         now = self._clock.now()
-        grid = self._grid(site, stations)
-        running = await self._running(site.id)
         state = self._state.setdefault(site.id, _SiteState())
+        state.grid = grid = self._grid(site, inputs)
+        state.feeders = {f"feeder-{f.id}": f.name for f in inputs.feeders.get(site.id, ())}
+        stations = {s.id: s for s in inputs.stations.get(site.id, [])}
+        running = [tx for tx in await self._running(site.id) if tx.station_id in stations]
         live = {str(tx.pk) for tx in running}
         for gone in [k for k in state.in_force if k not in live]:
             del state.in_force[gone]
-            state.last.pop(gone, None)
-        evse_of = {str(tx.pk): tx.evse for tx in running}
-        sessions = [self._session(tx, state) for tx in running]
-        allocations = allocate(grid, sessions, now)
+        state.last = {k: v for k, v in state.last.items() if k in live}
+        for tx, message in self._overdrawing(running, state):
+            await self._alarm(site, tx.station_id, tx.evse, OVERDRAW_SOURCE, message)
+        sessions = [self._session(tx, stations[tx.station_id], inputs, state) for tx in running]
+        sessions = await self._planned(
+            site=site, grid=grid, running=running, sessions=sessions, inputs=inputs, state=state, now=now
+        )
+        allocations = self._allocate(grid, sessions, state, now)
         state.last = {a.session_id: a for a in allocations}
+        self._sample(site, self._view(site, running, state, now))
+        evse_of = {str(tx.pk): tx.evse for tx in running}
+        in_force = {k: held.allocation for k, held in state.in_force.items()}
         sent_at = {a.station_id: self._sent_at[a.station_id] for a in allocations if a.station_id in self._sent_at}
-        sending = to_send(grid, allocations, state.in_force, sent_at, now, rule=self._rule)
-        for allocation in sorted(sending, key=lambda a: not _lowers(a, state.in_force.get(a.session_id))):
-            await self._send(site, allocation, evse_of[allocation.session_id], state)
+        sending = to_send(grid, allocations, in_force, sent_at, now, rule=self._rule)
+        chosen = {a.session_id for a in sending}
+        lapsing = [a for a in allocations if self._lapsing(a, state, chosen, now)]
+        renewing = [self._renewal(a, state.in_force[a.session_id]) for a in lapsing]
+        lowering = [a for a in sending if _lowers(a, in_force.get(a.session_id))]
+        raising = [a for a in sending if not _lowers(a, in_force.get(a.session_id))]
+        supply = {sid: s.supply for sid, s in stations.items()}
+        await self._send_all(site, [*lowering, *renewing], evse_of, supply, state)
+        await self._send_all(site, raising, evse_of, supply, state)
+        await self._fail_safes(site, grid, list(stations.values()), inputs, now)
 
-    def _session(self, tx: Transaction, state: _SiteState) -> Session:
+    def _session(self, tx: Transaction, station: Station, inputs: _Inputs, state: _SiteState) -> Session:
         station_id, pk = tx.station_id, tx.pk
         control = Control.CONTROLLED
         if station_id in self._uncontrolled:
@@ -356,60 +502,338 @@ class SiteLoadManager:
             control = Control.OFFLINE
         held = state.in_force.get(str(pk))
         meter = self._meters.get(pk)
-        maximum = UNKNOWN_MAX_W
-        if control is Control.UNCONTROLLED and meter is not None and meter.peak_w > 0:
+        vehicle = inputs.vehicles.get(tx.vehicle_id) if tx.vehicle_id is not None else None
+        needs = self._needs.get((station_id, tx.evse.evse_id))
+        maximum = min(
+            station.max_power_w or UNKNOWN_MAX_W,
+            (vehicle.max_power_w if vehicle is not None else None) or UNKNOWN_MAX_W,
+            (needs.max_power_w if needs is not None else None) or UNKNOWN_MAX_W,
+        )
+        if control is Control.UNCONTROLLED and meter is not None and meter.peak_w > 0 and station.max_power_w is None:
             maximum = meter.peak_w  # its own maximum is unknown: what it was seen to draw
-        return Session(
-            id=str(pk),
-            station_id=station_id,
-            max_w=maximum,
-            current=Current.DC,
-            started_at=tx.started_at,
-            control=control,
-            last_w=held.watts if held is not None else None,
-            draw_w=meter.draw_w if meter is not None else None,
+        common: dict[str, Any] = {
+            "priority": vehicle.priority if vehicle is not None else 0,
+            "started_at": tx.started_at,
+            "control": control,
+            "last_w": held.allocation.watts if held is not None else None,
+            "draw_w": meter.draw_w if meter is not None else None,
+        }
+        if station.supply is Supply.AC:
+            phases = PHASES[: station.phases or 3]
+            return Session(str(pk), station_id, maximum, Current.AC, phases, **common)
+        return Session(str(pk), station_id, maximum, Current.DC, **common)
+
+    async def _planned(
+        self,
+        *,
+        site: Site,
+        grid: SiteGrid,
+        running: Sequence[Transaction],
+        sessions: list[Session],
+        inputs: _Inputs,
+        state: _SiteState,
+        now: datetime,
+    ) -> list[Session]:
+        """Plan the sessions with a departure, a SoC and a battery; give each its plan's cap for this slot."""
+        vehicles: list[PlannedVehicle] = []
+        state.names = {}
+        for tx, session in zip(running, sessions, strict=True):
+            vehicle = inputs.vehicles.get(tx.vehicle_id) if tx.vehicle_id is not None else None
+            if vehicle is not None:
+                state.names[session.id] = vehicle.name
+            planned = self._planned_vehicle(tx, session, inputs, now)
+            if planned is not None and session.control is Control.CONTROLLED:
+                vehicles.append(planned)
+        names = {v.id: state.names.get(v.id, f"the vehicle at {v.station_id}") for v in vehicles}
+        state.plans = {}
+        if not vehicles:
+            await self._late(site, state, {}, names, running)
+            return sessions
+        horizon = max(PLAN_HORIZON, max((v.departure or now) - now for v in vehicles) + timedelta(minutes=15))
+        made = plan(grid, vehicles, now, horizon)
+        caps = made.caps_at(now)
+        by_id = {v.id: v for v in vehicles}
+        for vp in made.vehicles:
+            v = by_id[vp.vehicle_id]
+            assert v.departure is not None
+            state.plans[vp.vehicle_id] = SessionPlan(
+                departure=v.departure,
+                target_soc_pct=v.target_soc_pct,
+                expected_soc_pct=vp.expected_soc_pct,
+                short_wh=vp.short_wh,
+                limited_by=vp.limited_by,
+                planned_w=caps.get(vp.vehicle_id),
+            )
+        await self._late(site, state, {vp.vehicle_id: vp for vp in made.late}, names, running)
+        return [replace(s, planned_w=caps[s.id]) if s.id in caps else s for s in sessions]
+
+    def _planned_vehicle(
+        self, tx: Transaction, session: Session, inputs: _Inputs, now: datetime
+    ) -> PlannedVehicle | None:
+        vehicle = inputs.vehicles.get(tx.vehicle_id) if tx.vehicle_id is not None else None
+        needs = self._needs.get((tx.station_id, tx.evse.evse_id))
+        meter = self._meters.get(tx.pk)
+        departure = next_departure(vehicle, now, self._zone) if vehicle is not None else None
+        if needs is not None and needs.departure is not None and needs.departure > now:
+            departure = needs.departure  # what the driver told the car today wins over the timetable
+        soc = meter.soc_pct if meter is not None and meter.soc_pct is not None else (needs and needs.soc_pct)
+        capacity = (vehicle.battery_capacity_wh if vehicle is not None else None) or (needs and needs.capacity_wh)
+        if departure is None or soc is None or not capacity:
+            return None
+        target = (vehicle.target_soc_pct if vehicle is not None else None) or 100.0
+        asked = needs.energy_wh if needs is not None else None
+        if asked is not None and (vehicle is None or vehicle.target_soc_pct is None):
+            target = min(100.0, soc + 100.0 * asked / capacity)  # what it asks for, as a SoC
+        return PlannedVehicle(
+            id=session.id,
+            station_id=session.station_id,
+            soc_pct=float(soc),
+            capacity_wh=float(capacity),
+            max_w=session.max_w,
+            departure=departure,
+            target_soc_pct=target,
+            current=session.current,
+            phases=session.phases,
+            priority=session.priority,
         )
 
-    async def _send(self, site: Site, allocation: Allocation, evse: EvseRef, state: _SiteState) -> None:
+    async def _late(
+        self,
+        site: Site,
+        state: _SiteState,
+        late: dict[str, PlannedOutcome],
+        names: dict[str, str],
+        running: Sequence[Transaction],
+    ) -> None:
+        """Alarm each vehicle the plan says will be late, once, while there is time; clear when it no longer is."""
+        by_id = {str(tx.pk): tx for tx in running}
+        keys = {f"{LATE_SOURCE}:{sid}": sid for sid in late}
+        for key in state.late - keys.keys():
+            await self._core.alarms.clear(key=key)
+        for key, session_id in keys.items():
+            if key in state.late:
+                continue
+            tx, p, vp = by_id[session_id], state.plans[session_id], late[session_id]
+            local = p.departure.astimezone(self._zone)
+            cause = (
+                "the site's capacity is short"
+                if vp.limited_by is Shortfall.SITE
+                else "its own power and the time left are short"
+            )
+            await self._core.alarms.raise_alarm(
+                key=key,
+                source=LATE_SOURCE,
+                station_id=tx.station_id,
+                evse=tx.evse,
+                priority=AlarmPriority.MEDIUM,
+                message=(
+                    f"{names[session_id]} will leave at {local:%H:%M} with {p.expected_soc_pct:.0f} % instead of "
+                    f"{p.target_soc_pct:.0f} % ({p.short_wh / 1000:.1f} kWh short): {cause}"
+                ),
+                site_id=site.id,
+            )
+        state.late = set(keys)
+
+    def _allocate(self, grid: SiteGrid, sessions: list[Session], state: _SiteState, now: datetime) -> list[Allocation]:
+        """Allocate; a new arrival gets what is free under the limits in force while that is at least its minimum."""
+        allocations = allocate(grid, sessions, now)
+        arrivals = {s.id for s in sessions if s.control is Control.CONTROLLED and s.id not in state.in_force}
+        if not arrivals or len(arrivals) == len(sessions):
+            return allocations
+        held = [
+            replace(s, control=Control.OFFLINE, last_w=state.in_force[s.id].allocation.watts)
+            if s.control is Control.CONTROLLED and s.id in state.in_force
+            else s
+            for s in sessions
+        ]
+        free = {a.session_id: a for a in allocate(grid, held, now)}
+        if any(free[s].reason is Reason.PAUSED and not _paused_anyway(allocations, s) for s in arrivals):
+            return allocations  # what is free is too little: share anew, the others must come down
+        return [free[a.session_id] if a.session_id in arrivals else a for a in allocations]
+
+    def _lapsing(self, a: Allocation, state: _SiteState, chosen: set[str], now: datetime) -> bool:
+        held = state.in_force.get(a.session_id)
+        if held is None or a.session_id in chosen or a.reason in RESERVES:
+            return False
+        return held.valid_to - now < self._lease / 2
+
+    @staticmethod
+    def _renewal(new: Allocation, held: _Held) -> Allocation:
+        """The limit to renew with: the new one if lower (always safe), else the one in force."""
+        return new if new.watts <= held.allocation.watts else held.allocation
+
+    def _overdrawing(self, running: Sequence[Transaction], state: _SiteState) -> list[tuple[Transaction, str]]:
+        """The sessions whose station draws clearly more than the limit it took, for a while: it does not obey."""
+        found = []
+        for tx in running:
+            held, meter = state.in_force.get(str(tx.pk)), self._meters.get(tx.pk)
+            if held is None or meter is None or meter.draw_w is None or tx.station_id in self._uncontrolled:
+                continue
+            allowed = held.allocation.watts * (1 + OVERDRAW_MARGIN) + OVERDRAW_MARGIN_W
+            settled = meter.at - held.sent_at >= self._grace
+            if meter.draw_w <= allowed or not settled:
+                meter.over_since = None
+                continue
+            meter.over_since = meter.over_since or meter.at
+            if meter.at - meter.over_since >= self._grace:
+                self._uncontrolled.add(tx.station_id)
+                message = (
+                    f"the station draws {meter.draw_w / 1000:.1f} kW against its limit of "
+                    f"{held.allocation.watts / 1000:.1f} kW: its maximum is reserved until it obeys"
+                )
+                found.append((tx, message))
+        return found
+
+    async def _alarm(self, site: Site, sid: StationId, evse: EvseRef, source: str, message: str) -> None:
+        key = f"{source}:{sid}"
+        self._alarmed[sid] = key
+        log.warning("%s: %s", sid, message)
+        await self._core.alarms.raise_alarm(
+            key=key,
+            source=source,
+            station_id=sid,
+            evse=evse,
+            priority=AlarmPriority.HIGH,
+            message=message,
+            site_id=site.id,
+        )
+
+    async def _send_all(
+        self,
+        site: Site,
+        allocations: Sequence[Allocation],
+        evse_of: dict[str, EvseRef],
+        supply: dict[StationId, Supply | None],
+        state: _SiteState,
+    ) -> None:
+        """One task per station: a station that does not answer holds up only itself."""
+        by_station: dict[StationId, list[Allocation]] = {}
+        for a in allocations:
+            by_station.setdefault(a.station_id, []).append(a)
+
+        async def station(sid: StationId, mine: list[Allocation]) -> None:
+            for a in mine:
+                await self._send(site, a, evse_of[a.session_id], supply.get(sid), state)
+
+        await asyncio.gather(*(station(sid, mine) for sid, mine in by_station.items()))
+
+    async def _send(
+        self, site: Site, allocation: Allocation, evse: EvseRef, supply: Supply | None, state: _SiteState
+    ) -> None:
         sid, now = allocation.station_id, self._clock.now()
+        valid_to = now + self._lease
+        in_amps = supply is Supply.AC and allocation.amps is not None
+        value = math.floor(allocation.amps * 10) / 10 if in_amps and allocation.amps is not None else allocation.watts
         profile = ChargingProfile(
             id=PROFILE_ID_BASE + evse.evse_id,
             stack_level=STACK_LEVEL,
             purpose=ProfilePurpose.TX_DEFAULT,
             kind=ProfileKind.ABSOLUTE,
             schedule=ChargingSchedule(
-                unit=RateUnit.WATTS, periods=(SchedulePeriod(start_s=0, limit=float(int(allocation.watts))),)
+                unit=RateUnit.AMPS if in_amps else RateUnit.WATTS,
+                periods=(SchedulePeriod(start_s=0, limit=float(value if in_amps else int(value))),),
             ),
+            valid_to=valid_to,
         )
         self._sent_at[sid] = now
-        try:
-            sent = await self._core.charging_profiles.set(
-                station_id=sid, evse_id=evse.evse_id, profile=profile, actor=ACTOR, reason=allocation.reason.value
-            )
-            status, answer = sent.profile.status, sent.profile.answer
-        except DomainError as exc:
-            status, answer = ProfileStatus.FAILED, exc.code
-        key = f"{ALARM_SOURCE}:{sid}"
+        status, answer = await self._set(sid, evse.evse_id, profile, allocation.reason.value)
         if status is ProfileStatus.ACCEPTED:
-            state.in_force[allocation.session_id] = allocation
-            if sid in self._alarmed:
-                self._alarmed.discard(sid)
-                await self._core.alarms.clear(key=key)
+            state.in_force[allocation.session_id] = _Held(allocation, now, valid_to)
+            await self._obeys(sid)
             return
         if status is ProfileStatus.FAILED and sid in self._offline:
             return  # away: its last limit stays reserved until it is back
-        log.warning("%s: load management profile %s (%s): counted as uncontrolled", sid, status, answer)
+        await self._refused(site, sid, evse, answer)
+
+    async def _set(
+        self, sid: StationId, evse_id: int, profile: ChargingProfile, reason: str
+    ) -> tuple[ProfileStatus, str | None]:
+        try:
+            sent = await self._core.charging_profiles.set(
+                station_id=sid, evse_id=evse_id, profile=profile, actor=ACTOR, reason=reason
+            )
+            return sent.profile.status, sent.profile.answer
+        except DomainError as exc:
+            return ProfileStatus.FAILED, exc.code
+
+    async def _obeys(self, sid: StationId) -> None:
+        key = self._alarmed.pop(sid, None)
+        if key is not None and key.startswith(REJECTED_SOURCE):
+            await self._core.alarms.clear(key=key)
+        elif key is not None:
+            self._alarmed[sid] = key  # an overdraw clears when the station is seen to obey again (reconnect)
+
+    async def _refused(self, site: Site, sid: StationId, evse: EvseRef, answer: str | None) -> None:
         self._uncontrolled.add(sid)
-        self._alarmed.add(sid)
-        await self._core.alarms.raise_alarm(
-            key=key,
-            source=ALARM_SOURCE,
-            station_id=sid,
-            evse=evse,
-            priority=AlarmPriority.HIGH,
-            message=f"the station did not take its load management limit ({answer}): its maximum is reserved",
-            site_id=site.id,
+        message = f"the station did not take its load management limit ({answer}): its maximum is reserved"
+        await self._alarm(site, sid, evse, REJECTED_SOURCE, message)
+
+    async def _fail_safes(
+        self, site: Site, grid: SiteGrid, stations: list[Station], inputs: _Inputs, now: datetime
+    ) -> None:
+        """Keep each online station's station-wide TxDefault at its fail-safe share (sent when it changes)."""
+        known = [s for s in stations if s.max_power_w is not None and s.supply is not None]
+        if not known:
+            return
+        chargers = [
+            Charger(
+                s.id,
+                s.max_power_w or UNKNOWN_MAX_W,
+                evses=1,
+                current=Current.AC if s.supply is Supply.AC else Current.DC,
+                phases=PHASES[: s.phases or 3],
+                obeys=s.id not in self._uncontrolled,
+            )
+            for s in known
+        ]
+        limits = {f.station_id: f for f in fail_safe_limits(grid, chargers, now)}
+        due = [
+            s
+            for s in known
+            if s.online
+            and s.registration is RegistrationStatus.ACCEPTED
+            and s.id not in self._offline
+            and s.id not in self._uncontrolled
+            and self._failsafe.get(s.id) != _failsafe_value(limits[s.id], s)
+        ]
+        await asyncio.gather(*(self._send_failsafe(s, limits[s.id]) for s in due))
+
+    async def _send_failsafe(self, station: Station, limits: FailSafe) -> None:
+        value = _failsafe_value(limits, station)
+        in_amps = station.supply is Supply.AC and limits.evse_a is not None
+        profile = ChargingProfile(
+            id=FAILSAFE_PROFILE_ID,
+            stack_level=FAILSAFE_STACK_LEVEL,
+            purpose=ProfilePurpose.TX_DEFAULT,
+            kind=ProfileKind.ABSOLUTE,
+            schedule=ChargingSchedule(
+                unit=RateUnit.AMPS if in_amps else RateUnit.WATTS,
+                periods=(SchedulePeriod(start_s=0, limit=value),),
+            ),
         )
+        status, answer = await self._set(station.id, 0, profile, "fail_safe")
+        if status is ProfileStatus.ACCEPTED:
+            self._failsafe[station.id] = value
+        elif not (status is ProfileStatus.FAILED and station.id in self._offline):
+            log.warning("%s: fail-safe limit %s (%s)", station.id, status, answer)
+            self._failsafe[station.id] = value  # not again until it reconnects; the allocation path alarms
+
+    def _sample(self, site: Site, view: SiteDraw) -> None:
+        samples = self._history.setdefault(site.id, collections.deque(maxlen=HISTORY))
+        allocated = sum(s.allocation.watts for s in view.sessions)
+        samples.append(DrawSample(view.at.astimezone(UTC), view.draw_w, allocated, view.limit.watts))
+
+
+def _failsafe_value(limits: FailSafe, station: Station) -> float:
+    """The fail-safe TxDefault's limit: A per phase for AC (0.1 A steps), else W."""
+    if station.supply is Supply.AC and limits.evse_a is not None:
+        return math.floor(min(limits.evse_a) * 10) / 10
+    return float(int(min(limits.evse_w)))
+
+
+def _paused_anyway(allocations: Sequence[Allocation], session_id: str) -> bool:
+    """Whether the full allocation pauses this session too: then what is free is not the problem."""
+    return any(a.session_id == session_id and a.reason is Reason.PAUSED for a in allocations)
 
 
 def _lowers(new: Allocation, held: Allocation | None) -> bool:

@@ -74,6 +74,11 @@ def _vehicle_from(row: Mapping[str, Any]) -> Vehicle:
         fleet_number=row["fleet_number"],
         fleet=row["fleet"],
         battery_capacity_wh=row["battery_capacity_wh"],
+        departure_time=row["departure_time"],
+        next_departure=row["next_departure"],
+        target_soc_pct=row["target_soc_pct"],
+        priority=row["priority"],
+        max_power_w=row["max_power_w"],
     )
 
 
@@ -84,6 +89,11 @@ def _vehicle_values(vehicle: Vehicle) -> dict[str, Any]:
         "fleet_number": vehicle.fleet_number,
         "fleet": vehicle.fleet,
         "battery_capacity_wh": vehicle.battery_capacity_wh,
+        "departure_time": vehicle.departure_time,
+        "next_departure": vehicle.next_departure,
+        "target_soc_pct": vehicle.target_soc_pct,
+        "priority": vehicle.priority,
+        "max_power_w": vehicle.max_power_w,
     }
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from evscada.core.model import RegistrationStatus, SecurityProfile, Station, StationId, StationMessage
+from evscada.core.model import RegistrationStatus, SecurityProfile, Station, StationId, StationMessage, Supply
 from evscada.storage import tables as t
 
 # On the path every connecting station takes, built once: SQLAlchemy memoizes a statement's cache key, so a
@@ -39,6 +39,10 @@ def station_from(row: Mapping[str, Any]) -> Station:
         site_id=row["site_id"],
         latitude=row["latitude"],
         longitude=row["longitude"],
+        feeder_id=row["feeder_id"],
+        max_power_w=row["max_power_w"],
+        supply=None if row["supply"] is None else Supply(row["supply"]),
+        phases=row["phases"],
     )
 
 
@@ -87,6 +91,10 @@ class SqlStations:
             "site_id": station.site_id,
             "latitude": station.latitude,
             "longitude": station.longitude,
+            "feeder_id": station.feeder_id,
+            "max_power_w": station.max_power_w,
+            "supply": None if station.supply is None else str(station.supply),
+            "phases": station.phases,
         }
 
 

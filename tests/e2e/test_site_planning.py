@@ -1,0 +1,170 @@
+"""Departure-aware charging end to end: simulated buses of each version, a site too small for all, real sockets.
+
+Small batteries make minutes of a depot night pass in seconds: each bus's SoC, capacity and departure are known to
+the CSMS (its vehicle) and to the simulated car (its battery), so the plan and the physics must agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from evscada.core.access.users import Role
+from evscada.core.energy.site_manager import FAILSAFE_PROFILE_ID, FAILSAFE_STACK_LEVEL, STACK_LEVEL
+from evscada.core.model import StationId, Supply
+from evscada.simulator.fleet import run_station
+from evscada.simulator.model import Timing, dc_station
+from evscada.simulator.station import cancel_quietly
+from evscada.simulator.vehicles import EvSpec
+from tests.conftest import start_csms, test_settings
+from tests.simulator.helpers import VERSIONS, remote_start, send
+from tests.support import Csms, eventually
+
+LIMIT_W = 60e3
+STATION_W = 50e3
+LEASE_S = 120.0
+TICK = 0.2
+TIMING = Timing(meter_interval=TICK, tick=TICK, idle_seconds=(1e6, 1e6), session_seconds=(600, 600), reboot_seconds=0.0)
+
+
+@pytest.fixture
+async def csms(sqlite_url: str) -> AsyncIterator[Csms]:
+    settings = test_settings(
+        sqlite_url,
+        load_management_interval_seconds=1.0,
+        load_management_send_interval_seconds=0.5,
+        load_management_lease_seconds=LEASE_S,
+    )
+    async for running in start_csms(settings):
+        yield running
+
+
+@pytest.fixture
+async def api(csms: Csms) -> AsyncIterator[httpx.AsyncClient]:
+    await csms.app.core.access.add_user(username="dispatch", role=Role.OPERATOR)
+    key = await csms.app.core.access.create_api_key(username="dispatch", name="test")
+    assert csms.app.http is not None
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{csms.app.http.port}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=10
+    ) as client:
+        yield client
+
+
+BUSES = {
+    # station: (battery Wh, SoC at arrival, the bus's own maximum W, target SoC, seconds to departure)
+    "BAY-1": (200.0, 20.0, 150e3, 80.0, 35),
+    "BAY-2": (200.0, 20.0, 150e3, 80.0, 40),
+    # cannot make it: 180 Wh at 3 kW take over 3 minutes, it leaves in 25 s
+    "BAY-3": (200.0, 10.0, 3e3, 100.0, 25),
+}
+
+
+@contextlib.asynccontextmanager
+async def depot(csms: Csms, version: str, now: datetime) -> AsyncIterator[int]:
+    """Three 50 kW DC bays on a 60 kW site, each with a bus whose vehicle the CSMS knows; all online."""
+    core = csms.app.core
+    site = await core.sites.create(name="Depot", grid_capacity_w=LIMIT_W)
+    tasks = []
+    for n, (sid, (battery, soc, bus_max, target, leaves_in)) in enumerate(BUSES.items(), 1):
+        await csms.add_station(sid)
+        await core.sites.place_station(
+            station_id=StationId(sid), name=None, site_id=site.id, latitude=None, longitude=None
+        )
+        await core.layout.set_station_supply(
+            station_id=StationId(sid), feeder_id=None, max_power_w=STATION_W, supply=Supply.DC, phases=None
+        )
+        card = f"BUS-{n}"
+        await csms.add_token(card)
+        vehicle = await core.vehicles.create(
+            name=f"Bus {n}",
+            battery_capacity_wh=battery,
+            next_departure=now + timedelta(seconds=leaves_in),
+            target_soc_pct=target,
+            max_power_w=bus_max,
+        )
+        await core.vehicles.link_token(token_value=card, vehicle_id=vehicle.id)
+        bus = EvSpec(name=f"bus {n}", battery_wh=battery, arrival_soc=(soc, soc), dc_max_w=bus_max)
+        spec = dc_station(sid, version, kw=STATION_W / 1e3, tokens=(card,), vehicles={card: bus})
+        tasks.append(asyncio.create_task(run_station(csms.url(sid).rsplit("/", 1)[0], spec, TIMING)))
+    try:
+        for sid in BUSES:
+            assert await eventually(lambda sid=sid: _available(csms, sid), timeout=10), f"{sid} never booted"
+        yield site.id
+    finally:
+        for task in tasks:
+            await cancel_quietly(task)
+
+
+async def _available(csms: Csms, sid: str) -> bool:
+    rows = await csms.rows("connectors", station_id=sid, evse_id=1)
+    return bool(rows) and rows[0]["status"] == "Available"
+
+
+async def _soc(csms: Csms, sid: str) -> list[tuple[datetime, float]]:
+    txs = {row["pk"] for row in await csms.rows("transactions", station_id=sid)}
+    rows = await csms.rows("meter_samples", measurand="SoC")
+    return sorted((row["timestamp"], float(row["value"])) for row in rows if row["transaction_pk"] in txs)
+
+
+@VERSIONS
+async def test_every_bus_that_can_make_its_departure_does_and_the_one_that_cannot_is_flagged_at_once(
+    csms: Csms, api: httpx.AsyncClient, version: str
+) -> None:
+    now = datetime.now(UTC)
+    async with depot(csms, version, now) as site_id:
+        # Fail-safe first: each bay holds a station-wide TxDefault of its share of the site, a third of 60 kW.
+        async def fail_safes() -> list[dict[str, Any]]:
+            rows = await csms.rows("charging_profiles", profile_id=FAILSAFE_PROFILE_ID, status="accepted")
+            return rows if len(rows) == len(BUSES) else []
+
+        rows = await eventually(fail_safes, timeout=10)
+        assert rows, "the fail-safe limits were not all accepted"
+        for row in rows:
+            assert (row["evse_id"], row["stack_level"], row["valid_to"]) == (0, FAILSAFE_STACK_LEVEL, None)
+            assert row["profile"]["schedule"]["periods"][0]["limit"] == pytest.approx(LIMIT_W / 3, abs=1)
+
+        for n, sid in enumerate(BUSES, 1):
+            assert (await send(csms, remote_start(token=f"BUS-{n}"), station_id=sid)).status == "Accepted"
+
+        async def late_alarms() -> list[dict[str, Any]]:
+            return await csms.rows("alarms", source="departure_at_risk")
+
+        alarms = await eventually(late_alarms, timeout=10)
+        flagged_at = datetime.now(UTC)
+        assert [a["station_id"] for a in alarms] == ["BAY-3"]
+        assert "Bus 3" in alarms[0]["message"] and "kWh short" in alarms[0]["message"]
+        assert flagged_at < now + timedelta(seconds=BUSES["BAY-3"][4]), "flagged only at departure"
+
+        draw = (await api.get(f"/sites/{site_id}/draw")).json()
+        plans = {s["station_id"]: s["plan"] for s in draw["sessions"]}
+        assert plans["BAY-3"]["late"] and plans["BAY-3"]["short_kwh"] > 0.1
+        assert plans["BAY-3"]["expected_soc_pct"] < 100
+        assert not plans["BAY-1"]["late"] and not plans["BAY-2"]["late"]
+        assert {s["vehicle"] for s in draw["sessions"]} == {"Bus 1", "Bus 2", "Bus 3"}
+
+        # Allocation profiles hold for the lease, then lapse to the fail-safe unless renewed.
+        allocations = await csms.rows("charging_profiles", stack_level=STACK_LEVEL, status="accepted")
+        assert allocations
+        for row in allocations:
+            lease = (row["valid_to"] - row["set_at"]).total_seconds()
+            assert lease == pytest.approx(LEASE_S, abs=1)
+
+        # The two that can make it reach their target before they leave, on a site that never gives them more
+        # than 60 kW together.
+        for sid in ("BAY-1", "BAY-2"):
+            _, _, _, target, leaves_in = BUSES[sid]
+            departure = now + timedelta(seconds=leaves_in)
+
+            async def reached(sid: str = sid, target: float = target) -> list[tuple[datetime, float]]:
+                return [(at, soc) for at, soc in await _soc(csms, sid) if soc >= target - 0.2]
+
+            timeout = (departure - datetime.now(UTC)).total_seconds()
+            there = await eventually(reached, timeout=max(timeout, 1))
+            assert there, f"{sid} did not reach {target} % before its departure"
+            assert there[0][0] <= departure
