@@ -23,6 +23,7 @@ from evscada.simulator.model import Timing, dc_station
 from evscada.simulator.station import cancel_quietly
 from evscada.simulator.vehicles import EvSpec
 from tests.conftest import start_csms, test_settings
+from tests.console.conftest import add_users, logged_in
 from tests.simulator.helpers import VERSIONS, remote_start, send
 from tests.support import Csms, eventually
 
@@ -147,6 +148,15 @@ async def test_every_bus_that_can_make_its_departure_does_and_the_one_that_canno
         assert plans["BAY-3"]["expected_soc_pct"] < 100
         assert not plans["BAY-1"]["late"] and not plans["BAY-2"]["late"]
         assert {s["vehicle"] for s in draw["sessions"]} == {"Bus 1", "Bus 2", "Bus 3"}
+
+        # The dispatcher sees it too, while the bus is still in the depot.
+        await add_users(csms)
+        async with logged_in(csms, Role.VIEWER) as (client, _):
+            page = (await client.get("/dispatch")).text
+        bus3 = page[page.index('data-vehicle="3"') :].split("</tr>", 1)[0]
+        assert 'class="plan late"' in bus3 and "kWh short" in bus3
+        bus1 = page[page.index('data-vehicle="1"') :].split("</tr>", 1)[0]
+        assert "on time" in bus1 and "late" not in bus1
 
         # Allocation profiles hold for the lease, then lapse to the fail-safe unless renewed.
         allocations = await csms.rows("charging_profiles", stack_level=STACK_LEVEL, status="accepted")

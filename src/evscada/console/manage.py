@@ -11,10 +11,12 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from evscada.api.deps import SESSION_COOKIE, CoreDep
+from evscada.api.deps import SESSION_COOKIE, Context, CoreDep
 from evscada.console.views import ConnectorSummary, StationSummary, summaries
 from evscada.console.web import PageUser, need, read_form, render
 from evscada.core.access.users import Role
+from evscada.core.energy.planner import Shortfall
+from evscada.core.energy.site_view import SessionPlan
 from evscada.core.errors import DomainError
 from evscada.core.historian.monitoring import LiveReading
 from evscada.core.model import (
@@ -41,14 +43,18 @@ def expected_end(reading: LiveReading, capacity_wh: float | None) -> datetime | 
 
 
 @router.get("/dispatch", response_class=HTMLResponse)
-async def dispatch_page(request: Request, core: CoreDep, user: PageUser) -> HTMLResponse:
+async def dispatch_page(request: Request, core: CoreDep, context: Context, user: PageUser) -> HTMLResponse:
     at_charger: dict[int, tuple[StationSummary, ConnectorSummary]] = {}
     for s in await summaries(core):
         for c in s.connectors:
             if c.reading is not None and c.reading.vehicle_id is not None:
                 at_charger[int(c.reading.vehicle_id)] = (s, c)
+    plans = context.load_manager.vehicle_plans() if context.load_manager is not None else {}
     rows = [
-        _dispatch_row(vehicle, at_charger.get(int(vehicle.id)), core.vehicles.next_departure_at(vehicle))
+        replace(
+            _dispatch_row(vehicle, at_charger.get(int(vehicle.id)), core.vehicles.next_departure_at(vehicle)),
+            plan=_verdict(plans.get(vehicle.id)),
+        )
         for vehicle in await core.vehicles.list()
     ]
     rows.sort(key=lambda r: (r.station is None, r.vehicle.name))
@@ -62,6 +68,19 @@ async def dispatch_page(request: Request, core: CoreDep, user: PageUser) -> HTML
         message=request.query_params.get("message"),
         failed=request.query_params.get("failed") == "1",
     )
+
+
+def _verdict(plan: SessionPlan | None) -> str | None:
+    """The planner's word on a charging vehicle: in time, or late and by how much, while it can still be helped."""
+    if plan is None:
+        return None
+    if plan.late:
+        cause = "site capacity short" if plan.limited_by is Shortfall.SITE else "its own power and time short"
+        return (
+            f"LATE: leaves with {plan.expected_soc_pct:.0f} % of {plan.target_soc_pct:.0f} %, "
+            f"{plan.short_wh / 1000:.1f} kWh short ({cause})"
+        )
+    return f"on time: {plan.expected_soc_pct:.0f} % at departure"
 
 
 @dataclass(frozen=True, slots=True)

@@ -161,6 +161,7 @@ class _SiteState:
     feeders: dict[str, str] = field(default_factory=dict)  # node id -> a feeder's name
     late: set[str] = field(default_factory=set)  # alarm keys of the late vehicles
     names: dict[str, str] = field(default_factory=dict)  # session id -> its vehicle's name
+    vehicles: dict[str, VehicleId] = field(default_factory=dict)  # session id -> its vehicle
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +246,15 @@ class SiteLoadManager:
         """The site's trend since a time (all that is kept: the last `HISTORY` recomputes), in memory only."""
         samples = self._history.get(site_id, ())
         return [s for s in samples if since is None or s.at >= since]
+
+    def vehicle_plans(self) -> dict[VehicleId, SessionPlan]:
+        """What the last plan says of each charging vehicle that has one: for the dispatch view."""
+        return {
+            state.vehicles[session_id]: plan
+            for state in self._state.values()
+            for session_id, plan in state.plans.items()
+            if session_id in state.vehicles
+        }
 
     def limits(self, site_id: SiteId) -> SiteLimits:
         return self._limits.get(site_id, SiteLimits())
@@ -536,11 +546,12 @@ class SiteLoadManager:
     ) -> list[Session]:
         """Plan the sessions with a departure, a SoC and a battery; give each its plan's cap for this slot."""
         vehicles: list[PlannedVehicle] = []
-        state.names = {}
+        state.names, state.vehicles = {}, {}
         for tx, session in zip(running, sessions, strict=True):
             vehicle = inputs.vehicles.get(tx.vehicle_id) if tx.vehicle_id is not None else None
             if vehicle is not None:
                 state.names[session.id] = vehicle.name
+                state.vehicles[session.id] = vehicle.id
             planned = self._planned_vehicle(tx, session, inputs, now)
             if planned is not None and session.control is Control.CONTROLLED:
                 vehicles.append(planned)
