@@ -23,7 +23,7 @@ from evscada.core.energy.grid import Limit
 from evscada.core.energy.site_manager import SiteLoadManager
 from evscada.core.model import SiteId, StationId, Supply
 from evscada.simulator.fleet import run_station
-from evscada.simulator.model import Timing, dc_station
+from evscada.simulator.model import Timing, ac_station, dc_station
 from evscada.simulator.station import cancel_quietly
 from evscada.simulator.vehicles import EvSpec
 from tests.conftest import start_csms, test_settings
@@ -349,3 +349,38 @@ async def test_a_feeder_limits_the_stations_under_it_and_the_others_share_the_re
         assert nodes["Feeder A"]["limit"]["max_kw"] == 30 and nodes["Feeder A"]["stations"] == ["DC-1", "DC-2"]
         assert nodes["Feeder A"]["allocated_kw"] == pytest.approx(30, abs=0.01)
         assert nodes["Feeder A"]["parent"] == draw["nodes"][0]["id"] == f"site-{site_id}"
+
+
+async def test_ac_sessions_share_each_phase_in_amperes(csms: Csms, api: httpx.AsyncClient) -> None:
+    """32 A per phase for two three-phase 22 kW stations and a one-phase one: on L1 all three meet, so each gets a
+    third of 32 A, sent in A; the one-phase station uses L1's capacity only."""
+    site_id = await depot(csms, ["AC-1", "AC-2", "AC-3"])
+    now = datetime.now(UTC)
+    curve = {"periods": [{"start": (now - timedelta(minutes=1)).isoformat(), "max_a": 32}]}
+    assert (await api.put(f"/sites/{site_id}/limit-curve", json=curve)).status_code == 200
+    tasks = []
+    for n, (sid, phases) in enumerate([("AC-1", 3), ("AC-2", 3), ("AC-3", 1)], 1):
+        await csms.app.core.layout.set_station_supply(
+            station_id=StationId(sid), feeder_id=None, max_power_w=230 * 32 * phases, supply=Supply.AC, phases=phases
+        )
+        await csms.add_token(f"CARD-{n}")
+        car = EvSpec(name="car", battery_wh=60e3, arrival_soc=(20.0, 20.0), ac_max_w=22e3, ac_phases=phases)
+        spec = ac_station(sid, "1.6", phases=phases, amps=32, tokens=(f"CARD-{n}",), vehicles={f"CARD-{n}": car})
+        tasks.append(asyncio.create_task(run_station(csms.url(sid).rsplit("/", 1)[0], spec, TIMING)))
+    try:
+        for sid in ("AC-1", "AC-2", "AC-3"):
+            assert await eventually(lambda sid=sid: available(csms, sid), timeout=10), f"{sid} never booted"
+        since = datetime.now(UTC)
+        for n, sid in enumerate(["AC-1", "AC-2", "AC-3"], 1):
+            await start(csms, sid, n)
+        third = 32 / 3
+        assert await eventually(lambda: obeying(csms, ["AC-1", "AC-2"], 230 * 3 * third, since), timeout=BOUND + 3)
+        assert await eventually(lambda: obeying(csms, ["AC-3"], 230 * third, since), timeout=BOUND + 3)
+        draw = (await api.get(f"/sites/{site_id}/draw")).json()
+        amps = {s["station_id"]: s["allocated_a"] for s in draw["sessions"]}
+        assert amps == {"AC-1": pytest.approx(10.6), "AC-2": pytest.approx(10.6), "AC-3": pytest.approx(10.6)}
+        sent = await csms.rows("charging_profiles", set_by="site-load-manager", status="accepted", stack_level=1)
+        assert sent and {row["profile"]["schedule"]["unit"] for row in sent} == {"A"}
+    finally:
+        for task in tasks:
+            await cancel_quietly(task)

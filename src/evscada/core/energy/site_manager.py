@@ -210,6 +210,7 @@ class SiteLoadManager:
         self._uncontrolled: set[StationId] = set()  # refused a limit or overdraws: its maximum reserved
         self._alarmed: dict[StationId, str] = {}  # station -> the key of its load management alarm
         self._failsafe: dict[StationId, float] = {}  # station -> the fail-safe limit it holds (A or W)
+        self._failsafe_w: dict[StationId, float] = {}  # the same in W per EVSE: what it draws once its lease lapsed
         self._history: dict[SiteId, collections.deque[DrawSample]] = {}
 
     async def start(self) -> None:
@@ -511,6 +512,9 @@ class SiteLoadManager:
         elif station_id in self._offline:
             control = Control.OFFLINE
         held = state.in_force.get(str(pk))
+        reserve = None if held is None else held.allocation.watts
+        if control is Control.OFFLINE and held is not None and held.valid_to <= self._clock.now():
+            reserve = self._failsafe_w.get(station_id, reserve)  # its allocation lapsed: its fail-safe applies
         meter = self._meters.get(pk)
         vehicle = inputs.vehicles.get(tx.vehicle_id) if tx.vehicle_id is not None else None
         needs = self._needs.get((station_id, tx.evse.evse_id))
@@ -525,7 +529,7 @@ class SiteLoadManager:
             "priority": vehicle.priority if vehicle is not None else 0,
             "started_at": tx.started_at,
             "control": control,
-            "last_w": held.allocation.watts if held is not None else None,
+            "last_w": reserve,
             "draw_w": meter.draw_w if meter is not None else None,
         }
         if station.supply is Supply.AC:
@@ -741,7 +745,7 @@ class SiteLoadManager:
             purpose=ProfilePurpose.TX_DEFAULT,
             kind=ProfileKind.ABSOLUTE,
             schedule=ChargingSchedule(
-                unit=RateUnit.AMPS if in_amps else RateUnit.WATTS,
+                unit=RateUnit.AMPERES if in_amps else RateUnit.WATTS,
                 periods=(SchedulePeriod(start_s=0, limit=float(value if in_amps else int(value))),),
             ),
             valid_to=valid_to,
@@ -818,13 +822,14 @@ class SiteLoadManager:
             purpose=ProfilePurpose.TX_DEFAULT,
             kind=ProfileKind.ABSOLUTE,
             schedule=ChargingSchedule(
-                unit=RateUnit.AMPS if in_amps else RateUnit.WATTS,
+                unit=RateUnit.AMPERES if in_amps else RateUnit.WATTS,
                 periods=(SchedulePeriod(start_s=0, limit=value),),
             ),
         )
         status, answer = await self._set(station.id, 0, profile, "fail_safe")
         if status is ProfileStatus.ACCEPTED:
             self._failsafe[station.id] = value
+            self._failsafe_w[station.id] = min(limits.evse_w)
         elif not (status is ProfileStatus.FAILED and station.id in self._offline):
             log.warning("%s: fail-safe limit %s (%s)", station.id, status, answer)
             self._failsafe[station.id] = value  # not again until it reconnects; the allocation path alarms
