@@ -29,9 +29,10 @@ chromium:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "warning: no /usr/bin/chromium; the browser tests will be skipped"
 
+# One pytest worker per CPU (each with its own scratch PostgreSQL database); PYTEST_ARGS='-n 0' runs in one process.
 test: $(STAMP) chromium
 	$(BIN)/ruff check
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n logical --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check
