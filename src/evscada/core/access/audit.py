@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -42,6 +43,10 @@ class AuditFilter:
 
 class AuditRepository(Protocol):
     async def add(self, *, entry: AuditEntry) -> None: ...
+
+    async def add_many(self, *, entries: Sequence[AuditEntry]) -> None:
+        """Insert them all at once (a batch of commands)."""
+        ...
 
     async def list(self, *, where: AuditFilter) -> list[AuditEntry]:
         """Newest first."""
@@ -91,7 +96,14 @@ class Auditor:
         target_id: object,
         details: dict[str, Any] | None = None,
     ) -> None:
-        entry = AuditEntry(
+        entry = self.entry(actor=actor, action=action, target_type=target_type, target_id=target_id, details=details)
+        await uow.audit.add(entry=entry)
+
+    def entry(
+        self, *, actor: str, action: str, target_type: str, target_id: object, details: dict[str, Any] | None = None
+    ) -> AuditEntry:
+        """The entry `record` writes, for `record_many`: stamped now, its secrets masked."""
+        return AuditEntry(
             at=self._clock.now(),
             actor=actor,
             action=action,
@@ -99,7 +111,10 @@ class Auditor:
             target_id=str(target_id),
             details=scrub(details or {}),
         )
-        await uow.audit.add(entry=entry)
+
+    async def record_many(self, uow: AuditUnit, entries: Sequence[AuditEntry]) -> None:
+        """Write entries made by `entry` in one statement (a batch of commands)."""
+        await uow.audit.add_many(entries=entries)
 
 
 class AuditService:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
 from evscada.core import events
-from evscada.core.access.audit import Auditor, AuditRepository
+from evscada.core.access.audit import AuditEntry, Auditor, AuditRepository
 from evscada.core.energy.profiles import ChargingProfile, ProfilePurpose, RateUnit
 from evscada.core.errors import CommandCallError, CommandNotSupported, CommandTimeout, StationOffline
 from evscada.core.model import IdToken, StationId
@@ -320,13 +322,30 @@ class CommandLogEntry:
 class CommandLogRepository(Protocol):
     async def add(self, *, entry: CommandLogEntry) -> int: ...
 
+    async def add_many(self, *, entries: Sequence[CommandLogEntry]) -> list[int]:
+        """Insert them all at once; their ids, in order."""
+        ...
+
     async def finish(self, *, outcome: CommandOutcome) -> None:
         """Store the outcome; a remote start the station did not accept releases a transaction that claimed it."""
+        ...
+
+    async def finish_many(self, *, outcomes: Sequence[CommandOutcome]) -> None:
+        """`finish` for each, at once."""
         ...
 
     async def open_remote_starts(self, *, station_id: StationId, since: datetime) -> list[tuple[int, dict[str, Any]]]:
         """(id, arguments) of remote starts since then, accepted or not answered yet, that no transaction claims."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRequest:
+    """One command of a batch (`CommandService.send_many`)."""
+
+    station_id: StationId
+    command: Command
+    reason: str | None = None
 
 
 class CommandUnit(Protocol):
@@ -354,23 +373,76 @@ class CommandService:
         self, *, station_id: StationId, command: Command, actor: str, reason: str | None = None
     ) -> CommandOutcome:
         """Send, wait for the answer, log who asked what and what came back; never hangs past the call timeout."""
+        [outcome] = await self.send_many([CommandRequest(station_id, command, reason)], actor=actor)
+        if outcome.outcome == CommandOutcomeKind.NOT_SUPPORTED:
+            raise CommandNotSupported(outcome.error or f"{outcome.command} is not supported by this station")
+        return outcome
+
+    async def send_many(self, requests: Sequence[CommandRequest], *, actor: str) -> list[CommandOutcome]:
+        """Send every command at once (a station's own one after another, in order) and wait for every answer,
+        each within its own call timeout; one outcome per request, in order.
+
+        Two transactions for the whole batch: the command-log rows before anything is sent, the outcomes and their
+        audit entries once every answer is in. A command the station's version cannot express comes back as a
+        NOT_SUPPORTED outcome (`send` raises it)."""
+        if not requests:
+            return []
         requested_at = self._clock.now()
-        entry = CommandLogEntry(
-            station_id=station_id,
-            command=command.name,
-            arguments=_jsonable(command.arguments()),
-            actor=actor,
-            reason=reason,
-            requested_at=requested_at,
-        )
+        entries = [
+            CommandLogEntry(
+                station_id=r.station_id,
+                command=r.command.name,
+                arguments=_jsonable(r.command.arguments()),
+                actor=actor,
+                reason=r.reason,
+                requested_at=requested_at,
+            )
+            for r in requests
+        ]
         async with self._store.unit() as uow:
-            command_id = await uow.commands.add(entry=entry)
-        command = command.numbered(command_id)
+            command_ids = await uow.commands.add_many(entries=entries)
+        results: list[CommandOutcome | Exception | None] = [None] * len(requests)
+        by_station: dict[StationId, list[int]] = {}
+        for n, r in enumerate(requests):
+            by_station.setdefault(r.station_id, []).append(n)
+
+        async def station(mine: list[int]) -> None:  # a station takes one call at a time: its commands in order
+            for n in mine:
+                try:
+                    results[n] = await self._execute(requests[n], command_ids[n], requested_at)
+                except Exception as exc:  # kept for after the others' outcomes are stored
+                    results[n] = exc
+
+        await asyncio.gather(*(station(mine) for mine in by_station.values()))
+        done = [(o, e) for o, e in zip(results, entries, strict=True) if isinstance(o, CommandOutcome)]
+        outcomes = [o for o, _ in done]
+        async with self._store.unit() as uow:
+            await uow.commands.finish_many(outcomes=outcomes)
+            await self._audit.record_many(uow, [self._audited(o, e) for o, e in done])
+        for o in outcomes:
+            log.info("%s: %s by %s -> %s %s", o.station_id, o.command, actor, o.outcome, o.status or o.error or "")
+            self._bus.publish(
+                events.CommandFinished(
+                    station_id=o.station_id,
+                    at=o.finished_at,
+                    command_id=o.command_id,
+                    command=o.command,
+                    outcome=o.outcome,
+                    status=o.status,
+                )
+            )
+        for result in results:  # not an outcome: a fault of ours, raised once the others were kept
+            if isinstance(result, Exception):
+                raise result
+        return outcomes
+
+    async def _execute(self, request: CommandRequest, command_id: int, requested_at: datetime) -> CommandOutcome:
+        command = request.command.numbered(command_id)
         status: str | None = None
         data: dict[str, Any] = {}
         error: str | None = None
         try:
-            reply = await self._commander.execute(station_id=station_id, command=command)
+            reply = await self._commander.execute(station_id=request.station_id, command=command)
             kind, status, data = CommandOutcomeKind.ANSWERED, reply.status, reply.data
         except StationOffline as exc:
             kind, error = CommandOutcomeKind.OFFLINE, exc.message
@@ -380,48 +452,32 @@ class CommandService:
             kind, status, error = CommandOutcomeKind.CALL_ERROR, exc.ocpp_code, exc.message
         except CommandNotSupported as exc:
             kind, error = CommandOutcomeKind.NOT_SUPPORTED, exc.message
-        finished_at = self._clock.now()
-        outcome = CommandOutcome(
+        return CommandOutcome(
             command_id=command_id,
-            station_id=station_id,
+            station_id=request.station_id,
             command=command.name,
             outcome=kind,
             status=status,
             data=data,
             error=error,
             requested_at=requested_at,
-            finished_at=finished_at,
+            finished_at=self._clock.now(),
         )
-        async with self._store.unit() as uow:
-            await uow.commands.finish(outcome=outcome)
-            await self._audit.record(
-                uow,
-                actor=actor,
-                action=f"command.{command.name}",
-                target_type="station",
-                target_id=station_id,
-                details={
-                    "command_id": command_id,
-                    "arguments": entry.arguments,
-                    "reason": reason,
-                    "outcome": str(kind),
-                    "status": status,
-                },
-            )
-        log.info("%s: %s by %s -> %s %s", station_id, command.name, actor, kind, status or error or "")
-        self._bus.publish(
-            events.CommandFinished(
-                station_id=station_id,
-                at=finished_at,
-                command_id=command_id,
-                command=command.name,
-                outcome=kind,
-                status=status,
-            )
+
+    def _audited(self, outcome: CommandOutcome, entry: CommandLogEntry) -> AuditEntry:
+        return self._audit.entry(
+            actor=entry.actor,
+            action=f"command.{outcome.command}",
+            target_type="station",
+            target_id=outcome.station_id,
+            details={
+                "command_id": outcome.command_id,
+                "arguments": entry.arguments,
+                "reason": entry.reason,
+                "outcome": str(outcome.outcome),
+                "status": outcome.status,
+            },
         )
-        if kind == CommandOutcomeKind.NOT_SUPPORTED:
-            raise CommandNotSupported(error or f"{command.name} is not supported by this station")
-        return outcome
 
 
 def _jsonable(value: Any) -> Any:

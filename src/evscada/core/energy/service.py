@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -22,6 +22,7 @@ from evscada.core.control.commands import (
     ClearChargingProfile,
     CommandOutcome,
     CommandOutcomeKind,
+    CommandRequest,
     CommandService,
     GetChargingProfiles,
     GetCompositeSchedule,
@@ -43,7 +44,7 @@ from evscada.core.energy.profiles import (
     limits_from_variables,
     validate,
 )
-from evscada.core.errors import DomainError, InvalidArgument, UnknownStation
+from evscada.core.errors import CommandNotSupported, DomainError, InvalidArgument, UnknownStation
 from evscada.core.model import Station, StationId, TransactionState
 from evscada.core.ports import Clock, Store
 from evscada.core.stations.device_model import DeviceModelFilter, DeviceModelRepository
@@ -130,6 +131,27 @@ class ProfileSent:
 
 
 @dataclass(frozen=True, slots=True)
+class ProfileRequest:
+    """One profile of a batch (`ChargingProfileService.set_many`)."""
+
+    station_id: StationId
+    evse_id: int
+    profile: ChargingProfile
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileEnd:
+    """A profile in force that ended: replaced, cleared ... (`ChargingProfileRepository.end_many`)."""
+
+    record_id: int
+    status: ProfileStatus
+    at: datetime
+    by: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
 class ProfilesCleared:
     cleared: list[StoredProfile]
     outcome: CommandOutcome
@@ -146,9 +168,21 @@ class ChargingProfileRepository(Protocol):
         """Insert; assigns the id."""
         ...
 
+    async def add_many(self, *, profiles: Sequence[StoredProfile]) -> None:
+        """Insert them all at once; assigns each its id."""
+        ...
+
     async def save(self, *, profile: StoredProfile) -> None: ...
 
+    async def save_answers(self, *, profiles: Sequence[StoredProfile]) -> None:
+        """Store each one's status, answer, command id and answered_at (what its send settled), at once."""
+        ...
+
     async def get(self, *, record_id: int) -> StoredProfile | None: ...
+
+    async def in_force(self, *, station_ids: Sequence[StationId]) -> dict[StationId, list[StoredProfile]]:
+        """The profiles in force of each station (every one asked for has an entry), newest first."""
+        ...
 
     async def list(self, *, station_id: StationId, in_force: bool | None, limit: int) -> list[StoredProfile]:
         """Newest first; in_force None: all."""
@@ -160,15 +194,31 @@ class ChargingProfileRepository(Protocol):
         started gets its transaction id and EVSE."""
         ...
 
+    async def end_lapsed_many(
+        self, *, station_ids: Sequence[StationId], now: datetime, remote_start_since: datetime
+    ) -> None:
+        """`end_lapsed` for all these stations at once."""
+        ...
+
     async def end(
         self, *, record_ids: Sequence[int], status: ProfileStatus, at: datetime, by: str, why: str
     ) -> None: ...
+
+    async def end_many(self, *, ends: Sequence[ProfileEnd]) -> None:
+        """End each one that is still in force, each with its own status and reason."""
+        ...
 
     async def configuration_keys(
         self, *, station_id: StationId, keys: Sequence[str]
     ) -> tuple[dict[str, str | None], datetime | None]:
         """The newest value of each key a 1.6 station gave in an answer to GetConfiguration, and when that answer
         came (None: no key found)."""
+        ...
+
+    async def configuration_keys_many(
+        self, *, station_ids: Sequence[StationId], keys: Sequence[str]
+    ) -> dict[StationId, tuple[dict[str, str | None], datetime | None]]:
+        """`configuration_keys` of each station (every one asked for has an entry), at once."""
         ...
 
 
@@ -194,44 +244,140 @@ class ChargingProfileService:
         """Check the profile against its version and the station, store it, send it, keep the answer.
 
         An Absolute profile without a start starts now."""
+        [sent] = await self.set_many([ProfileRequest(station_id, evse_id, profile, reason)], actor=actor)
+        if isinstance(sent, DomainError):
+            raise sent
+        return sent
+
+    async def set_many(self, requests: Sequence[ProfileRequest], *, actor: str) -> list[ProfileSent | DomainError]:
+        """`set` for many profiles at once (the load manager's recompute): one result per request, in order, a
+        request that fails (unknown station, invalid profile, a version that cannot express it) failing alone.
+
+        Three transactions and two for the command log, however many: check and store all as pending, send all
+        at once (`CommandService.send_many`), then keep every answer and end what the accepted ones replaced. A
+        request sees the requests before it in the batch for its station as installed, as it would one by one."""
+        if not requests:
+            return []
         now = self._clock.now()
+        results: list[ProfileSent | DomainError | None] = [None] * len(requests)
+        pending: list[tuple[int, StoredProfile]] = []  # (request index, its record)
+        commands: list[CommandRequest] = []
+        async with self._store.unit() as uow:
+            stations = await self._stations(uow, {r.station_id for r in requests})
+            known = list(stations)
+            await uow.charging_profiles.end_lapsed_many(
+                station_ids=known, now=now, remote_start_since=now - REMOTE_START_WINDOW
+            )
+            in_force = await uow.charging_profiles.in_force(station_ids=known)
+            limits = await self._limits_many(uow, list(stations.values()))
+            batch: dict[StationId, list[StoredProfile]] = {}  # the batch's records so far, per station
+            for n, request in enumerate(requests):
+                try:
+                    record = await self._prepare(
+                        uow,
+                        request,
+                        stations=stations,
+                        in_force=in_force,
+                        batch=batch,
+                        limits=limits,
+                        actor=actor,
+                        now=now,
+                    )
+                except DomainError as exc:
+                    results[n] = exc
+                    continue
+                batch.setdefault(request.station_id, []).append(record)
+                pending.append((n, record))
+                command = SetChargingProfile(evse_id=request.evse_id, profile=record.profile)
+                commands.append(CommandRequest(record.station_id, command, request.reason))
+            await uow.charging_profiles.add_many(profiles=[record for _, record in pending])
+        outcomes = await self._commands.send_many(commands, actor=actor)
+        sent = [(n, record, outcome) for (n, record), outcome in zip(pending, outcomes, strict=True)]
+        for n, record, outcome in sent:
+            if outcome.outcome == CommandOutcomeKind.NOT_SUPPORTED:  # logged, nothing set
+                error = CommandNotSupported(outcome.error or f"{outcome.command} is not supported by this station")
+                record.status, record.answer, record.answered_at = ProfileStatus.FAILED, error.code, outcome.finished_at
+                record.command_id = outcome.command_id
+                results[n] = error
+            else:
+                _answered(record, outcome)
+                results[n] = ProfileSent(profile=record, outcome=outcome)
+        await self._settle_many([(record, outcome) for _, record, outcome in sent])
+        return [r for r in results if r is not None]
+
+    async def _prepare(
+        self,
+        uow: ProfileUnit,
+        request: ProfileRequest,
+        *,
+        stations: dict[StationId, Station],
+        in_force: dict[StationId, list[StoredProfile]],
+        batch: dict[StationId, list[StoredProfile]],
+        limits: dict[StationId, StationLimits],
+        actor: str,
+        now: datetime,
+    ) -> StoredProfile:
+        """A request checked against its version and its station's limits and profiles, as a pending record."""
+        station = stations.get(request.station_id)
+        if station is None:
+            raise UnknownStation(f"station {request.station_id} is not registered")
+        profile, evse_id = request.profile, request.evse_id
         if profile.kind is ProfileKind.ABSOLUTE and profile.schedule.start is None:
             profile = replace(profile, schedule=replace(profile.schedule, start=now))
+        installed = [*in_force.get(station.id, []), *batch.get(station.id, [])]
+        validate(
+            profile,
+            evse_id=evse_id,
+            version=station.ocpp_version,
+            now=now,
+            limits=limits[station.id],
+            others_installed=sum(1 for p in installed if not _replaces(profile, evse_id, p)),
+        )
+        if profile.purpose is ProfilePurpose.TX:
+            await self._check_transaction(uow, station.id, evse_id, profile.transaction_id)
+        return StoredProfile(
+            id=0,
+            station_id=station.id,
+            evse_id=evse_id,
+            profile=profile,
+            via=Via.SET,
+            status=ProfileStatus.PENDING,
+            set_by=actor,
+            set_at=now,
+            reason=request.reason,
+            transaction_id=profile.transaction_id,
+        )
+
+    async def _settle_many(self, sent: Sequence[tuple[StoredProfile, CommandOutcome]]) -> None:
+        """Keep every answer; each accepted profile replaces those in force it overwrites on the station, older
+        ones only (a later profile of the batch replaces an earlier one, as one by one)."""
+        if not sent:
+            return
         async with self._store.unit() as uow:
-            station = await self._station(uow, station_id)
-            await uow.charging_profiles.end_lapsed(
-                station_id=station_id, now=now, remote_start_since=now - REMOTE_START_WINDOW
-            )
-            in_force = await uow.charging_profiles.list(station_id=station_id, in_force=True, limit=10_000)
-            others = [p for p in in_force if not _replaces(profile, evse_id, p)]
-            limits = await self._limits(uow, station)
-            validate(
-                profile,
-                evse_id=evse_id,
-                version=station.ocpp_version,
-                now=now,
-                limits=limits,
-                others_installed=len(others),
-            )
-            if profile.purpose is ProfilePurpose.TX:
-                await self._check_transaction(uow, station_id, evse_id, profile.transaction_id)
-            record = await uow.charging_profiles.add(
-                profile=StoredProfile(
-                    id=0,
-                    station_id=station_id,
-                    evse_id=evse_id,
-                    profile=profile,
-                    via=Via.SET,
-                    status=ProfileStatus.PENDING,
-                    set_by=actor,
-                    set_at=now,
-                    reason=reason,
-                    transaction_id=profile.transaction_id,
+            await uow.charging_profiles.save_answers(profiles=[record for record, _ in sent])
+            accepted = [(r, o) for r, o in sent if r.in_force and r.evse_id is not None]
+            in_force = await uow.charging_profiles.in_force(station_ids=list({r.station_id for r, _ in accepted}))
+            ends = [
+                ProfileEnd(
+                    record_id=p.id,
+                    status=ProfileStatus.REPLACED,
+                    at=outcome.finished_at,
+                    by=record.set_by,
+                    why=f"replaced by profile {record.profile.id} (record {record.id})",
                 )
+                for record, outcome in accepted
+                for p in in_force[record.station_id]
+                if p.id < record.id and record.evse_id is not None and _replaces(record.profile, record.evse_id, p)
+            ]
+            await uow.charging_profiles.end_many(ends=ends)
+        for record, _ in sent:
+            log.info(
+                "%s: charging profile %d on EVSE %s %s",
+                record.station_id,
+                record.profile.id,
+                record.evse_id,
+                record.status,
             )
-        command = SetChargingProfile(evse_id=evse_id, profile=profile)
-        outcome = await self._send(record, station_id, command, actor, reason)
-        return ProfileSent(profile=await self._settle(record, outcome), outcome=outcome)
 
     async def remote_start(
         self, *, station_id: StationId, command: RemoteStart, actor: str, reason: str | None = None
@@ -348,6 +494,33 @@ class ChargingProfileService:
             raise UnknownStation(f"station {station_id} is not registered")
         return station
 
+    async def _stations(self, uow: ProfileUnit, station_ids: Collection[StationId]) -> dict[StationId, Station]:
+        """The registered ones of these stations: one read for one, else one read of all."""
+        if len(station_ids) == 1:
+            station_id = next(iter(station_ids))
+            station = await uow.stations.get(station_id=station_id)
+            return {} if station is None else {station.id: station}
+        return {s.id: s for s in await uow.stations.list() if s.id in station_ids}
+
+    async def _limits_many(self, uow: ProfileUnit, stations: Sequence[Station]) -> dict[StationId, StationLimits]:
+        """`_limits` of each: the 1.6 stations' configuration answers in one read."""
+        v16 = [s.id for s in stations if is_16(s.ocpp_version)]
+        if len(stations) == 1:
+            return {stations[0].id: await self._limits(uow, stations[0])}
+        found = await uow.charging_profiles.configuration_keys_many(station_ids=v16, keys=KEYS_16) if v16 else {}
+        limits: dict[StationId, StationLimits] = {}
+        for station in stations:
+            if station.id in found:
+                keys, at = found[station.id]
+                limits[station.id] = (
+                    limits_from_keys(keys, f"GetConfiguration answer of {at:%Y-%m-%d %H:%M} UTC")
+                    if at
+                    else UNKNOWN_LIMITS
+                )
+            else:
+                limits[station.id] = await self._limits(uow, station)
+        return limits
+
     async def _limits(self, uow: ProfileUnit, station: Station) -> StationLimits:
         """1.6: the keys of its last GetConfiguration answers; 2.0.1: its device model. Unread: nothing checked."""
         if is_16(station.ocpp_version):
@@ -383,13 +556,7 @@ class ChargingProfileService:
 
     async def _settle(self, record: StoredProfile, outcome: CommandOutcome) -> StoredProfile:
         """Keep the answer; an accepted profile replaces those in force it overwrites on the station."""
-        answered = outcome.outcome == CommandOutcomeKind.ANSWERED
-        record.status = (
-            _ANSWERED.get(outcome.status or "", ProfileStatus.REJECTED) if answered else ProfileStatus.FAILED
-        )
-        record.answer = outcome.status if answered else str(outcome.outcome)
-        record.command_id = outcome.command_id
-        record.answered_at = outcome.finished_at
+        _answered(record, outcome)
         async with self._store.unit() as uow:
             await uow.charging_profiles.save(profile=record)
             if record.in_force and record.evse_id is not None:
@@ -408,6 +575,15 @@ class ChargingProfileService:
             "%s: charging profile %d on EVSE %s %s", record.station_id, record.profile.id, record.evse_id, record.status
         )
         return record
+
+
+def _answered(record: StoredProfile, outcome: CommandOutcome) -> None:
+    """The record as its command's outcome leaves it: accepted (in force), rejected, or failed (no answer)."""
+    answered = outcome.outcome == CommandOutcomeKind.ANSWERED
+    record.status = _ANSWERED.get(outcome.status or "", ProfileStatus.REJECTED) if answered else ProfileStatus.FAILED
+    record.answer = outcome.status if answered else str(outcome.outcome)
+    record.command_id = outcome.command_id
+    record.answered_at = outcome.finished_at
 
 
 def _replaces(new: ChargingProfile, evse_id: int, old: StoredProfile) -> bool:

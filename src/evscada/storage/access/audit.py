@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evscada.core.access.audit import AuditEntry, AuditFilter
 from evscada.storage import tables as t
+
+_INSERT = insert(t.audit_log)  # built once: executed with one row, or many (executemany)
+
+
+def _row(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "at": entry.at,
+        "actor": entry.actor[:255],
+        "action": entry.action[:64],
+        "target_type": entry.target_type[:32],
+        "target_id": entry.target_id[:255],
+        "details": entry.details,
+    }
 
 
 class SqlAudit:
@@ -14,16 +30,11 @@ class SqlAudit:
         self._c = connection
 
     async def add(self, *, entry: AuditEntry) -> None:
-        await self._c.execute(
-            insert(t.audit_log).values(
-                at=entry.at,
-                actor=entry.actor[:255],
-                action=entry.action[:64],
-                target_type=entry.target_type[:32],
-                target_id=entry.target_id[:255],
-                details=entry.details,
-            )
-        )
+        await self._c.execute(_INSERT, _row(entry))
+
+    async def add_many(self, *, entries: Sequence[AuditEntry]) -> None:
+        if entries:
+            await self._c.execute(_INSERT, [_row(e) for e in entries])
 
     async def list(self, *, where: AuditFilter) -> list[AuditEntry]:
         c = t.audit_log.c
