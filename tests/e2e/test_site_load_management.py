@@ -18,7 +18,6 @@ from typing import Any
 import httpx
 import pytest
 
-from evscada.core.access.users import Role
 from evscada.core.energy.grid import Limit
 from evscada.core.energy.site_manager import SiteLoadManager
 from evscada.core.model import SiteId, StationId, Supply
@@ -44,17 +43,6 @@ async def csms(sqlite_url: str) -> AsyncIterator[Csms]:
     )
     async for running in start_csms(settings):
         yield running
-
-
-@pytest.fixture
-async def api(csms: Csms) -> AsyncIterator[httpx.AsyncClient]:
-    await csms.app.core.access.add_user(username="grid", role=Role.OPERATOR)
-    key = await csms.app.core.access.create_api_key(username="grid", name="test")
-    assert csms.app.http is not None
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{csms.app.http.port}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=10
-    ) as client:
-        yield client
 
 
 async def depot(csms: Csms, stations: list[str]) -> SiteId:

@@ -46,17 +46,6 @@ async def csms(sqlite_url: str) -> AsyncIterator[Csms]:
         yield running
 
 
-@pytest.fixture
-async def api(csms: Csms) -> AsyncIterator[httpx.AsyncClient]:
-    await csms.app.core.access.add_user(username="dispatch", role=Role.OPERATOR)
-    key = await csms.app.core.access.create_api_key(username="dispatch", name="test")
-    assert csms.app.http is not None
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{csms.app.http.port}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=10
-    ) as client:
-        yield client
-
-
 BUSES = {
     # station: (battery Wh, SoC at arrival, the bus's own maximum W, target SoC, seconds to departure)
     "BAY-1": (200.0, 20.0, 150e3, 80.0, 35),
@@ -67,12 +56,15 @@ BUSES = {
 
 
 @contextlib.asynccontextmanager
-async def depot(csms: Csms, version: str, now: datetime) -> AsyncIterator[int]:
-    """Three 50 kW DC bays on a 60 kW site, each with a bus whose vehicle the CSMS knows; all online."""
+async def depot(
+    csms: Csms, version: str, now: datetime, buses: dict[str, tuple[float, float, float, float, int]] | None = None
+) -> AsyncIterator[int]:
+    """50 kW DC bays on a 60 kW site (BUSES by default), each with a bus whose vehicle the CSMS knows; all online."""
+    buses = BUSES if buses is None else buses
     core = csms.app.core
     site = await core.sites.create(name="Depot", grid_capacity_w=LIMIT_W)
     tasks = []
-    for n, (sid, (battery, soc, bus_max, target, leaves_in)) in enumerate(BUSES.items(), 1):
+    for n, (sid, (battery, soc, bus_max, target, leaves_in)) in enumerate(buses.items(), 1):
         await csms.add_station(sid)
         await core.sites.place_station(
             station_id=StationId(sid), name=None, site_id=site.id, latitude=None, longitude=None
@@ -94,7 +86,7 @@ async def depot(csms: Csms, version: str, now: datetime) -> AsyncIterator[int]:
         spec = dc_station(sid, version, kw=STATION_W / 1e3, tokens=(card,), vehicles={card: bus})
         tasks.append(asyncio.create_task(run_station(csms.url(sid).rsplit("/", 1)[0], spec, TIMING)))
     try:
-        for sid in BUSES:
+        for sid in buses:
             assert await eventually(lambda sid=sid: _available(csms, sid), timeout=10), f"{sid} never booted"
         yield site.id
     finally:
@@ -178,3 +170,41 @@ async def test_every_bus_that_can_make_its_departure_does_and_the_one_that_canno
             there = await eventually(reached, timeout=max(timeout, 1))
             assert there, f"{sid} did not reach {target} % before its departure"
             assert there[0][0] <= departure
+
+
+async def test_with_a_tariff_a_bus_with_time_waits_for_the_cheap_hours(csms: Csms, api: httpx.AsyncClient) -> None:
+    """A bus leaving in three hours on a site whose energy is dear until the next quarter hour is over: it waits
+    (its limit 0, because of its plan); when the price now falls, it charges."""
+    now = datetime.now(UTC)
+    async with depot(csms, "2.0.1", now, {"BAY-1": (200.0, 20.0, 150e3, 80.0, 3 * 3600)}) as site_id:
+        quarter = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0) + timedelta(minutes=15)
+        dear = {"start": (now - timedelta(minutes=1)).isoformat(), "end": (quarter + timedelta(minutes=15)).isoformat()}
+        cheap = {"start": dear["end"], "end": (now + timedelta(days=1)).isoformat()}
+        tariff = {"periods": [{**dear, "price_per_kwh": 0.5}, {**cheap, "price_per_kwh": 0.1}]}
+        answer = await api.put(f"/sites/{site_id}/tariff", json=tariff)
+        assert answer.status_code == 200, answer.text
+        assert [p["price_per_kwh"] for p in (await api.get(f"/sites/{site_id}/limits")).json()["tariff"]] == [0.5, 0.1]
+        assert (await send(csms, remote_start(token="BUS-1"), station_id="BAY-1")).status == "Accepted"
+
+        async def session() -> dict[str, Any] | None:
+            sessions = (await api.get(f"/sites/{site_id}/draw")).json()["sessions"]
+            return sessions[0] if sessions and sessions[0]["plan"] else None
+
+        waiting = await eventually(session, timeout=10)
+        assert waiting is not None
+        assert (waiting["allocated_kw"], waiting["reason"], waiting["plan"]["planned_kw"]) == (0, "departure_plan", 0)
+        assert not waiting["plan"]["late"]
+
+        cheap_now = {"start": (now - timedelta(minutes=1)).isoformat(), "end": (now + timedelta(days=1)).isoformat()}
+        answer = await api.put(f"/sites/{site_id}/tariff", json={"periods": [{**cheap_now, "price_per_kwh": 0.1}]})
+        assert answer.status_code == 200, answer.text
+
+        async def charging() -> bool:
+            soc = await _soc(csms, "BAY-1")
+            return bool(soc) and soc[-1][1] > 25
+
+        assert await eventually(charging, timeout=10), "the bus did not charge once the energy was cheap"
+        overlapping = [{**cheap_now, "price_per_kwh": 0.1}, {**dear, "price_per_kwh": 0.5}]
+        assert (await api.put(f"/sites/{site_id}/tariff", json={"periods": overlapping})).status_code == 422
+        actions = [row["action"] for row in await csms.rows("audit_log", target_type="site")]
+        assert actions.count("site.tariff") == 2

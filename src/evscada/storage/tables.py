@@ -728,13 +728,14 @@ site_limits = Table(
     metadata,
     Column("id", BigPk, primary_key=True, autoincrement=True),
     Column("site_id", BigPk, ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
-    Column("kind", String(16), nullable=False),  # period (of the load curve) | curtailment
+    Column("kind", String(16), nullable=False),  # period (of the load curve) | curtailment | price (the tariff)
     Column("starts_at", UtcDateTime),  # a period's start; when a curtailment was imposed
     Column("ends_at", UtcDateTime),  # NULL: an open-ended period
     Column("max_a", Float),  # per phase
     Column("max_w", Float),
     Column("set_by", String(255), nullable=False),
     Column("set_at", UtcDateTime, nullable=False),
+    Column("price", Float),  # a price period's, per kWh
     Index("ix_site_limits_site", "site_id"),
 )
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 from evscada.api.deps import Context, Operator, Viewer
 from evscada.api.params import Id, Time
 from evscada.core.energy.grid import Limit, LimitPeriod
+from evscada.core.energy.planner import PricePeriod
 from evscada.core.energy.site_manager import SiteLimits, SiteLoadManager
 from evscada.core.energy.site_view import SessionPlan, SiteDraw
 from evscada.core.model import SiteId
@@ -51,6 +52,18 @@ class CurtailmentIn(LimitIn):
     until: Time
 
 
+class PricePeriodIn(BaseModel):
+    start: Time
+    end: Time
+    price_per_kwh: float = Field(ge=0, le=1e6, allow_inf_nan=False)
+
+
+class TariffIn(BaseModel):
+    """Energy prices per period (any currency, per kWh); where none applies the planner sees no price."""
+
+    periods: list[PricePeriodIn] = Field(max_length=10_000)
+
+
 class LimitOut(BaseModel):
     max_kw: float | None
     max_a: float | None
@@ -63,6 +76,7 @@ class LimitOut(BaseModel):
 class LimitsOut(BaseModel):
     periods: list[dict[str, Any]]
     curtailment: dict[str, Any] | None
+    tariff: list[dict[str, Any]]
 
     @classmethod
     def of(cls, limits: SiteLimits) -> LimitsOut:
@@ -70,6 +84,7 @@ class LimitsOut(BaseModel):
         return cls(
             periods=[{"start": p.start, "end": p.end, **LimitOut.of(p.limit).model_dump()} for p in limits.curve],
             curtailment=None if c is None else {"until": c.until, **LimitOut.of(c.limit).model_dump()},
+            tariff=[{"start": p.start, "end": p.end, "price_per_kwh": p.price} for p in limits.tariff],
         )
 
 
@@ -185,6 +200,29 @@ async def set_limit_curve(site_id: Id, body: CurveIn, context: Context, user: Op
             raise HTTPException(422, f"periods[{n}]: end must be after start")
     curve = [LimitPeriod(p.start, p.end, p.limit()) for p in body.periods]
     limits = await _manager(context).set_curve(site_id=SiteId(site_id), curve=curve, actor=user.username)
+    return LimitsOut.of(limits)
+
+
+@router.get("/sites/{site_id}/limits", response_model=LimitsOut, responses=_RESPONSES)
+async def site_limits(site_id: Id, context: Context, _: Viewer) -> LimitsOut:
+    """The site's load curve, curtailment and tariff as the load manager holds them."""
+    manager = _manager(context)
+    await context.core.sites.get(site_id=SiteId(site_id))
+    return LimitsOut.of(manager.limits(SiteId(site_id)))
+
+
+@router.put("/sites/{site_id}/tariff", response_model=LimitsOut, responses=_RESPONSES)
+async def set_tariff(site_id: Id, body: TariffIn, context: Context, user: Operator) -> LimitsOut:
+    """Replace the site's energy prices: departure plans then charge in the cheapest slots that still get each
+    vehicle ready, and a plan's cap is also its ceiling (no top-up in expensive slots)."""
+    ordered = sorted(body.periods, key=lambda p: p.start)
+    for n, p in enumerate(ordered):
+        if p.end <= p.start:
+            raise HTTPException(422, f"periods[{n}]: end must be after start")
+        if n and p.start < ordered[n - 1].end:
+            raise HTTPException(422, f"periods: {p.start.isoformat()} overlaps the period before it")
+    tariff = [PricePeriod(p.start, p.end, p.price_per_kwh) for p in ordered]
+    limits = await _manager(context).set_tariff(site_id=SiteId(site_id), tariff=tariff, actor=user.username)
     return LimitsOut.of(limits)
 
 

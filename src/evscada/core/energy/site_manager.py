@@ -12,7 +12,8 @@ a vehicle's needs, a limit changed, or the periodic recompute. Per site, each re
 3. allocates (`allocation.allocate`) and gives a newly arrived session only what is free under the limits in
    force, so that an arrival does not force every other station down at once (the others are rebalanced when
    their rate limit allows);
-4. sends what `sending.to_send` says, decreases first and then increases, each station in its own task, as a
+4. sends what `sending.to_send` says, every site's decreases first and then their increases, each phase one batch
+   (`ChargingProfileService.set_many`, a station's own sends in order), as a
    profile on the EVSE at `STACK_LEVEL` in A per phase (AC) or W (DC), valid for `lease` and renewed before it
    lapses; and keeps each station's fail-safe TxDefault (station-wide, `FAILSAFE_STACK_LEVEL`, no end) current.
 
@@ -43,11 +44,11 @@ from evscada.core.access.audit import Auditor, AuditUnit
 from evscada.core.access.departures import next_departure
 from evscada.core.alarms.engine import Subscribable
 from evscada.core.charging.queries import TransactionFilter
-from evscada.core.energy.allocation import RESERVES, Allocation, Control, Reason, Session, allocate
+from evscada.core.energy.allocation import DEFAULT_POLICY, RESERVES, Allocation, Control, Reason, Session, allocate
 from evscada.core.energy.failsafe import Charger, FailSafe, fail_safe_limits
 from evscada.core.energy.grid import PHASES, Current, Curtailment, Layout, Limit, LimitPeriod, SiteGrid
 from evscada.core.energy.layout import Feeder, site_grid
-from evscada.core.energy.planner import Shortfall, plan
+from evscada.core.energy.planner import PricePeriod, Shortfall, plan
 from evscada.core.energy.planner import Vehicle as PlannedVehicle
 from evscada.core.energy.planner import VehiclePlan as PlannedOutcome
 from evscada.core.energy.profiles import (
@@ -59,9 +60,8 @@ from evscada.core.energy.profiles import (
     SchedulePeriod,
 )
 from evscada.core.energy.sending import SendRule, to_send
-from evscada.core.energy.service import ProfileStatus
+from evscada.core.energy.service import ProfileRequest, ProfileSent, ProfileStatus
 from evscada.core.energy.site_view import DrawSample, NodeDraw, SessionDraw, SessionPlan, SiteDraw
-from evscada.core.errors import DomainError
 from evscada.core.model import (
     AlarmPriority,
     EvseRef,
@@ -106,6 +106,7 @@ class SiteLimits:
 
     curve: tuple[LimitPeriod, ...] = ()
     curtailment: Curtailment | None = None
+    tariff: tuple[PricePeriod, ...] = ()  # energy prices: the planner charges in the cheapest slots first
 
 
 class SiteLimitRepository(Protocol):
@@ -116,6 +117,10 @@ class SiteLimitRepository(Protocol):
     async def set_curtailment(self, *, site_id: SiteId, curtailment: Curtailment | None, by: str, at: datetime) -> None:
         """Replace the site's curtailment; None lifts it."""
         ...
+
+    async def replace_tariff(
+        self, *, site_id: SiteId, tariff: Sequence[PricePeriod], by: str, at: datetime
+    ) -> None: ...
 
 
 class SiteLimitUnit(AuditUnit, Protocol):
@@ -270,18 +275,32 @@ class SiteLoadManager:
             await self._audit.record(
                 uow, actor=actor, action="site.limit_curve", target_type="site", target_id=site_id, details=details
             )
-        return self._changed(site_id, SiteLimits(ordered, self.limits(site_id).curtailment))
+        return self._changed(site_id, replace(self.limits(site_id), curve=ordered))
+
+    async def set_tariff(self, *, site_id: SiteId, tariff: Sequence[PricePeriod], actor: str) -> SiteLimits:
+        """Replace the site's energy prices (an empty list removes them): the plans then charge cheapest first."""
+        await self._core.sites.get(site_id=site_id)
+        ordered = tuple(sorted(tariff, key=lambda p: p.start))
+        async with self._store.unit() as uow:
+            await uow.site_limits.replace_tariff(site_id=site_id, tariff=ordered, by=actor, at=self._clock.now())
+            details = {
+                "periods": [{"start": p.start.isoformat(), "end": p.end.isoformat(), "price": p.price} for p in ordered]
+            }
+            await self._audit.record(
+                uow, actor=actor, action="site.tariff", target_type="site", target_id=site_id, details=details
+            )
+        return self._changed(site_id, replace(self.limits(site_id), tariff=ordered))
 
     async def curtail(self, *, site_id: SiteId, limit: Limit, until: datetime, actor: str) -> SiteLimits:
         await self._core.sites.get(site_id=site_id)
         curtailment = Curtailment(limit, until, since=self._clock.now())
         await self._curtailment(site_id, curtailment, actor, "site.curtail")
-        return self._changed(site_id, SiteLimits(self.limits(site_id).curve, curtailment))
+        return self._changed(site_id, replace(self.limits(site_id), curtailment=curtailment))
 
     async def lift_curtailment(self, *, site_id: SiteId, actor: str) -> SiteLimits:
         await self._core.sites.get(site_id=site_id)
         await self._curtailment(site_id, None, actor, "site.curtailment_lifted")
-        return self._changed(site_id, SiteLimits(self.limits(site_id).curve, None))
+        return self._changed(site_id, replace(self.limits(site_id), curtailment=None))
 
     async def _curtailment(self, site_id: SiteId, curtailment: Curtailment | None, actor: str, action: str) -> None:
         details: dict[str, Any] = {}
@@ -365,10 +384,16 @@ class SiteLoadManager:
         if not managed:
             return
         inputs = await self._inputs()
-        outcomes = await asyncio.gather(*(self._recompute(site, inputs) for site in managed), return_exceptions=True)
+        sends = _Sends()
+        outcomes = await asyncio.gather(
+            *(self._recompute(site, inputs, sends) for site in managed), return_exceptions=True
+        )
         for site, outcome in zip(managed, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 log.error("site load manager: site %s: %s", site.id, outcome, exc_info=outcome)
+        await self._send_all(sends.lowering)  # every site's decreases first: then the increases fit
+        await self._send_all(sends.raising)
+        await self._fail_safes(sends.fail_safes)
 
     async def _inputs(self) -> _Inputs:
         stations: dict[SiteId, list[Station]] = {}
@@ -470,7 +495,7 @@ class SiteLoadManager:
             site, inputs.stations.get(site.id, []), feeders, curve=limits.curve, curtailment=limits.curtailment
         )
 
-    async def _recompute(self, site: Site, inputs: _Inputs) -> None:
+    async def _recompute(self, site: Site, inputs: _Inputs, sends: _Sends) -> None:
         now = self._clock.now()
         state = self._state.setdefault(site.id, _SiteState())
         state.grid = grid = self._grid(site, inputs)
@@ -487,7 +512,7 @@ class SiteLoadManager:
         sessions = await self._planned(
             site=site, grid=grid, running=running, sessions=sessions, inputs=inputs, state=state, now=now
         )
-        allocations = self._allocate(grid, sessions, state, now)
+        allocations = self._allocate(site, grid, sessions, state, now)
         state.last = {a.session_id: a for a in allocations}
         self._sample(site, self._view(site, running, state, now))
         evse_of = {str(tx.pk): tx.evse for tx in running}
@@ -500,9 +525,10 @@ class SiteLoadManager:
         lowering = [a for a in sending if _lowers(a, in_force.get(a.session_id))]
         raising = [a for a in sending if not _lowers(a, in_force.get(a.session_id))]
         supply = {sid: s.supply for sid, s in stations.items()}
-        await self._send_all(site, [*lowering, *renewing], evse_of, supply, state)
-        await self._send_all(site, raising, evse_of, supply, state)
-        await self._fail_safes(site, grid, list(stations.values()), inputs, now)
+        sends.lowering += [_Send(site, a, evse_of[a.session_id], supply.get(a.station_id), state) for a in lowering]
+        sends.lowering += [_Send(site, a, evse_of[a.session_id], supply.get(a.station_id), state) for a in renewing]
+        sends.raising += [_Send(site, a, evse_of[a.session_id], supply.get(a.station_id), state) for a in raising]
+        sends.fail_safes.append(_FailSafes(grid, list(stations.values()), now))
 
     def _session(self, tx: Transaction, station: Station, inputs: _Inputs, state: _SiteState) -> Session:
         station_id, pk = tx.station_id, tx.pk
@@ -565,7 +591,7 @@ class SiteLoadManager:
             await self._late(site, state, {}, names, running)
             return sessions
         horizon = max(PLAN_HORIZON, max((v.departure or now) - now for v in vehicles) + timedelta(minutes=15))
-        made = plan(grid, vehicles, now, horizon)
+        made = plan(grid, vehicles, now, horizon, self.limits(site.id).tariff or None)
         caps = made.caps_at(now)
         by_id = {v.id: v for v in vehicles}
         for vp in made.vehicles:
@@ -591,8 +617,12 @@ class SiteLoadManager:
         departure = next_departure(vehicle, now, self._zone) if vehicle is not None else None
         if needs is not None and needs.departure is not None and needs.departure > now:
             departure = needs.departure  # what the driver told the car today wins over the timetable
-        soc = meter.soc_pct if meter is not None and meter.soc_pct is not None else (needs and needs.soc_pct)
-        capacity = (vehicle.battery_capacity_wh if vehicle is not None else None) or (needs and needs.capacity_wh)
+        soc = meter.soc_pct if meter is not None else None
+        if soc is None and needs is not None:
+            soc = needs.soc_pct
+        capacity = vehicle.battery_capacity_wh if vehicle is not None else None
+        if not capacity and needs is not None:
+            capacity = needs.capacity_wh
         if departure is None or soc is None or not capacity:
             return None
         target = (vehicle.target_soc_pct if vehicle is not None else None) or 100.0
@@ -649,9 +679,14 @@ class SiteLoadManager:
             )
         state.late = set(keys)
 
-    def _allocate(self, grid: SiteGrid, sessions: list[Session], state: _SiteState, now: datetime) -> list[Allocation]:
-        """Allocate; a new arrival gets what is free under the limits in force while that is at least its minimum."""
-        allocations = allocate(grid, sessions, now)
+    def _allocate(
+        self, site: Site, grid: SiteGrid, sessions: list[Session], state: _SiteState, now: datetime
+    ) -> list[Allocation]:
+        """Allocate; a new arrival gets what is free under the limits in force while that is at least its minimum.
+
+        With a tariff, a plan is also a ceiling: capacity left over must not be spent in an expensive slot."""
+        policy = replace(DEFAULT_POLICY, top_up_plans=not self.limits(site.id).tariff)
+        allocations = allocate(grid, sessions, now, policy)
         arrivals = {s.id for s in sessions if s.control is Control.CONTROLLED and s.id not in state.in_force}
         if not arrivals or len(arrivals) == len(sessions):
             return allocations
@@ -661,7 +696,7 @@ class SiteLoadManager:
             else s
             for s in sessions
         ]
-        free = {a.session_id: a for a in allocate(grid, held, now)}
+        free = {a.session_id: a for a in allocate(grid, held, now, policy)}
         if any(free[s].reason is Reason.PAUSED and not _paused_anyway(allocations, s) for s in arrivals):
             return allocations  # what is free is too little: share anew, the others must come down
         return [free[a.session_id] if a.session_id in arrivals else a for a in allocations]
@@ -713,31 +748,27 @@ class SiteLoadManager:
             site_id=site.id,
         )
 
-    async def _send_all(
-        self,
-        site: Site,
-        allocations: Sequence[Allocation],
-        evse_of: dict[str, EvseRef],
-        supply: dict[StationId, Supply | None],
-        state: _SiteState,
-    ) -> None:
-        """One task per station: a station that does not answer holds up only itself."""
-        by_station: dict[StationId, list[Allocation]] = {}
-        for a in allocations:
-            by_station.setdefault(a.station_id, []).append(a)
-
-        async def station(sid: StationId, mine: list[Allocation]) -> None:
-            for a in mine:
-                await self._send(site, a, evse_of[a.session_id], supply.get(sid), state)
-
-        await asyncio.gather(*(station(sid, mine) for sid, mine in by_station.items()))
-
-    async def _send(
-        self, site: Site, allocation: Allocation, evse: EvseRef, supply: Supply | None, state: _SiteState
-    ) -> None:
-        sid, now = allocation.station_id, self._clock.now()
+    async def _send_all(self, sends: Sequence[_Send]) -> None:
+        """One batch for a phase's sends of every site (`ChargingProfileService.set_many`: a constant number of
+        transactions, a station's own sends in order, the stations at once); then what each station took."""
+        if not sends:
+            return
+        now = self._clock.now()
         valid_to = now + self._lease
-        in_amps = supply is Supply.AC and allocation.amps is not None
+        requests = []
+        for send in sends:
+            requests.append(self._request(send, valid_to))
+            self._sent_at[send.allocation.station_id] = now
+        answers = await self._set(requests)
+        for send, (status, answer) in zip(sends, answers, strict=True):
+            try:
+                await self._send(send, status, answer, now, valid_to)
+            except Exception as exc:  # one site's alarm failing must not cost the others their bookkeeping
+                log.error("site load manager: site %s: %s", send.site.id, exc, exc_info=exc)
+
+    def _request(self, send: _Send, valid_to: datetime) -> ProfileRequest:
+        allocation, evse = send.allocation, send.evse
+        in_amps = send.supply is Supply.AC and allocation.amps is not None
         value = math.floor(allocation.amps * 10) / 10 if in_amps and allocation.amps is not None else allocation.watts
         profile = ChargingProfile(
             id=PROFILE_ID_BASE + evse.evse_id,
@@ -750,26 +781,28 @@ class SiteLoadManager:
             ),
             valid_to=valid_to,
         )
-        self._sent_at[sid] = now
-        status, answer = await self._set(sid, evse.evse_id, profile, allocation.reason.value)
+        return ProfileRequest(allocation.station_id, evse.evse_id, profile, allocation.reason.value)
+
+    async def _send(
+        self, send: _Send, status: ProfileStatus, answer: str | None, now: datetime, valid_to: datetime
+    ) -> None:
+        """Keep what the station took: its limit in force, or an alarm if it refused (away: nothing)."""
+        allocation, sid = send.allocation, send.allocation.station_id
         if status is ProfileStatus.ACCEPTED:
-            state.in_force[allocation.session_id] = _Held(allocation, now, valid_to)
+            send.state.in_force[allocation.session_id] = _Held(allocation, now, valid_to)
             await self._obeys(sid)
             return
         if status is ProfileStatus.FAILED and sid in self._offline:
             return  # away: its last limit stays reserved until it is back
-        await self._refused(site, sid, evse, answer)
+        await self._refused(send.site, sid, send.evse, answer)
 
-    async def _set(
-        self, sid: StationId, evse_id: int, profile: ChargingProfile, reason: str
-    ) -> tuple[ProfileStatus, str | None]:
-        try:
-            sent = await self._core.charging_profiles.set(
-                station_id=sid, evse_id=evse_id, profile=profile, actor=ACTOR, reason=reason
-            )
-            return sent.profile.status, sent.profile.answer
-        except DomainError as exc:
-            return ProfileStatus.FAILED, exc.code
+    async def _set(self, requests: Sequence[ProfileRequest]) -> list[tuple[ProfileStatus, str | None]]:
+        """Each request's status and answer; one that could not be sent FAILED with its error's code."""
+        results = await self._core.charging_profiles.set_many(requests, actor=ACTOR)
+        return [
+            (r.profile.status, r.profile.answer) if isinstance(r, ProfileSent) else (ProfileStatus.FAILED, r.code)
+            for r in results
+        ]
 
     async def _obeys(self, sid: StationId) -> None:
         key = self._alarmed.pop(sid, None)
@@ -783,13 +816,21 @@ class SiteLoadManager:
         message = f"the station did not take its load management limit ({answer}): its maximum is reserved"
         await self._alarm(site, sid, evse, REJECTED_SOURCE, message)
 
-    async def _fail_safes(
-        self, site: Site, grid: SiteGrid, stations: list[Station], inputs: _Inputs, now: datetime
-    ) -> None:
-        """Keep each online station's station-wide TxDefault at its fail-safe share (sent when it changes)."""
-        known = [s for s in stations if s.max_power_w is not None and s.supply is not None]
-        if not known:
+    async def _fail_safes(self, sites: Sequence[_FailSafes]) -> None:
+        """Keep each online station's station-wide TxDefault at its fail-safe share (sent when it changes), for
+        every site at once, decided after its allocations were answered."""
+        due = [(station, limits) for site in sites for station, limits in self._fail_safes_due(site)]
+        if not due:
             return
+        requests = [ProfileRequest(s.id, 0, _failsafe_profile(limits, s), "fail_safe") for s, limits in due]
+        answers = await self._set(requests)
+        for (station, limits), (status, answer) in zip(due, answers, strict=True):
+            self._send_failsafe(station, limits, status, answer)
+
+    def _fail_safes_due(self, site: _FailSafes) -> list[tuple[Station, FailSafe]]:
+        known = [s for s in site.stations if s.max_power_w is not None and s.supply is not None]
+        if not known:
+            return []
         chargers = [
             Charger(
                 s.id,
@@ -801,9 +842,9 @@ class SiteLoadManager:
             )
             for s in known
         ]
-        limits = {f.station_id: f for f in fail_safe_limits(grid, chargers, now)}
-        due = [
-            s
+        limits = {f.station_id: f for f in fail_safe_limits(site.grid, chargers, site.now)}
+        return [
+            (s, limits[s.id])
             for s in known
             if s.online
             and s.registration is RegistrationStatus.ACCEPTED
@@ -811,22 +852,9 @@ class SiteLoadManager:
             and s.id not in self._uncontrolled
             and self._failsafe.get(s.id) != _failsafe_value(limits[s.id], s)
         ]
-        await asyncio.gather(*(self._send_failsafe(s, limits[s.id]) for s in due))
 
-    async def _send_failsafe(self, station: Station, limits: FailSafe) -> None:
+    def _send_failsafe(self, station: Station, limits: FailSafe, status: ProfileStatus, answer: str | None) -> None:
         value = _failsafe_value(limits, station)
-        in_amps = station.supply is Supply.AC and limits.evse_a is not None
-        profile = ChargingProfile(
-            id=FAILSAFE_PROFILE_ID,
-            stack_level=FAILSAFE_STACK_LEVEL,
-            purpose=ProfilePurpose.TX_DEFAULT,
-            kind=ProfileKind.ABSOLUTE,
-            schedule=ChargingSchedule(
-                unit=RateUnit.AMPERES if in_amps else RateUnit.WATTS,
-                periods=(SchedulePeriod(start_s=0, limit=value),),
-            ),
-        )
-        status, answer = await self._set(station.id, 0, profile, "fail_safe")
         if status is ProfileStatus.ACCEPTED:
             self._failsafe[station.id] = value
             self._failsafe_w[station.id] = min(limits.evse_w)
@@ -860,3 +888,48 @@ def _lowers(new: Allocation, held: Allocation | None) -> bool:
 def _period_json(p: LimitPeriod) -> dict[str, Any]:
     end = None if p.end is None else p.end.isoformat()
     return {"start": p.start.isoformat(), "end": end, "max_a": p.limit.amps, "max_w": p.limit.watts}
+
+
+def _failsafe_profile(limits: FailSafe, station: Station) -> ChargingProfile:
+    """The station-wide fail-safe TxDefault: no end, below every allocation."""
+    in_amps = station.supply is Supply.AC and limits.evse_a is not None
+    return ChargingProfile(
+        id=FAILSAFE_PROFILE_ID,
+        stack_level=FAILSAFE_STACK_LEVEL,
+        purpose=ProfilePurpose.TX_DEFAULT,
+        kind=ProfileKind.ABSOLUTE,
+        schedule=ChargingSchedule(
+            unit=RateUnit.AMPERES if in_amps else RateUnit.WATTS,
+            periods=(SchedulePeriod(start_s=0, limit=_failsafe_value(limits, station)),),
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Send:
+    """An allocation to send, with what its bookkeeping needs."""
+
+    site: Site
+    allocation: Allocation
+    evse: EvseRef
+    supply: Supply | None
+    state: _SiteState
+
+
+@dataclass(frozen=True, slots=True)
+class _FailSafes:
+    """A site whose stations' fail-safe limits are decided once its allocations were answered."""
+
+    grid: SiteGrid
+    stations: list[Station]
+    now: datetime
+
+
+@dataclass(slots=True)
+class _Sends:
+    """What one recompute sends, gathered from every site and sent as one batch per phase: decreases and renewals
+    first, then increases, then fail-safes."""
+
+    lowering: list[_Send] = field(default_factory=list)
+    raising: list[_Send] = field(default_factory=list)
+    fail_safes: list[_FailSafes] = field(default_factory=list)

@@ -1,0 +1,25 @@
+"""A site's energy prices per period, which the departure planner charges in cheapest first (core/energy)
+
+Revision ID: 0021
+Revises: 0020
+Create Date: 2026-12-06 19:45:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0021"
+down_revision: str | None = "0020"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.add_column("site_limits", sa.Column("price", sa.Float(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("site_limits") as batch:
+        batch.drop_column("price")
