@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from evscada.core.access.users import Role
-from evscada.core.energy.site_manager import FAILSAFE_PROFILE_ID, FAILSAFE_STACK_LEVEL, STACK_LEVEL
+from evscada.core.energy.limit_profiles import FAILSAFE_PROFILE_ID, FAILSAFE_STACK_LEVEL, STACK_LEVEL
 from evscada.core.model import StationId, Supply
 from evscada.simulator.fleet import run_station
 from evscada.simulator.model import Timing, dc_station

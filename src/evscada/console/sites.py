@@ -23,7 +23,8 @@ from evscada.core.access.users import Role, User
 from evscada.core.energy.allocation import Reason
 from evscada.core.energy.grid import Curtailment, Limit, LimitPeriod
 from evscada.core.energy.planner import Shortfall
-from evscada.core.energy.site_manager import SiteLimits, SiteLoadManager
+from evscada.core.energy.site_limits import SiteLimits
+from evscada.core.energy.site_manager import SiteLoadManager
 from evscada.core.energy.site_view import NodeDraw, SessionDraw, SiteDraw
 from evscada.core.errors import DomainError
 from evscada.core.model import Site, SiteId

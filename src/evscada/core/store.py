@@ -26,7 +26,7 @@ from evscada.core.control.commands import CommandLogRepository
 from evscada.core.energy.layout import FeederRepository
 from evscada.core.energy.reports import ChargingReportRepository
 from evscada.core.energy.service import ChargingProfileRepository
-from evscada.core.energy.site_manager import SiteLimitRepository
+from evscada.core.energy.site_limits import SiteLimitRepository
 from evscada.core.historian.availability import AvailabilityRepository
 from evscada.core.historian.monitoring import MonitoringReads
 from evscada.core.historian.samples import HistorianRepository

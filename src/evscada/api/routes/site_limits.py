@@ -11,7 +11,8 @@ from evscada.api.deps import Context, Operator, Viewer
 from evscada.api.params import Id, Time
 from evscada.core.energy.grid import Limit, LimitPeriod
 from evscada.core.energy.planner import PricePeriod
-from evscada.core.energy.site_manager import SiteLimits, SiteLoadManager
+from evscada.core.energy.site_limits import SiteLimits
+from evscada.core.energy.site_manager import SiteLoadManager
 from evscada.core.energy.site_view import SessionPlan, SiteDraw
 from evscada.core.model import SiteId
 

@@ -14,8 +14,8 @@ a vehicle's needs, a limit changed, or the periodic recompute. Per site, each re
    their rate limit allows);
 4. sends what `sending.to_send` says, every site's decreases first and then their increases, each phase one batch
    (`ChargingProfileService.set_many`, a station's own sends in order), as a
-   profile on the EVSE at `STACK_LEVEL` in A per phase (AC) or W (DC), valid for `lease` and renewed before it
-   lapses; and keeps each station's fail-safe TxDefault (station-wide, `FAILSAFE_STACK_LEVEL`, no end) current.
+   profile on the EVSE (`limit_profiles.py`) in A per phase (AC) or W (DC), valid for `lease` and renewed before it
+   lapses; and keeps each station's fail-safe TxDefault (station-wide, below the allocations, no end) current.
 
 If the CSMS goes away, the allocations lapse within `lease` and each station falls back to its fail-safe limit,
 which keeps the site inside its lowest limit whatever happens (failsafe.py). A station that refuses a limit or
@@ -32,35 +32,28 @@ import asyncio
 import collections
 import contextlib
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from evscada.core import events
-from evscada.core.access.audit import Auditor, AuditUnit
 from evscada.core.access.departures import next_departure
 from evscada.core.alarms.engine import Subscribable
 from evscada.core.charging.queries import TransactionFilter
 from evscada.core.energy.allocation import DEFAULT_POLICY, RESERVES, Allocation, Control, Reason, Session, allocate
 from evscada.core.energy.failsafe import Charger, FailSafe, fail_safe_limits
-from evscada.core.energy.grid import PHASES, Current, Curtailment, Layout, Limit, LimitPeriod, SiteGrid
+from evscada.core.energy.grid import PHASES, Current, Layout, Limit, LimitPeriod, SiteGrid
 from evscada.core.energy.layout import Feeder, site_grid
+from evscada.core.energy.limit_profiles import allocation_profile, failsafe_profile, failsafe_value
 from evscada.core.energy.planner import PricePeriod, Shortfall, plan
 from evscada.core.energy.planner import Vehicle as PlannedVehicle
 from evscada.core.energy.planner import VehiclePlan as PlannedOutcome
-from evscada.core.energy.profiles import (
-    ChargingProfile,
-    ChargingSchedule,
-    ProfileKind,
-    ProfilePurpose,
-    RateUnit,
-    SchedulePeriod,
-)
 from evscada.core.energy.sending import SendRule, to_send
 from evscada.core.energy.service import ProfileRequest, ProfileSent, ProfileStatus
+from evscada.core.energy.session_readings import SessionReadings
+from evscada.core.energy.site_limits import GridLimits, SiteLimits, SiteLimitUnit
 from evscada.core.energy.site_view import DrawSample, NodeDraw, SessionDraw, SessionPlan, SiteDraw
 from evscada.core.model import (
     AlarmPriority,
@@ -72,7 +65,6 @@ from evscada.core.model import (
     StationId,
     Supply,
     Transaction,
-    TransactionPk,
     TransactionState,
     Vehicle,
     VehicleId,
@@ -88,64 +80,12 @@ ACTOR = "site-load-manager"
 REJECTED_SOURCE = "profile_rejected"
 OVERDRAW_SOURCE = "overdraw"
 LATE_SOURCE = "departure_at_risk"
-PROFILE_ID_BASE = 900_000  # the manager's allocation profiles: this plus the EVSE id
-FAILSAFE_PROFILE_ID = 899_999  # the manager's station-wide fail-safe TxDefault
-STACK_LEVEL = 1  # allocations: above the fail-safe
-FAILSAFE_STACK_LEVEL = 0
 UNKNOWN_MAX_W = 350_000.0  # a session's maximum when nothing tells it: the allocator's ceiling is then the site
 HISTORY = 5760  # trend points kept per site: a day at one recompute every 15 s
 PLAN_HORIZON = timedelta(hours=24)
 OVERDRAW_MARGIN = 0.1  # drawing more than its limit plus this fraction ...
 OVERDRAW_MARGIN_W = 1000.0  # ... plus this ...
 OVERDRAW_INTERVALS = 4  # ... for this many recompute intervals, once its limit was in force as long, is disobeying
-
-
-@dataclass(frozen=True, slots=True)
-class SiteLimits:
-    """What the grid operator set on a site beyond its connection."""
-
-    curve: tuple[LimitPeriod, ...] = ()
-    curtailment: Curtailment | None = None
-    tariff: tuple[PricePeriod, ...] = ()  # energy prices: the planner charges in the cheapest slots first
-
-
-class SiteLimitRepository(Protocol):
-    async def all(self) -> dict[SiteId, SiteLimits]: ...
-
-    async def replace_curve(self, *, site_id: SiteId, curve: Sequence[LimitPeriod], by: str, at: datetime) -> None: ...
-
-    async def set_curtailment(self, *, site_id: SiteId, curtailment: Curtailment | None, by: str, at: datetime) -> None:
-        """Replace the site's curtailment; None lifts it."""
-        ...
-
-    async def replace_tariff(
-        self, *, site_id: SiteId, tariff: Sequence[PricePeriod], by: str, at: datetime
-    ) -> None: ...
-
-
-class SiteLimitUnit(AuditUnit, Protocol):
-    site_limits: SiteLimitRepository
-
-
-@dataclass(slots=True)
-class _Meter:
-    at: datetime
-    wh: float | None = None
-    draw_w: float | None = None
-    peak_w: float = 0.0  # the most it drew: what an uncontrolled session is reserved
-    soc_pct: float | None = None
-    over_since: datetime | None = None  # since when it draws clearly more than its limit
-
-
-@dataclass(frozen=True, slots=True)
-class _Needs:
-    """What a vehicle told through its EVSE (NotifyEVChargingNeeds)."""
-
-    departure: datetime | None
-    energy_wh: float | None
-    soc_pct: float | None
-    capacity_wh: float | None
-    max_power_w: float | None
 
 
 @dataclass(slots=True)
@@ -195,7 +135,6 @@ class SiteLoadManager:
         self._core = core
         self._store = store
         self._clock = core.clock
-        self._audit = Auditor(clock=core.clock)
         self._bus = bus
         self._interval = interval
         self._grace = timedelta(seconds=OVERDRAW_INTERVALS * interval)
@@ -206,11 +145,10 @@ class SiteLoadManager:
         self._queue: asyncio.Queue[events.Event] | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._limits: dict[SiteId, SiteLimits] = {}
+        self.grid_limits = GridLimits(store=store, sites=core.sites, clock=core.clock, on_change=self._wake.set)
         self._state: dict[SiteId, _SiteState] = {}
         self._sent_at: dict[StationId, datetime] = {}
-        self._meters: dict[TransactionPk, _Meter] = {}
-        self._needs: dict[tuple[StationId, int], _Needs] = {}
+        self._readings = SessionReadings()
         self._offline: set[StationId] = set()
         self._uncontrolled: set[StationId] = set()  # refused a limit or overdraws: its maximum reserved
         self._alarmed: dict[StationId, str] = {}  # station -> the key of its load management alarm
@@ -229,8 +167,7 @@ class SiteLoadManager:
             events.EvChargingNeedsReported,
         )
         self._queue = await self._stack.enter_async_context(self._bus.subscribe(*kinds))
-        async with self._store.unit() as uow:
-            self._limits = await uow.site_limits.all()
+        await self.grid_limits.load()
         self._task = asyncio.create_task(self._run(), name="site-load-manager")
 
     async def stop(self) -> None:
@@ -263,63 +200,19 @@ class SiteLoadManager:
         }
 
     def limits(self, site_id: SiteId) -> SiteLimits:
-        return self._limits.get(site_id, SiteLimits())
+        return self.grid_limits.of(site_id)
 
     async def set_curve(self, *, site_id: SiteId, curve: Sequence[LimitPeriod], actor: str) -> SiteLimits:
-        """Replace the site's limit curve (an empty one removes it)."""
-        await self._core.sites.get(site_id=site_id)
-        ordered = tuple(sorted(curve, key=lambda p: p.start))
-        async with self._store.unit() as uow:
-            await uow.site_limits.replace_curve(site_id=site_id, curve=ordered, by=actor, at=self._clock.now())
-            details = {"periods": [_period_json(p) for p in ordered]}
-            await self._audit.record(
-                uow, actor=actor, action="site.limit_curve", target_type="site", target_id=site_id, details=details
-            )
-        return self._changed(site_id, replace(self.limits(site_id), curve=ordered))
+        return await self.grid_limits.set_curve(site_id=site_id, curve=curve, actor=actor)
 
     async def set_tariff(self, *, site_id: SiteId, tariff: Sequence[PricePeriod], actor: str) -> SiteLimits:
-        """Replace the site's energy prices (an empty list removes them): the plans then charge cheapest first."""
-        await self._core.sites.get(site_id=site_id)
-        ordered = tuple(sorted(tariff, key=lambda p: p.start))
-        async with self._store.unit() as uow:
-            await uow.site_limits.replace_tariff(site_id=site_id, tariff=ordered, by=actor, at=self._clock.now())
-            details = {
-                "periods": [{"start": p.start.isoformat(), "end": p.end.isoformat(), "price": p.price} for p in ordered]
-            }
-            await self._audit.record(
-                uow, actor=actor, action="site.tariff", target_type="site", target_id=site_id, details=details
-            )
-        return self._changed(site_id, replace(self.limits(site_id), tariff=ordered))
+        return await self.grid_limits.set_tariff(site_id=site_id, tariff=tariff, actor=actor)
 
     async def curtail(self, *, site_id: SiteId, limit: Limit, until: datetime, actor: str) -> SiteLimits:
-        await self._core.sites.get(site_id=site_id)
-        curtailment = Curtailment(limit, until, since=self._clock.now())
-        await self._curtailment(site_id, curtailment, actor, "site.curtail")
-        return self._changed(site_id, replace(self.limits(site_id), curtailment=curtailment))
+        return await self.grid_limits.curtail(site_id=site_id, limit=limit, until=until, actor=actor)
 
     async def lift_curtailment(self, *, site_id: SiteId, actor: str) -> SiteLimits:
-        await self._core.sites.get(site_id=site_id)
-        await self._curtailment(site_id, None, actor, "site.curtailment_lifted")
-        return self._changed(site_id, replace(self.limits(site_id), curtailment=None))
-
-    async def _curtailment(self, site_id: SiteId, curtailment: Curtailment | None, actor: str, action: str) -> None:
-        details: dict[str, Any] = {}
-        if curtailment is not None:
-            details = {"max_a": curtailment.limit.amps, "max_w": curtailment.limit.watts}
-            details["until"] = curtailment.until.isoformat()
-        async with self._store.unit() as uow:
-            await uow.site_limits.set_curtailment(
-                site_id=site_id, curtailment=curtailment, by=actor, at=self._clock.now()
-            )
-            await self._audit.record(
-                uow, actor=actor, action=action, target_type="site", target_id=site_id, details=details
-            )
-
-    def _changed(self, site_id: SiteId, limits: SiteLimits) -> SiteLimits:
-        """Keep the stored limits and recompute at once."""
-        self._limits[site_id] = limits
-        self._wake.set()
-        return limits
+        return await self.grid_limits.lift_curtailment(site_id=site_id, actor=actor)
 
     async def draw(self, *, site_id: SiteId) -> SiteDraw:
         """The site's measured draw now against its effective limit, and each session's last allocation."""
@@ -338,7 +231,7 @@ class SiteLoadManager:
             allocation = state.last.get(str(tx.pk))
             if allocation is None:
                 continue
-            meter = self._meters.get(tx.pk)
+            meter = self._readings.meter(tx.pk)
             sessions.append(
                 SessionDraw(
                     allocation,
@@ -380,7 +273,8 @@ class SiteLoadManager:
 
     async def recompute(self) -> None:
         """Allocate and send for every site with a grid limit, each site in its own task."""
-        managed = [s for s in await self._core.sites.list() if s.grid_capacity_w is not None or s.id in self._limits]
+        sites = await self._core.sites.list()
+        managed = [s for s in sites if s.grid_capacity_w is not None or s.id in self.grid_limits]
         if not managed:
             return
         inputs = await self._inputs()
@@ -437,13 +331,10 @@ class SiteLoadManager:
     def _note(self, event: events.Event) -> bool:
         """Keep what the event says; whether it calls for a recompute now."""
         if isinstance(event, events.MeterValuesRecorded):
-            if event.transaction_pk is not None:
-                return self._metered(event)
+            self._readings.metered(event)
             return False
         if isinstance(event, events.EvChargingNeedsReported):
-            self._needs[(event.station_id, event.evse_id)] = _Needs(
-                event.departure, event.energy_wh, event.soc_pct, event.capacity_wh, event.max_power_w
-            )
+            self._readings.told(event)
         elif isinstance(event, events.StationDisconnected):
             self._offline.add(event.station_id)
             self._failsafe.pop(event.station_id, None)  # a rebooted station may have lost it
@@ -458,31 +349,8 @@ class SiteLoadManager:
                 for key in [k for k, held in state.in_force.items() if held.allocation.station_id == event.station_id]:
                     del state.in_force[key]
         elif isinstance(event, events.TransactionEnded):
-            self._meters.pop(event.transaction_pk, None)
-            if event.evse is not None:
-                self._needs.pop((event.station_id, event.evse.evse_id), None)
+            self._readings.ended(event)
         return True
-
-    def _metered(self, event: events.MeterValuesRecorded) -> bool:
-        """The draw is the reported power, else the energy register's slope between two readings."""
-        assert event.transaction_pk is not None
-        meter = self._meters.get(event.transaction_pk)
-        if meter is None:
-            meter = self._meters[event.transaction_pk] = _Meter(event.at, event.energy_register_wh, event.power_w)
-        else:
-            draw = event.power_w
-            seconds = (event.at - meter.at).total_seconds()
-            if draw is None and event.energy_register_wh is not None and meter.wh is not None and seconds > 0:
-                draw = max(event.energy_register_wh - meter.wh, 0.0) * 3600 / seconds
-            if seconds > 0 or draw is not None:
-                meter.at = event.at
-                meter.wh = event.energy_register_wh if event.energy_register_wh is not None else meter.wh
-                meter.draw_w = draw if draw is not None else meter.draw_w
-        if meter.draw_w is not None:
-            meter.peak_w = max(meter.peak_w, meter.draw_w)
-        if event.soc_pct is not None:
-            meter.soc_pct = event.soc_pct
-        return False
 
     async def _running(self, site_id: SiteId) -> list[Transaction]:
         where = TransactionFilter(state=TransactionState.RUNNING, site_id=site_id, limit=100_000)
@@ -541,9 +409,9 @@ class SiteLoadManager:
         reserve = None if held is None else held.allocation.watts
         if control is Control.OFFLINE and held is not None and held.valid_to <= self._clock.now():
             reserve = self._failsafe_w.get(station_id, reserve)  # its allocation lapsed: its fail-safe applies
-        meter = self._meters.get(pk)
+        meter = self._readings.meter(pk)
         vehicle = inputs.vehicles.get(tx.vehicle_id) if tx.vehicle_id is not None else None
-        needs = self._needs.get((station_id, tx.evse.evse_id))
+        needs = self._readings.needs(station_id, tx.evse.evse_id)
         maximum = min(
             station.max_power_w or UNKNOWN_MAX_W,
             (vehicle.max_power_w if vehicle is not None else None) or UNKNOWN_MAX_W,
@@ -612,8 +480,8 @@ class SiteLoadManager:
         self, tx: Transaction, session: Session, inputs: _Inputs, now: datetime
     ) -> PlannedVehicle | None:
         vehicle = inputs.vehicles.get(tx.vehicle_id) if tx.vehicle_id is not None else None
-        needs = self._needs.get((tx.station_id, tx.evse.evse_id))
-        meter = self._meters.get(tx.pk)
+        needs = self._readings.needs(tx.station_id, tx.evse.evse_id)
+        meter = self._readings.meter(tx.pk)
         departure = next_departure(vehicle, now, self._zone) if vehicle is not None else None
         if needs is not None and needs.departure is not None and needs.departure > now:
             departure = needs.departure  # what the driver told the car today wins over the timetable
@@ -716,7 +584,7 @@ class SiteLoadManager:
         """The sessions whose station draws clearly more than the limit it took, for a while: it does not obey."""
         found = []
         for tx in running:
-            held, meter = state.in_force.get(str(tx.pk)), self._meters.get(tx.pk)
+            held, meter = state.in_force.get(str(tx.pk)), self._readings.meter(tx.pk)
             if held is None or meter is None or meter.draw_w is None or tx.station_id in self._uncontrolled:
                 continue
             allowed = held.allocation.watts * (1 + OVERDRAW_MARGIN) + OVERDRAW_MARGIN_W
@@ -767,21 +635,9 @@ class SiteLoadManager:
                 log.error("site load manager: site %s: %s", send.site.id, exc, exc_info=exc)
 
     def _request(self, send: _Send, valid_to: datetime) -> ProfileRequest:
-        allocation, evse = send.allocation, send.evse
-        in_amps = send.supply is Supply.AC and allocation.amps is not None
-        value = math.floor(allocation.amps * 10) / 10 if in_amps and allocation.amps is not None else allocation.watts
-        profile = ChargingProfile(
-            id=PROFILE_ID_BASE + evse.evse_id,
-            stack_level=STACK_LEVEL,
-            purpose=ProfilePurpose.TX_DEFAULT,
-            kind=ProfileKind.ABSOLUTE,
-            schedule=ChargingSchedule(
-                unit=RateUnit.AMPERES if in_amps else RateUnit.WATTS,
-                periods=(SchedulePeriod(start_s=0, limit=float(value if in_amps else int(value))),),
-            ),
-            valid_to=valid_to,
-        )
-        return ProfileRequest(allocation.station_id, evse.evse_id, profile, allocation.reason.value)
+        allocation, evse_id = send.allocation, send.evse.evse_id
+        profile = allocation_profile(allocation, evse_id, send.supply, valid_to)
+        return ProfileRequest(allocation.station_id, evse_id, profile, allocation.reason.value)
 
     async def _send(
         self, send: _Send, status: ProfileStatus, answer: str | None, now: datetime, valid_to: datetime
@@ -822,7 +678,7 @@ class SiteLoadManager:
         due = [(station, limits) for site in sites for station, limits in self._fail_safes_due(site)]
         if not due:
             return
-        requests = [ProfileRequest(s.id, 0, _failsafe_profile(limits, s), "fail_safe") for s, limits in due]
+        requests = [ProfileRequest(s.id, 0, failsafe_profile(limits, s.supply), "fail_safe") for s, limits in due]
         answers = await self._set(requests)
         for (station, limits), (status, answer) in zip(due, answers, strict=True):
             self._send_failsafe(station, limits, status, answer)
@@ -850,11 +706,11 @@ class SiteLoadManager:
             and s.registration is RegistrationStatus.ACCEPTED
             and s.id not in self._offline
             and s.id not in self._uncontrolled
-            and self._failsafe.get(s.id) != _failsafe_value(limits[s.id], s)
+            and self._failsafe.get(s.id) != failsafe_value(limits[s.id], s.supply)
         ]
 
     def _send_failsafe(self, station: Station, limits: FailSafe, status: ProfileStatus, answer: str | None) -> None:
-        value = _failsafe_value(limits, station)
+        value = failsafe_value(limits, station.supply)
         if status is ProfileStatus.ACCEPTED:
             self._failsafe[station.id] = value
             self._failsafe_w[station.id] = min(limits.evse_w)
@@ -868,13 +724,6 @@ class SiteLoadManager:
         samples.append(DrawSample(view.at.astimezone(UTC), view.draw_w, allocated, view.limit.watts))
 
 
-def _failsafe_value(limits: FailSafe, station: Station) -> float:
-    """The fail-safe TxDefault's limit: A per phase for AC (0.1 A steps), else W."""
-    if station.supply is Supply.AC and limits.evse_a is not None:
-        return math.floor(min(limits.evse_a) * 10) / 10
-    return float(int(min(limits.evse_w)))
-
-
 def _paused_anyway(allocations: Sequence[Allocation], session_id: str) -> bool:
     """Whether the full allocation pauses this session too: then what is free is not the problem."""
     return any(a.session_id == session_id and a.reason is Reason.PAUSED for a in allocations)
@@ -883,26 +732,6 @@ def _paused_anyway(allocations: Sequence[Allocation], session_id: str) -> bool:
 def _lowers(new: Allocation, held: Allocation | None) -> bool:
     """A new session (drawing its maximum until told) or a decrease: sent before the increases."""
     return held is None or new.watts < held.watts
-
-
-def _period_json(p: LimitPeriod) -> dict[str, Any]:
-    end = None if p.end is None else p.end.isoformat()
-    return {"start": p.start.isoformat(), "end": end, "max_a": p.limit.amps, "max_w": p.limit.watts}
-
-
-def _failsafe_profile(limits: FailSafe, station: Station) -> ChargingProfile:
-    """The station-wide fail-safe TxDefault: no end, below every allocation."""
-    in_amps = station.supply is Supply.AC and limits.evse_a is not None
-    return ChargingProfile(
-        id=FAILSAFE_PROFILE_ID,
-        stack_level=FAILSAFE_STACK_LEVEL,
-        purpose=ProfilePurpose.TX_DEFAULT,
-        kind=ProfileKind.ABSOLUTE,
-        schedule=ChargingSchedule(
-            unit=RateUnit.AMPERES if in_amps else RateUnit.WATTS,
-            periods=(SchedulePeriod(start_s=0, limit=_failsafe_value(limits, station)),),
-        ),
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evscada.core.energy.grid import Curtailment, Limit, LimitPeriod
 from evscada.core.energy.planner import PricePeriod
-from evscada.core.energy.site_manager import SiteLimits
+from evscada.core.energy.site_limits import SiteLimits
 from evscada.core.model import SiteId
 from evscada.storage import tables as t
 
