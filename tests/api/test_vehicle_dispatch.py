@@ -183,3 +183,22 @@ async def test_the_core_refuses_what_the_api_would_and_names_the_field(depot: Cs
         assert refused.value.field == field
     assert await vehicles.list() == []
     assert vehicles.zone == BERLIN
+
+
+async def test_a_fleets_priority_is_set_on_all_its_vehicles_at_once(depot: Csms, client: httpx.AsyncClient) -> None:
+    csms = depot
+    operator = await key_for(csms, Role.OPERATOR)
+    for name, fleet in [("Bus 1", "night"), ("Bus 2", "night"), ("Van 1", "vans")]:
+        created = await client.post("/vehicles", json={"name": name, "fleet": fleet}, headers=operator)
+        assert created.status_code == 201
+    answer = await client.put("/fleets/night/priority", json={"priority": 7}, headers=operator)
+    assert answer.status_code == 200, answer.text
+    assert sorted(v["name"] for v in answer.json()) == ["Bus 1", "Bus 2"]
+    priorities = {v["name"]: v["priority"] for v in (await client.get("/vehicles", headers=operator)).json()}
+    assert priorities == {"Bus 1": 7, "Bus 2": 7, "Van 1": 0}
+    assert (await client.put("/fleets/nobody/priority", json={"priority": 7}, headers=operator)).status_code == 404
+    assert (await client.put("/fleets/night/priority", json={"priority": 101}, headers=operator)).status_code == 422
+    viewer = await key_for(csms, Role.VIEWER)
+    assert (await client.put("/fleets/night/priority", json={"priority": 1}, headers=viewer)).status_code == 403
+    audit = await csms.rows("audit_log", action="fleet.priority")
+    assert [(row["target_id"], row["details"]["priority"]) for row in audit] == [("night", 7)]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response, status
+from pydantic import BaseModel
 
 from evscada.api.deps import CoreDep, Operator, Viewer
 from evscada.api.params import Id
 from evscada.api.routes.tokens import TokenOut
-from evscada.api.schemas import TokenLinkIn, VehicleIn, VehicleOut, VehiclePatch
+from evscada.api.schemas import Priority, TokenLinkIn, VehicleIn, VehicleOut, VehiclePatch
 from evscada.core.errors import UnknownToken
 from evscada.core.model import Vehicle, VehicleId
 from evscada.core.services import Core
@@ -54,6 +55,17 @@ async def change_vehicle(vehicle_id: Id, body: VehiclePatch, core: CoreDep, user
     fields = body.merged({name: getattr(current, name) for name in VehiclePatch.model_fields})
     vehicle = await core.vehicles.update(vehicle=Vehicle(id=current.id, **fields), actor=user.username)
     return _out(core, vehicle, tokens)
+
+
+class FleetPriorityIn(BaseModel):
+    priority: Priority
+
+
+@router.put("/fleets/{fleet}/priority", response_model=list[VehicleOut], responses=_NOT_FOUND)
+async def set_fleet_priority(fleet: str, body: FleetPriorityIn, core: CoreDep, user: Operator) -> list[VehicleOut]:
+    """Every vehicle of the fleet charges at this priority (higher first when power is short); audited."""
+    vehicles = await core.vehicles.set_fleet_priority(fleet=fleet, priority=body.priority, actor=user.username)
+    return [_out(core, v, None) for v in vehicles]
 
 
 @router.delete(

@@ -207,6 +207,29 @@ class VehicleService:
             )
         return vehicle
 
+    async def set_fleet_priority(self, *, fleet: str, priority: int, actor: str = SYSTEM) -> list[Vehicle]:
+        """Give every vehicle of a fleet the same charging priority (a fleet's priority is its vehicles')."""
+        low, high = PRIORITY_RANGE
+        if not low <= priority <= high:
+            raise InvalidArgument(f"priority: must be {low} to {high}, not {priority}", field="priority")
+        async with self._store.unit() as uow:
+            members = [v for v in await uow.vehicles.list() if v.fleet == fleet]
+            if not members:
+                raise UnknownVehicle(f"no vehicle in fleet {fleet!r}: set the fleet on its vehicles first")
+            changed = [v for v in members if v.priority != priority]
+            for vehicle in changed:
+                vehicle.priority = priority
+                await uow.vehicles.save(vehicle=vehicle)
+            await self._audit.record(
+                uow,
+                actor=actor,
+                action="fleet.priority",
+                target_type="fleet",
+                target_id=fleet,
+                details={"priority": priority, "vehicles": [v.id for v in changed]},
+            )
+        return members
+
     async def delete(self, *, vehicle_id: VehicleId, actor: str = SYSTEM) -> None:
         """Its tokens stay, unlinked; past sessions keep the vehicle id they recorded."""
         async with self._store.unit() as uow:
