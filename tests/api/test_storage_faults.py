@@ -67,10 +67,10 @@ def _fill_the_disk(database: Path) -> Change:
     filler = database.parent / "filler"
 
     async def fill() -> None:
-        with filler.open("wb") as out, contextlib.suppress(OSError):
+        # Unbuffered: a write the full disk refuses leaves nothing behind for close() to fail on.
+        with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
             while True:
                 out.write(b"\0" * 65536)
-                out.flush()
 
     async def free() -> None:
         filler.unlink()
