@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import uuid
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
     from evscada.simulator.uplink import Uplink
 
 log = logging.getLogger(__name__)
+_event_ids = itertools.count(1)  # 2.0.1 eventId
 
 
 class StationFaults:
@@ -90,8 +93,12 @@ class StationFaults:
             await self._send_status(n, self._status(n))
 
     async def _tell(self, connector: int, kind: FaultKind, *, cleared: bool, at: str) -> None:
-        """The 2.0.1 event report (1.6 has none); kept while offline, like transaction messages."""
-        await self.uplink.keep(lambda link: link.problem(connector, kind, cleared=cleared, at=at))
+        """The 2.0.1 event report (1.6 has none); kept while offline, like transaction messages. Its eventId and
+        message id are fixed now: a resend after a connection died under it is the same message."""
+        event_id, message_id = next(_event_ids), uuid.uuid4().hex
+        await self.uplink.keep(
+            lambda link: link.problem(connector, kind, cleared=cleared, at=at, event_id=event_id, message_id=message_id)
+        )
 
     async def _clear_later(self, kind: FaultKind, targets: list[int], duration: float) -> None:
         await asyncio.sleep(duration)

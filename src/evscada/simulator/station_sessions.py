@@ -210,9 +210,9 @@ class StationSessions:
         self.sessions_completed += 1
 
     async def _stop(self, connector: int, transaction: str, token: str, reading: Reading, reason: str) -> None:
-        # When it happened, even if sent after a reconnect (then flagged offline); one message id however often it
-        # is sent, so the CSMS recognises a resend after a connection died under it.
-        at, message_id = now_iso(), uuid.uuid4().hex
+        # When it happened, even if sent after a reconnect (then flagged offline); one message, fixed now, however
+        # often it is sent, so the CSMS recognises a resend after a connection died under it (a repeat is the same).
+        at, offline, message_id = now_iso(), not self.uplink.live, uuid.uuid4().hex
         await self.uplink.keep(
             lambda link: link.stop_transaction(
                 connector,
@@ -221,7 +221,7 @@ class StationSessions:
                 reading,
                 reason,
                 at=at,
-                offline=not self.uplink.live,
+                offline=offline,
                 message_id=message_id,
             ),
             transaction=transaction,
@@ -242,14 +242,15 @@ class StationSessions:
             await self.uplink.status(lambda link: link.meter(connector, None, reading))
             return
         self.transaction_samples += 1
-        when, message_id = now_iso(at), uuid.uuid4().hex
+        # Offline or not when it was taken, not when it is sent: a resend must be the very message sent before.
+        when, offline, message_id = now_iso(at), not self.uplink.live, uuid.uuid4().hex
         await self.uplink.keep(
             lambda link: link.meter(
                 connector,
                 transaction,
                 reading,
                 at=when,
-                offline=not self.uplink.live,
+                offline=offline,
                 message_id=message_id,
                 charging_state=state,
                 changed=changed,

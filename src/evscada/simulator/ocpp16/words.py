@@ -58,7 +58,9 @@ class Words16(Words):
             payload["errorCode"], payload["info"] = symptom.error_code, symptom.info
         await self.request("StatusNotification", payload)
 
-    async def problem(self, connector: int, fault: FaultKind, *, cleared: bool, at: str) -> None:
+    async def problem(
+        self, connector: int, fault: FaultKind, *, cleared: bool, at: str, event_id: int, message_id: str | None = None
+    ) -> None:
         """1.6 has no event report: the StatusNotification's errorCode says it all."""
 
     async def authorize(self, token: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,6 @@ STOP_TRIGGER = {
     "GroundFault": "AbnormalCondition",
     "Other": "AbnormalCondition",
 }
-_event_ids = itertools.count(1)
 
 
 def stopped(reason: str) -> tuple[str, str]:
@@ -86,10 +84,12 @@ class Words201(Words):
             },
         )
 
-    async def problem(self, connector: int, fault: FaultKind, *, cleared: bool, at: str) -> None:
+    async def problem(
+        self, connector: int, fault: FaultKind, *, cleared: bool, at: str, event_id: int, message_id: str | None = None
+    ) -> None:
         symptom = SYMPTOMS[fault]
         event: Payload = {
-            "eventId": next(_event_ids),
+            "eventId": event_id,
             "timestamp": at,
             "trigger": "Alerting",
             "actualValue": "false" if cleared else "true",
@@ -101,7 +101,7 @@ class Words201(Words):
         }
         if cleared:
             event["cleared"] = True
-        await self.request("NotifyEvent", {"generatedAt": at, "seqNo": 0, "eventData": [event]})
+        await self.request("NotifyEvent", {"generatedAt": at, "seqNo": 0, "eventData": [event]}, message_id=message_id)
 
     async def authorize(self, token: str) -> str:
         answer = await self.request("Authorize", {"idToken": _token(token)})
