@@ -372,3 +372,49 @@ async def test_ac_sessions_share_each_phase_in_amperes(csms: Csms, api: httpx.As
     finally:
         for task in tasks:
             await cancel_quietly(task)
+
+
+async def test_a_nearly_full_vehicle_gives_its_spare_to_the_other(csms: Csms, api: httpx.AsyncClient) -> None:
+    """60 kW for two 50 kW stations: a bus at 97 % takes under 10 kW of its 30 kW share; after the taper delay
+    (8 recompute intervals) it keeps its draw plus a margin and the other bus gets the rest."""
+    site_id = await depot(csms, ["DC-1", "DC-2"])
+    tasks = []
+    for n, (sid, soc) in enumerate([("DC-1", 97.0), ("DC-2", 20.0)], 1):
+        await csms.app.core.layout.set_station_supply(
+            station_id=StationId(sid), feeder_id=None, max_power_w=50e3, supply=Supply.DC, phases=None
+        )
+        await csms.add_token(f"CARD-{n}")
+        bus = EvSpec(name="bus", battery_wh=300e3, arrival_soc=(soc, soc), dc_max_w=50e3)
+        spec = dc_station(sid, "1.6", kw=50, tokens=(f"CARD-{n}",), vehicles={f"CARD-{n}": bus})
+        tasks.append(asyncio.create_task(run_station(csms.url(sid).rsplit("/", 1)[0], spec, TIMING)))
+    try:
+        for sid in ("DC-1", "DC-2"):
+            assert await eventually(lambda sid=sid: available(csms, sid), timeout=10), f"{sid} never booted"
+        curve = {"periods": [{"start": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(), "max_kw": 60}]}
+        assert (await api.put(f"/sites/{site_id}/limit-curve", json=curve)).status_code == 200
+        since = datetime.now(UTC)
+        await start(csms, "DC-1", 1)
+        await start(csms, "DC-2", 2)
+
+        async def shared() -> dict[str, Any]:
+            draw = (await api.get(f"/sites/{site_id}/draw")).json()
+            return {s["station_id"]: s for s in draw["sessions"]}
+
+        async def tapering() -> bool:
+            sessions = await shared()
+            return sessions.get("DC-1", {}).get("reason") == "tapering"
+
+        assert await eventually(tapering, timeout=20), await shared()
+        sessions = await shared()
+        assert sessions["DC-1"]["allocated_kw"] < 15
+        assert sessions["DC-2"]["allocated_kw"] > 45
+
+        async def other_rose() -> bool:
+            return any(s == "DC-2" and w > 40e3 for at, s, w in await power(csms) if at > since)
+
+        assert await eventually(other_rose, timeout=BOUND + 3)
+        later = [s for s in await power(csms) if s[0] > since + timedelta(seconds=BOUND)]
+        assert overshoots(later, 60e3) == []
+    finally:
+        for task in tasks:
+            await cancel_quietly(task)

@@ -18,6 +18,7 @@ class Meter:
     peak_w: float = 0.0  # the most it drew: what an uncontrolled session is reserved
     soc_pct: float | None = None
     over_since: datetime | None = None  # since when it draws clearly more than its limit
+    below_since: datetime | None = None  # since when it draws well below its limit (tapering)
 
 
 @dataclass(frozen=True, slots=True)

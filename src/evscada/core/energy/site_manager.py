@@ -52,7 +52,7 @@ from evscada.core.energy.planner import Vehicle as PlannedVehicle
 from evscada.core.energy.planner import VehiclePlan as PlannedOutcome
 from evscada.core.energy.sending import SendRule, to_send
 from evscada.core.energy.service import ProfileRequest, ProfileSent, ProfileStatus
-from evscada.core.energy.session_readings import SessionReadings
+from evscada.core.energy.session_readings import Meter, SessionReadings
 from evscada.core.energy.site_limits import GridLimits, SiteLimits, SiteLimitUnit
 from evscada.core.energy.site_view import DrawSample, NodeDraw, SessionDraw, SessionPlan, SiteDraw
 from evscada.core.model import (
@@ -86,6 +86,8 @@ PLAN_HORIZON = timedelta(hours=24)
 OVERDRAW_MARGIN = 0.1  # drawing more than its limit plus this fraction ...
 OVERDRAW_MARGIN_W = 1000.0  # ... plus this ...
 OVERDRAW_INTERVALS = 4  # ... for this many recompute intervals, once its limit was in force as long, is disobeying
+TAPER_INTERVALS = 8  # a vehicle drawing well below its limit this many recompute intervals gives its spare away ...
+TAPER_RELEASE = 0.95  # ... until it draws this much of what it kept: then it may rise again
 
 
 @dataclass(slots=True)
@@ -138,6 +140,7 @@ class SiteLoadManager:
         self._bus = bus
         self._interval = interval
         self._grace = timedelta(seconds=OVERDRAW_INTERVALS * interval)
+        self._policy = replace(DEFAULT_POLICY, taper_after=timedelta(seconds=TAPER_INTERVALS * interval))
         self._rule = rule or SendRule()
         self._lease = lease
         self._zone = zone or ZoneInfo("UTC")
@@ -425,11 +428,25 @@ class SiteLoadManager:
             "control": control,
             "last_w": reserve,
             "draw_w": meter.draw_w if meter is not None else None,
+            "below_for": self._below_for(meter, held),
         }
         if station.supply is Supply.AC:
             phases = PHASES[: station.phases or 3]
             return Session(str(pk), station_id, maximum, Current.AC, phases, **common)
         return Session(str(pk), station_id, maximum, Current.DC, **common)
+
+    def _below_for(self, meter: Meter | None, held: _Held | None) -> timedelta:
+        """How long the vehicle has drawn well below the limit it holds (once its limit had time to apply); a
+        tapering vehicle stays so until it draws nearly all it kept, so its limit does not swing."""
+        if meter is None or meter.draw_w is None or held is None or meter.at - held.sent_at < self._grace:
+            return timedelta(0)
+        limit = held.allocation.watts
+        tapering = meter.below_since is not None and held.allocation.reason is Reason.TAPERING
+        if meter.draw_w < self._policy.taper_below * limit or (tapering and meter.draw_w < TAPER_RELEASE * limit):
+            meter.below_since = meter.below_since or meter.at
+            return meter.at - meter.below_since
+        meter.below_since = None
+        return timedelta(0)
 
     async def _planned(
         self,
@@ -553,7 +570,7 @@ class SiteLoadManager:
         """Allocate; a new arrival gets what is free under the limits in force while that is at least its minimum.
 
         With a tariff, a plan is also a ceiling: capacity left over must not be spent in an expensive slot."""
-        policy = replace(DEFAULT_POLICY, top_up_plans=not self.limits(site.id).tariff)
+        policy = replace(self._policy, top_up_plans=not self.limits(site.id).tariff)
         allocations = allocate(grid, sessions, now, policy)
         arrivals = {s.id for s in sessions if s.control is Control.CONTROLLED and s.id not in state.in_force}
         if not arrivals or len(arrivals) == len(sessions):
