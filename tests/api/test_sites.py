@@ -24,7 +24,9 @@ async def test_an_admin_keeps_sites_and_others_only_read_them(csms: Csms, api: h
         assert (await api.delete(f"/sites/{site['id']}", headers=who)).status_code == 403
     assert [s["name"] for s in (await api.get("/sites", headers=viewer)).json()] == ["Depot North"]
 
-    changed = await api.patch(f"/sites/{site['id']}", json={"address": None, "grid_capacity_w": 250e3}, headers=admin)
+    assert site["grid_capacity_a"] is None
+    change = {"address": None, "grid_capacity_w": 250e3, "grid_capacity_a": 400}
+    changed = await api.patch(f"/sites/{site['id']}", json=change, headers=admin)
     assert changed.status_code == 200
     assert changed.json() | {"id": 0} == {
         "id": 0,
@@ -32,7 +34,10 @@ async def test_an_admin_keeps_sites_and_others_only_read_them(csms: Csms, api: h
         "address": None,  # explicit null: cleared
         "location": {"latitude": 52.5, "longitude": 13.4},
         "grid_capacity_w": 250e3,
+        "grid_capacity_a": 400,
     }
+    over = await api.patch(f"/sites/{site['id']}", json={"grid_capacity_a": 100_001}, headers=admin)
+    assert over.status_code == 422 and over.json()["detail"][0]["loc"] == ["body", "grid_capacity_a"]
     assert (await api.delete(f"/sites/{site['id']}", headers=admin)).status_code == 204
     assert (await api.get(f"/sites/{site['id']}", headers=viewer)).status_code == 404
     assert (await api.delete(f"/sites/{site['id']}", headers=admin)).status_code == 404

@@ -340,12 +340,12 @@ async def test_a_feeder_limits_the_stations_under_it_and_the_others_share_the_re
 
 
 async def test_ac_sessions_share_each_phase_in_amperes(csms: Csms, api: httpx.AsyncClient) -> None:
-    """32 A per phase for two three-phase 22 kW stations and a one-phase one: on L1 all three meet, so each gets a
-    third of 32 A, sent in A; the one-phase station uses L1's capacity only."""
+    """A connection of 32 A per phase for two three-phase 22 kW stations and a one-phase one: on L1 all three meet,
+    so each gets a third of 32 A, sent in A; the one-phase station uses L1's capacity only."""
     site_id = await depot(csms, ["AC-1", "AC-2", "AC-3"])
-    now = datetime.now(UTC)
-    curve = {"periods": [{"start": (now - timedelta(minutes=1)).isoformat(), "max_a": 32}]}
-    assert (await api.put(f"/sites/{site_id}/limit-curve", json=curve)).status_code == 200
+    site = await csms.app.core.sites.get(site_id=site_id)
+    site.grid_capacity_a = 32.0  # the connection's fuse, beside its 100 kW
+    await csms.app.core.sites.update(site=site)
     tasks = []
     for n, (sid, phases) in enumerate([("AC-1", 3), ("AC-2", 3), ("AC-3", 1)], 1):
         await csms.app.core.layout.set_station_supply(

@@ -273,6 +273,9 @@ class SiteIn(BaseModel):
     grid_capacity_w: float | None = Field(
         None, ge=0, allow_inf_nan=False, description="what the grid connection allows, in W"
     )
+    grid_capacity_a: float | None = Field(
+        None, ge=0, le=100_000, allow_inf_nan=False, description="... and/or in A per phase"
+    )
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> SiteIn:
@@ -287,6 +290,7 @@ class SitePatch(_Partial):
     latitude: Latitude | None = None
     longitude: Longitude | None = None
     grid_capacity_w: float | None = Field(None, ge=0, allow_inf_nan=False)
+    grid_capacity_a: float | None = Field(None, ge=0, le=100_000, allow_inf_nan=False)
 
     _name = field_validator("name")(_not_null)
 
@@ -297,6 +301,7 @@ class SiteOut(BaseModel):
     address: str | None
     location: Location | None
     grid_capacity_w: float | None
+    grid_capacity_a: float | None
 
     @classmethod
     def of(cls, site: Site) -> SiteOut:
@@ -306,6 +311,7 @@ class SiteOut(BaseModel):
             address=site.address,
             location=Location.of(site.latitude, site.longitude),
             grid_capacity_w=site.grid_capacity_w,
+            grid_capacity_a=site.grid_capacity_a,
         )
 
 

@@ -23,7 +23,6 @@ from evscada.core.access.users import Role, User
 from evscada.core.energy.allocation import Reason
 from evscada.core.energy.grid import Curtailment, Limit, LimitPeriod
 from evscada.core.energy.planner import Shortfall
-from evscada.core.energy.site_limits import SiteLimits
 from evscada.core.energy.site_manager import SiteLoadManager
 from evscada.core.energy.site_view import NodeDraw, SessionDraw, SiteDraw
 from evscada.core.errors import DomainError
@@ -193,7 +192,7 @@ async def sites_page(request: Request, core: CoreDep, context: Context, user: Pa
     for site in sorted(await core.sites.list(), key=lambda s: s.name.lower()):
         stations = _stations_of(items, site)
         picture = None
-        if manager is not None and (site.grid_capacity_w is not None or manager.limits(site.id) != SiteLimits()):
+        if manager is not None and manager.manages(site):
             picture = await _picture(manager, site, stations)  # only sites with a limit are managed
         rows.append({"site": site, "stations": stations, "picture": picture})
     return render(request, "sites.html", user, rows=rows, managing=manager is not None)

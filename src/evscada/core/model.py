@@ -268,6 +268,7 @@ class Site:
     latitude: float | None = None
     longitude: float | None = None
     grid_capacity_w: float | None = None  # what the grid connection allows, in W (the smart-charging limit)
+    grid_capacity_a: float | None = None  # ... and/or in A per phase (a fuse, a transformer's rating)
 
 
 @dataclass(slots=True)

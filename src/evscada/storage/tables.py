@@ -101,6 +101,7 @@ sites = Table(
     Column("longitude", Float),
     Column("grid_capacity_w", Float),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("grid_capacity_a", Float),  # per phase
 )
 
 vehicles = Table(

@@ -43,6 +43,7 @@ async def create_site(body: SiteIn, core: CoreDep, user: Admin) -> SiteOut:
         latitude=body.latitude,
         longitude=body.longitude,
         grid_capacity_w=body.grid_capacity_w,
+        grid_capacity_a=body.grid_capacity_a,
         actor=user.username,
     )
     return SiteOut.of(site)
@@ -59,6 +60,7 @@ async def change_site(site_id: Id, body: SitePatch, core: CoreDep, user: Admin) 
             "latitude": current.latitude,
             "longitude": current.longitude,
             "grid_capacity_w": current.grid_capacity_w,
+            "grid_capacity_a": current.grid_capacity_a,
         }
     )
     return SiteOut.of(await core.sites.update(site=Site(id=current.id, **fields), actor=user.username))

@@ -53,6 +53,10 @@ def _check_site(site: Site) -> None:
     check_location(site.latitude, site.longitude)
     if site.grid_capacity_w is not None and not (math.isfinite(site.grid_capacity_w) and site.grid_capacity_w >= 0):
         raise InvalidArgument("grid_capacity_w must be a positive number of watts")
+    if site.grid_capacity_a is not None and not (
+        math.isfinite(site.grid_capacity_a) and 0 <= site.grid_capacity_a <= 100_000
+    ):
+        raise InvalidArgument("grid_capacity_a must be 0 to 100000 A per phase", field="grid_capacity_a")
 
 
 class SiteService:
@@ -68,9 +72,10 @@ class SiteService:
         latitude: float | None = None,
         longitude: float | None = None,
         grid_capacity_w: float | None = None,
+        grid_capacity_a: float | None = None,
         actor: str = SYSTEM,
     ) -> Site:
-        site = Site(SiteId(0), name.strip(), address, latitude, longitude, grid_capacity_w)
+        site = Site(SiteId(0), name.strip(), address, latitude, longitude, grid_capacity_w, grid_capacity_a)
         _check_site(site)
         async with self._store.unit() as uow:
             if await uow.sites.by_name(name=site.name) is not None:

@@ -113,7 +113,7 @@ def site_grid(
 
     root = Node(
         id=f"site-{site.id}",
-        limit=Limit(watts=site.grid_capacity_w),
+        limit=Limit(amps=site.grid_capacity_a, watts=site.grid_capacity_w),
         curve=tuple(curve),
         curtailment=curtailment,
         children=tuple(node(f) for f in sorted(children.get(None, ()), key=lambda f: f.id)),

@@ -202,6 +202,10 @@ class SiteLoadManager:
             if session_id in state.vehicles
         }
 
+    def manages(self, site: Site) -> bool:
+        """Whether the site has something to share: a grid connection (W or A per phase) or a grid operator's limit."""
+        return site.grid_capacity_w is not None or site.grid_capacity_a is not None or site.id in self.grid_limits
+
     def limits(self, site_id: SiteId) -> SiteLimits:
         return self.grid_limits.of(site_id)
 
@@ -277,7 +281,7 @@ class SiteLoadManager:
     async def recompute(self) -> None:
         """Allocate and send for every site with a grid limit, each site in its own task."""
         sites = await self._core.sites.list()
-        managed = [s for s in sites if s.grid_capacity_w is not None or s.id in self.grid_limits]
+        managed = [s for s in sites if self.manages(s)]
         if not managed:
             return
         inputs = await self._inputs()

@@ -21,5 +21,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("site_limits") as batch:
-        batch.drop_column("price")
+    # In place (SQLite 3.35+ and PostgreSQL): a batch copy of the table would fire its children's ON DELETE.
+    op.execute("ALTER TABLE site_limits DROP COLUMN price")

@@ -20,6 +20,7 @@ def _site_from(row: Mapping[str, Any]) -> Site:
         latitude=row["latitude"],
         longitude=row["longitude"],
         grid_capacity_w=row["grid_capacity_w"],
+        grid_capacity_a=row["grid_capacity_a"],
     )
 
 
@@ -30,6 +31,7 @@ def _site_values(site: Site) -> dict[str, Any]:
         "latitude": site.latitude,
         "longitude": site.longitude,
         "grid_capacity_w": site.grid_capacity_w,
+        "grid_capacity_a": site.grid_capacity_a,
     }
 
 
