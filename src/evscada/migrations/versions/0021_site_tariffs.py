@@ -21,5 +21,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM site_limits WHERE kind = 'price'")  # older code would read them as limitless periods
     # In place (SQLite 3.35+ and PostgreSQL): a batch copy of the table would fire its children's ON DELETE.
     op.execute("ALTER TABLE site_limits DROP COLUMN price")
