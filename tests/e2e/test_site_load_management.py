@@ -418,3 +418,32 @@ async def test_a_nearly_full_vehicle_gives_its_spare_to_the_other(csms: Csms, ap
     finally:
         for task in tasks:
             await cancel_quietly(task)
+
+
+async def test_a_card_with_a_priority_charges_first(csms: Csms, api: httpx.AsyncClient) -> None:
+    """Two 50 kW stations on a 60 kW site; the first session's card has priority 10, the other none (0) and no
+    vehicle: the first gets its full 50 kW, the other what is left."""
+    site_id = await depot(csms, ["DC-1", "DC-2"])
+    curve = {"periods": [{"start": (datetime.now(UTC) - timedelta(minutes=1)).isoformat(), "max_kw": 60}]}
+    assert (await api.put(f"/sites/{site_id}/limit-curve", json=curve)).status_code == 200
+    for sid in ("DC-1", "DC-2"):
+        await csms.app.core.layout.set_station_supply(
+            station_id=StationId(sid), feeder_id=None, max_power_w=50e3, supply=Supply.DC, phases=None
+        )
+    async with dc_stations(csms, "2.0.1", ["DC-1", "DC-2"]) as sids:
+        answer = await api.put("/tokens/CARD-1", json={"type": "ISO14443", "priority": 10})
+        assert answer.status_code == 200 and answer.json()["priority"] == 10
+        await start(csms, sids[1], 2)
+        await start(csms, sids[0], 1)
+
+        async def split() -> dict[str, float] | None:
+            sessions = (await api.get(f"/sites/{site_id}/draw")).json()["sessions"]
+            shares = {s["station_id"]: s["allocated_kw"] for s in sessions}
+            return shares if shares == {"DC-1": 50, "DC-2": 10} else None
+
+        assert await eventually(split, timeout=5), (await api.get(f"/sites/{site_id}/draw")).json()["sessions"]
+        kept = await api.put("/tokens/CARD-1", json={"type": "ISO14443", "status": "Accepted"})
+        assert kept.json()["priority"] == 10  # left out: kept
+        assert (await api.put("/tokens/CARD-1", json={"priority": 101})).status_code == 422
+        cleared = await api.put("/tokens/CARD-1", json={"type": "ISO14443", "priority": None})
+        assert cleared.json()["priority"] is None

@@ -148,6 +148,7 @@ class Token:
     expires_at: datetime | None = None
     group_id: str | None = None
     vehicle_id: VehicleId | None = None  # the vehicle this card or app token charges, if known
+    priority: int | None = None  # load management: its sessions' priority when they have no vehicle
 
 
 @dataclass(frozen=True, slots=True)

@@ -164,6 +164,7 @@ tokens = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("vehicle_id", BigPk, ForeignKey("vehicles.id", ondelete="SET NULL"), index=True),
+    Column("priority", Integer),  # load management, for its sessions without a vehicle
 )
 
 transactions = Table(

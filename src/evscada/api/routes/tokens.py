@@ -24,6 +24,12 @@ class TokenIn(BaseModel):
     vehicle_id: Id | None = Field(
         None, description="the vehicle it charges; left out: the current link stays; null: no vehicle"
     )
+    priority: int | None = Field(
+        None,
+        ge=0,
+        le=100,
+        description="load management priority of its sessions without a vehicle; left out: kept; null: none",
+    )
 
 
 class TokenOut(TokenIn):
@@ -41,6 +47,7 @@ class TokenOut(TokenIn):
             expires_at=token.expires_at,
             group_id=token.group_id,
             vehicle_id=token.vehicle_id,
+            priority=token.priority,
         )
 
 
@@ -71,9 +78,13 @@ async def put_token(
         expires_at=body.expires_at,
         group_id=body.group_id,
         vehicle_id=VehicleId(body.vehicle_id) if body.vehicle_id is not None else None,
+        priority=body.priority,
     )
     saved = await core.authorization.save_token(
-        token=token, actor=user.username, keep_vehicle="vehicle_id" not in body.model_fields_set
+        token=token,
+        actor=user.username,
+        keep_vehicle="vehicle_id" not in body.model_fields_set,
+        keep_priority="priority" not in body.model_fields_set,
     )
     return TokenOut.of(saved)
 

@@ -7,7 +7,7 @@ from typing import Protocol
 from evscada.core.access.audit import SYSTEM, Auditor, AuditRepository
 from evscada.core.access.vehicles import VehicleRepository
 from evscada.core.charging.repositories import TokenRepository, TransactionRepository
-from evscada.core.errors import NotFound, UnknownVehicle
+from evscada.core.errors import InvalidArgument, NotFound, UnknownVehicle
 from evscada.core.model import AuthorizationResult, AuthorizationStatus, IdToken, StationId, Token
 from evscada.core.ports import Clock, Store
 
@@ -66,10 +66,17 @@ class AuthorizationService:
             return AuthorizationStatus.EXPIRED
         return token.status
 
-    async def save_token(self, *, token: Token, actor: str = SYSTEM, keep_vehicle: bool = False) -> Token:
-        """Create or replace a token; a vehicle it names must exist. `keep_vehicle`: the stored link stays."""
+    async def save_token(
+        self, *, token: Token, actor: str = SYSTEM, keep_vehicle: bool = False, keep_priority: bool = True
+    ) -> Token:
+        """Create or replace a token; a vehicle it names must exist. `keep_vehicle`, `keep_priority`: the stored
+        link or priority stays (forms that do not show them)."""
+        if token.priority is not None and not 0 <= token.priority <= 100:
+            raise InvalidArgument(f"priority: must be 0 to 100, not {token.priority}", field="priority")
         async with self._store.unit() as uow:
             before = await uow.tokens.get(value=token.value)
+            if keep_priority:
+                token.priority = before.priority if before is not None else token.priority
             if keep_vehicle:
                 token.vehicle_id = before.vehicle_id if before is not None else None
             elif token.vehicle_id is not None and await uow.vehicles.get(vehicle_id=token.vehicle_id) is None:
@@ -84,6 +91,11 @@ class AuthorizationService:
                 details=_token_details(token),
             )
         return token
+
+    async def priorities(self) -> dict[str, int]:
+        """The tokens that have a load management priority, by value."""
+        async with self._store.unit() as uow:
+            return await uow.tokens.priorities()
 
     async def set_status(self, *, value: str, status: AuthorizationStatus, actor: str = SYSTEM) -> Token:
         """Block or unblock a token; stations answer with the new status from now on."""
@@ -131,4 +143,5 @@ def _token_details(token: Token) -> dict[str, object]:
         "expires_at": token.expires_at.isoformat() if token.expires_at else None,
         "group_id": token.group_id,
         "vehicle_id": token.vehicle_id,
+        "priority": token.priority,
     }

@@ -19,6 +19,10 @@ class TokenRepository(Protocol):
 
     async def delete(self, *, value: str) -> bool: ...
 
+    async def priorities(self) -> dict[str, int]:
+        """The tokens that have a load management priority, by value."""
+        ...
+
 
 class TransactionRepository(Protocol):
     async def add(self, *, transaction: Transaction) -> Transaction:

@@ -118,6 +118,7 @@ class _Inputs:
     stations: dict[SiteId, list[Station]]
     feeders: dict[SiteId, tuple[Feeder, ...]]
     vehicles: dict[VehicleId, Vehicle]
+    token_priorities: dict[str, int]  # tokens with a priority: for sessions without a vehicle
 
 
 class SiteLoadManager:
@@ -303,7 +304,7 @@ class SiteLoadManager:
                 stations.setdefault(station.site_id, []).append(station)
         feeders = await self._core.layout.all_feeders()
         vehicles = {v.id: v for v in await self._core.vehicles.list()}
-        return _Inputs(stations, feeders, vehicles)
+        return _Inputs(stations, feeders, vehicles, await self._core.authorization.priorities())
 
     async def _run(self) -> None:
         assert self._queue is not None
@@ -427,7 +428,7 @@ class SiteLoadManager:
         if control is Control.UNCONTROLLED and meter is not None and meter.peak_w > 0 and station.max_power_w is None:
             maximum = meter.peak_w  # its own maximum is unknown: what it was seen to draw
         common: dict[str, Any] = {
-            "priority": vehicle.priority if vehicle is not None else 0,
+            "priority": vehicle.priority if vehicle is not None else inputs.token_priorities.get(tx.id_token or "", 0),
             "started_at": tx.started_at,
             "control": control,
             "last_w": reserve,

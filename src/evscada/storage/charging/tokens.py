@@ -23,6 +23,7 @@ def token_from(row: Mapping[str, Any]) -> Token:
         expires_at=row["expires_at"],
         group_id=row["group_id"],
         vehicle_id=row["vehicle_id"],
+        priority=row["priority"],
     )
 
 
@@ -38,6 +39,12 @@ class SqlTokens:
         rows = await self._c.execute(select(t.tokens).order_by(t.tokens.c.value).limit(limit).offset(offset))
         return [token_from(row) for row in rows.mappings()]
 
+    async def priorities(self) -> dict[str, int]:
+        rows = await self._c.execute(
+            select(t.tokens.c.value, t.tokens.c.priority).where(t.tokens.c.priority.is_not(None))
+        )
+        return {value: priority for value, priority in rows}
+
     async def delete(self, *, value: str) -> bool:
         result = await self._c.execute(t.tokens.delete().where(t.tokens.c.value == value))
         return bool(result.rowcount)
@@ -49,6 +56,7 @@ class SqlTokens:
             "expires_at": token.expires_at,
             "group_id": token.group_id,
             "vehicle_id": token.vehicle_id,
+            "priority": token.priority,
             "updated_at": func.now(),
         }
         result = await self._c.execute(update(t.tokens).where(t.tokens.c.value == token.value).values(**values))
