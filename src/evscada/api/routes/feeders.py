@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 
-from evscada.api.deps import Admin, CoreDep, Operator, Viewer
+from evscada.api.deps import Admin, Context, CoreDep, Operator, Viewer
 from evscada.api.layout_schemas import FeederIn, FeederOut, FeederPatch
 from evscada.api.params import Id
 from evscada.api.routes.site_limits import CurveIn
@@ -30,7 +30,7 @@ async def list_feeders(site_id: Id, core: CoreDep, _: Viewer) -> list[FeederOut]
 @router.post(
     "/sites/{site_id}/feeders", response_model=FeederOut, status_code=status.HTTP_201_CREATED, responses=_NOT_FOUND
 )
-async def add_feeder(site_id: Id, body: FeederIn, core: CoreDep, user: Admin) -> FeederOut:
+async def add_feeder(site_id: Id, body: FeederIn, core: CoreDep, context: Context, user: Admin) -> FeederOut:
     feeder = await core.layout.add_feeder(
         site_id=SiteId(site_id),
         name=body.name,
@@ -38,6 +38,7 @@ async def add_feeder(site_id: Id, body: FeederIn, core: CoreDep, user: Admin) ->
         parent_id=body.parent_id,
         actor=user.username,
     )
+    _recompute(context)
     return FeederOut.of(feeder)
 
 
@@ -47,7 +48,9 @@ async def get_feeder(site_id: Id, feeder_id: Id, core: CoreDep, _: Viewer) -> Fe
 
 
 @router.patch("/sites/{site_id}/feeders/{feeder_id}", response_model=FeederOut, responses=_NOT_FOUND)
-async def change_feeder(site_id: Id, feeder_id: Id, body: FeederPatch, core: CoreDep, user: Admin) -> FeederOut:
+async def change_feeder(
+    site_id: Id, feeder_id: Id, body: FeederPatch, *, core: CoreDep, context: Context, user: Admin
+) -> FeederOut:
     """Name, limits and parent; fields left out keep their value (the load curve has its own route)."""
     fields = body.merged(await core.layout.feeder(site_id=SiteId(site_id), feeder_id=feeder_id))
     feeder = await core.layout.update_feeder(
@@ -58,6 +61,7 @@ async def change_feeder(site_id: Id, feeder_id: Id, body: FeederPatch, core: Cor
         parent_id=fields["parent_id"],
         actor=user.username,
     )
+    _recompute(context)
     return FeederOut.of(feeder)
 
 
@@ -67,17 +71,27 @@ async def change_feeder(site_id: Id, feeder_id: Id, body: FeederPatch, core: Cor
     response_class=Response,
     responses={**_NOT_FOUND, 409: {"description": "stations or feeders still hang under it"}},
 )
-async def delete_feeder(site_id: Id, feeder_id: Id, core: CoreDep, user: Admin) -> Response:
+async def delete_feeder(site_id: Id, feeder_id: Id, core: CoreDep, context: Context, user: Admin) -> Response:
     await core.layout.delete_feeder(site_id=SiteId(site_id), feeder_id=feeder_id, actor=user.username)
+    _recompute(context)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.put("/sites/{site_id}/feeders/{feeder_id}/limit-curve", response_model=FeederOut, responses=_NOT_FOUND)
-async def set_feeder_limit_curve(site_id: Id, feeder_id: Id, body: CurveIn, core: CoreDep, user: Operator) -> FeederOut:
+async def set_feeder_limit_curve(
+    site_id: Id, feeder_id: Id, body: CurveIn, *, core: CoreDep, context: Context, user: Operator
+) -> FeederOut:
     """Replace the feeder's load curve, as the site's: each period's maximum applies from its start until its end
     (none: open); an empty list removes it."""
     curve = [LimitPeriod(p.start, p.end, p.limit()) for p in body.periods]
     feeder = await core.layout.set_feeder_curve(
         site_id=SiteId(site_id), feeder_id=feeder_id, curve=curve, actor=user.username
     )
+    _recompute(context)
     return FeederOut.of(feeder)
+
+
+def _recompute(context: Context) -> None:
+    """A feeder's limits changed: load management applies them now rather than at its next interval."""
+    if context.load_manager is not None:
+        context.load_manager.wake()
