@@ -34,13 +34,18 @@ COLUMNS = (
     "energy_kwh",
     "state",
     "stop_reason",
+    "duration_s",  # ended minus started, whole seconds; empty while the session runs
+    "site",  # the station's site now, by name
 )
+TIME_COLUMNS = ("started_at", "ended_at")
+XLSX_TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"  # UTC, as the console shows times
 
 
 @dataclass(frozen=True, slots=True)
 class Listing:
     rows: list[Transaction]
     vehicles: dict[int, Vehicle]
+    sites: dict[StationId, str]  # each station's site name (stations without a site are left out)
     values: dict[str, str]  # the filter as the user typed it
 
 
@@ -54,10 +59,13 @@ def _when(text: str) -> datetime | None:
 
 async def listing(core: Core, request: Request, limit: int) -> Listing:
     values = {k: request.query_params.get(k, "").strip() for k in FILTERS}
+    stations = [v.station for v in await core.queries.stations()]
+    names = {s.id: s.name for s in await core.sites.list()}
+    sites = {s.id: names[s.site_id] for s in stations if s.site_id is not None and s.site_id in names}
     station_ids: tuple[StationId, ...] | None = None
     if values["site"].isdigit():
         site_id = int(values["site"])
-        station_ids = tuple(v.station.id for v in await core.queries.stations() if v.station.site_id == site_id)
+        station_ids = tuple(s.id for s in stations if s.site_id == site_id)
     where = TransactionFilter(
         station_id=StationId(values["station"]) if values["station"] else None,
         state=TransactionState(values["state"]) if values["state"] in ("running", "ended") else None,
@@ -69,11 +77,21 @@ async def listing(core: Core, request: Request, limit: int) -> Listing:
         vehicle_id=int(values["vehicle"]) if values["vehicle"].isdigit() else None,
     )
     vehicles = {int(v.id): v for v in await core.vehicles.list()}
-    return Listing(rows=await core.queries.transactions(where=where), vehicles=vehicles, values=values)
+    rows = await core.queries.transactions(where=where)
+    return Listing(rows=rows, vehicles=vehicles, sites=sites, values=values)
 
 
-def _record(tx: Transaction, vehicles: dict[int, Vehicle]) -> dict[str, Any]:
-    vehicle = vehicles.get(tx.vehicle_id) if tx.vehicle_id is not None else None
+def energy_kwh(wh: float | None) -> float | None:
+    """kWh to 1 Wh: a session never delivers less than nothing, and -0.0 (which prints as "-0.00") becomes 0.0."""
+    return None if wh is None else max(0.0, round(wh / 1000, 3)) + 0.0
+
+
+def _record(tx: Transaction, found: Listing) -> dict[str, Any]:
+    """One session as typed values (datetimes, numbers, None): the XLSX keeps them, the CSV and page format them."""
+    vehicle = found.vehicles.get(tx.vehicle_id) if tx.vehicle_id is not None else None
+    duration = None
+    if tx.started_at is not None and tx.ended_at is not None:
+        duration = max(0, round((tx.ended_at - tx.started_at).total_seconds()))
     return {
         "id": tx.pk,
         "station_id": tx.station_id,
@@ -81,12 +99,30 @@ def _record(tx: Transaction, vehicles: dict[int, Vehicle]) -> dict[str, Any]:
         "evse_id": tx.evse.evse_id,
         "id_token": tx.id_token or "",
         "vehicle": vehicle.name if vehicle else "",
-        "started_at": fmt_time(tx.started_at),
-        "ended_at": fmt_time(tx.ended_at),
-        "energy_kwh": round(tx.energy_wh / 1000, 3) if tx.energy_wh is not None else None,
+        "started_at": tx.started_at,
+        "ended_at": tx.ended_at,
+        "energy_kwh": energy_kwh(tx.energy_wh),
         "state": str(tx.state),
         "stop_reason": tx.stop_reason or "",
+        "duration_s": duration,
+        "site": found.sites.get(tx.station_id, ""),
     }
+
+
+def _as_text(record: dict[str, Any]) -> dict[str, Any]:
+    """A record for the CSV and the page: times as the console writes them (UTC), nothing as an empty field."""
+    return {k: fmt_time(v) if k in TIME_COLUMNS else ("" if v is None else v) for k, v in record.items()}
+
+
+def _xlsx_cell(sheet: Any, value: Any) -> Any:
+    """A datetime as a real Excel date (UTC; Excel has no time zones) with a readable format, anything else as is."""
+    from openpyxl.cell import WriteOnlyCell
+
+    if not isinstance(value, datetime):
+        return value
+    cell = WriteOnlyCell(sheet, value=value.astimezone(UTC).replace(tzinfo=None))
+    cell.number_format = XLSX_TIME_FORMAT
+    return cell
 
 
 @router.get("/transactions", response_class=HTMLResponse)
@@ -97,7 +133,7 @@ async def transactions_page(request: Request, core: CoreDep, user: PageUser) -> 
         request,
         "transactions.html",
         user,
-        rows=[_record(tx, found.vehicles) for tx in found.rows],
+        rows=[_as_text(_record(tx, found)) for tx in found.rows],
         f=found.values,
         query=query,
         shown=SHOWN,
@@ -113,7 +149,7 @@ async def export_csv(request: Request, core: CoreDep, user: PageUser) -> Respons
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(_record(tx, found.vehicles) for tx in found.rows)
+    writer.writerows(_as_text(_record(tx, found)) for tx in found.rows)
     return Response(
         out.getvalue(),
         media_type="text/csv",
@@ -130,8 +166,8 @@ async def export_xlsx(request: Request, core: CoreDep, user: PageUser) -> Respon
     sheet = book.create_sheet("transactions")
     sheet.append(list(COLUMNS))
     for tx in found.rows:
-        record = _record(tx, found.vehicles)
-        sheet.append([record[c] for c in COLUMNS])
+        record = _record(tx, found)
+        sheet.append([_xlsx_cell(sheet, record[c]) for c in COLUMNS])
     out = io.BytesIO()
     book.save(out)
     return Response(

@@ -164,7 +164,8 @@ def kw(watts: float | None) -> str:
 
 
 def kwh(wh: float | None) -> str:
-    return "" if wh is None else f"{wh / 1000:.2f} kWh"
+    """An energy (a session's, a battery's): never below 0, rounded first so a hair below 0 shows 0.00, not -0.00."""
+    return "" if wh is None else f"{max(0.0, round(wh / 1000, 2)) + 0.0:.2f} kWh"
 
 
 templates.env.filters.update(ago=ago, duration=duration, time=fmt_time, kw=kw, kwh=kwh)
