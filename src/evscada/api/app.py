@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from evscada import __version__
 from evscada.api.deps import ApiContext
@@ -59,6 +63,11 @@ ROUTERS = tuple(
     )
 )
 
+# Swagger UI ships in the package (see console/static/vendor/VERSIONS): FastAPI's default loads it from a CDN, which
+# leaves /api/docs blank on a site without internet.
+SWAGGER_UI = Path(__file__).resolve().parent / "static" / "swagger-ui"
+SWAGGER_UI_URL = "/api/static/swagger-ui"
+
 # What each kind of domain error means to an HTTP client. The command routes answer a station that is offline, slow
 # or answering an error themselves (409, 504, 502), from the command's outcome.
 STATUS_OF: dict[ErrorCategory, int] = {
@@ -81,11 +90,25 @@ def create_api(context: ApiContext) -> FastAPI:
         version=__version__,
         description="Charging stations, their transactions and remote control. Authenticate with an API key "
         "(`evscada user key NAME`) as `Authorization: Bearer evs_...`.",
-        docs_url="/api/docs",
+        docs_url=None,  # served below, from the package
         openapi_url="/api/openapi.json",
         redoc_url=None,
     )
     api.state.api = context  # read by deps.get_context only
+    api.mount(SWAGGER_UI_URL, StaticFiles(directory=SWAGGER_UI), name="swagger-ui")
+
+    @api.get("/api/docs", include_in_schema=False)
+    async def api_docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")  # behind a proxy that serves us under a prefix
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{api.openapi_url}",
+            title=f"{api.title} - Swagger UI",
+            swagger_js_url=f"{root}{SWAGGER_UI_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{SWAGGER_UI_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{SWAGGER_UI_URL}/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None},  # no badge asking validator.swagger.io
+        )
+
     for router in ROUTERS:
         api.include_router(router, prefix="/api/v1", dependencies=[Depends(refuse_nul)])
     api.include_router(metrics.router)  # /metrics, where Prometheus looks by default
