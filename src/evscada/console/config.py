@@ -44,7 +44,7 @@ class ConsoleSettings(BaseModel):
     enabled: bool = Field(True, description="serve the web console on the HTTP port")
     tile_url: str | None = Field(
         "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-        description="map tiles ({z}/{x}/{y}); null: markers on a plain background (networks without internet)",
+        description="map tiles ({z}/{x}/{y}); null: markers on the packaged country outlines (no internet)",
     )
     tile_attribution: str = "&copy; OpenStreetMap contributors"
     session_hours: float = Field(12.0, gt=0, description="a log-in lasts this long")

@@ -43,6 +43,7 @@ async def home() -> RedirectResponse:
 @router.get("/map", response_class=HTMLResponse)
 async def map_page(request: Request, core: CoreDep, user: PageUser) -> HTMLResponse:
     items = await summaries(core)
+    sites = await core.sites.list()
     return render(
         request,
         "map.html",
@@ -50,7 +51,9 @@ async def map_page(request: Request, core: CoreDep, user: PageUser) -> HTMLRespo
         stations=[as_json(s) for s in items],
         counts=counts(items),
         states=STATES,
-        sites=await core.sites.list(),
+        sites=sites,
+        # For the site filter's zoom and the offline base map's labels.
+        site_places=[{"id": s.id, "name": s.name, "lat": s.latitude, "lon": s.longitude} for s in sites],
     )
 
 

@@ -7,13 +7,56 @@
   const stations = new Map(JSON.parse(document.getElementById("stations-data").textContent).map((s) => [s.id, s]));
   const markers = new Map();
 
+  const sites = JSON.parse(document.getElementById("sites-data").textContent);
   const map = L.map("map", { maxZoom: 19, zoomControl: true });
-  if (config.tile_url) {
-    L.tileLayer(config.tile_url, { maxZoom: 19, attribution: config.attribution }).addTo(map);
+
+  // Without tiles (none configured, or the tile server out of reach) the map would be a grey box: draw country
+  // outlines shipped with the console instead, and name the sites, so the markers still have a where.
+  let outlines = null;
+  function showOutlines() {
+    if (outlines) return outlines;
+    // Under the tiles: where they do load (a single tile failing) they cover the outlines, the rest shows through.
+    map.createPane("outlines").style.zIndex = 150;
+    outlines = fetch(config.outlines_url, { credentials: "same-origin" })
+      .then((response) => {
+        if (!response.ok) throw new Error(`base map: ${response.status} for ${config.outlines_url}`);
+        return response.json();
+      })
+      .then((topology) => {
+        L.geoJSON(topojson.feature(topology, topology.objects.countries), {
+          pane: "outlines",
+          interactive: false,
+          attribution: "Natural Earth",
+          style: { color: "#8c97a3", weight: 1, fillColor: "#fbfbf7", fillOpacity: 1 },
+        }).addTo(map);
+        for (const site of sites) {
+          const place = sitePlace(site);
+          if (!place) continue;
+          L.tooltip({ permanent: true, direction: "top", offset: [0, -14], className: "site-label" })
+            .setLatLng(place).setContent(evscada.escape(site.name)).addTo(map);
+        }
+        const element = document.getElementById("map");
+        element.classList.add("plain");
+        element.dataset.basemap = "outlines";
+      });
+    return outlines;
   }
+
+  if (config.tile_url) {
+    const tiles = L.tileLayer(config.tile_url, { maxZoom: 19, attribution: config.attribution });
+    tiles.on("tileerror", showOutlines);
+    tiles.addTo(map);
+  } else {
+    showOutlines();
+  }
+  const UNCLUSTERED_AT = 17;  // the zoom from which every station shows as its own marker
   const cluster = L.markerClusterGroup({
     maxClusterRadius: 40,
-    disableClusteringAtZoom: 17,
+    disableClusteringAtZoom: UNCLUSTERED_AT,
+    // The plug-in's own click handling fans a depot's cluster out where it is, at country zoom, instead of
+    // zooming in (its stations stay together down to the last clustered zoom): the click handler below zooms.
+    zoomToBoundsOnClick: false,
+    spiderfyOnMaxZoom: false,
     iconCreateFunction: (group) => {
       const states = group.getAllChildMarkers().map((m) => m.options.state);
       const worst = WORST_FIRST.find((s) => states.includes(s)) || "available";
@@ -24,7 +67,16 @@
       });
     },
   });
-  map.addLayer(cluster);
+
+  // A click on a cluster zooms to its stations; stations at one spot (at their site's place) fan out instead.
+  cluster.on("clusterclick", (event) => {
+    const group = event.layer;
+    const bounds = group.getBounds();
+    const padding = L.point(40, 40);
+    const zoom = Math.min(map.getBoundsZoom(bounds, false, padding), UNCLUSTERED_AT);
+    if (bounds.getNorthEast().equals(bounds.getSouthWest()) || zoom <= map.getZoom()) group.spiderfy();
+    else map.fitBounds(bounds, { padding: [40, 40], maxZoom: UNCLUSTERED_AT });
+  });
 
   function icon(station) {
     return L.divIcon({
@@ -89,12 +141,40 @@
     recount();
   }
 
-  redraw();
-  const placed = [...stations.values()].filter((s) => s.lat != null).map((s) => [s.lat, s.lon]);
-  if (placed.length) map.fitBounds(placed, { padding: [40, 40], maxZoom: 15 });
-  else map.setView([50, 10], 4);
+  /** Where a site is: the stations placed there, else the site's own location. */
+  function siteLatLngs(site) {
+    const placed = [...stations.values()].filter((s) => String(s.site_id) === String(site.id) && s.lat != null);
+    if (placed.length) return placed.map((s) => [s.lat, s.lon]);
+    return site.lat != null && site.lon != null ? [[site.lat, site.lon]] : [];
+  }
 
-  document.getElementById("counts").addEventListener("change", redraw);
+  function sitePlace(site) {
+    if (site.lat != null && site.lon != null) return [site.lat, site.lon];
+    const points = siteLatLngs(site);
+    return points.length ? L.latLngBounds(points).getCenter() : null;
+  }
+
+  /** Show these places, or all of Europe-ish when nothing is placed yet. */
+  function fit(points) {
+    if (points.length) map.fitBounds(points, { padding: [40, 40], maxZoom: 15 });
+    else map.setView([50, 10], 4);
+  }
+
+  function allPlaced() {
+    return [...stations.values()].filter((s) => s.lat != null).map((s) => [s.lat, s.lon]);
+  }
+
+  // A view first: the cluster group needs the map's zoom when its markers are added.
+  fit(allPlaced());
+  map.addLayer(cluster);
+  redraw();
+
+  document.getElementById("counts").addEventListener("change", (event) => {
+    redraw();
+    if (event.target.id !== "site-filter") return;
+    const site = sites.find((s) => String(s.id) === event.target.value);
+    fit(site ? siteLatLngs(site) : allPlaced());
+  });
 
   const refresh = evscada.throttled(async (id) => {
     const response = await fetch("/data/stations/" + encodeURIComponent(id), { credentials: "same-origin" });
@@ -110,5 +190,5 @@
     if (event.type === "meter_values_recorded" && !markers.get(event.station_id)?.isPopupOpen()) return;
     refresh(event.station_id);
   });
-  window.evscadaMap = { map, markers, stations };
+  window.evscadaMap = { map, markers, stations, cluster };
 })();
