@@ -55,31 +55,43 @@ async def run_demo(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-    async with Application(settings) as app:
-        await seed(app.core, world)
-        key = await demo_key(app.core)
-        base_url = f"ws://127.0.0.1:{app.gateway.ports['ws']}/ocpp"
-        fleet = Fleet(base_url, specs, timing or Timing())
-        control = await start_control(fleet, control_port) if control_port is not None else None
-        # The marker before the banner: whoever reads the banner may at once run `evscada user key` here.
-        with announced(settings.database_url, marker) if marker is not None else contextlib.nullcontext():
-            print(_banner(app, settings, len(specs), base_url, key, control=control), flush=True)
-            running = asyncio.create_task(fleet.run(plan=plan))
-            try:
-                while not stop.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), report_every)
-                    print(await _summary(app.core))
-            finally:
-                # The drivers end their sessions before the world stops, so no transaction is left running.
-                print(f"stopping: ending the simulated sessions (at most {END_GRACE_SECONDS:.0f} s) ...", flush=True)
-                ended = await fleet.end_sessions("Local", grace=END_GRACE_SECONDS)
-                print(f"stopped: {ended} sessions ended; run again to continue, --reset to start afresh.", flush=True)
-                running.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await running
-                if control is not None:
-                    await control.stop()
+    running: asyncio.Task[None] | None = None
+    control: ControlServer | None = None
+    try:
+        async with Application(settings) as app:
+            await seed(app.core, world)
+            key = await demo_key(app.core)
+            base_url = f"ws://127.0.0.1:{app.gateway.ports['ws']}/ocpp"
+            fleet = Fleet(base_url, specs, timing or Timing())
+            control = await start_control(fleet, control_port) if control_port is not None else None
+            # The marker before the banner: whoever reads the banner may at once run `evscada user key` here.
+            with announced(settings.database_url, marker) if marker is not None else contextlib.nullcontext():
+                print(_banner(app, settings, len(specs), base_url, key, control=control), flush=True)
+                running = asyncio.create_task(fleet.run(plan=plan))
+                try:
+                    while not stop.is_set():
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), report_every)
+                        print(await _summary(app.core))
+                finally:
+                    # The drivers end their sessions before the world stops, so no transaction is left running.
+                    # "Remote", as an operator stopping charging before a shutdown: a driver's "Local" stop of a
+                    # session that has delivered nothing yet is an abnormal end, an alarm (issue 19).
+                    wait = f"at most {END_GRACE_SECONDS:.0f} s"
+                    print(f"stopping: ending the simulated sessions ({wait}) ...", flush=True)
+                    ended = await fleet.end_sessions("Remote", grace=END_GRACE_SECONDS)
+                    print(
+                        f"stopped: {ended} sessions ended; run again to continue, --reset to start afresh.", flush=True
+                    )
+        # The CSMS stopped first, closing the stations' connections itself: a clean stop, no station offline (the
+        # world stopping first would leave every station away since then, an offline alarm at the next start).
+    finally:
+        if running is not None:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+        if control is not None:
+            await control.stop()
 
 
 def _banner(

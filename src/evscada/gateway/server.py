@@ -23,6 +23,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from evscada.core.alarms.rules import CSMS_STOPPED
 from evscada.core.errors import AuthenticationFailed, UnknownStation
 from evscada.core.model import Station, StationId
 from evscada.core.stations.service import MAX_STATION_ID_LENGTH, Credentials
@@ -126,6 +127,7 @@ class Gateway:
         self.refusals: Counter[str] = Counter()  # reason -> handshakes refused (unknown_station, backing_off ...)
         self._admission = Admission(services=services, settings=config.backoff, refusals=self.refusals)
         self._closing: set[asyncio.Task[None]] = set()  # replaced connections being closed in the background
+        self._stopping = False  # stop() closes the connections: their disconnect reason says so
         # connection -> station admitted at the handshake (weak: a handshake may fail after admission)
         self._admitted: weakref.WeakKeyDictionary[ServerConnection, Station] = weakref.WeakKeyDictionary()
 
@@ -171,6 +173,7 @@ class Gateway:
         self._ports[scheme] = next(iter(server.sockets)).getsockname()[1]
 
     async def stop(self) -> None:
+        self._stopping = True
         for server in self._servers:
             server.close(close_connections=True)
         for server in self._servers:
@@ -278,6 +281,8 @@ class Gateway:
         finally:
             if connection.close_code is not None:
                 reason = f"closed with code {connection.close_code} {connection.close_reason or ''}".strip()
+            if self._stopping:
+                reason = CSMS_STOPPED  # not the station's doing: no offline alarm, now or after the restart
             if self.registry.remove(session):
                 await self.services.stations.disconnected(station_id=station.id, reason=reason)
                 log.info("%s: disconnected (%s)", station.id, reason)

@@ -100,10 +100,17 @@ class AlarmEngine:
                 evse_id, connector_id = connector.split("/")
                 self._faults[(StationId(head.partition(":")[2]), int(evse_id), int(connector_id))] = key
         await self._read_sites()
-        for station in await self._core.stations.list():
-            if station.last_seen is not None:  # stations already away count from when they were last heard
-                self._offline_since[station.id] = station.last_seen
         now = self._clock.now()
+        for station in await self._core.stations.list():
+            if station.last_seen is None:
+                continue
+            if station.disconnect_reason == r.CSMS_STOPPED:
+                # Closed by the last stop and unable to come back while the CSMS was down: it counts as away from
+                # now, not for the whole downtime (issue 19).
+                self._offline_since[station.id] = now
+                self._offline_reason[station.id] = "not back since the CSMS started"
+            else:  # stations already away count from when they were last heard
+                self._offline_since[station.id] = station.last_seen
         running = await self._core.queries.transactions(
             where=TransactionFilter(state=TransactionState.RUNNING, limit=100_000)
         )
@@ -157,6 +164,8 @@ class AlarmEngine:
 
     async def _disconnected(self, event: events.StationDisconnected) -> None:
         self._connected.discard(event.station_id)
+        if event.reason == r.CSMS_STOPPED:
+            return  # the CSMS closed it on its way down: the next start counts from then (see start)
         self._offline_since[event.station_id] = event.at
         self._offline_reason[event.station_id] = event.reason
 

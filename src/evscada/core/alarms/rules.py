@@ -23,6 +23,10 @@ DIAGNOSTICS = "diagnostics"  # diagnostics (1.6) or log (2.0.1) upload failed
 COMMAND_TIMEOUT = "command_timeout"
 ENERGY_REGISTER = "energy_register"  # the energy register went backwards
 
+# The disconnect reason the gateway records for the connections it closes because the CSMS stops: the station did
+# not go away, and it cannot come back before the CSMS runs again, so neither counts it as offline (issue 19).
+CSMS_STOPPED = "the CSMS stopped"
+
 SOURCES = (
     STATION_FAULT,
     STATION_EVENT,
