@@ -25,6 +25,7 @@ GOOD_VALUES = {"integer": "1", "date-time": "2026-12-06T00:00:00Z", "string": "C
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/webhooks"): {"url": "http://127.0.0.1:9/hook", "events": ["transaction.*"]},
     ("POST", "/api/v1/alarms/{alarm_id}/shelve"): {"reason": "x", "minutes": 5},
+    ("POST", "/api/v1/alarms/acknowledge"): {"all": True},
     ("POST", "/api/v1/sites/{site_id}/curtailment"): {"max_kw": 50, "until": "2099-01-01T00:00:00Z"},
 }
 

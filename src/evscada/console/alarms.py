@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -29,10 +29,10 @@ ACTIONS = ("acknowledge", "comment", "shelve", "unshelve")
 
 
 def needs_attention(alarm: Alarm) -> bool:
-    """What the header counts: active, urgent (priority 1 or 2), not yet seen, not put aside on purpose."""
+    """What the header counts: urgent (priority 1 or 2), not yet seen, not put aside on purpose; active or cleared
+    (ISA-18.2: a fault that came and went unseen still needs an operator's eye)."""
     return (
-        alarm.state == AlarmState.ACTIVE
-        and alarm.priority <= AlarmPriority.HIGH
+        alarm.priority <= AlarmPriority.HIGH
         and alarm.acknowledged_at is None
         and alarm.shelved_until is None
         and not alarm.suppressed
@@ -40,8 +40,9 @@ def needs_attention(alarm: Alarm) -> bool:
 
 
 async def active_alarms(core: Core, station_id: StationId | None = None) -> list[Alarm]:
-    """Most urgent first, then newest first (the alarm service's order for active alarms)."""
-    where = AlarmFilter(state=AlarmState.ACTIVE, station_id=station_id, limit=ACTIVE_SHOWN)
+    """The standing alarms (active, or cleared and not yet acknowledged) an operator must see: most urgent first,
+    then newest first. A cleared alarm leaves the list once acknowledged."""
+    where = AlarmFilter(standing=True, station_id=station_id, limit=ACTIVE_SHOWN)
     return await core.alarms.list(where=where)
 
 
@@ -117,6 +118,7 @@ async def alarms_page(
         "priorities": PRIORITIES,
         "shelf_minutes": SHELF_MINUTES,
         "back": _here(request),
+        "bulk": not history,  # the rows carry checkboxes for the page's "acknowledge selected" form
     }
     if request.query_params.get("fragment"):
         return render(request, "alarm_rows.html", user, **context)
@@ -156,6 +158,28 @@ def _back(target: str, message: str, failed: bool = False) -> RedirectResponse:
     joiner = "&" if "?" in path else "?"
     url = f"{path}{joiner}message={quote(message)}{'&failed=1' if failed else ''}"
     return RedirectResponse(url + (f"#{anchor}" if anchor else ""), status_code=303)
+
+
+@router.post("/alarms/acknowledge")
+async def acknowledge_alarms(request: Request, core: CoreDep, user: PageUser) -> RedirectResponse:
+    """Acknowledge the ticked alarms, or all standing unacknowledged ones, with one comment."""
+    form = await read_form(request, user)
+    need(user, Role.OPERATOR)
+    back = _safe_back(form.get("back", "/alarms"))
+    ticked = parse_qs((await request.body()).decode()).get("id", [])
+    comment = form.get("comment", "")[:1000] or None
+    try:
+        if form.get("scope") == "all":
+            ids = None
+        else:
+            ids = [AlarmId(int(v)) for v in ticked if v.isdigit()]
+            if not ids:
+                return _back(back, "select the alarms to acknowledge first", failed=True)
+        done = await core.alarms.acknowledge_many(alarm_ids=ids, by=user.username, comment=comment)
+    except DomainError as exc:
+        return _back(back, exc.message, failed=True)
+    count = len(done)
+    return _back(back, f"{count} alarm{'' if count == 1 else 's'} acknowledged")
 
 
 @router.post("/alarms/{alarm_id}/{action}")

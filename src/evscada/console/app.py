@@ -6,7 +6,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from evscada.console import alarms, auth, manage, sites, station_ops, station_tokens, stations, transactions, trends
+from evscada.console import (
+    alarms,
+    auth,
+    banner,
+    manage,
+    sites,
+    station_ops,
+    station_tokens,
+    stations,
+    transactions,
+    trends,
+)
 from evscada.console.web import HERE, ConsoleContext, LoginRequired, PageNotFound, login_url, render
 
 
@@ -14,7 +25,7 @@ def mount_console(api: FastAPI, context: ConsoleContext) -> None:
     """The pages build on the API's log-in and core dependencies, so they go onto the app create_api made."""
     api.state.console = context  # read by web.console_of only
     api.mount("/static/console", StaticFiles(directory=HERE / "static"), name="console-static")
-    for module in (auth, stations, trends, transactions, manage, alarms, station_ops, station_tokens, sites):
+    for module in (auth, stations, trends, transactions, manage, alarms, banner, station_ops, station_tokens, sites):
         api.include_router(module.router)
 
     @api.exception_handler(PageNotFound)

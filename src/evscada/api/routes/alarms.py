@@ -6,7 +6,7 @@ import csv
 import io
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field, model_validator
@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, model_validator
 from evscada.api.deps import CoreDep, Operator, Viewer
 from evscada.api.params import Id, Offset, Time
 from evscada.core.alarms.rules import SOURCES
-from evscada.core.alarms.service import AlarmFilter, Maintenance
+from evscada.core.alarms.service import ACKNOWLEDGE_MANY, AlarmFilter, Maintenance
 from evscada.core.model import Alarm, AlarmId, AlarmPriority, AlarmState, SiteId, StationId
 
 router = APIRouter(tags=["alarms"])
@@ -77,6 +77,20 @@ class AcknowledgeIn(BaseModel):
     comment: str | None = Field(None, max_length=1000)
 
 
+class AcknowledgeManyIn(BaseModel):
+    ids: list[Id] | None = Field(
+        None, min_length=1, max_length=ACKNOWLEDGE_MANY, description="the alarms to acknowledge ..."
+    )
+    all: bool = Field(False, description="... or every standing alarm nobody has acknowledged yet")
+    comment: str | None = Field(None, max_length=1000, description="added to each alarm")
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> AcknowledgeManyIn:
+        if (self.ids is None) == (not self.all):
+            raise ValueError("give either ids or all: true")
+        return self
+
+
 class CommentIn(BaseModel):
     text: str = Field(min_length=1, max_length=1000)
 
@@ -114,7 +128,10 @@ class MaintenanceOut(BaseModel):
 
 def _filter(
     *,
-    state: Annotated[AlarmState | None, Query(description="active | cleared; absent: both")] = None,
+    state: Annotated[
+        Literal["active", "cleared", "standing"] | None,
+        Query(description="active | cleared | standing (active, or cleared and not yet acknowledged); absent: all"),
+    ] = None,
     station_id: str | None = None,
     site_id: Id | None = None,
     source: Annotated[str | None, Query(description=f"one of: {', '.join(SOURCES)}")] = None,
@@ -125,7 +142,8 @@ def _filter(
     if source is not None and source not in SOURCES:
         raise HTTPException(422, f"source must be one of: {', '.join(SOURCES)}")
     return AlarmFilter(
-        state=state,
+        state=AlarmState(state) if state in ("active", "cleared") else None,
+        standing=state == "standing",
         station_id=StationId(station_id) if station_id else None,
         site_id=SiteId(site_id) if site_id is not None else None,
         source=source,
@@ -149,7 +167,7 @@ async def list_alarms(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
 ) -> list[AlarmOut]:
-    """Active alarms come most urgent first; otherwise newest first."""
+    """Active and standing alarms come most urgent first; otherwise newest first."""
     alarms = await core.alarms.list(where=replace(where, limit=limit, offset=offset))
     return [AlarmOut.of(alarm) for alarm in alarms]
 
@@ -189,6 +207,19 @@ async def acknowledge_alarm(alarm_id: Id, core: CoreDep, user: Operator, body: A
     """Record who has seen the alarm (and an optional comment); alarms of one-off events clear with it."""
     comment = body.comment if body else None
     return AlarmOut.of(await core.alarms.acknowledge(alarm_id=AlarmId(alarm_id), by=user.username, comment=comment))
+
+
+@router.post(
+    "/alarms/acknowledge",
+    response_model=list[AlarmOut],
+    responses={404: {"description": "an unknown alarm id (nothing acknowledged)"}},
+)
+async def acknowledge_alarms(body: AcknowledgeManyIn, core: CoreDep, user: Operator) -> list[AlarmOut]:
+    """Acknowledge several alarms at once with one comment, all or none; answers the alarms acknowledged now
+    (one already acknowledged by someone else is left out, not an error)."""
+    ids = None if body.all else [AlarmId(i) for i in body.ids or ()]
+    alarms = await core.alarms.acknowledge_many(alarm_ids=ids, by=user.username, comment=body.comment)
+    return [AlarmOut.of(alarm) for alarm in alarms]
 
 
 @router.post("/alarms/{alarm_id}/comment", response_model=AlarmOut, responses={404: {"description": "unknown alarm"}})

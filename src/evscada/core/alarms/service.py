@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
@@ -24,6 +25,7 @@ from evscada.core.stations.repositories import StationRepository
 log = logging.getLogger(__name__)
 
 COMMENT_LENGTH = 2000
+ACKNOWLEDGE_MANY = 1000  # one bulk acknowledgement handles at most this many alarms
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,8 @@ class AlarmFilter:
     priority: AlarmPriority | None = None
     since: datetime | None = None  # raised at or after
     until: datetime | None = None  # raised before
+    standing: bool = False  # ISA-18.2: active, or cleared but not yet acknowledged (overrides `state`)
+    unacknowledged: bool = False
     limit: int = 100
     offset: int = 0
 
@@ -201,19 +205,66 @@ class AlarmService:
             alarm = await uow.alarms.get(alarm_id=alarm_id)
             if alarm is None:
                 raise UnknownAlarm(f"no alarm {alarm_id}")
-            text = _append(alarm.comment, by, comment) if comment and comment.strip() else alarm.comment
-            if not await uow.alarms.acknowledge(alarm_id=alarm_id, at=now, by=by, comment=text):
+            done = await self._acknowledge_in(uow, alarm, by=by, comment=comment, at=now)
+            if done is None:
                 raise AlarmConflict(f"alarm {alarm_id} was acknowledged by {alarm.acknowledged_by} already")
-            latched = alarm.state == AlarmState.ACTIVE and alarm.source in LATCHED_SOURCES
-            if latched:
-                await uow.alarms.clear(alarm_id=alarm_id, at=now)
-        alarm = replace(alarm, acknowledged_at=now, acknowledged_by=by, comment=text)
-        log.info("%s: alarm %d acknowledged by %s", alarm.station_id or "-", alarm_id, by)
-        self._publish("acknowledged", alarm)
-        if latched:
-            alarm = replace(alarm, state=AlarmState.CLEARED, cleared_at=now)
-            self._publish("cleared", alarm)
-        return alarm
+        self._announce(*done, by=by)
+        return done[1]
+
+    async def acknowledge_many(
+        self, *, alarm_ids: Sequence[AlarmId] | None, by: str, comment: str | None = None
+    ) -> list[Alarm]:
+        """Acknowledge the given alarms, or (None) every standing unacknowledged one, in one transaction.
+
+        One comment goes to each. An alarm someone acknowledged meanwhile is left as it is (not an error:
+        the operator's intent holds); an unknown id fails the whole request, so nothing half-done is left.
+        """
+        now = self._clock.now()
+        if alarm_ids is not None:
+            if not alarm_ids:
+                raise InvalidArgument("select at least one alarm to acknowledge", field="ids")
+            if len(set(alarm_ids)) > ACKNOWLEDGE_MANY:
+                raise InvalidArgument(f"acknowledge at most {ACKNOWLEDGE_MANY} alarms at once", field="ids")
+        done: list[tuple[Alarm, Alarm]] = []
+        async with self._store.unit() as uow:
+            if alarm_ids is None:
+                where = AlarmFilter(standing=True, unacknowledged=True, limit=ACKNOWLEDGE_MANY)
+                alarms = await uow.alarms.list(where=where)
+            else:
+                alarms = []
+                for alarm_id in dict.fromkeys(alarm_ids):
+                    alarm = await uow.alarms.get(alarm_id=alarm_id)
+                    if alarm is None:
+                        raise UnknownAlarm(f"no alarm {alarm_id}; reload the list and select again", field="ids")
+                    alarms.append(alarm)
+            for alarm in alarms:
+                acknowledged = await self._acknowledge_in(uow, alarm, by=by, comment=comment, at=now)
+                if acknowledged is not None:
+                    done.append(acknowledged)
+        for seen, ended in done:
+            self._announce(seen, ended, by=by)
+        return [ended for _, ended in done]
+
+    async def _acknowledge_in(
+        self, uow: AlarmUnit, alarm: Alarm, *, by: str, comment: str | None, at: datetime
+    ) -> tuple[Alarm, Alarm] | None:
+        """Record the acknowledgement inside the caller's unit of work: the alarm as acknowledged and as it ends up
+        (a one-off event's alarm clears with it); None when it was acknowledged already."""
+        text = _append(alarm.comment, by, comment) if comment and comment.strip() else alarm.comment
+        if not await uow.alarms.acknowledge(alarm_id=alarm.id, at=at, by=by, comment=text):
+            return None
+        seen = replace(alarm, acknowledged_at=at, acknowledged_by=by, comment=text)
+        if seen.state == AlarmState.ACTIVE and seen.source in LATCHED_SOURCES:
+            await uow.alarms.clear(alarm_id=alarm.id, at=at)
+            return seen, replace(seen, state=AlarmState.CLEARED, cleared_at=at)
+        return seen, seen
+
+    def _announce(self, seen: Alarm, ended: Alarm, *, by: str) -> None:
+        """After the commit: the log line and the events, as for every acknowledgement."""
+        log.info("%s: alarm %d acknowledged by %s", seen.station_id or "-", seen.id, by)
+        self._publish("acknowledged", seen)
+        if ended is not seen:
+            self._publish("cleared", ended)
 
     async def comment(self, *, alarm_id: AlarmId, by: str, text: str) -> Alarm:
         if not text.strip():

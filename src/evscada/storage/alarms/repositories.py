@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import RowMapping, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evscada.core.alarms.service import AlarmFilter, Maintenance
@@ -173,8 +173,13 @@ class SqlAlarms:
 
     async def list(self, *, where: AlarmFilter) -> list[Alarm]:
         statement = select(t.alarms)
-        if where.state is not None:
+        if where.standing:
+            active = A.state == str(AlarmState.ACTIVE)
+            statement = statement.where(or_(active, A.acknowledged_at.is_(None)))
+        elif where.state is not None:
             statement = statement.where(A.state == str(where.state))
+        if where.unacknowledged:
+            statement = statement.where(A.acknowledged_at.is_(None))
         if where.station_id is not None:
             statement = statement.where(A.station_id == where.station_id)
         if where.site_id is not None:
@@ -187,7 +192,7 @@ class SqlAlarms:
             statement = statement.where(A.raised_at >= where.since)
         if where.until is not None:
             statement = statement.where(A.raised_at < where.until)
-        if where.state == AlarmState.ACTIVE:  # what needs attention first
+        if where.standing or where.state == AlarmState.ACTIVE:  # what needs attention first
             statement = statement.order_by(A.priority, A.raised_at.desc(), A.id.desc())
         else:
             statement = statement.order_by(A.raised_at.desc(), A.id.desc())

@@ -17,13 +17,31 @@ const evscada = (() => {
   }
 
   // Calls `handler(event)` for each live event of these types; the browser reconnects a dropped stream itself.
+  // Every part of a page (header badge, alarm banner, the page's own view) shares one stream: a browser opens at
+  // most six connections to a host, and a few tabs with one stream per part would use them all up.
+  const subscribers = [];
+  let stream = null;
+  let opening = null;
   function live(types, handler) {
+    subscribers.push({ types, handler });
+    if (stream) { stream.close(); stream = null; }  // a subscriber after the page loaded: open again with every type
+    if (opening) return;
+    opening = true;
+    // Once every script of the page has subscribed: one stream for all of them.
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", openStream, { once: true });
+    else setTimeout(openStream, 0);
+  }
+  function openStream() {
+    opening = false;
+    const types = [...new Set(subscribers.flatMap((s) => s.types))];
     const query = types.map((t) => "type=" + encodeURIComponent(t)).join("&");
-    const source = new EventSource("/api/v1/events?" + query);
+    stream = new EventSource("/api/v1/events?" + query);
     for (const type of types) {
-      source.addEventListener(type, (message) => handler(JSON.parse(message.data)));
+      stream.addEventListener(type, (message) => {
+        const event = JSON.parse(message.data);
+        for (const s of subscribers) if (s.types.includes(type)) s.handler(event);
+      });
     }
-    return source;
   }
 
   // Runs `work(key)` at most once per `ms` for each key, however many events arrive.
