@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from evscada.core.access.users import Role
 from evscada.core.model import StationId
 from evscada.simulator.fleet import run_station
 from evscada.simulator.station import StationSpec, cancel_quietly
@@ -22,17 +20,12 @@ SID = "SIM-SC"
 
 
 @pytest.fixture
-async def api(csms: Csms) -> AsyncIterator[httpx.AsyncClient]:
-    """The API as an operator; the station is registered, the test connects its simulated station."""
+async def api(csms: Csms, api: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The operator's API client of tests/e2e/conftest.py; the station is registered, the test connects its
+    simulated station."""
     await csms.add_station(SID)
     await csms.add_token("CARD-1")
-    await csms.app.core.access.add_user(username="ops", role=Role.OPERATOR)
-    key = await csms.app.core.access.create_api_key(username="ops", name="test")
-    assert csms.app.http is not None
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{csms.app.http.port}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=10
-    ) as client:
-        yield client
+    return api
 
 
 async def simulated(csms: Csms, version: str) -> asyncio.Task[None]:

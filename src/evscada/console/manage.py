@@ -54,6 +54,7 @@ async def dispatch_page(request: Request, core: CoreDep, context: Context, user:
         replace(
             _dispatch_row(vehicle, at_charger.get(int(vehicle.id)), core.vehicles.next_departure_at(vehicle)),
             plan=_verdict(plans.get(vehicle.id)),
+            late=vehicle.id in plans and plans[vehicle.id].late,
         )
         for vehicle in await core.vehicles.list()
     ]
@@ -92,6 +93,7 @@ class DispatchRow:
     end: datetime | None
     departs: datetime | None = None  # when it leaves next (UTC): its one-off departure or its daily one
     plan: str | None = None  # the energy planner's verdict for this vehicle (ready in time or not); shown when set
+    late: bool = False  # the plan says it will not reach its target by its departure
 
     @property
     def one_off(self) -> bool:

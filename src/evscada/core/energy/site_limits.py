@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from evscada.core.access.audit import Auditor, AuditUnit
 from evscada.core.access.sites import SiteService
 from evscada.core.energy.grid import Curtailment, Limit, LimitPeriod
+from evscada.core.energy.layout import period_json
 from evscada.core.energy.planner import PricePeriod
 from evscada.core.model import SiteId
 from evscada.core.ports import Clock, Store
@@ -75,7 +76,7 @@ class GridLimits:
         ordered = tuple(sorted(curve, key=lambda p: p.start))
         async with self._store.unit() as uow:
             await uow.site_limits.replace_curve(site_id=site_id, curve=ordered, by=actor, at=self._clock.now())
-            details = {"periods": [_period_json(p) for p in ordered]}
+            details = {"periods": [period_json(p) for p in ordered]}
             await self._audit.record(
                 uow, actor=actor, action="site.limit_curve", target_type="site", target_id=site_id, details=details
             )
@@ -124,7 +125,3 @@ class GridLimits:
         self._on_change()
         return limits
 
-
-def _period_json(p: LimitPeriod) -> dict[str, Any]:
-    end = None if p.end is None else p.end.isoformat()
-    return {"start": p.start.isoformat(), "end": end, "max_a": p.limit.amps, "max_w": p.limit.watts}
