@@ -93,8 +93,9 @@ async def fleet(console_csms: Csms) -> AsyncIterator[Csms]:
             await cancel_quietly(task)
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    """Debian's Chromium under Playwright; the test skips without it, unless CI requires it."""
     if not os.path.exists(CHROMIUM):  # noqa: ASYNC240  # once per test, before any I/O
         if os.environ.get("EVSCADA_TEST_REQUIRE_SERVICES"):
             pytest.fail(f"no Chromium at {CHROMIUM}, but CI requires the browser tests")
@@ -102,11 +103,17 @@ async def browser() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            yield chromium
+            yield launched
         finally:
-            await chromium.close()
+            await launched.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    async with chromium() as launched:
+        yield launched
 
 
 def base_url(csms: Csms) -> str:

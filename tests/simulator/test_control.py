@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from evscada.simulator.control import start_control
 from evscada.simulator.faults import FaultKind, PlanError, load_plan
 from evscada.simulator.fleet import Fleet
 from evscada.simulator.station import StationSpec, cancel_quietly
+from tests.console.conftest import chromium
 from tests.simulator.helpers import QUIET, SID, connector_status, ready
 from tests.support import Csms, eventually
 
@@ -74,3 +76,34 @@ def test_a_fault_plan_is_read_from_toml_and_bad_entries_are_named(tmp_path: Path
     plan_file.write_text('[[fault]]\nat = 1\nshare = 0.1\nkind = "flood"\n')
     with pytest.raises(PlanError, match="fault 1: kind must be one of"):
         load_plan(plan_file)
+
+
+async def test_the_control_page_injects_a_fault_by_hand_without_loading_anything_from_elsewhere(
+    csms_sqlite: Csms, control: httpx.AsyncClient
+) -> None:
+    base = str(control.base_url).rstrip("/")
+    async with chromium() as browser:
+        requested = await _fault_by_hand(csms_sqlite, await browser.new_page(), base)
+    assert requested and all(url.startswith(base) for url in requested), requested
+
+
+async def _fault_by_hand(csms_sqlite: Csms, page: Any, base: str) -> list[str]:
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.on("pageerror", lambda error: print(f"browser error: {error}"))
+    try:
+        await page.goto(f"{base}/docs")
+        await page.wait_for_selector("#rows tr")
+        await page.fill("#one input[name=station]", SID)
+        await page.select_option("#one select[name=kind]", "ground_failure")
+        await page.fill("#one input[name=connector]", "1")
+        await page.click("#one button:text('Inject')")
+        await page.wait_for_selector("#answer:has-text('202')")
+        await page.wait_for_selector("#rows td:has-text('1: ground_failure')")
+        assert await connector_status(csms_sqlite, 1, "Faulted")
+        await page.click("#clear-all")
+        await page.wait_for_selector("#answer:has-text('DELETE /faults -> 200')")
+        assert await connector_status(csms_sqlite, 1, "Available")
+    finally:
+        await page.close()
+    return requested

@@ -5,6 +5,7 @@
     POST   /faults                {"kind": "connection_drop", "share": 0.5, "duration": 10}  (a reconnect storm)
     DELETE /faults
     GET    /stations              each station's version, connection and faults
+    GET    /docs                  a page to do the same by hand (self-contained: it works without internet)
 
 It listens on 127.0.0.1 only: anyone who reaches it can break the fleet.
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, HTTPException
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from evscada.simulator.faults import FaultKind
@@ -38,7 +40,13 @@ class FleetFault(BaseModel):
 
 
 def control_app(fleet: Fleet) -> FastAPI:
-    app = FastAPI(title="evscada simulator control", docs_url="/docs", openapi_url="/openapi.json")
+    # No Swagger UI: it would load from a CDN, and the simulator knows nothing of the CSMS's vendored copy.
+    app = FastAPI(title="evscada simulator control", docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def page() -> HTMLResponse:
+        kinds = "".join(f'<option value="{kind.value}">{kind.value}</option>' for kind in FaultKind)
+        return HTMLResponse(CONTROL_PAGE.replace("{kinds}", kinds))
 
     def known(station_id: str) -> None:
         if station_id not in fleet.stations:
@@ -81,6 +89,62 @@ def control_app(fleet: Fleet) -> FastAPI:
         return {"cleared": fleet.clear(kind)}
 
     return app
+
+
+# The hand-held control page: plain HTML and a few lines of script against the JSON routes above, nothing fetched
+# from elsewhere. Every answer, error or not, is shown as the server gave it.
+CONTROL_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>evscada simulator: faults</title>
+<style>body{font:15px system-ui,sans-serif;margin:1rem;max-width:60rem}table{border-collapse:collapse;width:100%}
+td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left}form{margin:.6rem 0;display:flex;flex-wrap:wrap;
+gap:.4rem;align-items:center}pre{background:#f4f4f4;padding:.5rem;white-space:pre-wrap}</style></head>
+<body><h1>Simulated stations: faults</h1>
+<p>The reference is <a href="/openapi.json">/openapi.json</a>; docs/simulator.md explains each fault.</p>
+<form id="one"><b>Station</b><input name="station" placeholder="station id" required>
+<select name="kind">{kinds}</select><input name="connector" type="number" min="1" placeholder="connector">
+<input name="duration" type="number" min="1" placeholder="seconds (empty: until cleared)">
+<button>Inject</button><button type="button" id="clear-one">Clear</button></form>
+<form id="many"><b>Share of the fleet</b><select name="kind">{kinds}</select>
+<input name="share" type="number" min="0.01" max="1" step="0.01" value="0.5" required>
+<input name="duration" type="number" min="1" placeholder="seconds"><button>Inject</button>
+<button type="button" id="clear-all">Clear every fault</button></form>
+<pre id="answer">Answers appear here.</pre>
+<table><thead><tr><th>Station</th><th>OCPP</th><th>Online</th><th>Queued</th><th>Faults</th></tr></thead>
+<tbody id="rows"></tbody></table>
+<script>
+"use strict";
+const answer = document.getElementById("answer");
+const number = (v) => (v === "" ? null : Number(v));
+const text = (v) => String(v).replace(/[&<>]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;"}[c]));
+async function call(method, url, body) {
+  const r = await fetch(url, {method, headers: {"Content-Type": "application/json"},
+    body: body ? JSON.stringify(body) : undefined});
+  answer.textContent = method + " " + url + " -> " + r.status + "\\n" + await r.text();
+  refresh();
+}
+async function refresh() {
+  const r = await fetch("/stations");
+  if (!r.ok) return;
+  document.getElementById("rows").innerHTML = (await r.json()).map((s) =>
+    `<tr><td>${text(s.id)}</td><td>${text(s.version)}</td><td>${s.online ? "yes" : "no"}</td>` +
+    `<td>${s.queued}</td><td>${text(Object.entries(s.faults).map(([n, k]) => n + ": " + k).join(", "))}</td></tr>`
+  ).join("");
+}
+const one = document.getElementById("one");
+const station = () => "/stations/" + encodeURIComponent(one.station.value) + "/faults";
+one.addEventListener("submit", (e) => { e.preventDefault();
+  call("POST", station(), {kind: one.kind.value, connector: number(one.connector.value),
+    duration: number(one.duration.value)}); });
+document.getElementById("clear-one").addEventListener("click", () => call("DELETE", station()));
+const many = document.getElementById("many");
+many.addEventListener("submit", (e) => { e.preventDefault();
+  call("POST", "/faults", {kind: many.kind.value, share: number(many.share.value),
+    duration: number(many.duration.value)}); });
+document.getElementById("clear-all").addEventListener("click", () => call("DELETE", "/faults"));
+refresh(); setInterval(refresh, 3000);
+</script></body></html>
+"""
 
 
 class _EmbeddedServer(uvicorn.Server):
