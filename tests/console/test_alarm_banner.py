@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from evscada.core.access.users import Role
-from evscada.core.model import AlarmPriority, StationId
+from evscada.core.model import AlarmPriority, EvseRef, StationId
 from tests.console.conftest import logged_in_page, screenshot
 from tests.support import Csms
 
@@ -20,8 +20,14 @@ def watch_errors(page: Any) -> list[str]:
 
 
 async def raise_alarm(csms: Csms, key: str, priority: AlarmPriority, message: str) -> Any:
+    """On its own EVSE (the key's length picks one): alarms of one place within a minute would be one group."""
     return await csms.app.core.alarms.raise_alarm(
-        key=key, source="station_fault", station_id=StationId("CP-B"), evse=None, priority=priority, message=message
+        key=key,
+        source="station_fault",
+        station_id=StationId("CP-B"),
+        evse=EvseRef(len(key), 1),
+        priority=priority,
+        message=message,
     )
 
 

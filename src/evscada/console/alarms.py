@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
@@ -26,6 +27,46 @@ SHELF_MINUTES = (15, 60, 240, 480, 1440, 10080)  # the durations an operator pic
 ACTIVE_SHOWN = 500
 HISTORY_SHOWN = 200
 ACTIONS = ("acknowledge", "comment", "shelve", "unshelve")
+
+
+@dataclass(slots=True)
+class AlarmGroup:
+    """An alarm shown with the alarms recorded as its consequences (ISA-18.2), folded under it."""
+
+    head: Alarm
+    consequences: list[Alarm] = field(default_factory=list)
+
+    @property
+    def members(self) -> list[Alarm]:
+        return [self.head, *self.consequences]
+
+    @property
+    def open_consequences(self) -> list[Alarm]:
+        """The consequences nobody has acknowledged yet: what acknowledging the head can take along."""
+        return [a for a in self.consequences if a.acknowledged_at is None]
+
+
+def group_alarms(alarms: Iterable[Alarm]) -> list[AlarmGroup]:
+    """Fold each alarm under its cause when the cause is in the list too. A group takes the place of its first member
+    in the given order (the most urgent, for a standing list): a priority 1 consequence lifts its cause's group."""
+    listed = list(alarms)
+    present = {a.id: a for a in listed}
+    groups: dict[AlarmId, AlarmGroup] = {}
+    for alarm in listed:
+        head_id = alarm.cause_id if alarm.cause_id is not None and alarm.cause_id in present else alarm.id
+        group = groups.get(head_id)
+        if group is None:
+            group = groups[head_id] = AlarmGroup(present[head_id])
+        if alarm.id != head_id:
+            group.consequences.append(alarm)
+    for group in groups.values():
+        group.consequences.sort(key=lambda a: (a.raised_at, a.id))
+    return list(groups.values())
+
+
+def count_groups(alarms: Iterable[Alarm], counted: Callable[[Alarm], bool]) -> int:
+    """How many groups have a member that counts: one fault with three alarms is one thing to look at."""
+    return sum(1 for group in group_alarms(alarms) if any(counted(a) for a in group.members))
 
 
 def needs_attention(alarm: Alarm) -> bool:
@@ -114,6 +155,8 @@ async def alarms_page(
     alarms = await core.alarms.list(where=query.where()) if history else await active_alarms(core)
     context: dict[str, Any] = {
         "alarms": alarms,
+        # The history is a report, one row per alarm; the standing list folds consequences under their cause.
+        "alarm_groups": [AlarmGroup(a) for a in alarms] if history else group_alarms(alarms),
         "alarm_history": history,
         "priorities": PRIORITIES,
         "shelf_minutes": SHELF_MINUTES,
@@ -139,8 +182,8 @@ async def alarms_page(
 
 @router.get("/data/alarms/attention")
 async def attention(core: CoreDep, user: PageUser) -> JSONResponse:
-    """The header's badge: how many urgent alarms nobody has acknowledged yet."""
-    return JSONResponse({"count": sum(1 for a in await active_alarms(core) if needs_attention(a))})
+    """The header's badge: how many urgent alarms nobody has acknowledged yet, a cause and its consequences once."""
+    return JSONResponse({"count": count_groups(await active_alarms(core), needs_attention)})
 
 
 def _here(request: Request) -> str:
@@ -191,6 +234,12 @@ async def alarm_action(request: Request, alarm_id: int, action: str, core: CoreD
     aid = AlarmId(alarm_id)
     try:
         match action:
+            case "acknowledge" if form.get("consequences"):
+                group = await core.alarms.acknowledge_group(
+                    alarm_id=aid, by=user.username, comment=form.get("comment") or None
+                )
+                more = len(group) - 1 if group[0].id == aid else len(group)
+                done = f"alarm {alarm_id} acknowledged with {more} consequence{'' if more == 1 else 's'}"
             case "acknowledge":
                 await core.alarms.acknowledge(alarm_id=aid, by=user.username, comment=form.get("comment") or None)
                 done = f"alarm {alarm_id} acknowledged"

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from evscada.api.deps import CoreDep
+from evscada.console.alarms import count_groups
 from evscada.console.web import PageUser
 from evscada.core.alarms.service import AlarmFilter
 from evscada.core.model import Alarm
@@ -52,13 +53,14 @@ def _shown(alarm: Alarm) -> dict[str, Any]:
 
 @router.get("/data/alarms/banner")
 async def banner(core: CoreDep, user: PageUser) -> JSONResponse:
-    """The newest unacknowledged alarm of the highest priority (or null) and the count of all unacknowledged ones;
-    `now` lets the page show the alarm's age by the server's clock, whatever the browser's clock says."""
+    """The newest unacknowledged alarm of the highest priority (or null) and how many are waiting, a cause and its
+    consequences (ISA-18.2 grouping) counted once; `now` lets the page show the alarm's age by the server's clock,
+    whatever the browser's clock says."""
     alarms = await waiting_alarms(core)
     return JSONResponse(
         {
             "alarm": _shown(alarms[0]) if alarms else None,
-            "count": len(alarms),
+            "count": count_groups(alarms, lambda _alarm: True),
             "now": core.clock.now().isoformat(),
         }
     )

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
 from evscada.api.deps import CoreDep
-from evscada.console.alarms import PRIORITIES, SHELF_MINUTES, active_alarms
+from evscada.console.alarms import PRIORITIES, SHELF_MINUTES, active_alarms, group_alarms
 from evscada.console.web import PageUser, need, read_form
 from evscada.core.access.users import Role
 from evscada.core.errors import DomainError
@@ -32,8 +32,10 @@ class AvailabilityLine:
 
 async def alarm_context(core: Core, station_id: StationId) -> dict[str, Any]:
     """What the station's alarm list (a fragment of its own, swapped live) needs."""
+    alarms = await active_alarms(core, station_id)
     return {
-        "alarms": await active_alarms(core, station_id),
+        "alarms": alarms,
+        "alarm_groups": group_alarms(alarms),
         "priorities": PRIORITIES,
         "shelf_minutes": SHELF_MINUTES,
         "alarm_history": False,

@@ -325,3 +325,7 @@ class Alarm:
     shelved_reason: str | None = None
     suppressed: bool = False  # raised while the station was in maintenance: recorded, not notified
     site_id: SiteId | None = None  # the station's site when the alarm was raised (history stays where it was)
+    # ISA-18.2 consequential alarms: the first alarm of the same station (and EVSE, or station-wide) still active when
+    # this one was raised shortly after it; None when this alarm stands on its own or is itself a cause.
+    cause_id: AlarmId | None = None
+    consequences: int = 0  # alarms recorded with this one as their cause (read from storage, never written)

@@ -492,6 +492,7 @@ alarms = Table(
     Column("shelved_until", UtcDateTime),
     Column("shelved_reason", String(500)),
     Column("suppressed", Boolean, nullable=False),
+    Column("cause_id", BigPk),  # the alarm this one is a consequence of (core/alarms grouping); no FK: history
     Index(
         "ix_alarms_active_key",
         "key",
@@ -503,6 +504,7 @@ alarms = Table(
     Index("ix_alarms_station_time", "station_id", "raised_at"),
     Index("ix_alarms_raised_at", "raised_at"),
     Index("ix_alarms_shelved_until", "shelved_until"),
+    Index("ix_alarms_cause_id", "cause_id"),
 )
 
 # Stations taken out of service by an operator; the open row (ended_at NULL) is the one in force.

@@ -41,6 +41,11 @@ class AlarmOut(BaseModel):
     shelved_until: datetime | None
     shelved_reason: str | None
     suppressed: bool = Field(description="raised while the station was in maintenance: recorded, not notified")
+    cause_id: int | None = Field(
+        description="ISA-18.2 consequential alarm: the first alarm of the same station (and EVSE, or station-wide), "
+        "still active, raised at most 60 s before this one; null when this alarm is not a consequence"
+    )
+    consequences: int = Field(description="how many alarms were recorded with this one as their cause")
 
     @classmethod
     def of(cls, alarm: Alarm) -> AlarmOut:
@@ -65,6 +70,8 @@ class AlarmOut(BaseModel):
             shelved_until=alarm.shelved_until,
             shelved_reason=alarm.shelved_reason,
             suppressed=alarm.suppressed,
+            cause_id=alarm.cause_id,
+            consequences=alarm.consequences,
         )
 
 
@@ -75,6 +82,9 @@ def alarm_json(alarm: Alarm) -> dict[str, Any]:
 
 class AcknowledgeIn(BaseModel):
     comment: str | None = Field(None, max_length=1000)
+    consequences: bool = Field(
+        False, description="also acknowledge the alarms recorded as this one's consequences (same comment, audited)"
+    )
 
 
 class AcknowledgeManyIn(BaseModel):
@@ -204,8 +214,15 @@ async def get_alarm(alarm_id: Id, core: CoreDep, _: Viewer) -> AlarmOut:
     responses={404: {"description": "unknown alarm"}, 409: {"description": "acknowledged already"}},
 )
 async def acknowledge_alarm(alarm_id: Id, core: CoreDep, user: Operator, body: AcknowledgeIn | None = None) -> AlarmOut:
-    """Record who has seen the alarm (and an optional comment); alarms of one-off events clear with it."""
+    """Record who has seen the alarm (and an optional comment) in the alarm and the audit log; alarms of one-off
+    events clear with it. With `consequences: true` its unacknowledged consequences are acknowledged too (409 only
+    when nothing of the group was left to acknowledge)."""
     comment = body.comment if body else None
+    if body is not None and body.consequences:
+        group = await core.alarms.acknowledge_group(alarm_id=AlarmId(alarm_id), by=user.username, comment=comment)
+        if group[0].id == alarm_id:
+            return AlarmOut.of(group[0])
+        return AlarmOut.of(await core.alarms.get(alarm_id=AlarmId(alarm_id)))  # acknowledged before: as it is now
     return AlarmOut.of(await core.alarms.acknowledge(alarm_id=AlarmId(alarm_id), by=user.username, comment=comment))
 
 

@@ -53,6 +53,28 @@ ABNORMAL_STOPS = frozenset({"EmergencyStop", "PowerLoss", "GroundFault", "Overcu
 ABNORMAL_WITHOUT_ENERGY = frozenset({"EVDisconnected", "Other", "Local"})
 
 
+# ISA-18.2 consequential alarms: an alarm raised on a station within this many seconds of another alarm of the same
+# station and place, still active, is recorded as that one's consequence (a ground failure's connector fault, its
+# aborted session, its NotifyEvent problem: one cause, folded together in the console and counted once).
+CAUSE_WINDOW_SECONDS = 60.0
+# Sources never folded under another alarm, nor taken as a cause: each security event needs its own look.
+UNGROUPED_SOURCES = frozenset({"security"})
+
+
+def station_wide(evse: EvseRef | None) -> bool:
+    return evse is None or evse.evse_id == 0
+
+
+def same_place(first: EvseRef | None, then: EvseRef | None) -> bool:
+    """Whether two alarms of one station can share a cause: either concerns the whole station, or both the same EVSE
+    (and the same connector, when both name one)."""
+    if first is None or then is None or station_wide(first) or station_wide(then):
+        return True
+    if first.evse_id != then.evse_id:
+        return False
+    return first.connector_id == 0 or then.connector_id in (0, first.connector_id)
+
+
 def where(evse: EvseRef | None) -> str:
     if evse is None or evse.evse_id == 0:
         return "station"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from evscada.core import events
+from evscada.core.access.audit import Auditor, AuditRepository
+from evscada.core.alarms import conditions
 from evscada.core.errors import AlarmConflict, InvalidArgument, UnknownAlarm, UnknownStation
 from evscada.core.model import (
     Alarm,
@@ -102,6 +105,10 @@ class AlarmRepository(Protocol):
 
     async def maintenances_due(self, *, now: datetime) -> list[Maintenance]: ...
 
+    async def consequences(self, *, cause_id: AlarmId) -> list[Alarm]:
+        """Every alarm recorded with this one as its cause, oldest first."""
+        ...
+
     async def list(self, *, where: AlarmFilter) -> list[Alarm]: ...  # last: its name hides the builtin below it
 
 
@@ -119,13 +126,38 @@ def _append(old: str | None, by: str, text: str) -> str:
 class AlarmUnit(Protocol):
     alarms: AlarmRepository
     stations: StationRepository  # maintenance is per station
+    audit: AuditRepository  # operators' acknowledgements
+
+
+def first_cause(alarms: Sequence[Alarm], *, source: str, evse: EvseRef | None) -> AlarmId | None:
+    """The alarm a new one follows from, among the station's recent active alarms: the earliest at the same place
+    (its own cause when it is a consequence itself, so a group always hangs on its first alarm)."""
+    if source in conditions.UNGROUPED_SOURCES:
+        return None
+    candidates = [
+        a for a in alarms if a.source not in conditions.UNGROUPED_SOURCES and conditions.same_place(a.evse, evse)
+    ]
+    if not candidates:
+        return None
+    first = min(candidates, key=lambda a: (a.raised_at, a.id))
+    return first.cause_id or first.id
 
 
 class AlarmService:
-    def __init__(self, *, store: Store[AlarmUnit], bus: EventBus, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store[AlarmUnit],
+        bus: EventBus,
+        clock: Clock,
+        audit: Auditor | None = None,
+        cause_window_seconds: float = conditions.CAUSE_WINDOW_SECONDS,
+    ) -> None:
         self._store = store
         self._bus = bus
         self._clock = clock
+        self._audit = audit or Auditor(clock=clock)
+        self._cause_window = timedelta(seconds=cause_window_seconds)
 
     def _publish(self, change: str, alarm: Alarm) -> None:
         self._bus.publish(
@@ -163,6 +195,8 @@ class AlarmService:
                 if station_id is not None:
                     maintenance = await uow.alarms.maintenance(station_id=station_id)
                     alarm.suppressed = maintenance is not None and maintenance.active(now)
+                    recent = AlarmFilter(state=AlarmState.ACTIVE, station_id=station_id, since=now - self._cause_window)
+                    alarm.cause_id = first_cause(await uow.alarms.list(where=recent), source=source, evse=evse)
                 alarm = await uow.alarms.add(alarm=alarm)
                 change = "raised"
         if change == "raised":
@@ -199,7 +233,7 @@ class AlarmService:
             return await uow.alarms.active_keys()
 
     async def acknowledge(self, *, alarm_id: AlarmId, by: str, comment: str | None = None) -> Alarm:
-        """The operator has seen it; alarms of one-off events (LATCHED_SOURCES) end with that."""
+        """The operator has seen it; alarms of one-off events (LATCHED_SOURCES) end with that. Audited."""
         now = self._clock.now()
         async with self._store.unit() as uow:
             alarm = await uow.alarms.get(alarm_id=alarm_id)
@@ -208,12 +242,35 @@ class AlarmService:
             done = await self._acknowledge_in(uow, alarm, by=by, comment=comment, at=now)
             if done is None:
                 raise AlarmConflict(f"alarm {alarm_id} was acknowledged by {alarm.acknowledged_by} already")
+            await self._audit_acknowledged(uow, [done[0]], by=by, comment=comment, how="single")
         self._announce(*done, by=by)
         return done[1]
 
+    async def acknowledge_group(
+        self, *, alarm_id: AlarmId, by: str, comment: str | None = None
+    ) -> builtins.list[Alarm]:
+        """Acknowledge an alarm and the unacknowledged alarms recorded as its consequences, in one transaction; the
+        alarms acknowledged now, the given one first. Nothing left to acknowledge in the group is a conflict."""
+        now = self._clock.now()
+        done: list[tuple[Alarm, Alarm]] = []
+        async with self._store.unit() as uow:
+            alarm = await uow.alarms.get(alarm_id=alarm_id)
+            if alarm is None:
+                raise UnknownAlarm(f"no alarm {alarm_id}")
+            for member in [alarm, *await uow.alarms.consequences(cause_id=alarm.id)]:
+                acknowledged = await self._acknowledge_in(uow, member, by=by, comment=comment, at=now)
+                if acknowledged is not None:
+                    done.append(acknowledged)
+            if not done:
+                raise AlarmConflict(f"alarm {alarm_id} and its consequences were acknowledged already")
+            await self._audit_acknowledged(uow, [seen for seen, _ in done], by=by, comment=comment, how="group")
+        for seen, ended in done:
+            self._announce(seen, ended, by=by)
+        return [ended for _, ended in done]
+
     async def acknowledge_many(
         self, *, alarm_ids: Sequence[AlarmId] | None, by: str, comment: str | None = None
-    ) -> list[Alarm]:
+    ) -> builtins.list[Alarm]:  # `list` here is the method above
         """Acknowledge the given alarms, or (None) every standing unacknowledged one, in one transaction.
 
         One comment goes to each. An alarm someone acknowledged meanwhile is left as it is (not an error:
@@ -241,6 +298,7 @@ class AlarmService:
                 acknowledged = await self._acknowledge_in(uow, alarm, by=by, comment=comment, at=now)
                 if acknowledged is not None:
                     done.append(acknowledged)
+            await self._audit_acknowledged(uow, [seen for seen, _ in done], by=by, comment=comment, how="bulk")
         for seen, ended in done:
             self._announce(seen, ended, by=by)
         return [ended for _, ended in done]
@@ -258,6 +316,27 @@ class AlarmService:
             await uow.alarms.clear(alarm_id=alarm.id, at=at)
             return seen, replace(seen, state=AlarmState.CLEARED, cleared_at=at)
         return seen, seen
+
+    async def _audit_acknowledged(
+        self, uow: AlarmUnit, alarms: Sequence[Alarm], *, by: str, comment: str | None, how: str
+    ) -> None:
+        """One audit entry per alarm acknowledged, committed with the acknowledgement; `how`: single, group or bulk."""
+        entries = []
+        for alarm in alarms:
+            details: dict[str, Any] = {"how": how, "key": alarm.key, "message": alarm.message}
+            if alarm.station_id is not None:
+                details["station_id"] = alarm.station_id
+            if alarm.cause_id is not None:
+                details["cause_id"] = int(alarm.cause_id)
+            if comment and comment.strip():
+                details["comment"] = comment.strip()
+            entries.append(
+                self._audit.entry(
+                    actor=by, action="alarm.acknowledge", target_type="alarm", target_id=alarm.id, details=details
+                )
+            )
+        if entries:
+            await self._audit.record_many(uow, entries)
 
     def _announce(self, seen: Alarm, ended: Alarm, *, by: str) -> None:
         """After the commit: the log line and the events, as for every acknowledgement."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import RowMapping, insert, or_, select, update
+from sqlalchemy import RowMapping, Select, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evscada.core.alarms.service import AlarmFilter, Maintenance
@@ -13,6 +13,17 @@ from evscada.storage import tables as t
 
 A = t.alarms.c
 M = t.station_maintenance.c
+
+_consequence = t.alarms.alias("consequence")
+# How many alarms name the row as their cause: one index lookup per row (ix_alarms_cause_id).
+_CONSEQUENCES = (
+    select(func.count()).select_from(_consequence).where(_consequence.c.cause_id == A.id).scalar_subquery()
+).label("consequences")
+
+
+def _alarms() -> Select[tuple[object, ...]]:
+    """The alarms table with each alarm's count of consequences."""
+    return select(t.alarms, _CONSEQUENCES)
 
 
 def _alarm_from(row: RowMapping) -> Alarm:
@@ -37,6 +48,8 @@ def _alarm_from(row: RowMapping) -> Alarm:
         shelved_reason=row["shelved_reason"],
         suppressed=row["suppressed"],
         site_id=None if row["site_id"] is None else SiteId(row["site_id"]),
+        cause_id=None if row["cause_id"] is None else AlarmId(row["cause_id"]),
+        consequences=row.get("consequences") or 0,
     )
 
 
@@ -73,17 +86,18 @@ class SqlAlarms:
             "shelved_until": alarm.shelved_until,
             "shelved_reason": alarm.shelved_reason,
             "suppressed": alarm.suppressed,
+            "cause_id": alarm.cause_id,
         }
         result = await self._c.execute(insert(t.alarms).values(**values).returning(A.id))
         alarm.id = AlarmId(result.scalar_one())
         return alarm
 
     async def get(self, *, alarm_id: AlarmId) -> Alarm | None:
-        row = (await self._c.execute(select(t.alarms).where(A.id == alarm_id))).mappings().first()
+        row = (await self._c.execute(_alarms().where(A.id == alarm_id))).mappings().first()
         return None if row is None else _alarm_from(row)
 
     async def active(self, *, key: str) -> Alarm | None:
-        statement = select(t.alarms).where(A.key == key, A.state == str(AlarmState.ACTIVE))
+        statement = _alarms().where(A.key == key, A.state == str(AlarmState.ACTIVE))
         row = (await self._c.execute(statement)).mappings().first()
         return None if row is None else _alarm_from(row)
 
@@ -171,8 +185,12 @@ class SqlAlarms:
         rows = await self._c.execute(select(t.station_maintenance).where(M.ended_at.is_(None), M.until <= now))
         return [_maintenance_from(row) for row in rows.mappings()]
 
+    async def consequences(self, *, cause_id: AlarmId) -> list[Alarm]:
+        statement = _alarms().where(A.cause_id == cause_id).order_by(A.raised_at, A.id)
+        return [_alarm_from(row) for row in (await self._c.execute(statement)).mappings()]
+
     async def list(self, *, where: AlarmFilter) -> list[Alarm]:
-        statement = select(t.alarms)
+        statement = _alarms()
         if where.standing:
             active = A.state == str(AlarmState.ACTIVE)
             statement = statement.where(or_(active, A.acknowledged_at.is_(None)))

@@ -1,5 +1,6 @@
 // The alarms page: the standing list re-rendered by the server whenever an alarm changes, and the ticks for
-// "acknowledge selected" (kept across those re-renders, so a live update never drops an operator's selection).
+// "acknowledge selected" (kept across those re-renders, so a live update never drops an operator's selection), and
+// which groups of consequential alarms the operator unfolded (kept too).
 "use strict";
 
 (() => {
@@ -29,16 +30,20 @@
       return;
     }
     const ticked = new Set(boxes().filter((b) => b.checked).map((b) => b.value));
+    const unfolded = new Set(Array.from(rows.querySelectorAll("details.consequences[open]"), (d) => d.dataset.cause));
     await evscada.swap(rows, "/alarms?" + query.toString());
     boxes().forEach((b) => { b.checked = ticked.has(b.value); });
+    rows.querySelectorAll("details.consequences").forEach((d) => { if (unfolded.has(d.dataset.cause)) d.open = true; });
     syncAll();
   }, 500);
   evscada.live(["alarm_changed"], () => refresh("rows"));
 
   // Come from the alarm banner (/alarms#alarm-N): show that alarm's row.
   const wanted = /^#alarm-(\d+)$/.exec(window.location.hash);
-  const row = wanted && rows.querySelector(`tr[data-alarm="${wanted[1]}"]`);
+  const row = wanted && rows.querySelector(`[data-alarm="${wanted[1]}"]`);
   if (row) {
+    const fold = row.closest("details.consequences");
+    if (fold) fold.open = true;  // a consequence: unfold its group
     row.classList.add("pointed");
     row.scrollIntoView({ block: "center" });
   }
