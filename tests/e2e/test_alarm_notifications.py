@@ -155,6 +155,36 @@ async def test_an_unacknowledged_ground_fault_escalates_to_the_next_person(
             assert await eventually(lambda: _now(smtp.to("bob@example.org")), timeout=10)
 
 
+async def test_a_fault_escalates_once_as_a_group_so_acknowledging_its_cause_wakes_nobody_else(
+    sqlite_url: str, smtp: SmtpSink, receiver: HttpReceiver
+) -> None:
+    escalation = {"levels": [{"after_minutes": 0.03, "to": ["on_call:next"]}]}  # 1.8 s without acknowledgement
+    async with (
+        running(sqlite_url, notifications=notifications(smtp, receiver, escalation=escalation)) as csms,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{csms.app.http.port}/api/v1", timeout=10) as api,  # type: ignore[union-attr]
+    ):
+        await csms.add_station("SIM-GRP")
+        operator = await key_for(csms, Role.OPERATOR)
+        async with fleet_of(csms, [StationSpec(station_id="SIM-GRP", version="2.0.1", connectors=1)]) as fleet:
+            assert fleet.station("SIM-GRP").inject(FaultKind.GROUND_FAILURE, connector=1)
+
+            async def grouped() -> list[dict[str, Any]]:
+                found = await alarms(api, operator, state="active", station_id="SIM-GRP", priority=1)
+                return found if len(found) == 2 else []
+
+            found = await eventually(grouped, timeout=10)
+            (cause,) = [a for a in found if a["cause_id"] is None]
+            assert [a["cause_id"] for a in found if a["id"] != cause["id"]] == [cause["id"]]
+            assert await eventually(lambda: _now(smtp.to("alice@example.org")), timeout=10)
+            # Only the cause is acknowledged: its consequence stays unacknowledged, but the fault has been seen.
+            response = await api.post(
+                f"/alarms/{cause['id']}/acknowledge", json={"consequences": False}, headers=operator
+            )
+            assert response.status_code == 200, response.text
+            await asyncio.sleep(2.5)  # past the escalation delay
+            assert smtp.to("bob@example.org") == []
+
+
 async def test_thirty_stations_dropped_at_once_raise_offline_alarms_in_one_message_and_clear_on_reconnect(
     sqlite_url: str, smtp: SmtpSink, receiver: HttpReceiver
 ) -> None:

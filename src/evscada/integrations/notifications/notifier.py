@@ -158,8 +158,9 @@ class Notifier:
                     rows += new_deliveries(self.router, {name: {channel}}, text, kind="alarm", now=now, held=held)
             for row in rows:
                 await uow.deliveries.add(delivery=row)
-            for item in facts:
-                await self._plan_escalation(uow, item, now)
+            for alarm, item in zip(alarms, facts, strict=True):
+                if alarm.cause_id is None:  # a consequence escalates with its cause (ISA-18.2): one call per fault
+                    await self._plan_escalation(uow, item, now)
         log.info("notifications: %d alarms -> %d messages", len(alarms), len(rows))
         self._wake()
 
