@@ -135,6 +135,7 @@ async def station_page(
         "commands": "station_commands.html",
         "alarms": "station_alarms.html",
         "profiles": "station_profiles.html",
+        "history": "station_history.html",
     }.get(part, "station_log.html")
     return render(request, template, user, **context)
 

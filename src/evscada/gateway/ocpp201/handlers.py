@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import weakref
+from datetime import datetime
 
+from evscada.core.model import ConnectorStatus, EvseRef, StatusReport
 from evscada.gateway import shared_handlers as shared
 from evscada.gateway import shared_mapping, validation
 from evscada.gateway.adapter import Dialect, HandlerTable, Payload, VersionAdapter, translator
@@ -25,10 +28,68 @@ async def boot_notification(s: StationSession, p: Payload) -> Payload:
     return await shared.boot(s, mapping.boot_info(p))
 
 
+@dataclasses.dataclass(slots=True)
+class _Faults:
+    """What one connection said about its faults: 2.0.1 reports a connector Faulted (StatusNotification) and why
+    (NotifyEvent) in two messages, in either order; the connector's state gets both, as 1.6's errorCode and info."""
+
+    reasons: dict[int, mapping.FaultReason] = dataclasses.field(default_factory=dict)  # by EVSE id
+    faulted: dict[EvseRef, datetime] = dataclasses.field(default_factory=dict)  # connectors now Faulted: since
+
+
+# Per connection: a reconnecting station repeats its status, and its reasons with it or in the next NotifyEvent.
+_faults: weakref.WeakKeyDictionary[StationSession, _Faults] = weakref.WeakKeyDictionary()
+
+
+def _faults_of(s: StationSession) -> _Faults:
+    faults = _faults.get(s)
+    if faults is None:
+        faults = _faults[s] = _Faults()
+    return faults
+
+
+def _reason_for(faults: _Faults, evse: EvseRef) -> mapping.FaultReason | None:
+    reason = faults.reasons.get(evse.evse_id)
+    if reason is None or reason.evse.connector_id not in (0, evse.connector_id):
+        return None
+    return reason
+
+
+def _with_reason(report: StatusReport, reason: mapping.FaultReason | None) -> StatusReport:
+    if reason is None:
+        return report
+    return dataclasses.replace(report, error_code=reason.code, info=reason.info)
+
+
 @on("StatusNotification")
 async def status_notification(s: StationSession, p: Payload) -> Payload:
-    await s.services.stations.report_status(station_id=s.station_id, report=mapping.status_report(p))
+    report = mapping.status_report(p)
+    faults = _faults_of(s)
+    if report.status == ConnectorStatus.FAULTED:
+        faults.faulted[report.evse] = report.timestamp
+        report = _with_reason(report, _reason_for(faults, report.evse))
+    else:
+        faults.faulted.pop(report.evse, None)
+    await s.services.stations.report_status(station_id=s.station_id, report=report)
     return {}
+
+
+async def _record_fault_reasons(s: StationSession, p: Payload) -> None:
+    """Keep why each EVSE is faulted; a connector already reported Faulted gets the reason at once (its state is
+    reported again, Faulted, with the reason: the alarm and the station page then say what broke)."""
+    faults = _faults_of(s)
+    for reason in mapping.fault_reasons(p):
+        if not reason.active:
+            known = faults.reasons.get(reason.evse.evse_id)
+            if known is not None and known.evse.connector_id in (0, reason.evse.connector_id):
+                del faults.reasons[reason.evse.evse_id]
+            continue
+        faults.reasons[reason.evse.evse_id] = reason
+        for evse, since in list(faults.faulted.items()):
+            if _reason_for(faults, evse) is reason:
+                report = StatusReport(evse=evse, status=ConnectorStatus.FAULTED, timestamp=max(since, reason.at))
+                faults.faulted[evse] = report.timestamp
+                await s.services.stations.report_status(station_id=s.station_id, report=_with_reason(report, reason))
 
 
 @on("Authorize")
@@ -86,6 +147,7 @@ async def notify_event(s: StationSession, p: Payload) -> Payload:
         problems=mapping.event_problems(p),
     )
     await s.services.messages.record(station_id=s.station_id, message=message)
+    await _record_fault_reasons(s, p)
     return {}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from evscada.core.charging.meter_values import to_base_unit
@@ -177,6 +178,59 @@ def events_summary(p: Payload) -> str:
 PROBLEM_VARIABLES = frozenset({"Problem", "Tripped"})
 
 
+def _problem_active(entry: Payload) -> bool | None:
+    """Whether one NotifyEvent entry reports a problem (True), its end (False), or is no problem report (None)."""
+    var = entry.get("variable", {}).get("name", "?")
+    value = str(entry.get("actualValue", ""))
+    if var in PROBLEM_VARIABLES:
+        active = value.lower() == "true"
+    elif var == "AvailabilityState":
+        active = value == "Faulted"
+    elif entry.get("trigger") == "Alerting":
+        active = True  # a monitor's threshold was crossed
+    elif entry.get("cleared"):
+        active = False
+    else:
+        return None
+    return False if entry.get("cleared") else active
+
+
+@dataclass(frozen=True, slots=True)
+class FaultReason:
+    """Why an EVSE's connector is faulted, as a 2.0.1 NotifyEvent says it: 2.0.1 StatusNotification has no
+    errorCode, so this is what 1.6's errorCode and info are to the connector's state."""
+
+    evse: EvseRef  # connector_id 0: every connector of the EVSE
+    active: bool  # False: the problem ended
+    code: str | None  # techCode, e.g. "GroundFailure" (stations often use the 1.6 error code names)
+    info: str  # techInfo, else which component and variable reported it
+    at: datetime
+
+
+def fault_reasons(p: Payload) -> tuple[FaultReason, ...]:
+    """The connector faults (and their ends) a NotifyEvent reports on an EVSE; station-wide problems name no
+    connector and stay alarms of their own."""
+    found = []
+    for entry in p.get("eventData", ()):
+        component, variable = entry.get("component", {}), entry.get("variable", {})
+        evse = component.get("evse")
+        active = _problem_active(entry)
+        if active is None or not evse or "id" not in evse:
+            continue
+        where = f"{component.get('name', '?')}/{variable.get('name', '?')}"
+        info = str(entry["techInfo"]) if entry.get("techInfo") else f"{where} = {entry.get('actualValue', '')}"
+        found.append(
+            FaultReason(
+                evse=EvseRef(int(evse["id"]), int(evse.get("connectorId", 0))),
+                active=active,
+                code=str(entry["techCode"])[:50] if entry.get("techCode") else None,
+                info=info[:255],  # the connector state keeps 255 characters, as for 1.6 info
+                at=parse_datetime(entry["timestamp"]),
+            )
+        )
+    return tuple(found)
+
+
 def event_problems(p: Payload) -> tuple[ComponentProblem, ...]:
     """The problems (or their ends) in a NotifyEvent; other events (e.g. a periodic value) are no problem."""
     found = []
@@ -184,18 +238,9 @@ def event_problems(p: Payload) -> tuple[ComponentProblem, ...]:
         component, variable = entry.get("component", {}), entry.get("variable", {})
         name, var = component.get("name", "?"), variable.get("name", "?")
         value = str(entry.get("actualValue", ""))
-        if var in PROBLEM_VARIABLES:
-            active = value.lower() == "true"
-        elif var == "AvailabilityState":
-            active = value == "Faulted"
-        elif entry.get("trigger") == "Alerting":
-            active = True  # a monitor's threshold was crossed
-        elif entry.get("cleared"):
-            active = False
-        else:
+        active = _problem_active(entry)
+        if active is None:
             continue
-        if entry.get("cleared"):
-            active = False
         evse = component.get("evse")
         place = f"EVSE {evse.get('id')}" + (f"/{evse['connectorId']}" if "connectorId" in evse else "") if evse else ""
         instances = "".join(f"[{i}]" for i in (component.get("instance"), variable.get("instance")) if i)

@@ -111,8 +111,11 @@ class Commands201(SmartCharging201, Answering):
         state = self.station.connectors.get(evse_id)
         if state is None or connector_id != 1:
             return call_result.UnlockConnector(status="UnknownConnector")
-        if state.session is not None:  # 2.0.1: the CSMS must stop the transaction first
-            return call_result.UnlockConnector(status="OngoingAuthorizedTransaction")
+        if state.session is not None:  # 2.0.1: the CSMS must stop the transaction first; says why, as stations do
+            return call_result.UnlockConnector(
+                status="OngoingAuthorizedTransaction",
+                status_info={"reason_code": "TxInProgress", "additional_info": "stop the session first"},
+            )
         return call_result.UnlockConnector(status="Unlocked")
 
     @on(Action.get_transaction_status)
