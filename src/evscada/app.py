@@ -40,6 +40,7 @@ from evscada.integrations.webhooks.runner import Webhooks
 from evscada.security.passwords import Argon2Hasher
 from evscada.settings import Settings
 from evscada.storage.db import Database
+from evscada.storage.files.local import LocalFileStore
 from evscada.storage.historian.aggregator import MeterAggregator
 from evscada.storage.historian.retention import Pruner
 from evscada.storage.store import SqlStore
@@ -74,7 +75,9 @@ def build_core(
             historian=settings.historian.query_config(),
             login_backoff=settings.console.login_backoff.rules(),
             operator_zone=settings.operator_zone,
+            files=settings.files.config(),
         ),
+        file_store=LocalFileStore(settings.files.folder_path),
     )
 
 
@@ -186,6 +189,12 @@ class Application:
             web = build_web(api, console)
             self.http = HttpServer(web, host=self.settings.http_host, port=self.settings.http_port, closing=api.closing)
             await self.http.start()
+            upload_base = self.settings.upload_base_url(self.http.port)
+            self.core.files.upload_base_url = upload_base
+            log.info(
+                "stations upload files to %s (set files.public_base_url if they reach the CSMS by another address)",
+                upload_base.partition("://")[2],
+            )
         self._tasks.append(
             asyncio.create_task(
                 self.core.frame_log.keep_recording(self._station_frames, FRAME_RECORD_INTERVAL), name="frame-log"
@@ -202,6 +211,11 @@ class Application:
             asyncio.create_task(self.aggregator.run(self.settings.historian.aggregate_interval), name="aggregator")
         )
         self._tasks.append(asyncio.create_task(self.pruner.run(), name="retention"))
+        self._tasks.append(
+            asyncio.create_task(
+                self.core.files.keep_swept(self.settings.files.retention_interval_seconds), name="file-retention"
+            )
+        )
         self.webhooks.start()
 
     def _station_frames(self, station_id: StationId) -> list[tuple[float, str, str]]:

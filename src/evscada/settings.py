@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,6 +13,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from evscada.console.config import ConsoleSettings
 from evscada.core.alarms.rules import AlarmSettings
+from evscada.core.files.settings import FileSettings
 from evscada.gateway.admission import StationBackOffSettings
 from evscada.integrations.notifications.config import NotificationSettings
 from evscada.integrations.webhooks.settings import WebhookSettings
@@ -74,6 +76,10 @@ class Settings(BaseSettings):
     historian: HistorianSettings = Field(default_factory=HistorianSettings)  # type: ignore[arg-type]
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings, description="[webhooks] table: delivery")
     console: ConsoleSettings = Field(default_factory=ConsoleSettings, description="web console ([console] table)")
+    files: FileSettings = Field(
+        default_factory=FileSettings,  # type: ignore[arg-type]
+        description="station files: diagnostics and log uploads ([files] table)",
+    )
 
     # Operations
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -105,6 +111,14 @@ class Settings(BaseSettings):
                 f"{name!r} is not an IANA time zone name; use one such as 'Europe/Berlin' or 'UTC'"
             ) from None
         return name
+
+    def upload_base_url(self, http_port: int) -> str:
+        """Where stations upload files: files.public_base_url, else this HTTP listener's address (a wildcard host
+        replaced by this machine's name, which stations may or may not resolve: set public_base_url then)."""
+        if self.files.public_base_url:
+            return self.files.public_base_url.rstrip("/")
+        host = self.http_host if self.http_host not in ("", "0.0.0.0", "::") else socket.gethostname()
+        return f"http://[{host}]:{http_port}" if ":" in host else f"http://{host}:{http_port}"
 
     @property
     def operator_zone(self) -> ZoneInfo:

@@ -164,11 +164,17 @@ async def test_other_triggered_messages_are_accepted_and_sent(
 # the same. case -> (action, 1.6 payload, 2.0.1 payload, 1.6 code, 2.0.1 code)
 BROKEN: dict[str, tuple[str, Any, Any, str, str]] = {
     "unknown action": ("Teleport", {}, {}, "NotImplemented", "NotImplemented"),
-    "no handler": ("GetDiagnostics", {"location": "ftp://x/"}, None, "NotSupported", ""),
-    "no handler (2.0.1)": (
-        "GetLog",
+    "no handler": (
+        "UpdateFirmware",
+        {"location": "ftp://x/", "retrieveDate": "2026-12-06T00:00:00Z"},
         None,
-        {"logType": "DiagnosticsLog", "requestId": 1, "log": {}},
+        "NotSupported",
+        "",
+    ),
+    "no handler (2.0.1)": (
+        "GetInstalledCertificateIds",
+        None,
+        {},
         "",
         "NotSupported",
     ),

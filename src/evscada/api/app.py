@@ -19,6 +19,7 @@ from evscada.api.routes import (
     commands,
     device_model,
     events,
+    files,
     health,
     local_lists,
     metrics,
@@ -60,6 +61,7 @@ ROUTERS = tuple(
         vehicle_routes,
         user_routes,
         audit,
+        files,
     )
 )
 
@@ -112,6 +114,8 @@ def create_api(context: ApiContext) -> FastAPI:
     for router in ROUTERS:
         api.include_router(router, prefix="/api/v1", dependencies=[Depends(refuse_nul)])
     api.include_router(metrics.router)  # /metrics, where Prometheus looks by default
+    # Stations' uploads: streamed, so not through refuse_nul (it reads the whole body); the token is the credential.
+    api.include_router(files.upload_router)
 
     @api.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:

@@ -21,6 +21,8 @@ from evscada.core.control.commands import CommandService, StationCommander
 from evscada.core.energy.layout import ElectricalLayout
 from evscada.core.energy.reports import ChargingReportService
 from evscada.core.energy.service import ChargingProfileService
+from evscada.core.files.service import FileConfig, FileService
+from evscada.core.files.store import FileStore, MissingFileStore
 from evscada.core.historian.availability import AvailabilityService
 from evscada.core.historian.monitoring import MonitoringService
 from evscada.core.historian.samples import HistorianConfig, HistorianService
@@ -42,6 +44,7 @@ class CoreConfig:
     historian: HistorianConfig = field(default_factory=HistorianConfig)
     login_backoff: LoginBackOff = field(default_factory=LoginBackOff)
     operator_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))  # vehicles' daily departures are in it
+    files: FileConfig = field(default_factory=FileConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,7 @@ class Core:
     charging_profiles: ChargingProfileService
     charging_reports: ChargingReportService
     layout: ElectricalLayout
+    files: FileService
 
     @classmethod
     def build(
@@ -82,6 +86,7 @@ class Core:
         hasher: PasswordHasher,
         commander: StationCommander,
         config: CoreConfig,
+        file_store: FileStore | None = None,  # None: no station files in this process (CLI tools)
     ) -> Core:
         audit = Auditor(clock=clock)
         authorization = AuthorizationService(
@@ -124,4 +129,12 @@ class Core:
             charging_profiles=ChargingProfileService(store=store, clock=clock, commands=commands),
             charging_reports=ChargingReportService(store=store, bus=bus, clock=clock),
             layout=ElectricalLayout(store=store, clock=clock, audit=audit),
+            files=FileService(
+                store=store,
+                clock=clock,
+                commands=commands,
+                file_store=file_store if file_store is not None else MissingFileStore(),
+                config=config.files,
+                audit=audit,
+            ),
         )

@@ -27,6 +27,7 @@ from evscada.core.energy.layout import FeederRepository
 from evscada.core.energy.reports import ChargingReportRepository
 from evscada.core.energy.service import ChargingProfileRepository
 from evscada.core.energy.site_limits import SiteLimitRepository
+from evscada.core.files.service import FileRepository
 from evscada.core.historian.availability import AvailabilityRepository
 from evscada.core.historian.monitoring import MonitoringReads
 from evscada.core.historian.samples import HistorianRepository
@@ -69,6 +70,7 @@ class UnitOfWork(Protocol):
     charging_reports: ChargingReportRepository
     site_limits: SiteLimitRepository
     feeders: FeederRepository
+    files: FileRepository
 
 
 class CoreStore(Store[UnitOfWork], Protocol):

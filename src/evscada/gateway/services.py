@@ -9,6 +9,7 @@ from evscada.core.charging.meter_values import MeterValueService
 from evscada.core.charging.reservations import ReservationService
 from evscada.core.charging.transactions import TransactionService
 from evscada.core.energy.reports import ChargingReportService
+from evscada.core.files.service import FileService
 from evscada.core.ports import Clock
 from evscada.core.services import Core
 from evscada.core.stations.device_model import DeviceModelService
@@ -29,6 +30,7 @@ class StationServices:
     device_model: DeviceModelService  # 2.0.1 NotifyReport
     reservations: ReservationService  # 2.0.1 ReservationStatusUpdate
     charging_reports: ChargingReportService  # 2.0.1 ReportChargingProfiles, charging limits, EV charging needs
+    files: FileService  # Diagnostics/LogStatusNotification move file requests
 
     @classmethod
     def of(cls, core: Core) -> StationServices:
@@ -43,4 +45,5 @@ class StationServices:
             device_model=core.device_model,
             reservations=core.reservations,
             charging_reports=core.charging_reports,
+            files=core.files,
         )

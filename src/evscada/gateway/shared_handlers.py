@@ -46,3 +46,14 @@ async def sign_certificate(s: StationSession, p: Payload) -> Payload:
     # No certificate authority is configured yet (it comes with security profile 3): the CSR is kept, refused.
     await record(s, "sign_certificate", p, "certificate signing request (no CA configured)")
     return {"status": "Rejected"}
+
+
+async def file_status(s: StationSession, p: Payload, *, diagnostics: bool) -> None:
+    """A Diagnostics/LogStatusNotification also moves the file request it concerns (core/files)."""
+    request_id = p.get("requestId")
+    await s.services.files.station_reported(
+        station_id=s.station_id,
+        word=p["status"],
+        request_id=request_id if isinstance(request_id, int) else None,
+        diagnostics=diagnostics,
+    )

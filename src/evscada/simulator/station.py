@@ -28,6 +28,7 @@ from evscada.simulator.model import (
     now_iso,
 )
 from evscada.simulator.station_faults import StationFaults
+from evscada.simulator.station_files import StationFiles
 from evscada.simulator.station_reservations import StationReservations
 from evscada.simulator.station_sessions import StationSessions
 from evscada.simulator.tasks import cancel_quietly
@@ -124,6 +125,7 @@ class SimulatedStation(StationSessions, StationFaults, StationReservations):
             connectors=spec.connectors, meter_interval=timing.meter_interval, supply_phases=spec.supply_phases
         )
         self.local_list = LocalList()
+        self.files = StationFiles(spec.station_id)  # diagnostics and logs the CSMS asks for
         self.charging_limits = ChargingLimits(phases=spec.supply_phases or 1, volts=spec.nominal_volts)
         self.sessions_started = 0  # by the station's own drivers (Timing.sessions caps them)
         self.sessions_completed = 0

@@ -30,6 +30,7 @@ from evscada.storage.energy.feeders import SqlFeeders
 from evscada.storage.energy.profiles import SqlChargingProfiles
 from evscada.storage.energy.reports import SqlChargingReports
 from evscada.storage.energy.site_limits import SqlSiteLimits
+from evscada.storage.files.repositories import SqlFiles
 from evscada.storage.historian.monitoring import SqlMonitoring
 from evscada.storage.historian.samples import SqlAvailability, SqlHistorian
 from evscada.storage.notifications.deliveries import SqlDeliveries
@@ -86,6 +87,7 @@ class SqlUnitOfWork:
     charging_reports = _Repository(SqlChargingReports)
     site_limits = _Repository(SqlSiteLimits)
     feeders = _Repository(SqlFeeders)
+    files = _Repository(SqlFiles)
 
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection

@@ -743,6 +743,45 @@ site_limits = Table(
     Index("ix_site_limits_site", "site_id"),
 )
 
+# Station files (core/files): each request to a station for a file, with its one-time upload token (kept as a
+# SHA-256), and the files received. station_id is not a foreign key: files outlive a deleted station.
+file_requests = Table(
+    "file_requests",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("station_id", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),  # diagnostics | diagnostics_log | security_log
+    Column("status", String(20), nullable=False),  # core.files.RequestStatus
+    Column("station_status", String(40)),  # the station's last word (Uploading, UploadFailure ...)
+    Column("command_id", BigPk),  # command_log.id of the GetDiagnostics / GetLog
+    Column("filename", String(255)),  # as the station announced it
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("token_expires_at", UtcDateTime, nullable=False),
+    Column("token_used_at", UtcDateTime),
+    Column("requested_by", String(255), nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("file_id", BigPk),  # station_files.id once received
+    Index("ix_file_requests_station_time", "station_id", "requested_at"),
+)
+
+station_files = Table(
+    "station_files",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("station_id", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("request_id", BigPk, ForeignKey("file_requests.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("command_id", BigPk),
+    Column("filename", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False, index=True),
+    Column("storage_key", String(255), nullable=False, unique=True),
+    Index("ix_station_files_station_time", "station_id", "received_at"),
+)
+
 # A site's feeders and transformers below its grid connection (core/energy/layout.py), nested by parent_id.
 site_feeders = Table(
     "site_feeders",

@@ -274,6 +274,55 @@ class GetChargingProfiles(Command):
         return self if self.request_id is not None else replace(self, request_id=command_id)
 
 
+def _shown_location(location: str) -> str:
+    """An upload location as the command and audit logs keep it: scheme and host only, since its path (a one-time
+    token) or user part (FTP credentials) would let whoever reads the log upload or log in."""
+    scheme, _, rest = location.partition("://")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    return f"{scheme}://{host}/..." if rest else "..."
+
+
+@dataclass(frozen=True, slots=True)
+class GetDiagnostics(Command):
+    """Ask a 1.6 station to upload its diagnostics file to `location`; it answers with the file's name."""
+
+    location: str
+    retries: int | None = None
+    retry_interval_s: int | None = None
+    start_time: datetime | None = None  # the oldest information to include
+    stop_time: datetime | None = None  # the latest
+    name = "get_diagnostics"
+
+    def arguments(self) -> dict[str, Any]:
+        return {**asdict(self), "location": _shown_location(self.location)}
+
+
+class LogType(enum.StrEnum):
+    DIAGNOSTICS = "DiagnosticsLog"
+    SECURITY = "SecurityLog"
+
+
+@dataclass(frozen=True, slots=True)
+class GetLog(Command):
+    """Ask a station (1.6 security extension, 2.0.1) to upload a log to `location`; status notifications name
+    request_id."""
+
+    log_type: LogType
+    location: str
+    request_id: int | None = None  # None: the command log id
+    oldest: datetime | None = None
+    latest: datetime | None = None
+    retries: int | None = None
+    retry_interval_s: int | None = None
+    name = "get_log"
+
+    def arguments(self) -> dict[str, Any]:
+        return {**asdict(self), "location": _shown_location(self.location)}
+
+    def numbered(self, command_id: int) -> Command:
+        return self if self.request_id is not None else replace(self, request_id=command_id)
+
+
 @dataclass(frozen=True, slots=True)
 class CommandReply:
     """The station's answer: its status word (Accepted, Rejected, ...) and the rest of its payload."""

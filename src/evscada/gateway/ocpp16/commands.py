@@ -116,6 +116,19 @@ def _reserve_now(cmd: c.ReserveNow) -> tuple[str, Payload]:
     return "ReserveNow", payload
 
 
+def _get_diagnostics(cmd: c.GetDiagnostics) -> tuple[str, Payload]:
+    payload: Payload = {"location": cmd.location}
+    if cmd.retries is not None:
+        payload["retries"] = cmd.retries
+    if cmd.retry_interval_s is not None:
+        payload["retryInterval"] = cmd.retry_interval_s
+    if cmd.start_time is not None:
+        payload["startTime"] = format_datetime(cmd.start_time)
+    if cmd.stop_time is not None:
+        payload["stopTime"] = format_datetime(cmd.stop_time)
+    return "GetDiagnostics", payload
+
+
 def _no_device_model(cmd: c.Command) -> tuple[str, Payload]:
     raise CommandNotSupported(
         f"{cmd.name} is not supported by OCPP 1.6 (it has no device model); read its keys with get_configuration"
@@ -127,6 +140,7 @@ BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
     **smart_charging.BUILDERS,
     c.SendLocalList: _send_local_list,
     c.ReserveNow: _reserve_now,
+    c.GetDiagnostics: _get_diagnostics,
     c.GetBaseReport: _no_device_model,
     c.GetReport: _no_device_model,
     c.GetSettings: _get_settings,
@@ -162,4 +176,7 @@ def to_reply(command: c.Command, payload: Payload) -> c.CommandReply:
         return c.CommandReply(status="Accepted", data={"version": payload["listVersion"]})
     if isinstance(command, c.GetCompositeSchedule):
         return smart_charging.composite_reply(command, payload)
+    if isinstance(command, c.GetDiagnostics):  # no status word: a file name, or none when there is nothing
+        name = payload.get("fileName")
+        return c.CommandReply(status="Accepted" if name else "NoFile", data={"fileName": name} if name else {})
     return plain_reply(command, payload)

@@ -76,13 +76,17 @@ async def firmware_status(s: StationSession, p: Payload) -> Payload:
 
 @on("DiagnosticsStatusNotification")
 async def diagnostics_status(s: StationSession, p: Payload) -> Payload:
-    return await shared.record(s, "diagnostics_status", p, p["status"], status=p["status"])
+    answer = await shared.record(s, "diagnostics_status", p, p["status"], status=p["status"])
+    await shared.file_status(s, p, diagnostics=True)
+    return answer
 
 
 @on("LogStatusNotification")
 async def log_status(s: StationSession, p: Payload) -> Payload:
     summary = f"{p['status']} (request {p.get('requestId')})"
-    return await shared.record(s, "log_status", p, summary, status=p["status"])
+    answer = await shared.record(s, "log_status", p, summary, status=p["status"])
+    await shared.file_status(s, p, diagnostics=False)
+    return answer
 
 
 @on("SignedFirmwareStatusNotification")

@@ -156,6 +156,10 @@ def _get_report(cmd: c.GetReport) -> tuple[str, Payload]:
     return "GetReport", payload
 
 
+def _no_diagnostics() -> tuple[str, Payload]:
+    raise CommandNotSupported("OCPP 2.0.1 has no GetDiagnostics: ask for a log with log_type DiagnosticsLog")
+
+
 BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
     **shared_commands.BUILDERS,
     **smart_charging.BUILDERS,
@@ -163,6 +167,7 @@ BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
     c.ReserveNow: _reserve_now,
     c.GetBaseReport: lambda cmd: ("GetBaseReport", {"requestId": cmd.request_id or 0, "reportBase": str(cmd.base)}),
     c.GetReport: _get_report,
+    c.GetDiagnostics: lambda cmd: _no_diagnostics(),
     c.GetSettings: _get_settings,
     c.ChangeSetting: _change_setting,
     c.RemoteStart: _remote_start,

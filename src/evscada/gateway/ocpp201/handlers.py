@@ -133,7 +133,9 @@ async def publish_firmware_status(s: StationSession, p: Payload) -> Payload:
 
 @on("LogStatusNotification")
 async def log_status(s: StationSession, p: Payload) -> Payload:
-    return await _request_status(s, "log_status", p)
+    answer = await _request_status(s, "log_status", p)
+    await shared.file_status(s, p, diagnostics=False)
+    return answer
 
 
 @on("NotifyEvent")

@@ -149,6 +149,42 @@ class Commands16(SmartCharging16, Answering):
             self._then(lambda: station.report([connector]))
         return call_result.CancelReservation(status=accepted(connector is not None))
 
+    @on(Action.get_diagnostics)
+    def on_get_diagnostics(self, location: str, **_: Any) -> Any:
+        station = self.station
+        filename, content = station.files.make("diagnostics")
+
+        async def report(status: str) -> object:
+            return await self.request(  # type: ignore[attr-defined]  # Words, mixed in beside
+                "DiagnosticsStatusNotification", {"status": status}
+            )
+
+        def upload() -> None:
+            station.spawn(
+                station.files.deliver(location, filename, content, report, "UploadFailed"), "diagnostics-upload"
+            )
+
+        self._then(upload)
+        return call_result.GetDiagnostics(file_name=filename)
+
+    @on(Action.get_log)
+    def on_get_log(self, log_type: str, request_id: int, log: dict[str, Any], **_: Any) -> Any:
+        station = self.station
+        filename, content = station.files.make(log_type)
+
+        async def report(status: str) -> object:
+            return await self.request(  # type: ignore[attr-defined]  # Words, mixed in beside
+                "LogStatusNotification", {"status": status, "requestId": request_id}
+            )
+
+        def upload() -> None:
+            station.spawn(
+                station.files.deliver(log["remote_location"], filename, content, report, "UploadFailure"), "log-upload"
+            )
+
+        self._then(upload)
+        return call_result.GetLog(status="Accepted", filename=filename)
+
     # Effects run once the answer is sent.
 
     @after(Action.remote_start_transaction)
@@ -181,4 +217,12 @@ class Commands16(SmartCharging16, Answering):
 
     @after(Action.cancel_reservation)
     def after_cancel_reservation(self, **_: Any) -> None:
+        self._answered()
+
+    @after(Action.get_diagnostics)
+    def after_get_diagnostics(self, **_: Any) -> None:
+        self._answered()
+
+    @after(Action.get_log)
+    def after_get_log(self, **_: Any) -> None:
         self._answered()

@@ -275,3 +275,25 @@ class Commands201(SmartCharging201, Answering):
     @after(Action.get_report)
     def after_get_report(self, **_: Any) -> None:
         self._answered()
+
+    @on(Action.get_log)
+    def on_get_log(self, log_type: str, request_id: int, log: dict[str, Any], **_: Any) -> Any:
+        station = self.station
+        filename, content = station.files.make(log_type)
+
+        async def report(status: str) -> object:
+            return await self.request(  # type: ignore[attr-defined]  # Words, mixed in beside
+                "LogStatusNotification", {"status": status, "requestId": request_id}
+            )
+
+        def upload() -> None:
+            station.spawn(
+                station.files.deliver(log["remote_location"], filename, content, report, "UploadFailure"), "log-upload"
+            )
+
+        self._then(upload)
+        return call_result.GetLog(status="Accepted", filename=filename)
+
+    @after(Action.get_log)
+    def after_get_log(self, **_: Any) -> None:
+        self._answered()

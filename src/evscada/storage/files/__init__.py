@@ -1,0 +1,1 @@
+"""Station files: the SQL records (repositories.py) and the local-folder byte store (local.py)."""
