@@ -9,7 +9,7 @@ import pytest
 from ocpp.v16 import call
 from openpyxl import load_workbook
 
-from evscada.console.manage import expected_end
+from evscada.console.dispatch import expected_end
 from evscada.console.trends import chart_groups
 from evscada.console.views import station_state
 from evscada.core.access.users import Role

@@ -16,6 +16,7 @@ from evscada.bus.local import LocalBus
 from evscada.core.access.users import Role, User, csrf_token
 from evscada.core.energy.site_manager import SiteLoadManager
 from evscada.core.notifications.deliveries import Delivery, DeliveryFilter
+from evscada.core.notifications.on_call import OnCallNow
 from evscada.core.services import Core
 
 _bearer = HTTPBearer(auto_error=False, description="an API key made with `evscada user key NAME`")
@@ -25,6 +26,8 @@ class Notifications(Protocol):
     """What the notification routes need of the notifier (integrations.notifications)."""
 
     async def deliveries(self, *, where: DeliveryFilter) -> list[Delivery]: ...
+
+    def on_call(self) -> OnCallNow: ...
 
     async def send_test(
         self, *, recipient: str, channel: Literal["email", "webhook", "sms"] | None

@@ -7,10 +7,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from evscada.console import (
+    access_pages,
     alarms,
     auth,
     banner,
-    manage,
+    dispatch,
     sites,
     station_ops,
     station_tokens,
@@ -25,7 +26,8 @@ def mount_console(api: FastAPI, context: ConsoleContext) -> None:
     """The pages build on the API's log-in and core dependencies, so they go onto the app create_api made."""
     api.state.console = context  # read by web.console_of only
     api.mount("/static/console", StaticFiles(directory=HERE / "static"), name="console-static")
-    for module in (auth, stations, trends, transactions, manage, alarms, banner, station_ops, station_tokens, sites):
+    pages = (auth, stations, sites, trends, transactions, dispatch, access_pages, alarms, banner)
+    for module in (*pages, station_ops, station_tokens):
         api.include_router(module.router)
 
     @api.exception_handler(PageNotFound)

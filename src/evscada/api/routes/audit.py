@@ -27,7 +27,10 @@ async def audit_log(
     target_id: Annotated[str | None, Query(max_length=255)] = None,
     since: Annotated[Time | None, Query(description="ISO 8601 with offset; from this time on")] = None,
     until: Annotated[Time | None, Query(description="before this time")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="text in the actor, action or target id")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="rows per page, 1 to 1000")] = 100,
     offset: Offset = 0,
 ) -> list[AuditOut]:
     """Newest first."""
@@ -40,5 +43,6 @@ async def audit_log(
         until=until,
         limit=limit,
         offset=offset,
+        text=q,
     )
     return [AuditOut.of(entry) for entry in await core.audit.entries(where=where)]

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
 
 from evscada.api.deps import Admin, Context, Notifications, Operator
-from evscada.api.params import Id, Time
+from evscada.api.params import Id, Offset, Time
 from evscada.core.model import AlarmId
 from evscada.core.notifications.deliveries import Delivery, DeliveryFilter, DeliveryStatus
+from evscada.core.notifications.on_call import OnCallNow
 
 router = APIRouter(tags=["notifications"])
 
@@ -77,7 +78,8 @@ async def delivery_log(
     alarm_id: Id | None = None,
     since: Time | None = None,
     until: Time | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=1000, description="rows per page, 1 to 1000")] = 100,
+    offset: Offset = 0,
 ) -> list[NotificationDeliveryOut]:
     """The delivery log, newest first: each message to each recipient and channel, its attempts and last error."""
     where = DeliveryFilter(
@@ -88,8 +90,47 @@ async def delivery_log(
         since=since,
         until=until,
         limit=limit,
+        offset=offset,
     )
     return [NotificationDeliveryOut.of(d) for d in await notifier.deliveries(where=where)]
+
+
+class EscalationStepOut(BaseModel):
+    after_minutes: float
+    to: list[str]
+
+
+class OnCallOut(BaseModel):
+    at: datetime
+    time_zone: str = Field(description="the on-call schedule's time zone (on_call.time_zone)")
+    person: str | None = Field(description="on duty now; null: nobody (no rotation and no shift now)")
+    next_person: str | None = Field(description="whom on_call:next reaches now")
+    changes_at: datetime | None = Field(description="when the duty passes to someone else (within 14 days)")
+    changes_to: str | None
+    rotation: list[str]
+    escalation_priorities: list[int]
+    escalation: list[EscalationStepOut]
+
+    @classmethod
+    def of(cls, now: OnCallNow) -> OnCallOut:
+        return cls(
+            at=now.at,
+            time_zone=now.time_zone,
+            person=now.person,
+            next_person=now.next_person,
+            changes_at=now.changes_at,
+            changes_to=now.changes_to,
+            rotation=list(now.rotation),
+            escalation_priorities=list(now.escalation_priorities),
+            escalation=[EscalationStepOut(after_minutes=s.after_minutes, to=list(s.to)) for s in now.escalation],
+        )
+
+
+@router.get("/notifications/on-call", response_model=OnCallOut)
+async def on_call(notifier: NotifierDep, _: Operator) -> OnCallOut:
+    """Who is on call now (shifts win over the rotation), who is next, when the duty changes hands, and the
+    escalation levels an unacknowledged alarm goes through."""
+    return OnCallOut.of(notifier.on_call())
 
 
 @router.post("/notifications/test", response_model=list[NotificationDeliveryOut], status_code=status.HTTP_202_ACCEPTED)

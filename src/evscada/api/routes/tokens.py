@@ -51,14 +51,28 @@ class TokenOut(TokenIn):
         )
 
 
+Search = Annotated[
+    str | None,
+    Query(min_length=1, max_length=100, description="only rows containing this text (any case); not a pattern"),
+]
+"""A search box's text, as the token and vehicle lists take it."""
+Limit = Annotated[int, Query(ge=1, le=1000, description="rows per page, 1 to 1000")]
+TOTAL_HEADER = "X-Total-Count"  # how many rows match the search: for "1-50 of 10,000" and the last page
+
+
 @router.get("/tokens", response_model=list[TokenOut])
 async def list_tokens(
     core: CoreDep,
     _: Viewer,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    response: Response,
+    q: Search = None,
+    limit: Limit = 100,
     offset: Offset = 0,
 ) -> list[TokenOut]:
-    return [TokenOut.of(token) for token in await core.authorization.tokens(limit=limit, offset=offset)]
+    """A page of tokens by value; `q` keeps those whose value or vehicle's name contains it. The X-Total-Count
+    header says how many match."""
+    response.headers[TOTAL_HEADER] = str(await core.authorization.count_tokens(search=q))
+    return [TokenOut.of(token) for token in await core.authorization.tokens(limit=limit, offset=offset, search=q)]
 
 
 @router.get("/tokens/{value}", response_model=TokenOut, responses={404: {"description": "unknown token"}})

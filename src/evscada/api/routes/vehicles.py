@@ -8,8 +8,8 @@ from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel
 
 from evscada.api.deps import CoreDep, Operator, Viewer
-from evscada.api.params import Id
-from evscada.api.routes.tokens import TokenOut
+from evscada.api.params import Id, Offset
+from evscada.api.routes.tokens import TOTAL_HEADER, Limit, Search, TokenOut
 from evscada.api.schemas import Priority, TokenLinkIn, VehicleIn, VehicleOut, VehiclePatch
 from evscada.core.errors import UnknownToken
 from evscada.core.model import Vehicle, VehicleId
@@ -25,8 +25,13 @@ def _out(core: Core, vehicle: Vehicle, tokens: list[str] | None = None) -> Vehic
 
 
 @router.get("/vehicles", response_model=list[VehicleOut])
-async def list_vehicles(core: CoreDep, _: Viewer) -> list[VehicleOut]:
-    return [_out(core, vehicle) for vehicle in await core.vehicles.list()]
+async def list_vehicles(
+    core: CoreDep, _: Viewer, response: Response, q: Search = None, limit: Limit = 1000, offset: Offset = 0
+) -> list[VehicleOut]:
+    """A page of vehicles by name; `q` keeps those whose name, plate, fleet number or fleet contains it. The
+    X-Total-Count header says how many match."""
+    response.headers[TOTAL_HEADER] = str(await core.vehicles.count(search=q))
+    return [_out(core, vehicle) for vehicle in await core.vehicles.list(search=q, limit=limit, offset=offset)]
 
 
 @router.get("/vehicles/{vehicle_id}", response_model=VehicleOut, responses=_NOT_FOUND)

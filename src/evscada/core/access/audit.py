@@ -39,6 +39,7 @@ class AuditFilter:
     until: datetime | None = None
     limit: int = 100
     offset: int = 0
+    text: str | None = None  # contained (any case) in the actor, action or target id: a search box's words
 
 
 class AuditRepository(Protocol):

@@ -35,11 +35,20 @@ class VehicleRepository(Protocol):
         """The tokens linked to the vehicle."""
         ...
 
-    async def list(self) -> list[Vehicle]: ...
+    async def count(self, *, search: str | None = None) -> int: ...
+
+    async def by_reference(self, *, reference: str) -> list[Vehicle]:
+        """Vehicles named `reference` (any case), or with it as their fleet number or plate."""
+        ...
 
     async def save(self, *, vehicle: Vehicle) -> None: ...
 
     async def delete(self, *, vehicle_id: VehicleId) -> bool: ...
+
+    async def list(self, *, search: str | None = None, limit: int | None = None, offset: int = 0) -> list[Vehicle]:
+        """By name; `search`: those whose name, plate, fleet number or fleet contains it (any case). Last: after
+        it, `list` in this class body means the method."""
+        ...
 
 
 class VehicleUnit(Protocol):
@@ -179,9 +188,29 @@ class VehicleService:
                 raise UnknownVehicle(f"no vehicle {vehicle_id}")
             return vehicle, await uow.vehicles.token_values(vehicle_id=vehicle_id)
 
-    async def list(self) -> list[Vehicle]:
+    async def count(self, *, search: str | None = None) -> int:
+        """How many vehicles there are (matching `search`): the total a paged list shows."""
         async with self._store.unit() as uow:
-            return await uow.vehicles.list()
+            return await uow.vehicles.count(search=search)
+
+    async def resolve(self, *, reference: str) -> Vehicle:
+        """The one vehicle an operator means by a name, fleet number or plate: typed, not picked from a list of
+        a thousand. A name wins over a fleet number or plate; two vehicles that fit equally are an error."""
+        text = reference.strip()
+        if not text:
+            raise InvalidArgument("give a vehicle's name, fleet number or plate", field="vehicle")
+        async with self._store.unit() as uow:
+            found = await uow.vehicles.by_reference(reference=text)
+        named = [v for v in found if v.name.lower() == text.lower()]
+        candidates = named or found
+        if not candidates:
+            raise UnknownVehicle(f"no vehicle named {text!r} or with that fleet number or plate; check the spelling")
+        if len(candidates) > 1:
+            names = ", ".join(f"{v.name} (fleet no. {v.fleet_number or '-'})" for v in candidates[:5])
+            raise InvalidArgument(
+                f"{text!r} fits {len(candidates)} vehicles: {names}; give the vehicle's full name", field="vehicle"
+            )
+        return candidates[0]
 
     async def update(self, *, vehicle: Vehicle, actor: str = SYSTEM) -> Vehicle:
         """Replace a vehicle's fields with these."""
@@ -274,3 +303,9 @@ class VehicleService:
             return {}
         async with self._store.unit() as uow:
             return await uow.vehicles.names(vehicle_ids=vehicle_ids)
+
+    async def list(self, *, search: str | None = None, limit: int | None = None, offset: int = 0) -> list[Vehicle]:
+        """Every vehicle by name, or a page of those matching `search` (name, plate, fleet number or fleet). Last in
+        the class: after it, `list` in this class body means the method."""
+        async with self._store.unit() as uow:
+            return await uow.vehicles.list(search=search, limit=limit, offset=offset)

@@ -117,9 +117,15 @@ class AuthorizationService:
             )
         return token
 
-    async def tokens(self, *, limit: int = 100, offset: int = 0) -> list[Token]:
+    async def tokens(self, *, limit: int = 100, offset: int = 0, search: str | None = None) -> list[Token]:
+        """A page of tokens by value; `search` keeps those whose value or vehicle name contains it."""
         async with self._store.unit() as uow:
-            return await uow.tokens.list(limit=limit, offset=offset)
+            return await uow.tokens.list(limit=limit, offset=offset, search=search)
+
+    async def count_tokens(self, *, search: str | None = None) -> int:
+        """How many tokens there are (matching `search`): the total a paged list shows."""
+        async with self._store.unit() as uow:
+            return await uow.tokens.count(search=search)
 
     async def token(self, *, value: str) -> Token:
         async with self._store.unit() as uow:

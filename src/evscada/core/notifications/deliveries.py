@@ -51,6 +51,7 @@ class DeliveryFilter:
     since: datetime | None = None
     until: datetime | None = None
     limit: int = 100
+    offset: int = 0  # rows skipped from the newest: the second page starts at `limit`
 
 
 @dataclass(slots=True)

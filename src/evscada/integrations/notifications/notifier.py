@@ -16,6 +16,7 @@ from evscada.core.errors import InvalidArgument, UnknownRecipient
 from evscada.core.events import AlarmChanged, Event
 from evscada.core.model import Alarm, AlarmId, AlarmState, Site, Station
 from evscada.core.notifications.deliveries import Delivery, DeliveryFilter, PendingEscalation
+from evscada.core.notifications.on_call import EscalationStep, OnCallNow
 from evscada.core.ports import Clock
 from evscada.core.store import CoreStore, UnitOfWork
 from evscada.integrations.notifications.channels import EmailChannel, Sender, SmsChannel, WebhookChannel
@@ -198,6 +199,24 @@ class Notifier:
                 await uow.deliveries.add(delivery=row)
         self._wake()
         return rows
+
+    def on_call(self) -> OnCallNow:
+        """Who is on call now, who comes next and when the duty changes hands: for the console and the API."""
+        now = self._clock.now()
+        schedule = self.router.schedule
+        change = schedule.next_change(now)
+        escalation = self.config.escalation
+        return OnCallNow(
+            at=now,
+            time_zone=self.config.on_call.time_zone,
+            person=schedule.on_duty(now),
+            next_person=schedule.next_after(now),
+            changes_at=change[0] if change else None,
+            changes_to=change[1] if change else None,
+            rotation=tuple(self.config.on_call.rotation),
+            escalation_priorities=tuple(escalation.priorities),
+            escalation=tuple(EscalationStep(level.after_minutes, tuple(level.to)) for level in escalation.levels),
+        )
 
     async def deliveries(self, *, where: DeliveryFilter) -> list[Delivery]:
         async with self._store.unit() as uow:

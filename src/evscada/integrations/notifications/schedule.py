@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from evscada.integrations.notifications.config import WEEKDAYS, OnCall, Shift
@@ -33,6 +33,47 @@ class OnCallSchedule:
             return None if following == current else following
         index = self._turn(at.astimezone(self._zone).replace(tzinfo=None))
         return None if index is None else rotation[index]
+
+    def next_change(self, at: datetime, *, horizon_days: int = 14) -> tuple[datetime, str | None] | None:
+        """When the duty passes from whoever has it at `at` to someone else (or to nobody), and to whom; None when
+        it does not within `horizon_days`. Only shift edges and rotation handovers can change it, so only those
+        moments are tried."""
+        local = at.astimezone(self._zone).replace(tzinfo=None)
+        current = self.on_duty(at)
+        for moment in self._edges(local, horizon_days):
+            aware = moment.replace(tzinfo=self._zone)
+            person = self.on_duty(aware)
+            if person != current:
+                return aware, person
+        return None
+
+    def _edges(self, local: datetime, horizon_days: int) -> list[datetime]:
+        """Every local moment after `local` and within the horizon where a shift starts or ends or a turn passes."""
+        end = local + timedelta(days=horizon_days)
+        edges: set[datetime] = set()
+        if self._config.rotation:
+            period = timedelta(days=self._config.handover_days)
+            turn = self._config.rotation_start + ((local - self._config.rotation_start) // period + 1) * period
+            while turn <= end:
+                edges.add(turn)
+                turn += period
+        for shift in self._config.shifts:
+            if shift.start is not None and shift.end is not None:
+                edges.update((shift.start, shift.end))
+                continue
+            for offset in range(-1, horizon_days + 1):
+                day = (local + timedelta(days=offset)).date()
+                if WEEKDAYS[day.weekday()] not in shift.days:
+                    continue
+                begin = datetime.combine(day, shift.from_time)
+                if shift.to_time is None or shift.to_time == shift.from_time:
+                    finish = datetime.combine(day + timedelta(days=1), time(0, 0))
+                elif shift.to_time > shift.from_time:
+                    finish = datetime.combine(day, shift.to_time)
+                else:
+                    finish = datetime.combine(day + timedelta(days=1), shift.to_time)
+                edges.update((begin, finish))
+        return sorted(moment for moment in edges if local < moment <= end)
 
     def _turn(self, local: datetime) -> int | None:
         rotation = self._config.rotation

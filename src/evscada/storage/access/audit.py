@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evscada.core.access.audit import AuditEntry, AuditFilter
@@ -50,6 +50,10 @@ class SqlAudit:
             statement = statement.where(c.target_type == where.target_type)
         if where.target_id is not None:
             statement = statement.where(c.target_id == where.target_id)
+        if where.text:
+            statement = statement.where(
+                or_(*(column.icontains(where.text, autoescape=True) for column in (c.actor, c.action, c.target_id)))
+            )
         if where.since is not None:
             statement = statement.where(c.at >= where.since)
         if where.until is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evscada.core.model import Site, SiteId, Vehicle, VehicleId
@@ -99,6 +99,16 @@ def _vehicle_values(vehicle: Vehicle) -> dict[str, Any]:
     }
 
 
+def _vehicles_matching(statement: Select[Any], search: str | None) -> Select[Any]:
+    """Vehicles whose name, plate, fleet number or fleet contains `search` (any case)."""
+    if not search:
+        return statement
+    c = t.vehicles.c
+    return statement.where(
+        or_(*(column.icontains(search, autoescape=True) for column in (c.name, c.plate, c.fleet_number, c.fleet)))
+    )
+
+
 class SqlVehicles:
     def __init__(self, connection: AsyncConnection) -> None:
         self._c = connection
@@ -123,8 +133,16 @@ class SqlVehicles:
         rows = await self._c.execute(select(c.value).where(c.vehicle_id == vehicle_id).order_by(c.value))
         return [row.value for row in rows]
 
-    async def list(self) -> list[Vehicle]:
-        rows = await self._c.execute(select(t.vehicles).order_by(t.vehicles.c.name))
+    async def count(self, *, search: str | None = None) -> int:
+        statement = _vehicles_matching(select(func.count()).select_from(t.vehicles), search)
+        return int((await self._c.execute(statement)).scalar_one())
+
+    async def by_reference(self, *, reference: str) -> list[Vehicle]:
+        c = t.vehicles.c
+        statement = select(t.vehicles).where(
+            (func.lower(c.name) == reference.lower()) | (c.fleet_number == reference) | (c.plate == reference)
+        )
+        rows = await self._c.execute(statement.order_by(c.name, c.id).limit(20))
         return [_vehicle_from(row) for row in rows.mappings()]
 
     async def save(self, *, vehicle: Vehicle) -> None:
@@ -141,3 +159,9 @@ class SqlVehicles:
         c = t.vehicles.c
         rows = await self._c.execute(select(c.id, c.name).where(c.id.in_(sorted(vehicle_ids))))
         return {VehicleId(row.id): row.name for row in rows}
+
+    async def list(self, *, search: str | None = None, limit: int | None = None, offset: int = 0) -> list[Vehicle]:
+        # Last in the class: after it, `list` in this class body means the method.
+        statement = _vehicles_matching(select(t.vehicles), search).order_by(t.vehicles.c.name, t.vehicles.c.id)
+        rows = await self._c.execute(statement.limit(limit).offset(offset))
+        return [_vehicle_from(row) for row in rows.mappings()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evscada.core.model import AuthorizationStatus, Token
@@ -27,6 +27,14 @@ def token_from(row: Mapping[str, Any]) -> Token:
     )
 
 
+def _matching(statement: Select[Any], search: str | None) -> Select[Any]:
+    """Tokens whose value, or whose vehicle's name, contains `search` (any case): a search box, not a pattern."""
+    if not search:
+        return statement
+    named = select(t.vehicles.c.id).where(t.vehicles.c.name.icontains(search, autoescape=True))
+    return statement.where(t.tokens.c.value.icontains(search, autoescape=True) | t.tokens.c.vehicle_id.in_(named))
+
+
 class SqlTokens:
     def __init__(self, connection: AsyncConnection) -> None:
         self._c = connection
@@ -35,9 +43,13 @@ class SqlTokens:
         row = (await self._c.execute(_GET_TOKEN, {"p_value": value})).mappings().first()
         return None if row is None else token_from(row)
 
-    async def list(self, *, limit: int, offset: int) -> list[Token]:
-        rows = await self._c.execute(select(t.tokens).order_by(t.tokens.c.value).limit(limit).offset(offset))
+    async def list(self, *, limit: int, offset: int, search: str | None = None) -> list[Token]:
+        statement = _matching(select(t.tokens), search).order_by(t.tokens.c.value).limit(limit).offset(offset)
+        rows = await self._c.execute(statement)
         return [token_from(row) for row in rows.mappings()]
+
+    async def count(self, *, search: str | None = None) -> int:
+        return int((await self._c.execute(_matching(select(func.count()).select_from(t.tokens), search))).scalar_one())
 
     async def priorities(self) -> dict[str, int]:
         rows = await self._c.execute(

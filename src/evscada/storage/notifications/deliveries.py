@@ -163,4 +163,4 @@ class SqlDeliveries:
         if where.alarm_id is not None:
             carrying = select(_LINKS.c.delivery_id).where(_LINKS.c.alarm_id == where.alarm_id)
             statement = statement.where(_D.c.id.in_(carrying))
-        return await self._read(statement.order_by(_D.c.id.desc()).limit(where.limit))
+        return await self._read(statement.order_by(_D.c.id.desc()).limit(where.limit).offset(where.offset))
