@@ -12,6 +12,7 @@ from evscada.console import (
     auth,
     banner,
     dispatch,
+    overview,
     sites,
     station_ops,
     station_tokens,
@@ -26,7 +27,7 @@ def mount_console(api: FastAPI, context: ConsoleContext) -> None:
     """The pages build on the API's log-in and core dependencies, so they go onto the app create_api made."""
     api.state.console = context  # read by web.console_of only
     api.mount("/static/console", StaticFiles(directory=HERE / "static"), name="console-static")
-    pages = (auth, stations, sites, trends, transactions, dispatch, access_pages, alarms, banner)
+    pages = (auth, overview, stations, sites, trends, transactions, dispatch, access_pages, alarms, banner)
     for module in (*pages, station_ops, station_tokens):
         api.include_router(module.router)
 

@@ -37,7 +37,7 @@ _SORTS: dict[str, Callable[[StationSummary], Any]] = {
 
 @router.get("/")
 async def home() -> RedirectResponse:
-    return RedirectResponse("/map")
+    return RedirectResponse("/overview")
 
 
 @router.get("/map", response_class=HTMLResponse)

@@ -108,7 +108,7 @@ async def read_form(request: Request, user: User | None = None) -> dict[str, str
 def safe_next(target: str | None) -> str:
     """Only paths on this site: a log-in link must not send anyone elsewhere."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/map"
+        return "/overview"
     return target
 
 
