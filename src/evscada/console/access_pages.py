@@ -3,7 +3,6 @@ the notification log and who is on call. Ten thousand tokens render as one page 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -12,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from evscada.api.deps import SESSION_COOKIE, Context, CoreDep
+from evscada.console.paging import DEFAULT_PAGE_SIZE, PAGE_SIZES, Paging, counted, read_paging, uncounted
 from evscada.console.web import PageUser, need, read_form, render
 from evscada.core.access.audit import AuditFilter
 from evscada.core.access.users import Role, User
@@ -31,86 +31,8 @@ from evscada.core.stations.passwords import check_station_password
 
 router = APIRouter(include_in_schema=False)
 
-PAGE_SIZES = (25, 50, 100, 200)
-DEFAULT_PAGE_SIZE = 50
 MAX_SEARCH = 100  # characters of a search box, as the API takes them
 SUGGESTIONS = 20  # vehicles offered while an operator types a name
-MAX_OFFSET = 2**31
-
-
-@dataclass(frozen=True, slots=True)
-class Paging:
-    """Where a list page stands: its search, its window and (when counted) how many rows match."""
-
-    path: str
-    filters: dict[str, str]  # the search and filters, carried into every link of the page
-    limit: int
-    offset: int
-    total: int | None = None  # None: not counted (logs), `more` says whether a next page exists
-    more: bool = False
-    shown: int = 0
-
-    def url(self, offset: int) -> str:
-        query = {k: v for k, v in self.filters.items() if v}
-        if self.limit != DEFAULT_PAGE_SIZE:
-            query["limit"] = str(self.limit)
-        if offset:
-            query["offset"] = str(offset)
-        return f"{self.path}?{urlencode(query)}" if query else self.path
-
-    @property
-    def here(self) -> str:
-        return self.url(self.offset)
-
-    @property
-    def previous(self) -> str | None:
-        return self.url(max(0, self.offset - self.limit)) if self.offset > 0 else None
-
-    @property
-    def next(self) -> str | None:
-        has_more = self.offset + self.limit < self.total if self.total is not None else self.more
-        return self.url(self.offset + self.limit) if has_more else None
-
-    @property
-    def last(self) -> str | None:
-        if self.total is None or self.total <= self.limit:
-            return None
-        return self.url((self.total - 1) // self.limit * self.limit)
-
-    @property
-    def first_row(self) -> int:
-        return self.offset + 1 if self.shown else 0
-
-    @property
-    def last_row(self) -> int:
-        return self.offset + self.shown
-
-
-def _paging(request: Request, path: str, *filter_names: str) -> tuple[Paging, list[str]]:
-    """The page's window and filters from its query string, with a note for each value that had to be replaced:
-    a hand-edited link shows the first page and says why, rather than an error page."""
-    query = request.query_params
-    problems: list[str] = []
-    filters = {name: query.get(name, "").strip()[:MAX_SEARCH] for name in filter_names}
-    limit = DEFAULT_PAGE_SIZE
-    if query.get("limit"):
-        try:
-            limit = int(query["limit"])
-        except ValueError:
-            limit = 0
-        if limit not in PAGE_SIZES:
-            problems.append(f"rows per page is one of {', '.join(map(str, PAGE_SIZES))}; showing {DEFAULT_PAGE_SIZE}")
-            limit = DEFAULT_PAGE_SIZE
-    offset = 0
-    if query.get("offset"):
-        try:
-            offset = int(query["offset"])
-        except ValueError:
-            offset = -1
-        if not 0 <= offset <= MAX_OFFSET:
-            problems.append("offset is a row number from 0; showing the first page")
-            offset = 0
-    return Paging(path=path, filters=filters, limit=limit, offset=offset), problems
 
 
 def _show(
@@ -150,12 +72,12 @@ async def access_page(request: Request, core: CoreDep, user: PageUser) -> HTMLRe
 
 @router.get("/access/tokens", response_class=HTMLResponse)
 async def tokens_page(request: Request, core: CoreDep, user: PageUser) -> HTMLResponse:
-    paging, problems = _paging(request, "/access/tokens", "q")
+    paging, problems = read_paging(request, "/access/tokens", "q")
     search = paging.filters["q"] or None
     total = await core.authorization.count_tokens(search=search)
     tokens = await core.authorization.tokens(limit=paging.limit, offset=paging.offset, search=search)
     linked = {VehicleId(t.vehicle_id) for t in tokens if t.vehicle_id is not None}
-    paging = _counted(paging, total, len(tokens))
+    paging = counted(paging, total, len(tokens))
     return _show(
         request,
         "access_tokens.html",
@@ -171,11 +93,11 @@ async def tokens_page(request: Request, core: CoreDep, user: PageUser) -> HTMLRe
 
 @router.get("/access/vehicles", response_class=HTMLResponse)
 async def vehicles_page(request: Request, core: CoreDep, user: PageUser) -> HTMLResponse:
-    paging, problems = _paging(request, "/access/vehicles", "q")
+    paging, problems = read_paging(request, "/access/vehicles", "q")
     search = paging.filters["q"] or None
     total = await core.vehicles.count(search=search)
     vehicles = await core.vehicles.list(search=search, limit=paging.limit, offset=paging.offset)
-    paging = _counted(paging, total, len(vehicles))
+    paging = counted(paging, total, len(vehicles))
     return _show(
         request, "access_vehicles.html", user, paging, problems, tab="vehicles", vehicles=vehicles, back=paging.here
     )
@@ -185,11 +107,11 @@ async def vehicles_page(request: Request, core: CoreDep, user: PageUser) -> HTML
 async def users_page(request: Request, core: CoreDep, user: PageUser) -> HTMLResponse:
     """People log in, so there are dozens, not thousands: searched and paged in memory."""
     need(user, Role.ADMIN)
-    paging, problems = _paging(request, "/access/users", "q")
+    paging, problems = read_paging(request, "/access/users", "q")
     search = paging.filters["q"].lower()
     matching = [u for u in await core.access.users() if search in u.username.lower() or search == str(u.role)]
     shown = matching[paging.offset : paging.offset + paging.limit]
-    paging = _counted(paging, len(matching), len(shown))
+    paging = counted(paging, len(matching), len(shown))
     return _show(request, "access_users.html", user, paging, problems, tab="users", users=shown, back=paging.here)
 
 
@@ -263,7 +185,7 @@ def _keys_back(username: str, message: str, failed: bool = False) -> Any:
 async def audit_page(request: Request, core: CoreDep, user: PageUser) -> HTMLResponse:
     """Newest first; the same rule as the API's /audit: admins only."""
     need(user, Role.ADMIN)
-    paging, problems = _paging(request, "/access/audit", "actor", "action", "q")
+    paging, problems = read_paging(request, "/access/audit", "actor", "action", "q")
     f = paging.filters
     where = AuditFilter(
         actor=f["actor"] or None,
@@ -273,7 +195,7 @@ async def audit_page(request: Request, core: CoreDep, user: PageUser) -> HTMLRes
         offset=paging.offset,
     )
     entries = await core.audit.entries(where=where)
-    paging = _uncounted(paging, len(entries))
+    paging = uncounted(paging, len(entries))
     return _show(request, "access_audit.html", user, paging, problems, tab="audit", entries=entries[: paging.limit])
 
 
@@ -282,7 +204,7 @@ async def notifications_page(request: Request, context: Context, user: PageUser)
     """Who was told of which alarm over which channel and how it went; and who is on call now. Operators, as the
     API's /notifications."""
     need(user, Role.OPERATOR)
-    paging, problems = _paging(request, "/access/notifications", "recipient", "channel", "status")
+    paging, problems = read_paging(request, "/access/notifications", "recipient", "channel", "status")
     f = paging.filters
     status = None
     if f["status"]:
@@ -301,7 +223,7 @@ async def notifications_page(request: Request, context: Context, user: PageUser)
         offset=paging.offset,
     )
     deliveries = await context.notifier.deliveries(where=where)
-    paging = _uncounted(paging, len(deliveries))
+    paging = uncounted(paging, len(deliveries))
     return _show(
         request,
         "access_notifications.html",
@@ -315,14 +237,6 @@ async def notifications_page(request: Request, context: Context, user: PageUser)
     )
 
 
-def _counted(paging: Paging, total: int, shown: int) -> Paging:
-    return Paging(paging.path, paging.filters, paging.limit, paging.offset, total=total, shown=shown)
-
-
-def _uncounted(paging: Paging, fetched: int) -> Paging:
-    """A log page fetched one row more than it shows: that row only says a next page exists."""
-    shown = min(fetched, paging.limit)
-    return Paging(paging.path, paging.filters, paging.limit, paging.offset, more=fetched > paging.limit, shown=shown)
 
 
 @router.get("/data/vehicles")

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 
 from evscada.api.deps import CoreDep
+from evscada.console.paging import PAGE_SIZES, counted, read_paging
 from evscada.console.station_ops import alarm_context, operations_context
 from evscada.console.station_tokens import tokens_context
 from evscada.console.views import STATES, StationSummary, as_json, counts, summaries
@@ -81,16 +82,22 @@ def _listed(items: list[StationSummary], q: str, state: str, site: str, sort: st
 
 
 @router.get("/stations", response_class=HTMLResponse)
-async def stations_page(
-    *, request: Request, core: CoreDep, user: PageUser, q: str = "", state: str = "", site: str = "", sort: str = "id"
-) -> HTMLResponse:
+async def stations_page(*, request: Request, core: CoreDep, user: PageUser) -> HTMLResponse:
+    """One page of the filtered, sorted list: a browser given 5,000 rows at once takes seconds to lay them out."""
+    paging, problems = read_paging(request, "/stations", "q", "state", "site", "sort")
+    q, state, site = paging.filters["q"], paging.filters["state"], paging.filters["site"]
+    sort = paging.filters["sort"] or "id"
     items = _listed(await summaries(core), q, state, site, sort)
+    paging = counted(paging, len(items), len(items[paging.offset : paging.offset + paging.limit]))
     template = "stations_rows.html" if request.query_params.get("fragment") else "stations.html"
     return render(
         request,
         template,
         user,
-        stations=items,
+        stations=items[paging.offset : paging.offset + paging.limit],
+        paging=paging,
+        page_sizes=PAGE_SIZES,
+        problems=problems,
         q=q,
         state=state,
         site=site,
