@@ -24,6 +24,13 @@ from evscada.storage import tables as t
 _req = t.file_requests.c
 _file = t.station_files.c
 # Still waiting for its file: a late status notification names one of these.
+# A file's command is its request's: a quick station uploads before its answer to the request is recorded, so the
+# command is read from the request when the file row has none.
+_COMMAND = select(_req.command_id).where(_req.id == _file.request_id).scalar_subquery()
+_FILES = select(
+    *(column for column in t.station_files.c if column.name != "command_id"),
+    func.coalesce(_file.command_id, _COMMAND).label("command_id"),
+)
 _OPEN = (RequestStatus.REQUESTED, RequestStatus.ACCEPTED, RequestStatus.UPLOADING, RequestStatus.UPLOADED)
 
 
@@ -157,7 +164,7 @@ class SqlFiles:
         return file_id
 
     async def file(self, *, file_id: int) -> StationFile | None:
-        row = (await self._c.execute(select(t.station_files).where(_file.id == file_id))).first()
+        row = (await self._c.execute(_FILES.where(_file.id == file_id))).first()
         return _station_file(row) if row is not None else None
 
     async def files(self, *, station_id: StationId | None, kind: FileKind | None, limit: int, offset: int) -> FilePage:
@@ -167,7 +174,7 @@ class SqlFiles:
         if kind is not None:
             where.append(_file.kind == str(kind))
         rows = await self._c.execute(
-            select(t.station_files)
+            _FILES
             .where(*where)
             .order_by(_file.received_at.desc(), _file.id.desc())
             .limit(limit)
@@ -186,12 +193,12 @@ class SqlFiles:
 
     async def received_before(self, *, cutoff: datetime, limit: int) -> list[StationFile]:
         rows = await self._c.execute(
-            select(t.station_files).where(_file.received_at < cutoff).order_by(_file.received_at, _file.id).limit(limit)
+            _FILES.where(_file.received_at < cutoff).order_by(_file.received_at, _file.id).limit(limit)
         )
         return [_station_file(row) for row in rows]
 
     async def oldest_files(self, *, limit: int) -> list[StationFile]:
-        rows = await self._c.execute(select(t.station_files).order_by(_file.received_at, _file.id).limit(limit))
+        rows = await self._c.execute(_FILES.order_by(_file.received_at, _file.id).limit(limit))
         return [_station_file(row) for row in rows]
 
     async def total_size(self) -> int:
