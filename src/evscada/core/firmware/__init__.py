@@ -1,0 +1,1 @@
+"""Firmware images, updates and campaigns."""

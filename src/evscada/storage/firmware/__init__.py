@@ -1,0 +1,1 @@
+"""SQL for firmware (core/firmware)."""
