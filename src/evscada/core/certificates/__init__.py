@@ -1,0 +1,1 @@
+"""Station certificates: the built-in certificate authority, signing requests, tracking and renewal."""

@@ -1,0 +1,1 @@
+"""Station certificates and signing requests in SQL (core/certificates)."""
