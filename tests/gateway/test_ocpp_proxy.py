@@ -1,0 +1,369 @@
+"""The OCPP proxy against a second evscada as the upstream CSMS: a station connected to the first instance shows up
+in the second one's database, upstream's allowed commands reach it, disallowed ones are refused, an upstream
+outage is bridged by the durable buffer, and in upstream_answers mode the station gets upstream's answer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import insert
+from websockets.asyncio.client import ClientConnection
+
+from evscada.core.access.users import Role
+from evscada.core.control import commands as c
+from evscada.core.model import StationId
+from evscada.simulator.fleet import Fleet
+from evscada.simulator.links.dial import dial_ocpp
+from evscada.simulator.station import StationSpec, cancel_quietly
+from evscada.storage import tables
+from tests.api.conftest import key_for
+from tests.conftest import start_csms, test_settings
+from tests.simulator.helpers import QUIET, SID, ready, remote_start, running_transaction
+from tests.support import BOOT, Csms, eventually, exchange, open_socket
+
+STATION = "CP-PX"
+T0 = "2026-12-06T10:00:00Z"
+
+
+@contextlib.asynccontextmanager
+async def running(url: str, **overrides: Any) -> AsyncIterator[Csms]:
+    async with contextlib.asynccontextmanager(start_csms)(test_settings(url, **overrides)) as csms:
+        yield csms
+
+
+@contextlib.asynccontextmanager
+async def api_of(csms: Csms, role: Role = Role.OPERATOR) -> AsyncIterator[httpx.AsyncClient]:
+    assert csms.app.http is not None
+    headers = await key_for(csms, role)
+    base = f"http://127.0.0.1:{csms.app.http.port}/api/v1"
+    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=15) as client:
+        yield client
+
+
+def ocpp_base(csms: Csms) -> str:
+    return f"ws://127.0.0.1:{csms.app.gateway.ports['ws']}/ocpp"
+
+
+async def proxy(local: Csms, upstream: Csms, station: str = STATION, **config: Any) -> dict[str, Any]:
+    async with api_of(local) as api:
+        response = await api.put(f"/stations/{station}/upstream", json={"url": ocpp_base(upstream), **config})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def call(ws: ClientConnection, unique_id: str, action: str, payload: Any) -> list[Any]:
+    return await exchange(ws, [2, unique_id, action, payload], timeout=15)
+
+
+def status(connector: int, value: str, at: str) -> dict[str, Any]:
+    return {"connectorId": connector, "errorCode": "NoError", "status": value, "timestamp": at}
+
+
+async def upstream_connected(local: Csms, station_id: str = STATION) -> bool:
+    async def check() -> bool:
+        return local.app.gateway.upstream_counts["connects"] > 0
+
+    return bool(await eventually(check, timeout=10))
+
+
+async def test_a_16_station_reaches_the_upstream_csms_and_only_allowed_commands_reach_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with (
+        running(f"sqlite+aiosqlite:///{tmp_path / 'upstream.db'}") as upstream,
+        running(database_url) as local,
+    ):
+        for instance in (local, upstream):
+            await instance.add_station(STATION)
+            await instance.add_token("TAG-1")
+        await proxy(local, upstream, allowed_actions=["RemoteStartTransaction"], password="secret-at-upstream")
+        await local.app.core.frame_log.switch(station_id=StationId(STATION), on=True, actor="test")
+        async with open_socket(f"{ocpp_base(local)}/{STATION}", "ocpp1.6") as ws:
+            boot = await call(ws, "b1", "BootNotification", BOOT["ocpp1.6"])
+            assert boot[2]["status"] == "Accepted"
+            assert await upstream_connected(local)
+            await call(ws, "s1", "StatusNotification", status(1, "Preparing", T0))
+            start = await call(
+                ws, "t1", "StartTransaction", {"connectorId": 1, "idTag": "TAG-1", "meterStart": 100, "timestamp": T0}
+            )
+            ours = start[2]["transactionId"]
+            stop = {"transactionId": ours, "idTag": "TAG-1", "meterStop": 2100, "timestamp": "2026-12-06T11:00:00Z"}
+            assert (await call(ws, "t2", "StopTransaction", stop))[0] == 3
+
+            async def upstream_has_the_session() -> list[dict[str, Any]]:
+                return [r for r in await upstream.rows("transactions", station_id=STATION) if r["meter_stop"]]
+
+            (session,) = await eventually(upstream_has_the_session, timeout=10)
+            assert (session["meter_start"], session["meter_stop"], session["id_token"]) == (100, 2100, "TAG-1")
+            assert (await upstream.station(STATION))["vendor"] == "V"
+            assert upstream.app.gateway.message_counts["1.6", "BootNotification"] == 1  # not again at the greeting
+            statuses = await upstream.rows("status_history", station_id=STATION)
+            assert [r["status"] for r in statuses] == ["Preparing"]
+
+            async with api_of(upstream) as upstream_api:
+                remote_start = asyncio.ensure_future(
+                    upstream_api.post(f"/stations/{STATION}/commands/remote_start", json={"id_token": "TAG-1"})
+                )
+                started = json.loads(await asyncio.wait_for(ws.recv(), 15))
+                assert started[2] == "RemoteStartTransaction" and started[3]["idTag"] == "TAG-1"
+                await ws.send(json.dumps([3, started[1], {"status": "Accepted"}]))
+                answered = await remote_start
+                assert answered.status_code == 200, answered.text
+                assert answered.json()["status"] == "Accepted"
+                reset = await upstream_api.post(f"/stations/{STATION}/commands/reset", json={"kind": "hard"})
+            assert reset.status_code == 502, reset.text
+            assert "not allowed" in json.dumps(reset.json())
+            assert local.app.gateway.upstream_counts["refused"] == 1
+            async with api_of(local, Role.VIEWER) as viewer:
+                metrics = (await viewer.get(viewer.base_url.copy_with(path="/metrics"))).text
+                shown = (await viewer.get(f"/stations/{STATION}/upstream")).json()
+            assert shown["password_set"] is True and "secret-at-upstream" not in json.dumps(shown)
+            assert 'evscada_ocpp_proxy_messages_total{kind="refused"} 1.0' in metrics
+            session_here = local.app.gateway.registry.get(StationId(STATION))
+            assert session_here is not None
+            frames = session_here.frames
+            directions = {way for _, way, _ in frames}
+            assert {"in", "out", "upstream-in", "upstream-out"} <= directions
+            assert any('"Reset"' in text for _, way, text in frames if way == "upstream-in")
+            # with message logging on, both sides' frames are kept in the database with their direction
+            await local.app.core.frame_log.record(lambda _: frames)
+            stored = {f.direction for f in await local.app.core.frame_log.recent(station_id=StationId(STATION))}
+            assert stored == {"in", "out", "upstream-in", "upstream-out"}
+
+
+async def test_an_upstream_outage_is_bridged_in_order_without_duplicates(database_url: str, tmp_path: Path) -> None:
+    upstream_url = f"sqlite+aiosqlite:///{tmp_path / 'upstream.db'}"
+    async with running(database_url, upstream_reconnect_max=0.5) as local, contextlib.AsyncExitStack() as first:
+        await local.add_station(STATION)
+        await local.add_token("TAG-1")
+        upstream = await first.enter_async_context(running(upstream_url))
+        await upstream.add_station(STATION)
+        await upstream.add_token("TAG-1")
+        port = upstream.app.gateway.ports["ws"]
+        await proxy(local, upstream)
+        async with open_socket(f"{ocpp_base(local)}/{STATION}", "ocpp1.6") as ws:
+            await call(ws, "b1", "BootNotification", BOOT["ocpp1.6"])
+            assert await upstream_connected(local)
+            start = {"connectorId": 1, "idTag": "TAG-1", "meterStart": 0, "timestamp": T0}
+            ours = (await call(ws, "t1", "StartTransaction", start))[2]["transactionId"]
+
+            async def upstream_started() -> list[dict[str, Any]]:
+                return await upstream.rows("transactions", station_id=STATION)
+
+            assert await eventually(upstream_started, timeout=10)
+            await first.aclose()  # upstream stops: the station goes on, evscada answers it and holds what matters
+            order = ["Charging", "SuspendedEV", "Charging", "Finishing"]
+            for index, value in enumerate(order):
+                at = f"2026-12-06T10:0{index + 1}:00Z"
+                answer = await call(ws, f"s{index}", "StatusNotification", status(1, value, at))
+                assert answer == [3, f"s{index}", {}]
+            stop = {"transactionId": ours, "meterStop": 5000, "timestamp": "2026-12-06T10:30:00Z"}
+            assert (await call(ws, "t2", "StopTransaction", stop))[0] == 3
+            assert (await call(ws, "h1", "Heartbeat", {}))[0] == 3  # not held: nothing to catch up on
+
+            expected = [*["StatusNotification"] * len(order), "StopTransaction"]
+
+            async def held() -> list[str]:
+                return [r["action"] for r in await local.rows("upstream_buffer", station_id=STATION)]
+
+            async def all_held() -> bool:
+                return await held() == expected
+
+            await eventually(all_held)
+            assert await held() == expected
+            async with running(upstream_url, ocpp_port=port) as upstream:
+
+                async def replayed() -> bool:
+                    return await local.app.core.upstream.held_count(station_id=StationId(STATION)) == 0
+
+                assert await eventually(replayed, timeout=15)
+                statuses = await upstream.rows("status_history", station_id=STATION)
+                assert [r["status"] for r in sorted(statuses, key=lambda r: r["id"])] == order
+                (session,) = await upstream.rows("transactions", station_id=STATION)
+                assert session["meter_stop"] == 5000 and session["ended_at"] is not None
+                assert local.app.gateway.upstream_counts["replayed"] == len(order) + 1
+
+
+async def test_in_upstream_answers_mode_the_station_gets_upstream_s_answer_and_evscada_s_when_it_is_away(
+    tmp_path: Path,
+) -> None:
+    async with (
+        running(f"sqlite+aiosqlite:///{tmp_path / 'local.db'}", upstream_reconnect_max=0.5) as local,
+        contextlib.AsyncExitStack() as first,
+    ):
+        upstream = await first.enter_async_context(running(f"sqlite+aiosqlite:///{tmp_path / 'upstream.db'}"))
+        await local.add_station(STATION)
+        await upstream.add_station(STATION)
+        await local.add_token("TAG-OURS")  # evscada would accept it; upstream does not know it
+        await upstream.add_token("TAG-THEIRS")
+        await upstream.add_token("TAG-OURS", status="Blocked")
+        await proxy(local, upstream, mode="upstream_answers")
+        async with open_socket(f"{ocpp_base(local)}/{STATION}", "ocpp1.6") as ws:
+            await call(ws, "b1", "BootNotification", BOOT["ocpp1.6"])
+            assert await upstream_connected(local)
+            refused = await call(ws, "a1", "Authorize", {"idTag": "TAG-OURS"})
+            assert refused == [3, "a1", {"idTagInfo": {"status": "Blocked"}}]
+            accepted = await call(ws, "a2", "Authorize", {"idTag": "TAG-THEIRS"})
+            assert accepted[2]["idTagInfo"]["status"] == "Accepted"  # evscada alone would say Invalid
+            await first.aclose()
+            alone = await call(ws, "a3", "Authorize", {"idTag": "TAG-OURS"})
+            assert alone[2]["idTagInfo"]["status"] == "Accepted"  # upstream away: evscada answers
+
+
+async def test_a_2_0_1_station_is_proxied_under_its_upstream_id(tmp_path: Path) -> None:
+    async with (
+        running(f"sqlite+aiosqlite:///{tmp_path / 'upstream.db'}") as upstream,
+        running(f"sqlite+aiosqlite:///{tmp_path / 'local.db'}") as local,
+    ):
+        await local.add_station(STATION)
+        await upstream.add_station("THEIR-NAME")
+        await proxy(local, upstream, station_id="THEIR-NAME")
+        async with open_socket(f"{ocpp_base(local)}/{STATION}", "ocpp2.0.1") as ws:
+            await call(ws, "b1", "BootNotification", BOOT["ocpp2.0.1"])
+            assert await upstream_connected(local)
+            started = {
+                "eventType": "Started",
+                "timestamp": T0,
+                "triggerReason": "CablePluggedIn",
+                "seqNo": 0,
+                "transactionInfo": {"transactionId": "TX-201"},
+                "evse": {"id": 1, "connectorId": 1},
+            }
+            assert (await call(ws, "e1", "TransactionEvent", started))[0] == 3
+
+            async def upstream_has_it() -> list[dict[str, Any]]:
+                return await upstream.rows("transactions", station_id="THEIR-NAME")
+
+            (session,) = await eventually(upstream_has_it, timeout=10)
+            assert session["station_transaction_id"] == "TX-201"
+            assert (await upstream.station("THEIR-NAME"))["ocpp_version"] == "2.0.1"
+
+
+async def test_the_api_refuses_an_upstream_that_could_never_connect_and_never_shows_the_password(
+    tmp_path: Path,
+) -> None:
+    async with running(f"sqlite+aiosqlite:///{tmp_path / 'local.db'}") as local, api_of(local) as api:
+        await local.add_station(STATION)
+        path = f"/stations/{STATION}/upstream"
+        assert (await api.get(path)).status_code == 404
+        not_ws = await api.put(path, json={"url": "http://example.org/ocpp"})
+        assert not_ws.status_code == 422 and "ws://" in not_ws.json()["detail"]
+        tls_needed = await api.put(path, json={"url": "ws://example.org/ocpp", "security_profile": 2, "password": "p"})
+        assert tls_needed.status_code == 422 and "wss://" in tls_needed.json()["detail"]
+        no_password = await api.put(path, json={"url": "ws://example.org/ocpp", "security_profile": 1})
+        assert no_password.status_code == 422 and "password" in no_password.json()["detail"]
+        bad_action = await api.put(path, json={"url": "ws://example.org/ocpp", "allowed_actions": ["Reset; drop"]})
+        assert bad_action.status_code == 422
+        assert (await api.put("/stations/NOPE/upstream", json={"url": "ws://example.org/ocpp"})).status_code == 404
+        stored = await api.put(
+            path, json={"url": "ws://example.org/ocpp", "security_profile": 1, "password": "hidden-word"}
+        )
+        assert stored.status_code == 200 and stored.json()["password_set"] is True
+        assert "hidden-word" not in (await api.get(path)).text
+        assert (await api.put("/sites/999/upstream", json={"url": "ws://example.org/ocpp"})).status_code == 404
+        assert (await api.delete(path)).status_code == 204
+        assert (await api.get(path)).status_code == 404
+
+
+async def test_a_site_s_upstream_serves_its_stations_without_one_of_their_own(tmp_path: Path) -> None:
+    async with (
+        running(f"sqlite+aiosqlite:///{tmp_path / 'upstream.db'}") as upstream,
+        running(f"sqlite+aiosqlite:///{tmp_path / 'local.db'}") as local,
+    ):
+        await local.add_station(STATION)
+        await upstream.add_station(STATION)
+        site = await local.app.core.sites.create(name="Depot")
+        async with api_of(local, Role.ADMIN) as api:
+            assert (await api.patch(f"/stations/{STATION}", json={"site_id": site.id})).status_code == 200
+            put = await api.put(f"/sites/{site.id}/upstream", json={"url": ocpp_base(upstream)})
+            assert put.status_code == 200 and put.json()["scope"] == "site"
+            assert (await api.get(f"/sites/{site.id}/upstream")).json()["url"] == ocpp_base(upstream)
+        async with open_socket(f"{ocpp_base(local)}/{STATION}", "ocpp1.6") as ws:
+            await call(ws, "b1", "BootNotification", BOOT["ocpp1.6"])
+
+            async def upstream_booted() -> bool:
+                return (await upstream.station(STATION))["vendor"] == "V"
+
+            assert await eventually(upstream_booted, timeout=10)
+
+
+async def test_the_buffer_is_bounded_per_station_and_counts_what_it_drops(tmp_path: Path) -> None:
+    async with running(f"sqlite+aiosqlite:///{tmp_path / 'local.db'}", upstream_buffer_limit=2) as local:
+        upstream = local.app.core.upstream
+        held = [
+            await upstream.hold(station_id=StationId(station), action="MeterValues", frame=f"[{n}]", answer="{}")
+            for station, n in (("A", 1), ("A", 2), ("A", 3), ("B", 4))
+        ]
+        assert held == [True, True, False, True]  # the third of A is dropped; B has its own bound
+        assert upstream.dropped == {"A": 1}
+        assert [m.frame for m in await upstream.held(station_id=StationId("A"))] == ["[1]", "[2]"]
+
+
+@pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+async def test_a_simulated_station_is_started_and_stopped_from_the_upstream_csms(version: str, tmp_path: Path) -> None:
+    start, stop = (
+        ("RemoteStartTransaction", "RemoteStopTransaction")
+        if version == "1.6"
+        else ("RequestStartTransaction", "RequestStopTransaction")
+    )
+    async with (
+        running(f"sqlite+aiosqlite:///{tmp_path / 'upstream.db'}") as upstream,
+        running(f"sqlite+aiosqlite:///{tmp_path / 'local.db'}") as local,
+    ):
+        for instance in (local, upstream):
+            await instance.add_station(SID)
+            await instance.add_token("CARD-1")
+        await proxy(local, upstream, station=SID, allowed_actions=[start, stop])
+        async with upstream.app.database.transaction() as connection:  # upstream's 1.6 ids now differ from ours
+            at = datetime.now(UTC)
+            row = {"station_id": "OTHER", "state": "ended", "created_at": at, "updated_at": at}
+            await connection.execute(insert(tables.transactions).values(**row))
+        spec = StationSpec(station_id=SID, version=version, connectors=2, serial="SN-PX")
+        fleet = Fleet(ocpp_base(local), [spec], QUIET, dial=dial_ocpp)
+        simulated = asyncio.create_task(fleet.run())
+        try:
+            assert await eventually(lambda: ready(local, SID), timeout=10)
+            assert await upstream_connected(local, SID)
+
+            async def upstream_sees_it_ready() -> bool:
+                connectors = await upstream.rows("connectors", station_id=SID)
+                return len(connectors) == 2 and all(row["status"] == "Available" for row in connectors)
+
+            assert await eventually(upstream_sees_it_ready, timeout=10)
+            # upstream's command goes through evscada to the station; the session shows up on both sides
+            started = await upstream.app.core.commands.send(
+                station_id=StationId(SID), command=remote_start(), actor="partner"
+            )
+            assert (started.outcome, started.status) == ("answered", "Accepted")
+            theirs = await running_transaction(upstream, SID)
+            ours = await running_transaction(local, SID)
+            assert theirs["id_token"] == ours["id_token"] == "CARD-1"
+            if version == "1.6":
+                assert theirs["station_transaction_id"] != ours["station_transaction_id"]
+            stopped = await upstream.app.core.commands.send(
+                station_id=StationId(SID),
+                command=c.RemoteStop(station_transaction_id=theirs["station_transaction_id"]),
+                actor="partner",
+            )
+            assert (stopped.outcome, stopped.status) == ("answered", "Accepted")
+
+            async def ended_on_both() -> bool:
+                ended = [await i.rows("transactions", station_id=SID, state="ended") for i in (local, upstream)]
+                return all(len(rows) == 1 for rows in ended)
+
+            assert await eventually(ended_on_both, timeout=10)
+            refused = await upstream.app.core.commands.send(
+                station_id=StationId(SID), command=c.Reset(kind=c.ResetKind.SOFT), actor="partner"
+            )
+            assert refused.outcome == "call_error" and "not allowed" in (refused.error or "")
+        finally:
+            await cancel_quietly(simulated)
