@@ -8,6 +8,7 @@ import gc
 import logging
 import signal
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from types import TracebackType
 
@@ -22,6 +23,8 @@ from evscada.console.app import mount_console
 from evscada.console.web import ConsoleContext
 from evscada.core.alarms.engine import AlarmEngine
 from evscada.core.alarms.rules import AlarmRules
+from evscada.core.certificates.authority import CertificateAuthority, new_authority
+from evscada.core.certificates.model import AuthorityMode
 from evscada.core.clock import SystemClock
 from evscada.core.energy.sending import SendRule
 from evscada.core.energy.site_manager import SiteLoadManager
@@ -35,12 +38,18 @@ from evscada.gateway.ocpp201.handlers import ADAPTER_21 as OCPP21
 from evscada.gateway.registry import SessionRegistry
 from evscada.gateway.server import Gateway, GatewayConfig
 from evscada.gateway.services import StationServices
+from evscada.integrations.iec104.server import Iec104Bridge
+from evscada.integrations.mqtt.bridge import MqttBridge
 from evscada.integrations.notifications.notifier import Notifier
+from evscada.integrations.ocsp import fetch_ocsp
+from evscada.integrations.opcua.server import OpcUaBridge
 from evscada.integrations.webhooks.runner import Webhooks
+from evscada.security.authority_files import load_or_create
 from evscada.security.passwords import Argon2Hasher
 from evscada.settings import Settings
 from evscada.storage.db import Database
 from evscada.storage.files.local import LocalFileStore
+from evscada.storage.files.s3 import S3FileStore, S3Location
 from evscada.storage.historian.aggregator import MeterAggregator
 from evscada.storage.historian.retention import Pruner
 from evscada.storage.store import SqlStore
@@ -59,6 +68,8 @@ def build_core(
     bus: LocalBus,
     clock: Clock | None = None,
     registry: SessionRegistry | None = None,
+    *,
+    authority: CertificateAuthority | Callable[[], CertificateAuthority] | None = None,
 ) -> Core:
     """The core; without a registry (CLI tools) commands find every station offline."""
     return Core.build(
@@ -70,15 +81,50 @@ def build_core(
         config=CoreConfig(
             heartbeat_interval=settings.heartbeat_interval,
             register_unknown_stations=settings.register_unknown_stations,
+            upstream_buffer_limit=settings.upstream_buffer_limit,
             allow_concurrent_transactions=settings.allow_concurrent_transactions,
             accepted_data_transfer_vendors=frozenset(settings.accepted_data_transfer_vendors),
             historian=settings.historian.query_config(),
             login_backoff=settings.console.login_backoff.rules(),
             operator_zone=settings.operator_zone,
             files=settings.files.config(),
+            reports=settings.reports.config(settings.operator_zone),
+            certificates=settings.certificates.config(),
+            firmware=settings.firmware.config(),
         ),
-        file_store=LocalFileStore(settings.files.folder_path),
+        file_store=file_store(settings),
+        authority=authority,
+        ocsp_fetch=fetch_ocsp,
     )
+
+
+def file_store(settings: Settings) -> LocalFileStore | S3FileStore:
+    """Where station files, firmware images and reports are kept: files.backend chooses."""
+    files = settings.files
+    if files.backend == "s3" and files.s3_bucket is not None:  # the settings require a bucket with "s3"
+        secret = files.s3_secret_access_key
+        return S3FileStore(
+            S3Location(
+                bucket=files.s3_bucket,
+                endpoint_url=files.s3_endpoint_url,
+                region=files.s3_region,
+                access_key_id=files.s3_access_key_id,
+                secret_access_key=secret.get_secret_value() if secret is not None else None,
+                prefix=files.s3_prefix,
+            )
+        )
+    return LocalFileStore(files.folder_path)
+
+
+def station_authority(settings: Settings) -> CertificateAuthority:
+    """The built-in CA from its files, made when neither exists (the first CSR it signs)."""
+    section = settings.certificates
+    certificate, key = load_or_create(
+        section.ca_cert_path,
+        section.ca_key_path,
+        make_new=lambda: new_authority(organisation=section.organisation, now=SystemClock().now()),
+    )
+    return CertificateAuthority(certificate, key)
 
 
 def build_web(api: ApiContext, console: ConsoleContext | None) -> FastAPI:
@@ -98,7 +144,14 @@ class Application:
         self.store = SqlStore(self.database)
         self.bus = LocalBus()
         registry = SessionRegistry()
-        self.core = build_core(settings, self.store, self.bus, clock, registry)
+        certificates = settings.certificates
+        authority: CertificateAuthority | Callable[[], CertificateAuthority] | None = None
+        if certificates.mode == AuthorityMode.BUILTIN:
+            authority = lambda: station_authority(settings)  # noqa: E731  # made on first use
+            trusted = settings.tls_client_ca_file
+            if trusted is not None and trusted.resolve() == certificates.ca_cert_path.resolve():
+                authority = station_authority(settings)  # the TLS listener trusts it from the start: made now
+        self.core = build_core(settings, self.store, self.bus, clock, registry, authority=authority)
         self.gateway = Gateway(
             services=StationServices.of(self.core),
             registry=registry,
@@ -118,6 +171,7 @@ class Application:
                 max_message_size=settings.websocket_max_message_size,
                 listen_backlog=settings.ocpp_listen_backlog,
                 backoff=settings.station_backoff,
+                upstream_reconnect_max=settings.upstream_reconnect_max,
             ),
         )
         self.aggregator = MeterAggregator(
@@ -138,6 +192,11 @@ class Application:
             transaction_json=transaction_json,
         )
         self.notifier = Notifier(config=settings.notifications, store=self.store, bus=self.bus, clock=self.core.clock)
+        # The SCADA bridges (docs/scada-bridges.md): off unless their settings switch them on.
+        self.mqtt = MqttBridge(core=self.core, bus=self.bus, settings=settings.mqtt) if settings.mqtt.enabled else None
+        self.opcua = (
+            OpcUaBridge(core=self.core, bus=self.bus, settings=settings.opcua) if settings.opcua.enabled else None
+        )
         self.alarm_engine: AlarmEngine | None = None
         if settings.alarms.enabled:
             self.alarm_engine = AlarmEngine(
@@ -158,15 +217,25 @@ class Application:
                 lease=timedelta(seconds=settings.load_management_lease_seconds),
                 zone=settings.operator_zone,
             )
+        # The IEC 104 server's commands act through the load manager: built after it.
+        self.iec104 = (
+            Iec104Bridge(core=self.core, bus=self.bus, settings=settings.iec104, load_manager=self.load_manager)
+            if settings.iec104.enabled
+            else None
+        )
 
     async def start(self) -> None:
         if self.settings.migrate_on_start:
             await self.database.migrate()
+        if isinstance(files := self.core.files.file_store, S3FileStore):
+            await files.check()  # a missing bucket or refused credentials stop start-up, saying what to do
         await self.notifier.start()  # before the gateway: no alarm raised by a station goes unheard
         if self.alarm_engine is not None:
             await self.alarm_engine.start()  # before the gateway: it must see the first station's first event
         if self.load_manager is not None:
             await self.load_manager.start()  # before the gateway: it must see the first session start
+        for bridge in self.bridges():  # before the gateway: they must see the first station's first event
+            await bridge.start()
         await self.gateway.start()
         if self.settings.http_port is not None:
             api = ApiContext(
@@ -177,9 +246,12 @@ class Application:
                 connected_by_version=lambda: Counter(s.adapter.version for s in self.gateway.registry.sessions()),
                 message_counts=self.gateway.message_counts,
                 handshake_refusals=self.gateway.refusals,
+                upstream_counts=self.gateway.upstream_counts,
                 export_settle_seconds=self.settings.export_settle_seconds,
                 storage_fault=self.database.faults.current,
                 load_manager=self.load_manager,
+                bridges=lambda: [bridge.health() for bridge in self.bridges()],
+                iec104_points=None if self.iec104 is None else self.iec104.point_list,
             )
             console = (
                 ConsoleContext(settings=self.settings.console, station_frames=self._station_frames)
@@ -191,6 +263,7 @@ class Application:
             await self.http.start()
             upload_base = self.settings.upload_base_url(self.http.port)
             self.core.files.upload_base_url = upload_base
+            self.core.firmware.download_base_url = upload_base  # stations fetch images from the same listener
             log.info(
                 "stations upload files to %s (set files.public_base_url if they reach the CSMS by another address)",
                 upload_base.partition("://")[2],
@@ -216,7 +289,31 @@ class Application:
                 self.core.files.keep_swept(self.settings.files.retention_interval_seconds), name="file-retention"
             )
         )
+        self._tasks.append(
+            asyncio.create_task(
+                self.core.certificates.keep_renewing(self.settings.certificates.renewal_check_seconds),
+                name="certificate-renewal",
+            )
+        )
+        # Firmware campaigns go on where they were after a restart: their state is in the database.
+        self._tasks.append(
+            asyncio.create_task(
+                self.core.firmware_campaigns.keep_running(self.settings.firmware.campaign_interval_seconds),
+                name="firmware-campaigns",
+            )
+        )
+        # KPI reports: a report due while the CSMS was down is made now, once (core/reports/service.py).
+        self.core.reports.announce = self.notifier.announce_report
+        self._tasks.append(
+            asyncio.create_task(
+                self.core.reports.keep_scheduled(self.settings.reports.check_interval_seconds), name="kpi-reports"
+            )
+        )
         self.webhooks.start()
+
+    def bridges(self) -> list[MqttBridge | OpcUaBridge | Iec104Bridge]:
+        """The bridges switched on in the settings."""
+        return [bridge for bridge in (self.mqtt, self.opcua, self.iec104) if bridge is not None]
 
     def _station_frames(self, station_id: StationId) -> list[tuple[float, str, str]]:
         """The recent OCPP frames of a station connected here (the console shows them)."""
@@ -231,8 +328,11 @@ class Application:
                 await task
         self._tasks.clear()
         await self.webhooks.stop()
+        for bridge in self.bridges():
+            await bridge.stop()
         if self.http is not None:
             await self.http.stop()
+        await self.core.certificates.close()
         await self.gateway.stop()
         if self.load_manager is not None:
             await self.load_manager.stop()
@@ -242,6 +342,8 @@ class Application:
         await self.gateway.registry.flush_last_seen(self.store)
         await self.store.close()
         await self.database.close()
+        if isinstance(files := self.core.files.file_store, S3FileStore):
+            await files.close()
 
     async def __aenter__(self) -> Application:
         try:

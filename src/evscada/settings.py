@@ -13,9 +13,15 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from evscada.console.config import ConsoleSettings
 from evscada.core.alarms.rules import AlarmSettings
+from evscada.core.certificates.settings import CertificateSettings
 from evscada.core.files.settings import FileSettings
+from evscada.core.firmware.settings import FirmwareSettings
+from evscada.core.reports.settings import ReportSettings
 from evscada.gateway.admission import StationBackOffSettings
+from evscada.integrations.iec104.settings import Iec104Settings
+from evscada.integrations.mqtt.settings import MqttSettings
 from evscada.integrations.notifications.config import NotificationSettings
+from evscada.integrations.opcua.settings import OpcUaSettings
 from evscada.integrations.webhooks.settings import WebhookSettings
 from evscada.storage.historian.settings import HistorianSettings
 
@@ -52,6 +58,12 @@ class Settings(BaseSettings):
     websocket_ping_interval: float | None = Field(60.0, description="seconds between WebSocket pings; null: off")
     websocket_max_message_size: int = Field(1 << 20, description="bytes; larger frames close the connection")
     frame_log_size: int = Field(100, ge=0, description="recent OCPP frames kept in memory per station")
+    upstream_buffer_limit: int = Field(
+        10_000, ge=1, description="OCPP proxy: transaction messages held per station while its upstream is away"
+    )
+    upstream_reconnect_max: float = Field(
+        60.0, gt=0, description="OCPP proxy: longest wait in seconds between attempts to reach an upstream CSMS"
+    )
     ocpp_listen_backlog: int = Field(
         4096, ge=1, description="connections the kernel queues before accept (capped by net.core.somaxconn)"
     )
@@ -76,9 +88,17 @@ class Settings(BaseSettings):
     historian: HistorianSettings = Field(default_factory=HistorianSettings)  # type: ignore[arg-type]
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings, description="[webhooks] table: delivery")
     console: ConsoleSettings = Field(default_factory=ConsoleSettings, description="web console ([console] table)")
+    certificates: CertificateSettings = Field(
+        default_factory=CertificateSettings,  # type: ignore[arg-type]
+        description="the certificate authority for stations' certificates ([certificates] table)",
+    )
     files: FileSettings = Field(
         default_factory=FileSettings,  # type: ignore[arg-type]
         description="station files: diagnostics and log uploads ([files] table)",
+    )
+    firmware: FirmwareSettings = Field(
+        default_factory=FirmwareSettings,  # type: ignore[arg-type]
+        description="firmware images, downloads and campaigns ([firmware] table)",
     )
 
     # Operations
@@ -100,6 +120,19 @@ class Settings(BaseSettings):
     )
 
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    reports: ReportSettings = Field(
+        default_factory=ReportSettings,  # type: ignore[arg-type]
+        description="KPI reports: schedule, scopes, availability target, retention, subscribers ([reports] table)",
+    )
+    mqtt: MqttSettings = Field(
+        default_factory=MqttSettings, description="[mqtt] table: the MQTT bridge (off by default)"
+    )
+    opcua: OpcUaSettings = Field(
+        default_factory=OpcUaSettings, description="[opcua] table: the OPC UA server (off by default)"
+    )
+    iec104: Iec104Settings = Field(
+        default_factory=Iec104Settings, description="[iec104] table: the IEC 60870-5-104 server (off by default)"
+    )
 
     @field_validator("operator_timezone")
     @classmethod

@@ -3,13 +3,16 @@ body, answers 422: never a 500 from a value the database cannot hold."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from evscada.core.access.users import Role
+from evscada.security.certificates import make_dev_certificate
 from tests.api.conftest import key_for
 from tests.support import Csms
 
@@ -21,12 +24,25 @@ BAD_VALUES: dict[str, tuple[str, ...]] = {
 }
 # Valid values for the parameters not under test, so the request would reach the handler.
 GOOD_VALUES = {"integer": "1", "date-time": "2026-12-06T00:00:00Z", "string": "CP-1"}
+# A certificate in PEM, for the bodies that check one parses.
+PEM = make_dev_certificate(Path(tempfile.mkdtemp(prefix="evscada-pem-")), ["CP-1"]).cert_file.read_text()
 # Bodies whose rules the schema does not show (a validator), so the walk's own example would be refused anyway.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/webhooks"): {"url": "http://127.0.0.1:9/hook", "events": ["transaction.*"]},
     ("POST", "/api/v1/alarms/{alarm_id}/shelve"): {"reason": "x", "minutes": 5},
     ("POST", "/api/v1/alarms/acknowledge"): {"all": True},
     ("POST", "/api/v1/sites/{site_id}/curtailment"): {"max_kw": 50, "until": "2099-01-01T00:00:00Z"},
+    ("POST", "/api/v1/firmware/campaigns"): {"name": "x", "image_id": 1, "target": {"model": "x"}},
+    ("POST", "/api/v1/stations/{station_id}/certificates/signed"): {"certificate_chain": PEM},
+    ("POST", "/api/v1/stations/{station_id}/certificates/install"): {
+        "certificate_type": "CentralSystemRootCertificate",
+        "certificate": PEM,
+    },
+    ("POST", "/api/v1/stations/{station_id}/certificates/delete"): {
+        "issuer_name_hash": "ab",
+        "issuer_key_hash": "ab",
+        "serial_number": "01",
+    },
 }
 
 

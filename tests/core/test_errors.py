@@ -22,7 +22,7 @@ def test_every_domain_error_names_a_category() -> None:
 
 def test_each_domain_error_has_its_own_code() -> None:
     codes = [cls.code for cls in domain_errors()]
-    assert len(codes) == len(set(codes)) == 31
+    assert len(codes) == len(set(codes)) == 32
 
 
 def test_no_domain_error_is_declared_outside_the_errors_module() -> None:

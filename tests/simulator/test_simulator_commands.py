@@ -164,9 +164,9 @@ async def test_other_triggered_messages_are_accepted_and_sent(
 # the same. case -> (action, 1.6 payload, 2.0.1 payload, 1.6 code, 2.0.1 code)
 BROKEN: dict[str, tuple[str, Any, Any, str, str]] = {
     "unknown action": ("Teleport", {}, {}, "NotImplemented", "NotImplemented"),
-    "no handler": (
-        "UpdateFirmware",
-        {"location": "ftp://x/", "retrieveDate": "2026-12-06T00:00:00Z"},
+    "no handler": (  # UpdateFirmware was the example until the simulator learnt firmware updates (issue 20)
+        "GetInstalledCertificateIds",
+        {"certificateType": "CentralSystemRootCertificate"},
         None,
         "NotSupported",
         "",

@@ -11,15 +11,17 @@ from fastapi.staticfiles import StaticFiles
 
 from evscada import __version__
 from evscada.api.deps import ApiContext
-from evscada.api.params import refuse_nul
+from evscada.api.params import refuse_nul, refuse_nul_outside_body
 from evscada.api.routes import (
     alarms,
     audit,
+    certificates,
     charging_profiles,
     commands,
     device_model,
     events,
     files,
+    firmware,
     health,
     local_lists,
     metrics,
@@ -30,9 +32,12 @@ from evscada.api.routes import (
 )
 from evscada.api.routes import feeders as feeder_routes
 from evscada.api.routes import historian as historian_routes
+from evscada.api.routes import iec104 as iec104_routes
 from evscada.api.routes import notifications as notification_routes
+from evscada.api.routes import reports as report_routes
 from evscada.api.routes import site_limits as site_limit_routes
 from evscada.api.routes import sites as site_routes
+from evscada.api.routes import upstream as upstream_routes
 from evscada.api.routes import users as user_routes
 from evscada.api.routes import vehicles as vehicle_routes
 from evscada.api.routes import webhooks as webhook_routes
@@ -62,6 +67,11 @@ ROUTERS = tuple(
         user_routes,
         audit,
         files,
+        report_routes,
+        firmware,
+        certificates,
+        upstream_routes,
+        iec104_routes,
     )
 )
 
@@ -114,8 +124,12 @@ def create_api(context: ApiContext) -> FastAPI:
     for router in ROUTERS:
         api.include_router(router, prefix="/api/v1", dependencies=[Depends(refuse_nul)])
     api.include_router(metrics.router)  # /metrics, where Prometheus looks by default
-    # Stations' uploads: streamed, so not through refuse_nul (it reads the whole body); the token is the credential.
-    api.include_router(files.upload_router)
+    # Streamed uploads and stations' downloads: refuse_nul would read the whole body, so only path and query are
+    # checked. Stations' uploads and downloads carry their token as the credential.
+    outside_body = [Depends(refuse_nul_outside_body)]
+    api.include_router(files.upload_router, dependencies=outside_body)
+    api.include_router(firmware.image_router, prefix="/api/v1", dependencies=outside_body)
+    api.include_router(firmware.download_router, dependencies=outside_body)
 
     @api.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:

@@ -7,7 +7,7 @@ import hmac
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -18,6 +18,7 @@ from evscada.core.energy.site_manager import SiteLoadManager
 from evscada.core.notifications.deliveries import Delivery, DeliveryFilter
 from evscada.core.notifications.on_call import OnCallNow
 from evscada.core.services import Core
+from evscada.integrations.bridge.backlog import BridgeHealth
 
 _bearer = HTTPBearer(auto_error=False, description="an API key made with `evscada user key NAME`")
 
@@ -45,10 +46,13 @@ class ApiContext:
     connected_by_version: Callable[[], Counter[str]]  # stations connected to this node, by OCPP version
     message_counts: Counter[tuple[str, str]]  # (OCPP version, action) -> calls received on this node
     handshake_refusals: Counter[str]  # reason -> OCPP handshakes refused on this node (unknown_station ...)
+    upstream_counts: Counter[str] = field(default_factory=Counter)  # OCPP proxy: forwarded, held, dropped ...
     export_settle_seconds: float
     storage_fault: Callable[[], str | None]  # why the database fails now (a full disk ...); None when it works
     closing: asyncio.Event = field(default_factory=asyncio.Event)  # set when the server stops: live streams end
     load_manager: SiteLoadManager | None = None  # site load management, when it runs in this process
+    bridges: Callable[[], list[BridgeHealth]] = list  # the MQTT / OPC UA bridges switched on in this process
+    iec104_points: Callable[[], list[dict[str, Any]]] | None = None  # the IEC 104 address map, when the server runs
 
 
 def get_context(request: Request) -> ApiContext:

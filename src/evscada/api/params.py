@@ -48,6 +48,20 @@ _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 async def refuse_nul(request: Request) -> None:
     """PostgreSQL text cannot hold NUL and SQLite would keep a different string: refuse it in any part of a request."""
+    errors = _nul_outside_body(request)
+    if _JSON_NUL.search(await request.body()):
+        errors.append(_nul_error(("body",), None))
+    if errors:
+        raise RequestValidationError(errors)
+
+
+async def refuse_nul_outside_body(request: Request) -> None:
+    """As refuse_nul for the routes whose body is a stream (uploads) or absent (downloads): the path and the query."""
+    if errors := _nul_outside_body(request):
+        raise RequestValidationError(errors)
+
+
+def _nul_outside_body(request: Request) -> list[dict[str, object]]:
     path: str = request.scope["path"]  # decoded: %00 is NUL here
     errors = [_nul_error(("path",), path)] if _NUL in path else []
     errors += [
@@ -55,10 +69,7 @@ async def refuse_nul(request: Request) -> None:
         for name, value in request.query_params.multi_items()
         if _NUL in name or _NUL in value
     ]
-    if _JSON_NUL.search(await request.body()):
-        errors.append(_nul_error(("body",), None))
-    if errors:
-        raise RequestValidationError(errors)
+    return errors
 
 
 def _nul_error(loc: tuple[str, ...], value: str | None) -> dict[str, object]:

@@ -210,6 +210,14 @@ class CommandLogOut(BaseModel):
 HealthStatus = Literal["ok", "degraded", "failing"]
 
 
+class BridgeHealthOut(BaseModel):
+    name: str = Field(description="mqtt | opcua | iec104")
+    state: str = Field(description="starting | connected | reconnecting | listening | failed")
+    detail: str | None = Field(description="where it is connected or listens, or why it is not")
+    queued: int = Field(description="items waiting in its backlog")
+    dropped: int = Field(description="items dropped from its full backlog since start (oldest first)")
+
+
 class HealthOut(BaseModel):
     status: HealthStatus = Field(
         description="degraded: reads work, writes fail (stations are turned away); failing: no database"
@@ -217,6 +225,9 @@ class HealthOut(BaseModel):
     database: str = Field(description='"ok", or what fails and why, e.g. "writes fail: OperationalError: ..."')
     stations_connected: int
     version: str
+    bridges: list[BridgeHealthOut] = Field(
+        default_factory=list, description="the MQTT / OPC UA bridges switched on; their trouble never fails health"
+    )
 
 
 # --- sites, vehicles, users, API keys, audit log ---------------------------------------------------------------

@@ -12,7 +12,9 @@ from evscada.console import (
     auth,
     banner,
     dispatch,
+    firmware_pages,
     overview,
+    reports_pages,
     sites,
     station_ops,
     station_tokens,
@@ -28,7 +30,7 @@ def mount_console(api: FastAPI, context: ConsoleContext) -> None:
     api.state.console = context  # read by web.console_of only
     api.mount("/static/console", StaticFiles(directory=HERE / "static"), name="console-static")
     pages = (auth, overview, stations, sites, trends, transactions, dispatch, access_pages, alarms, banner)
-    for module in (*pages, station_ops, station_tokens):
+    for module in (*pages, firmware_pages, reports_pages, station_ops, station_tokens):
         api.include_router(module.router)
 
     @api.exception_handler(PageNotFound)

@@ -161,7 +161,8 @@ async def switch_frame_logging(request: Request, station_id: str, core: CoreDep,
 async def logged_frames(station_id: str, core: CoreDep, user: PageUser) -> PlainTextResponse:
     """The stored frames, oldest first, one a line: what a vendor's support asks for."""
     frames = await core.frame_log.recent(station_id=StationId(station_id), limit=LOGGED_FRAMES_DOWNLOADED)
-    lines = [f"{f.at.isoformat()} {'<-' if f.direction == 'in' else '->'} {f.frame}" for f in reversed(frames)]
+    arrows = {"in": "<-", "out": "->", "upstream-in": "upstream <-", "upstream-out": "upstream ->"}  # OCPP proxy
+    lines = [f"{f.at.isoformat()} {arrows.get(f.direction, f.direction)} {f.frame}" for f in reversed(frames)]
     return PlainTextResponse(
         "\n".join(lines) + "\n",
         headers={"Content-Disposition": f'attachment; filename="{quote(station_id)}-frames.txt"'},

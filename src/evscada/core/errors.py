@@ -203,6 +203,13 @@ class AlarmConflict(DomainError):
     category = ErrorCategory.CONFLICT
 
 
+class FirmwareConflict(DomainError):
+    """The request is valid but the firmware's state forbids it (an image a campaign uses, a finished campaign)."""
+
+    code = "firmware_conflict"
+    category = ErrorCategory.CONFLICT
+
+
 # Notifications
 
 

@@ -60,6 +60,8 @@ class MeterValuesRecorded(Event):
     energy_register_wh: float | None = None  # the last Energy.Active.Import.Register (Wh) among the samples
     power_w: float | None = None  # the last Power.Active.Import (W) of the outlet
     soc_pct: float | None = None  # the last SoC (%) the vehicle reported
+    current_a: float | None = None  # the last Current.Import (A) of the outlet, or the mean of its phases
+    voltage_v: float | None = None  # the last Voltage (V) of the outlet, or the mean of its phases
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from evscada.core.access.sites import SiteRepository
 from evscada.core.access.users import UserRepository, WebSessionRepository
 from evscada.core.access.vehicles import VehicleRepository
 from evscada.core.alarms.service import AlarmRepository
+from evscada.core.certificates.security_profiles import CertificateRecords
 from evscada.core.charging.local_lists import LocalListRepository
 from evscada.core.charging.queries import ReadRepository
 from evscada.core.charging.repositories import (
@@ -28,6 +29,7 @@ from evscada.core.energy.reports import ChargingReportRepository
 from evscada.core.energy.service import ChargingProfileRepository
 from evscada.core.energy.site_limits import SiteLimitRepository
 from evscada.core.files.service import FileRepository
+from evscada.core.firmware.service import FirmwareRepository
 from evscada.core.historian.availability import AvailabilityRepository
 from evscada.core.historian.monitoring import MonitoringReads
 from evscada.core.historian.samples import HistorianRepository
@@ -35,9 +37,11 @@ from evscada.core.model import StationId
 from evscada.core.notifications.deliveries import DeliveryRepository
 from evscada.core.notifications.webhooks import OutboxRepository, WebhookRepository
 from evscada.core.ports import Store
+from evscada.core.reports.service import ReportReads, ReportRepository
 from evscada.core.stations.device_model import DeviceModelRepository
 from evscada.core.stations.frame_log import FrameLogRepository
 from evscada.core.stations.repositories import StationMessageRepository, StationRepository, StationStateSink
+from evscada.core.upstream.service import UpstreamRepository
 
 
 class UnitOfWork(Protocol):
@@ -47,6 +51,7 @@ class UnitOfWork(Protocol):
     messages: StationMessageRepository
     device_model: DeviceModelRepository
     frame_log: FrameLogRepository
+    upstream: UpstreamRepository
     tokens: TokenRepository
     transactions: TransactionRepository
     meter_samples: MeterSampleRepository
@@ -71,6 +76,10 @@ class UnitOfWork(Protocol):
     site_limits: SiteLimitRepository
     feeders: FeederRepository
     files: FileRepository
+    reports: ReportRepository
+    report_reads: ReportReads
+    certificates: CertificateRecords
+    firmware: FirmwareRepository
 
 
 class CoreStore(Store[UnitOfWork], Protocol):

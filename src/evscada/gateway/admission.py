@@ -69,6 +69,7 @@ class Admission:
 
     def __init__(self, *, services: StationServices, settings: StationBackOffSettings, refusals: Counter[str]) -> None:
         self._stations = services.stations
+        self._upgrades = services.security_profiles  # a profile upgrade's new credentials, beside the old ones
         clock = services.clock
         self._pairs = BackOff(settings.rule(settings.failures, settings.max_seconds), clock=clock)
         self._by_station = BackOff(settings.rule(settings.station_failures, settings.wide_max_seconds), clock=clock)
@@ -98,7 +99,9 @@ class Admission:
                     station_id=station_id, kind="InvalidAuthorizationHeader", detail=header_problem
                 )
                 raise AuthenticationFailed(header_problem)
-            station = await self._stations.admit(station_id=station_id, credentials=credentials)
+            station = await self._upgrades.admit(station_id=station_id, credentials=credentials)
+            if station is None:
+                station = await self._stations.admit(station_id=station_id, credentials=credentials)
         except UnknownStation:  # no security event, nothing to acknowledge: only counted
             self._refusals["unknown_station"] += 1
             raise

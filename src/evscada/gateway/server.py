@@ -33,6 +33,7 @@ from evscada.gateway.coalescing import CoalescingTransport, WriteCoalescer
 from evscada.gateway.registry import SessionRegistry
 from evscada.gateway.services import StationServices
 from evscada.gateway.session import StationSession
+from evscada.gateway.upstream.link import UpstreamLink
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class GatewayConfig:
     # each dropped station only retries after the kernel's SYN back-off (1, 3, 7, 15 s ...).
     listen_backlog: int = 4096
     backoff: StationBackOffSettings = field(default_factory=StationBackOffSettings)  # type: ignore[arg-type]
+    upstream_reconnect_max: float = 60.0  # OCPP proxy: longest wait between attempts to reach an upstream CSMS
 
 
 def station_id_from_path(path: str) -> StationId | None:
@@ -125,6 +127,7 @@ class Gateway:
         self._coalescer = WriteCoalescer()
         self.message_counts: Counter[tuple[str, str]] = Counter()  # (OCPP version, action) -> calls received
         self.refusals: Counter[str] = Counter()  # reason -> handshakes refused (unknown_station, backing_off ...)
+        self.upstream_counts: Counter[str] = Counter()  # OCPP proxy: forwarded, held, replayed, dropped, refused ...
         self._admission = Admission(services=services, settings=config.backoff, refusals=self.refusals)
         self._closing: set[asyncio.Task[None]] = set()  # replaced connections being closed in the background
         self._stopping = False  # stop() closes the connections: their disconnect reason says so
@@ -270,6 +273,7 @@ class Gateway:
             await connection.close(TRY_AGAIN_LATER, "the CSMS cannot store data now")
             return
         log.info("%s: connected (OCPP %s) from %s", station.id, adapter.version, connection.remote_address)
+        link = await self._upstream_link(session, station)
         reason = "connection closed"
         try:
             await session.run(connection)
@@ -283,9 +287,31 @@ class Gateway:
                 reason = f"closed with code {connection.close_code} {connection.close_reason or ''}".strip()
             if self._stopping:
                 reason = CSMS_STOPPED  # not the station's doing: no offline alarm, now or after the restart
+            if link is not None:
+                await link.stop()
             if self.registry.remove(session):
                 await self.services.stations.disconnected(station_id=station.id, reason=reason)
                 log.info("%s: disconnected (%s)", station.id, reason)
+
+    async def _upstream_link(self, session: StationSession, station: Station) -> UpstreamLink | None:
+        """The OCPP proxy for this connection, when the station or its site has an upstream CSMS."""
+        try:
+            config = await self.services.upstream.for_station(station_id=station.id, site_id=station.site_id)
+        except Exception:  # the proxy is an extra: a failing lookup must not keep the station from its CSMS
+            log.exception("%s: reading its upstream CSMS failed; no proxy for this connection", station.id)
+            return None
+        if config is None:
+            return None
+        link = UpstreamLink(
+            session=session,
+            config=config,
+            service=self.services.upstream,
+            reconnect_max=self._config.upstream_reconnect_max,
+            counts=self.upstream_counts,
+        )
+        session.upstream = link
+        link.start()
+        return link
 
 
 def _unauthorized(connection: ServerConnection, message: str, *, retry_after: int | None = None) -> Response:

@@ -39,6 +39,13 @@ class Connection(Protocol):
     async def close(self, code: int = 1000, reason: str = "") -> None: ...
 
 
+class UpstreamRelay(Protocol):
+    """The OCPP proxy's side of a session (gateway/upstream): it sees each CALL the station made once evscada has
+    its answer, and may give the station upstream's answer instead (a frame with the station's id) or None."""
+
+    async def relay(self, call: rpc.Call, text: str, local_answer: Payload) -> str | None: ...
+
+
 class CommandFailed(Exception):
     """A command got a CALLERROR, no answer in time, or an answer that breaks the schema."""
 
@@ -78,6 +85,7 @@ class StationSession:
         self._pending: dict[str, tuple[str, asyncio.Future[Payload]]] = {}
         self._ids = itertools.count(1)
         self._id_prefix = f"{int(time.time() * 1000):x}-"
+        self.upstream: UpstreamRelay | None = None  # set while the station has an upstream CSMS
 
     async def run(self, messages: AsyncIterable[str | bytes]) -> None:
         """Handle frames until the connection ends; nothing a station sends ends the session but closing."""
@@ -157,6 +165,11 @@ class StationSession:
                 )
             await self._send(rpc.call_error_frame(call.unique_id, rejection.code, rejection.description))
             return
+        if self.upstream is not None:
+            upstream_answer = await self.upstream.relay(call, text, payload)
+            if upstream_answer is not None:
+                await self._send(upstream_answer)
+                return
         await self._send(rpc.call_result_frame(call.unique_id, payload))
 
     async def _handle(self, call: rpc.Call, text: str) -> Payload:

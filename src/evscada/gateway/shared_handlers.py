@@ -43,9 +43,25 @@ async def security_event(s: StationSession, p: Payload) -> Payload:
 
 
 async def sign_certificate(s: StationSession, p: Payload) -> Payload:
-    # No certificate authority is configured yet (it comes with security profile 3): the CSR is kept, refused.
-    await record(s, "sign_certificate", p, "certificate signing request (no CA configured)")
-    return {"status": "Rejected"}
+    """SignCertificate: the CSR checked and kept (core/certificates); CertificateSigned follows once answered."""
+    certificate_type = p.get("certificateType")  # 2.0.1 only; 1.6 asks for its charge point certificate
+    accepted = await s.services.certificates.signing_request(
+        station_id=s.station_id, csr=p["csr"], certificate_type=certificate_type
+    )
+    status = "Accepted" if accepted else "Rejected"
+    await record(s, "sign_certificate", p, f"certificate signing request: {status}", status=status)
+    return {"status": status}
+
+
+async def firmware_status(s: StationSession, p: Payload, *, publish: bool = False) -> None:
+    """A (Signed/Publish)FirmwareStatusNotification also moves the firmware update it concerns (core/firmware)."""
+    request_id = p.get("requestId")
+    await s.services.firmware.station_reported(
+        station_id=s.station_id,
+        word=p["status"],
+        request_id=request_id if isinstance(request_id, int) else None,
+        publish=publish,
+    )
 
 
 async def file_status(s: StationSession, p: Payload, *, diagnostics: bool) -> None:

@@ -27,6 +27,7 @@ class Setting:
     value: str
     kind: Kind = Kind.TEXT
     readonly: bool = False
+    secret: bool = False  # write-only (a password): changed, never read back or reported
 
 
 def _seed(*, connectors: int, meter_interval: float, supply_phases: int) -> list[Setting]:
@@ -66,7 +67,12 @@ def _seed(*, connectors: int, meter_interval: float, supply_phases: int) -> list
         Setting("ChargingScheduleMaxPeriods", "SmartChargingCtrlr", "PeriodsPerSchedule", "24", Kind.INTEGER, True),
         Setting("MaxChargingProfilesInstalled", "SmartChargingCtrlr", "Entries", "16", Kind.INTEGER, readonly=True),
         Setting(None, "SmartChargingCtrlr", "Enabled", "true", Kind.BOOLEAN, readonly=True),
-        Setting(None, "SecurityCtrlr", "SecurityProfile", "0", Kind.INTEGER, readonly=True),
+        # Security (1.6 security extension, 2.0.1 SecurityCtrlr): a new password takes effect at the next connection,
+        # a new 1.6 SecurityProfile reconnects with it; the organisation is the O of the station's CSRs.
+        Setting("SecurityProfile", "SecurityCtrlr", "SecurityProfile", "0", Kind.INTEGER),
+        Setting("AuthorizationKey", "SecurityCtrlr", "BasicAuthPassword", "", secret=True),
+        Setting("CpoName", "SecurityCtrlr", "OrganizationName", "evscada"),
+        Setting(None, "OCPPCommCtrlr", "NetworkConfigurationPriority", "0"),
         Setting(None, "DeviceDataCtrlr", "ItemsPerMessage", "32", Kind.INTEGER, readonly=True),
     ]
 
@@ -85,11 +91,11 @@ class Configuration:
 
     def keys(self) -> list[Setting]:
         """The 1.6 view: every setting with a key."""
-        return [s for s in self._settings if s.key is not None]
+        return [s for s in self._settings if s.key is not None and not s.secret]
 
     def variables(self) -> list[Setting]:
         """The 2.0.1 view: every setting of a component (what a device model report lists)."""
-        return [s for s in self._settings if s.component is not None]
+        return [s for s in self._settings if s.component is not None and not s.secret]
 
     def by_key(self, key: str) -> Setting | None:
         return next((s for s in self._settings if s.key == key), None)
@@ -127,5 +133,5 @@ class Configuration:
         """The 1.6 GetConfiguration answer: known settings and unknown keys (no keys: everything)."""
         if not keys:
             return self.keys(), []
-        found = [(key, self.by_key(key)) for key in keys]
+        found = [(key, s if (s := self.by_key(key)) is not None and not s.secret else None) for key in keys]
         return [s for _, s in found if s is not None], [key for key, s in found if s is None]

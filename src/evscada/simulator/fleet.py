@@ -128,7 +128,7 @@ async def _connect_forever(base_url: str, station: SimulatedStation, dial: Dial)
     delay = 1.0
     while True:
         try:
-            async with dial(base_url, spec) as connection:
+            async with dial(base_url, station.spec) as connection:  # its password may have changed
                 delay = 1.0
                 leave = await _serve(station, connection)
                 if leave.abort:

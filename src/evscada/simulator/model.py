@@ -45,6 +45,8 @@ class StationSpec:
     supply: Supply = Supply.AC
     max_current_a: float = 32.0
     vehicles: Mapping[str, EvSpec] = field(default_factory=dict)  # by token; other tokens bring one of CARS
+    tls_trust: str | None = None  # over wss://: the PEM of the CA it trusts for the CSMS (None: the system's)
+    client_certificate: tuple[str, str] | None = None  # over wss://: (chain PEM, key PEM) it presents (profile 3)
 
     def __post_init__(self) -> None:
         if self.supply is Supply.AC and self.phases not in (1, 2, 3):
@@ -125,6 +127,7 @@ class Trigger(enum.Enum):
     METER = "meter"
     FIRMWARE = "firmware"
     DIAGNOSTICS = "diagnostics"  # 1.6 DiagnosticsStatusNotification, 2.0.1 LogStatusNotification
+    SIGN_CERTIFICATE = "sign_certificate"  # a new CSR (1.6 SignChargePointCertificate, 2.0.1 ...ChargingStation...)
 
 
 class _Clock:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Coroutine, Iterable
 from typing import Any, Protocol
@@ -27,8 +28,10 @@ from evscada.simulator.model import (
     Trigger,
     now_iso,
 )
+from evscada.simulator.station_certificates import StationCertificates
 from evscada.simulator.station_faults import StationFaults
 from evscada.simulator.station_files import StationFiles
+from evscada.simulator.station_firmware import StationFirmware
 from evscada.simulator.station_reservations import StationReservations
 from evscada.simulator.station_sessions import StationSessions
 from evscada.simulator.tasks import cancel_quietly
@@ -113,6 +116,8 @@ class Link(Protocol):
 
     async def diagnostics_idle(self) -> None: ...
 
+    async def sign_certificate(self, csr: str) -> str: ...
+
     async def reservation_expired(self, reservation_id: int) -> None: ...
 
 
@@ -126,6 +131,9 @@ class SimulatedStation(StationSessions, StationFaults, StationReservations):
         )
         self.local_list = LocalList()
         self.files = StationFiles(spec.station_id)  # diagnostics and logs the CSMS asks for
+        self.firmware = StationFirmware(spec.station_id)  # updates the CSMS sends (fail_install injects failures)
+        self.certificates = StationCertificates(spec.station_id)  # its own key and certificate (profile 3)
+        self.network_profiles: dict[int, dict[str, Any]] = {}  # 2.0.1 SetNetworkProfile, by configuration slot
         self.charging_limits = ChargingLimits(phases=spec.supply_phases or 1, volts=spec.nominal_volts)
         self.sessions_started = 0  # by the station's own drivers (Timing.sessions caps them)
         self.sessions_completed = 0
@@ -225,7 +233,25 @@ class SimulatedStation(StationSessions, StationFaults, StationReservations):
         change = self.config.change(setting, value)
         if change is Change.ACCEPTED and setting is not None and setting.key == "HeartbeatInterval":
             self._heartbeat_changed.set()
+        if change is Change.ACCEPTED and setting is not None and setting.variable == "BasicAuthPassword":
+            self.spec = dataclasses.replace(self.spec, password=setting.value)  # used from the next connection on
+            setting.value = ""
+        if change is Change.ACCEPTED and setting is not None and setting.key == "SecurityProfile":
+            self._spawn(self._reconnect_soon(), "security-profile")  # 1.6: reconnect with the new credentials
         return change
+
+    def install_certificate(self, chain: str) -> bool:
+        """The chain the CSMS signed for its last CSR: kept, and presented over wss:// from the next connection."""
+        if not self.certificates.install(chain):
+            return False
+        self.spec = dataclasses.replace(self.spec, client_certificate=(chain, self.certificates.key_pem().decode()))
+        return True
+
+    async def _reconnect_soon(self) -> None:
+        """After the answer has gone: leave and come back at once (a new security profile, a new password)."""
+        await asyncio.sleep(0.1)
+        log.info("%s: reconnecting with new security settings", self.spec.station_id)
+        self.leave(Leave(0.0))
 
     async def _send_status(self, connector: int, status: str) -> None:
         fault = self.connectors[connector].fault
@@ -279,6 +305,17 @@ class SimulatedStation(StationSessions, StationFaults, StationReservations):
         log.info("%s: rebooting after a reset", self.spec.station_id)
         self.leave(Leave(self.timing.reboot_seconds))
 
+    def restart(self, boot_reason: str, firmware: str | None = None) -> None:
+        """Reboot (after a firmware install: with its version), announcing boot_reason in the next BootNotification."""
+        if firmware:
+            self.spec = dataclasses.replace(self.spec, firmware=firmware)
+        self._spawn(self._restart(boot_reason), "restart")
+
+    async def _restart(self, boot_reason: str) -> None:
+        await self.end_sessions("Reboot")
+        self._boot_reason = boot_reason
+        self.leave(Leave(self.timing.reboot_seconds))
+
     def trigger(self, message: Trigger, connector: int | None) -> None:
         self._spawn(self._send_triggered(message, connector), f"trigger-{message.value}")
 
@@ -299,6 +336,9 @@ class SimulatedStation(StationSessions, StationFaults, StationReservations):
             await link.firmware_idle()
         elif message is Trigger.DIAGNOSTICS:
             await link.diagnostics_idle()
+        elif message is Trigger.SIGN_CERTIFICATE:
+            organisation = self.config.by_variable("SecurityCtrlr", "OrganizationName")
+            await link.sign_certificate(self.certificates.new_csr(organisation.value if organisation else "evscada"))
 
     def _status(self, connector: int) -> str:
         state = self.connectors[connector]

@@ -17,6 +17,7 @@ from evscada.storage.access.places import SqlSites, SqlVehicles
 from evscada.storage.access.users import SqlUsers
 from evscada.storage.access.web_sessions import SqlWebSessions
 from evscada.storage.alarms.repositories import SqlAlarms
+from evscada.storage.certificates.repositories import SqlCertificates
 from evscada.storage.charging.local_lists import SqlLocalLists
 from evscada.storage.charging.meter_samples import SqlMeterSamples
 from evscada.storage.charging.queries import SqlReads
@@ -31,14 +32,17 @@ from evscada.storage.energy.profiles import SqlChargingProfiles
 from evscada.storage.energy.reports import SqlChargingReports
 from evscada.storage.energy.site_limits import SqlSiteLimits
 from evscada.storage.files.repositories import SqlFiles
+from evscada.storage.firmware.repositories import SqlFirmware
 from evscada.storage.historian.monitoring import SqlMonitoring
 from evscada.storage.historian.samples import SqlAvailability, SqlHistorian
 from evscada.storage.notifications.deliveries import SqlDeliveries
 from evscada.storage.notifications.webhooks import SqlOutbox, SqlWebhooks
+from evscada.storage.reports.repositories import SqlReportReads, SqlReports
 from evscada.storage.stations.device_model import SqlDeviceModel
 from evscada.storage.stations.frame_log import SqlFrameLog
 from evscada.storage.stations.repositories import SqlStationMessages, SqlStations
 from evscada.storage.stations.state_writer import StationStateWriter
+from evscada.storage.stations.upstream import SqlUpstream
 
 R = TypeVar("R")
 
@@ -82,12 +86,17 @@ class SqlUnitOfWork:
     web_sessions = _Repository(SqlWebSessions)
     monitoring = _Repository(SqlMonitoring)
     frame_log = _Repository(SqlFrameLog)
+    upstream = _Repository(SqlUpstream)
     audit = _Repository(SqlAudit)
     charging_profiles = _Repository(SqlChargingProfiles)
     charging_reports = _Repository(SqlChargingReports)
     site_limits = _Repository(SqlSiteLimits)
     feeders = _Repository(SqlFeeders)
     files = _Repository(SqlFiles)
+    reports = _Repository(SqlReports)
+    report_reads = _Repository(SqlReportReads)
+    certificates = _Repository(SqlCertificates)
+    firmware = _Repository(SqlFirmware)
 
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection

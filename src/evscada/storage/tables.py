@@ -628,7 +628,7 @@ frame_log = Table(
     Column("id", BigPk, primary_key=True, autoincrement=True),
     Column("station_id", String(64), nullable=False),
     Column("at", UtcDateTime, nullable=False),
-    Column("direction", String(3), nullable=False),  # in | out
+    Column("direction", String(12), nullable=False),  # in | out | upstream-in | upstream-out
     Column("frame", Text, nullable=False),
     Index("ix_frame_log_station_at", "station_id", "at"),
 )
@@ -782,6 +782,153 @@ station_files = Table(
     Index("ix_station_files_station_time", "station_id", "received_at"),
 )
 
+# Certificates (core/certificates): stations' signing requests, the certificates issued or installed for them, and
+# security profile upgrades under way (the new password's hash is accepted beside the old one until it is used).
+certificate_requests = Table(
+    "certificate_requests",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("station_id", String(64), nullable=False),
+    Column("certificate_type", String(40), nullable=False),
+    Column("csr", Text, nullable=False),
+    Column("status", String(20), nullable=False),  # core.certificates.model.RequestStatus
+    Column("reason", String(500)),
+    Column("certificate_id", BigPk),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_certificate_requests_station_time", "station_id", "received_at"),
+)
+
+station_certificates = Table(
+    "station_certificates",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("station_id", String(64), nullable=False),
+    Column("serial", String(64), nullable=False),
+    Column("subject", String(500), nullable=False),
+    Column("issuer", String(500), nullable=False),
+    Column("not_before", UtcDateTime, nullable=False),
+    Column("not_after", UtcDateTime, nullable=False, index=True),
+    Column("state", String(20), nullable=False),  # core.certificates.model.CertificateState
+    Column("source", String(20), nullable=False),  # builtin | external
+    Column("issued_at", UtcDateTime, nullable=False),
+    Column("pem", Text, nullable=False),
+    Column("request_id", BigPk),
+    Column("renewal_requested_at", UtcDateTime),
+    Column("renewal_problem", String(500)),
+    Index("ix_station_certificates_station", "station_id", "state"),
+)
+
+security_upgrades = Table(
+    "security_upgrades",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("station_id", String(64), nullable=False),
+    Column("from_profile", Integer, nullable=False),
+    Column("to_profile", Integer, nullable=False),
+    Column("password_hash", String(255)),
+    Column("state", String(20), nullable=False),  # pending | completed | cancelled
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("requested_by", String(255), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("detail", String(500)),
+    Index("ix_security_upgrades_station_state", "station_id", "state"),
+)
+
+# Firmware (core/firmware): images kept in the file store, update requests with their download tokens (kept as a
+# SHA-256) and the stations' status words, and campaigns with their stations in batches.
+firmware_images = Table(
+    "firmware_images",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("version", String(50), nullable=False),
+    Column("vendor", String(50)),
+    Column("model", String(50)),
+    Column("filename", String(255), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("md5", String(32), nullable=False),
+    Column("storage_key", String(255), nullable=False, unique=True),
+    Column("signing_certificate", Text),
+    Column("signature", Text),
+    Column("uploaded_by", String(255), nullable=False),
+    Column("uploaded_at", UtcDateTime, nullable=False),
+)
+
+firmware_updates = Table(
+    "firmware_updates",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),  # the OCPP requestId
+    Column("station_id", String(64), nullable=False),
+    Column("image_id", BigPk),  # no foreign key: the history outlives a deleted image
+    Column("campaign_id", BigPk),
+    Column("kind", String(16), nullable=False),  # update | signed | publish | unpublish
+    Column("status", String(16), nullable=False),  # core.firmware.UpdateStatus
+    Column("station_status", String(40)),
+    Column("command_id", BigPk),
+    Column("version", String(50), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("token_expires_at", UtcDateTime, nullable=False),
+    Column("downloads", Integer, nullable=False, server_default=text("0")),
+    Column("requested_by", String(255), nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_firmware_updates_station_time", "station_id", "requested_at"),
+    Index("ix_firmware_updates_campaign", "campaign_id"),
+)
+
+firmware_status_history = Table(
+    "firmware_status_history",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column(
+        "update_id", BigPk, ForeignKey("firmware_updates.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("station_status", String(40), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+)
+
+firmware_campaigns = Table(
+    "firmware_campaigns",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    # No foreign key: a finished campaign's history outlives its image (live campaigns keep theirs: core refuses).
+    Column("image_id", BigPk, nullable=False, index=True),
+    Column("target", JSON, nullable=False),  # core.firmware.TargetSelection as chosen
+    Column("pilot_size", Integer, nullable=False),
+    Column("batch_size", Integer, nullable=False),
+    Column("window_start", String(5)),  # HH:MM in the operator's time zone; NULL: any time
+    Column("window_end", String(5)),
+    Column("max_failures", Integer),
+    Column("max_failure_percent", Float),
+    Column("signed", Boolean, nullable=False),
+    Column("retries", Integer),
+    Column("retry_interval_s", Integer),
+    Column("status", String(16), nullable=False),  # core.firmware.CampaignStatus
+    Column("status_reason", String(500)),
+    Column("forgiven_failures", Integer, nullable=False, server_default=text("0")),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+firmware_campaign_stations = Table(
+    "firmware_campaign_stations",
+    metadata,
+    Column("campaign_id", BigPk, ForeignKey("firmware_campaigns.id", ondelete="CASCADE"), nullable=False),
+    Column("station_id", String(64), nullable=False),
+    Column("batch", Integer, nullable=False),
+    Column("state", String(16), nullable=False),  # core.firmware.TargetState
+    Column("update_id", BigPk),
+    Column("started_at", UtcDateTime),
+    Column("finished_at", UtcDateTime),
+    Column("detail", String(500)),
+    PrimaryKeyConstraint("campaign_id", "station_id", name="pk_firmware_campaign_stations"),
+)
+
 # A site's feeders and transformers below its grid connection (core/energy/layout.py), nested by parent_id.
 site_feeders = Table(
     "site_feeders",
@@ -793,4 +940,70 @@ site_feeders = Table(
     Column("max_a", Float),  # per phase
     Column("max_w", Float),
     Column("limit_curve", Text),  # JSON: [{start, end, max_a, max_w}], like the site's load curve periods
+)
+
+# KPI reports (core/reports): each report made, its figures as JSON and the keys of its files in the file store; and
+# the scheduled runs, whose unique key makes each due report once (migration 0028).
+kpi_reports = Table(
+    "kpi_reports",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # weekly | monthly | custom
+    Column("scope", String(120), nullable=False),  # fleet | site:<id> | group:<name>
+    Column("period_start", UtcDateTime, nullable=False),
+    Column("period_end", UtcDateTime, nullable=False),
+    Column("time_zone", String(64), nullable=False),
+    Column("trigger", String(16), nullable=False),  # schedule | on_demand
+    Column("requested_by", String(100), nullable=False),
+    Column("made_at", UtcDateTime, nullable=False, index=True),
+    Column("title", String(255), nullable=False),
+    Column("summary", JSON, nullable=False),
+    Column("xlsx_key", String(255), nullable=False),
+    Column("pdf_key", String(255), nullable=False),
+    Column("xlsx_bytes", BigInteger, nullable=False),
+    Column("pdf_bytes", BigInteger, nullable=False),
+)
+
+report_runs = Table(
+    "report_runs",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("period_start", UtcDateTime, nullable=False),
+    Column("scope", String(120), nullable=False),
+    Column("claimed_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("report_id", BigPk),  # no foreign key: retention deletes reports, the run stays made
+    Column("error", String(500)),
+    UniqueConstraint("kind", "period_start", "scope", name="uq_report_runs_period"),
+)
+
+# OCPP proxy (core/upstream): a third-party CSMS per station or per site, and what it has not had yet.
+upstream_csms = Table(
+    "upstream_csms",
+    metadata,
+    Column("scope", String(8), primary_key=True),  # station | site
+    Column("target", String(64), primary_key=True),  # station id or site id
+    Column("url", String(500), nullable=False),
+    Column("mode", String(20), nullable=False),  # observe | upstream_answers
+    Column("upstream_station_id", String(64)),
+    Column("security_profile", Integer, nullable=False),
+    Column("password", String(255)),  # never returned by the API
+    Column("client_cert_file", String(500)),
+    Column("client_key_file", String(500)),
+    Column("allowed_actions", JSON, nullable=False),
+    Column("updated_at", UtcDateTime),
+    Column("updated_by", String(255), nullable=False),
+)
+
+upstream_buffer = Table(
+    "upstream_buffer",
+    metadata,
+    Column("id", BigPk, primary_key=True, autoincrement=True),
+    Column("station_id", String(64), nullable=False),
+    Column("action", String(50), nullable=False),
+    Column("frame", Text, nullable=False),
+    Column("answer", Text, nullable=False),  # evscada's answer to the station, JSON
+    Column("queued_at", UtcDateTime, nullable=False),
+    Index("ix_upstream_buffer_station_id", "station_id", "id"),
 )

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, model_validator
 from starlette.requests import ClientDisconnect
@@ -19,7 +18,6 @@ from evscada.api.params import Id, Offset, Time
 from evscada.api.routes.commands import FAILURE_DOCS, CommandBody, raise_failure
 from evscada.api.schemas import CommandOut
 from evscada.core.control.commands import LogType
-from evscada.core.errors import CommandNotSupported
 from evscada.core.files.service import (
     FileKind,
     FileRequest,
@@ -155,18 +153,15 @@ async def request_diagnostics(
 ) -> FileRequestResult:
     """GetDiagnostics with a one-time upload location; the file arrives later (GET /files?station=...)."""
     await core.queries.station(station_id=StationId(station_id))  # 404 before anything is logged
-    try:
-        outcome = await core.files.request_diagnostics(
-            station_id=StationId(station_id),
-            actor=user.username,
-            start_time=body.start_time,
-            stop_time=body.stop_time,
-            retries=body.retries,
-            retry_interval_s=body.retry_interval_s,
-            reason=body.reason,
-        )
-    except CommandNotSupported as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, exc.message) from None
+    outcome = await core.files.request_diagnostics(
+        station_id=StationId(station_id),
+        actor=user.username,
+        start_time=body.start_time,
+        stop_time=body.stop_time,
+        retries=body.retries,
+        retry_interval_s=body.retry_interval_s,
+        reason=body.reason,
+    )
     return _result(outcome)
 
 
@@ -179,19 +174,16 @@ async def request_diagnostics(
 async def request_log(station_id: str, body: LogBody, core: CoreDep, user: Operator) -> FileRequestResult:
     """GetLog (1.6 security extension, 2.0.1); the request's id is the OCPP requestId its notifications name."""
     await core.queries.station(station_id=StationId(station_id))
-    try:
-        outcome = await core.files.request_log(
-            station_id=StationId(station_id),
-            log_type=body.log_type,
-            actor=user.username,
-            oldest=body.oldest,
-            latest=body.latest,
-            retries=body.retries,
-            retry_interval_s=body.retry_interval_s,
-            reason=body.reason,
-        )
-    except CommandNotSupported as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, exc.message) from None
+    outcome = await core.files.request_log(
+        station_id=StationId(station_id),
+        log_type=body.log_type,
+        actor=user.username,
+        oldest=body.oldest,
+        latest=body.latest,
+        retries=body.retries,
+        retry_interval_s=body.retry_interval_s,
+        reason=body.reason,
+    )
     return _result(outcome)
 
 
@@ -276,17 +268,7 @@ def _refused(exc: UploadRefused) -> JSONResponse:
     )
 
 
-def _refuse_nul_in_path(request: Request) -> None:
-    """As params.refuse_nul for the rest of the API, without reading the body: it is the file, streamed."""
-    path: str = request.scope["path"]
-    if "\x00" in path:
-        raise RequestValidationError(
-            [{"type": "string_nul", "loc": ("path",), "msg": "may not contain NUL (\\u0000)", "input": path}]
-        )
-
-
 async def _upload(request: Request, core: CoreDep, token: str, filename: str | None) -> JSONResponse:
-    _refuse_nul_in_path(request)
     try:
         await core.files.check_token(token)
         declared = request.headers.get("content-length")

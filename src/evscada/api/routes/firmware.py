@@ -211,7 +211,7 @@ class CampaignBody(BaseModel):
     pilot_size: int = Field(1, ge=0, le=1000, description="stations in the first batch; 0: no pilot")
     batch_size: int = Field(10, ge=1, le=10_000, description="stations in each later batch")
     maintenance_window: WindowBody | None = Field(None, description="daily; no station starts outside it")
-    max_failures: int | None = Field(None, ge=0, description="halt when more stations than this failed")
+    max_failures: int | None = Field(None, ge=0, le=100_000, description="halt when more stations than this failed")
     max_failure_percent: float | None = Field(
         None, ge=0, le=100, description="halt when more than this share of the stations started failed"
     )

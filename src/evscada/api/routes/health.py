@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from evscada import __version__
 from evscada.api.deps import Context
-from evscada.api.schemas import HealthOut, HealthStatus
+from evscada.api.schemas import BridgeHealthOut, HealthOut, HealthStatus
 
 router = APIRouter(tags=["operations"])
 
@@ -32,5 +32,9 @@ async def health(context: Context) -> JSONResponse:
         database=database,
         stations_connected=sum(context.connected_by_version().values()),
         version=__version__,
+        bridges=[
+            BridgeHealthOut(name=b.name, state=b.state, detail=b.detail, queued=b.queued, dropped=b.dropped)
+            for b in context.bridges()
+        ],
     )
     return JSONResponse(body.model_dump(), status_code=200 if status == "ok" else 503)

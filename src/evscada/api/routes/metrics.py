@@ -42,6 +42,13 @@ async def metrics(context: Context) -> Response:
     )
     for reason, count in sorted(context.handshake_refusals.items()):
         refused.add_metric([reason], count)
+    proxied = CounterMetricFamily(
+        "evscada_ocpp_proxy_messages",
+        "OCPP proxy to upstream CSMSs: messages forwarded, held, replayed, skipped, dropped; commands passed, refused",
+        labels=["kind"],
+    )
+    for kind, count in sorted(context.upstream_counts.items()):
+        proxied.add_metric([kind], count)
     outcomes = CounterMetricFamily(
         "evscada_commands", "Commands sent to stations, by outcome", labels=["command", "outcome"]
     )
@@ -50,5 +57,32 @@ async def metrics(context: Context) -> Response:
     for command, outcome, count in await core.queries.command_outcomes():
         outcomes.add_metric([command, outcome], count)
     latency.add_metric([], await core.queries.database_latency())
-    body = generate_latest(_Snapshot([connected, messages, refused, outcomes, latency]))  # type: ignore[arg-type]
+    families: list[Metric] = [connected, messages, refused, proxied, outcomes, latency, *_bridges(context)]
+    body = generate_latest(_Snapshot(families))
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def _bridges(context: Context) -> list[Metric]:
+    """Per bridge: whether it is up, its backlog, what it dropped, published and was asked (docs/scada-bridges.md)."""
+    up = GaugeMetricFamily(
+        "evscada_bridge_up", "1 when the bridge is connected (MQTT) or listening (OPC UA, IEC 104)", labels=["bridge"]
+    )
+    queued = GaugeMetricFamily("evscada_bridge_backlog", "Items waiting in the bridge's backlog", labels=["bridge"])
+    dropped = CounterMetricFamily(
+        "evscada_bridge_dropped",
+        "Items dropped from the bridge's full backlog (its own, never stations')",
+        labels=["bridge"],
+    )
+    published = CounterMetricFamily(
+        "evscada_bridge_published",
+        "Items the bridge delivered (MQTT publications, OPC UA value writes)",
+        labels=["bridge"],
+    )
+    received = CounterMetricFamily("evscada_bridge_commands", "Commands received through the bridge", labels=["bridge"])
+    for health in context.bridges():
+        up.add_metric([health.name], 1 if health.state in ("connected", "listening") else 0)
+        queued.add_metric([health.name], health.queued)
+        dropped.add_metric([health.name], health.dropped)
+        published.add_metric([health.name], health.published)
+        received.add_metric([health.name], health.commands)
+    return [up, queued, dropped, published, received]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel, Field
 
 from evscada.api.deps import CoreDep, Operator, Viewer
+from evscada.api.params import Id
 from evscada.core.model import SiteId, StationId
 from evscada.core.services import Core
 from evscada.core.upstream.service import Scope, UpstreamCsms, UpstreamMode
@@ -117,13 +118,13 @@ async def delete_station_upstream(station_id: str, core: CoreDep, user: Operator
 
 
 @router.get("/sites/{site_id}/upstream", response_model=UpstreamOut, summary="a site's upstream CSMS")
-async def get_site_upstream(site_id: int, core: CoreDep, user: Viewer) -> UpstreamOut:
+async def get_site_upstream(site_id: Id, core: CoreDep, user: Viewer) -> UpstreamOut:
     await core.sites.get(site_id=SiteId(site_id))  # 404 for an unknown site
     return await _read(core, Scope.SITE, str(site_id))
 
 
 @router.put("/sites/{site_id}/upstream", response_model=UpstreamOut, summary="set a site's upstream CSMS")
-async def put_site_upstream(site_id: int, body: UpstreamIn, core: CoreDep, user: Operator) -> UpstreamOut:
+async def put_site_upstream(site_id: Id, body: UpstreamIn, core: CoreDep, user: Operator) -> UpstreamOut:
     """For every station of the site without one of its own; from each station's next connection."""
     await core.sites.get(site_id=SiteId(site_id))
     stored = await core.upstream.configure(_config(Scope.SITE, str(site_id), body), actor=user.username)
@@ -131,7 +132,7 @@ async def put_site_upstream(site_id: int, body: UpstreamIn, core: CoreDep, user:
 
 
 @router.delete("/sites/{site_id}/upstream", status_code=204, summary="stop proxying a site's stations")
-async def delete_site_upstream(site_id: int, core: CoreDep, user: Operator) -> Response:
+async def delete_site_upstream(site_id: Id, core: CoreDep, user: Operator) -> Response:
     if not await core.upstream.remove(scope=Scope.SITE, target=str(site_id), actor=user.username):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"site {site_id} has no upstream CSMS")
     return Response(status_code=204)

@@ -66,6 +66,8 @@ def recorded(
         energy_register_wh=energy_register(samples),
         power_w=_last(samples, POWER, "W", ("Outlet",)),
         soc_pct=_last(samples, SOC, "Percent", ("EV", "Outlet")),
+        current_a=_outlet_or_phases(samples, "Current.Import", "A"),
+        voltage_v=_outlet_or_phases(samples, "Voltage", "V"),
     )
 
 
@@ -86,6 +88,24 @@ def _last(samples: Sequence[MeterSample], measurand: str, unit: str, locations: 
         ):
             found = sample.value
     return found
+
+
+def _outlet_or_phases(samples: Sequence[MeterSample], measurand: str, unit: str) -> float | None:
+    """The outlet's reading of a measurand, or (a three-phase station reports per phase) the mean of the phases'
+    readings at the last instant any was taken; the bridges publish it as the EVSE's current or voltage."""
+    whole = _last(samples, measurand, unit, ("Outlet",))
+    if whole is not None:
+        return whole
+    phases = [
+        s
+        for s in samples
+        if s.measurand == measurand and s.unit == unit and s.phase and "-L" not in s.phase and s.value is not None
+    ]  # line-to-line voltages (L1-L2) are not averaged with line-to-neutral ones
+    if not phases:
+        return None
+    last = phases[-1].timestamp
+    values = [s.value for s in phases if s.timestamp == last and s.value is not None]
+    return sum(values) / len(values)
 
 
 # Scaled units stations report, to the base units the core keeps: (base unit, power of ten).

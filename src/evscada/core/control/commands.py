@@ -324,6 +324,154 @@ class GetLog(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class UpdateFirmware(Command):
+    """Install the firmware at `location` (core/firmware). With a signing certificate and signature: 1.6
+    SignedUpdateFirmware, 2.0.1 UpdateFirmware carrying them; without: 1.6 UpdateFirmware, 2.0.1 UpdateFirmware."""
+
+    location: str
+    retrieve_at: datetime
+    request_id: int | None = None  # None: the command log id (1.6 plain UpdateFirmware has none)
+    install_at: datetime | None = None
+    retries: int | None = None
+    retry_interval_s: int | None = None
+    signing_certificate: str | None = None  # PEM
+    signature: str | None = None  # base64
+    name = "update_firmware"
+
+    @property
+    def signed(self) -> bool:
+        return self.signing_certificate is not None and self.signature is not None
+
+    def arguments(self) -> dict[str, Any]:
+        shown = {**asdict(self), "location": _shown_location(self.location)}
+        for secretish in ("signing_certificate", "signature"):  # long; the image record keeps them whole
+            if shown[secretish] is not None:
+                shown[secretish] = f"({len(shown[secretish])} characters)"
+        return shown
+
+    def numbered(self, command_id: int) -> Command:
+        return self if self.request_id is not None else replace(self, request_id=command_id)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishFirmware(Command):
+    """2.0.1: a local controller downloads the image and serves it to the stations behind it."""
+
+    location: str
+    checksum: str  # MD5, hexadecimal, as 2.0.1 names the image
+    request_id: int | None = None
+    retries: int | None = None
+    retry_interval_s: int | None = None
+    name = "publish_firmware"
+
+    def arguments(self) -> dict[str, Any]:
+        return {**asdict(self), "location": _shown_location(self.location)}
+
+    def numbered(self, command_id: int) -> Command:
+        return self if self.request_id is not None else replace(self, request_id=command_id)
+
+
+@dataclass(frozen=True, slots=True)
+class UnpublishFirmware(Command):
+    """2.0.1: the local controller stops serving the image with this MD5."""
+
+    checksum: str
+    name = "unpublish_firmware"
+
+
+class CertificateUse(enum.StrEnum):
+    """Which kind of certificate InstallCertificate / GetInstalledCertificateIds concern (1.6 knows the first two)."""
+
+    CSMS_ROOT = "CentralSystemRootCertificate"  # 2.0.1 calls it CSMSRootCertificate
+    MANUFACTURER_ROOT = "ManufacturerRootCertificate"
+    V2G_ROOT = "V2GRootCertificate"  # 2.0.1 only
+    MO_ROOT = "MORootCertificate"  # 2.0.1 only
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateHash:
+    """OCPP CertificateHashData: which installed certificate a station means."""
+
+    hash_algorithm: str  # SHA256, SHA384, SHA512
+    issuer_name_hash: str
+    issuer_key_hash: str
+    serial_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateSigned(Command):
+    """Hand a station its signed certificate chain (after SignCertificate)."""
+
+    certificate_chain: str  # PEM: the station's certificate first, then the CAs up to (not always including) the root
+    certificate_type: str | None = None  # 2.0.1: ChargingStationCertificate or V2GCertificate
+    name = "certificate_signed"
+
+    def arguments(self) -> dict[str, Any]:  # the chain is public but long: the log keeps its size
+        return {
+            "certificate_chain": f"{len(self.certificate_chain)} characters",
+            "certificate_type": self.certificate_type,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class InstallCertificate(Command):
+    """Install a root certificate the station trusts (the CSMS's, a manufacturer's ...)."""
+
+    certificate_type: CertificateUse
+    certificate: str  # PEM
+    name = "install_certificate"
+
+    def arguments(self) -> dict[str, Any]:
+        return {"certificate_type": str(self.certificate_type), "certificate": f"{len(self.certificate)} characters"}
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteCertificate(Command):
+    certificate: CertificateHash
+    name = "delete_certificate"
+
+
+@dataclass(frozen=True, slots=True)
+class GetInstalledCertificateIds(Command):
+    """The installed certificates of these kinds (none: every kind; 1.6 asks for exactly one)."""
+
+    certificate_types: tuple[CertificateUse, ...] = ()
+    name = "get_installed_certificate_ids"
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedTriggerMessage(Command):
+    """1.6 security extension's ExtendedTriggerMessage (SignChargePointCertificate, LogStatusNotification ...);
+    a 2.0.1 station is sent TriggerMessage with the same meaning."""
+
+    message: str
+    evse_id: int | None = None
+    name = "extended_trigger_message"
+
+
+@dataclass(frozen=True, slots=True)
+class SetStationPassword(Command):
+    """The station's new Basic Auth password (1.6 AuthorizationKey, 2.0.1 SecurityCtrlr.BasicAuthPassword)."""
+
+    password: str
+    name = "set_station_password"
+
+    def arguments(self) -> dict[str, Any]:  # never a password in the command or audit log
+        return {"password": "***"}
+
+
+@dataclass(frozen=True, slots=True)
+class SetSecurityProfile(Command):
+    """1.6: ChangeConfiguration SecurityProfile. 2.0.1: SetNetworkProfile into `slot` (the station switches to it
+    once NetworkConfigurationPriority names it first and it reconnects)."""
+
+    profile: int
+    csms_url: str | None = None  # 2.0.1: the address the station connects to with the new profile
+    slot: int = 1
+    name = "set_security_profile"
+
+
+@dataclass(frozen=True, slots=True)
 class CommandReply:
     """The station's answer: its status word (Accepted, Rejected, ...) and the rest of its payload."""
 

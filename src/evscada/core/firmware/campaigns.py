@@ -11,13 +11,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from evscada.core.access.audit import Auditor
-from evscada.core.errors import DomainError, InvalidArgument, NotFound
+from evscada.core.errors import DomainError, FirmwareConflict, InvalidArgument, NotFound
 from evscada.core.firmware.model import (
     Campaign,
     CampaignPlan,
     CampaignStatus,
     CampaignTarget,
-    FirmwareConflict,
     TargetState,
     UpdateStatus,
 )

@@ -7,15 +7,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, time
 
-from evscada.core.errors import DomainError, ErrorCategory
 from evscada.core.model import StationId
-
-
-class FirmwareConflict(DomainError):
-    """The request is valid but the firmware's state forbids it (an image a campaign uses, a finished campaign)."""
-
-    code = "firmware_conflict"
-    category = ErrorCategory.CONFLICT
 
 
 @dataclass(frozen=True, slots=True)

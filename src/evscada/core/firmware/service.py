@@ -18,7 +18,7 @@ from typing import Protocol
 
 from evscada.core.access.audit import Auditor, AuditRepository
 from evscada.core.control import commands as c
-from evscada.core.errors import CommandNotSupported, InvalidArgument, NotFound
+from evscada.core.errors import CommandNotSupported, FirmwareConflict, InvalidArgument, NotFound
 from evscada.core.files.service import safe_filename, token_digest
 from evscada.core.files.store import FileStore, ObjectTooLarge
 from evscada.core.firmware.model import (
@@ -27,7 +27,6 @@ from evscada.core.firmware.model import (
     CampaignPlan,
     CampaignStatus,
     CampaignTarget,
-    FirmwareConflict,
     FirmwareImage,
     FirmwareUpdate,
     NewImage,

@@ -124,19 +124,23 @@ def _timeline(changes: Iterable[tuple[datetime, str]], start: datetime, end: dat
     return line
 
 
-def _state_at(line: Timeline, at: datetime) -> str:
-    state = UNKNOWN
-    for since, value in line:
-        if since > at:
-            break
-        state = value
-    return state
-
-
 def _combine(lines: list[Timeline], rule: Callable[[list[str]], str], start: datetime) -> Timeline:
-    """One timeline whose state at each instant is rule(states of all lines at that instant)."""
+    """One timeline whose state at each instant is rule(states of all lines at that instant), each line's state
+    being its last entry at or before the instant: found by one sweep through every line rather than a scan per
+    instant, since a month of a busy station has hundreds of changes."""
     instants = sorted({at for line in lines for at, _ in line} | {start})
-    return [(at, rule([_state_at(line, at) for line in lines])) for at in instants]
+    positions = [-1] * len(lines)  # per line: the last entry at or before the current instant
+    combined: Timeline = []
+    for at in instants:
+        states = []
+        for index, line in enumerate(lines):
+            position = positions[index]
+            while position + 1 < len(line) and line[position + 1][0] <= at:
+                position += 1
+            positions[index] = position
+            states.append(line[position][1] if position >= 0 else UNKNOWN)
+        combined.append((at, rule(states)))
+    return combined
 
 
 def _is_up(state: str) -> bool | None:

@@ -129,6 +129,69 @@ def _get_diagnostics(cmd: c.GetDiagnostics) -> tuple[str, Payload]:
     return "GetDiagnostics", payload
 
 
+def _update_firmware(cmd: c.UpdateFirmware) -> tuple[str, Payload]:
+    """Signed: the security extension's SignedUpdateFirmware; otherwise the core profile's UpdateFirmware."""
+    if cmd.signing_certificate is not None or cmd.signature is not None:
+        if not cmd.signed:
+            raise CommandNotSupported("a signed 1.6 update needs both signing_certificate and signature")
+        return shared_commands.firmware_update(cmd, "SignedUpdateFirmware")
+    payload: Payload = {"location": cmd.location, "retrieveDate": format_datetime(cmd.retrieve_at)}
+    if cmd.retries is not None:
+        payload["retries"] = cmd.retries
+    if cmd.retry_interval_s is not None:
+        payload["retryInterval"] = cmd.retry_interval_s
+    return "UpdateFirmware", payload
+
+
+def _no_publishing(cmd: c.Command) -> tuple[str, Payload]:
+    raise CommandNotSupported(f"{cmd.name} is OCPP 2.0.1 only (local controllers); a 1.6 station takes update_firmware")
+
+
+# What the 1.6 security extension's ExtendedTriggerMessage may ask for.
+EXTENDED_TRIGGERS = frozenset(
+    {
+        "BootNotification",
+        "LogStatusNotification",
+        "FirmwareStatusNotification",
+        "Heartbeat",
+        "MeterValues",
+        "SignChargePointCertificate",
+        "StatusNotification",
+    }
+)
+ROOT_CERTIFICATES_16 = frozenset({c.CertificateUse.CSMS_ROOT, c.CertificateUse.MANUFACTURER_ROOT})
+
+
+def _extended_trigger(cmd: c.ExtendedTriggerMessage) -> tuple[str, Payload]:
+    requested = "SignChargePointCertificate" if cmd.message == "SignChargingStationCertificate" else cmd.message
+    if requested not in EXTENDED_TRIGGERS:
+        raise CommandNotSupported(
+            f"message: ExtendedTriggerMessage asks for {', '.join(sorted(EXTENDED_TRIGGERS))}; not {cmd.message}"
+        )
+    payload: Payload = {"requestedMessage": requested}
+    if cmd.evse_id is not None:
+        payload["connectorId"] = cmd.evse_id
+    return "ExtendedTriggerMessage", payload
+
+
+def _root_type(use: c.CertificateUse) -> str:
+    if use not in ROOT_CERTIFICATES_16:
+        raise CommandNotSupported(
+            f"certificate_type: a 1.6 station keeps {' and '.join(sorted(ROOT_CERTIFICATES_16))} only; not {use}"
+        )
+    return str(use)
+
+
+def _installed_ids(cmd: c.GetInstalledCertificateIds) -> tuple[str, Payload]:
+    if len(cmd.certificate_types) != 1:
+        raise CommandNotSupported("certificate_types: a 1.6 station is asked for exactly one certificate type")
+    return "GetInstalledCertificateIds", {"certificateType": _root_type(cmd.certificate_types[0])}
+
+
+def _security_profile(cmd: c.SetSecurityProfile) -> tuple[str, Payload]:
+    return "ChangeConfiguration", {"key": "SecurityProfile", "value": str(cmd.profile)}
+
+
 def _no_device_model(cmd: c.Command) -> tuple[str, Payload]:
     raise CommandNotSupported(
         f"{cmd.name} is not supported by OCPP 1.6 (it has no device model); read its keys with get_configuration"
@@ -141,6 +204,9 @@ BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
     c.SendLocalList: _send_local_list,
     c.ReserveNow: _reserve_now,
     c.GetDiagnostics: _get_diagnostics,
+    c.UpdateFirmware: _update_firmware,
+    c.PublishFirmware: _no_publishing,
+    c.UnpublishFirmware: _no_publishing,
     c.GetBaseReport: _no_device_model,
     c.GetReport: _no_device_model,
     c.GetSettings: _get_settings,
@@ -152,6 +218,15 @@ BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
     c.UnlockConnector: lambda cmd: ("UnlockConnector", {"connectorId": cmd.evse_id}),
     c.TriggerMessage: _trigger,
     c.DataTransfer: _data_transfer,
+    c.CertificateSigned: lambda cmd: ("CertificateSigned", {"certificateChain": cmd.certificate_chain}),
+    c.InstallCertificate: lambda cmd: (
+        "InstallCertificate",
+        {"certificateType": _root_type(cmd.certificate_type), "certificate": cmd.certificate},
+    ),
+    c.GetInstalledCertificateIds: _installed_ids,
+    c.ExtendedTriggerMessage: _extended_trigger,
+    c.SetStationPassword: lambda cmd: ("ChangeConfiguration", {"key": "AuthorizationKey", "value": cmd.password}),
+    c.SetSecurityProfile: _security_profile,
 }
 
 

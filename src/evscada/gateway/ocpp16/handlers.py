@@ -71,7 +71,9 @@ async def meter_values(s: StationSession, p: Payload) -> Payload:
 
 @on("FirmwareStatusNotification")
 async def firmware_status(s: StationSession, p: Payload) -> Payload:
-    return await shared.record(s, "firmware_status", p, p["status"], status=p["status"])
+    answer = await shared.record(s, "firmware_status", p, p["status"], status=p["status"])
+    await shared.firmware_status(s, p)
+    return answer
 
 
 @on("DiagnosticsStatusNotification")
@@ -91,7 +93,9 @@ async def log_status(s: StationSession, p: Payload) -> Payload:
 
 @on("SignedFirmwareStatusNotification")
 async def signed_firmware_status(s: StationSession, p: Payload) -> Payload:
-    return await shared.record(s, "firmware_status", p, p["status"], status=p["status"])
+    answer = await shared.record(s, "firmware_status", p, p["status"], status=p["status"])
+    await shared.firmware_status(s, p)
+    return answer
 
 
 DIALECT = Dialect(

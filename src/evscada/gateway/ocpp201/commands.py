@@ -156,6 +156,58 @@ def _get_report(cmd: c.GetReport) -> tuple[str, Payload]:
     return "GetReport", payload
 
 
+def _publish_firmware(cmd: c.PublishFirmware) -> tuple[str, Payload]:
+    payload: Payload = {"location": cmd.location, "checksum": cmd.checksum, "requestId": cmd.request_id or 0}
+    if cmd.retries is not None:
+        payload["retries"] = cmd.retries
+    if cmd.retry_interval_s is not None:
+        payload["retryInterval"] = cmd.retry_interval_s
+    return "PublishFirmware", payload
+
+
+# 2.0.1 calls the CSMS's root CSMSRootCertificate; GetInstalledCertificateIds also knows V2GCertificateChain.
+ROOT_CERTIFICATES_201 = {c.CertificateUse.CSMS_ROOT: "CSMSRootCertificate"}
+
+
+def _certificate_signed(cmd: c.CertificateSigned) -> tuple[str, Payload]:
+    payload: Payload = {"certificateChain": cmd.certificate_chain}
+    if cmd.certificate_type is not None:
+        payload["certificateType"] = cmd.certificate_type
+    return "CertificateSigned", payload
+
+
+def _installed_ids(cmd: c.GetInstalledCertificateIds) -> tuple[str, Payload]:
+    payload: Payload = {}
+    if cmd.certificate_types:
+        payload["certificateType"] = [ROOT_CERTIFICATES_201.get(t, str(t)) for t in cmd.certificate_types]
+    return "GetInstalledCertificateIds", payload
+
+
+def _extended_trigger(cmd: c.ExtendedTriggerMessage) -> tuple[str, Payload]:
+    """2.0.1 has no ExtendedTriggerMessage: its TriggerMessage asks for the same (the certificate by its 2.0.1 name)."""
+    message = "SignChargingStationCertificate" if cmd.message == "SignChargePointCertificate" else cmd.message
+    return _trigger(c.TriggerMessage(message=message, evse_id=cmd.evse_id))
+
+
+def _password(cmd: c.SetStationPassword) -> tuple[str, Payload]:
+    variable = _variable(c.SettingRef(name="BasicAuthPassword", component="SecurityCtrlr"))
+    return "SetVariables", {"setVariableData": [{**variable, "attributeValue": cmd.password}]}
+
+
+def _network_profile(cmd: c.SetSecurityProfile) -> tuple[str, Payload]:
+    if not cmd.csms_url:
+        raise CommandNotSupported("csms_url: a 2.0.1 station is given the address to connect to with the new profile")
+    connection: Payload = {
+        "ocppVersion": "OCPP20",
+        "ocppTransport": "JSON",
+        "ocppCsmsUrl": cmd.csms_url,
+        "messageTimeout": 30,
+        "securityProfile": cmd.profile,
+        "ocppInterface": "Wired0",
+    }
+    return "SetNetworkProfile", {"configurationSlot": cmd.slot, "connectionData": connection}
+
+
 def _no_diagnostics() -> tuple[str, Payload]:
     raise CommandNotSupported("OCPP 2.0.1 has no GetDiagnostics: ask for a log with log_type DiagnosticsLog")
 
@@ -165,6 +217,9 @@ BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
     **smart_charging.BUILDERS,
     c.SendLocalList: _send_local_list,
     c.ReserveNow: _reserve_now,
+    c.UpdateFirmware: lambda cmd: shared_commands.firmware_update(cmd, "UpdateFirmware"),
+    c.PublishFirmware: _publish_firmware,
+    c.UnpublishFirmware: lambda cmd: ("UnpublishFirmware", {"checksum": cmd.checksum}),
     c.GetBaseReport: lambda cmd: ("GetBaseReport", {"requestId": cmd.request_id or 0, "reportBase": str(cmd.base)}),
     c.GetReport: _get_report,
     c.GetDiagnostics: lambda cmd: _no_diagnostics(),
@@ -177,6 +232,18 @@ BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
     c.UnlockConnector: lambda cmd: ("UnlockConnector", {"evseId": cmd.evse_id, "connectorId": cmd.connector_id}),
     c.TriggerMessage: _trigger,
     c.DataTransfer: _data_transfer,
+    c.CertificateSigned: _certificate_signed,
+    c.InstallCertificate: lambda cmd: (
+        "InstallCertificate",
+        {
+            "certificateType": ROOT_CERTIFICATES_201.get(cmd.certificate_type, str(cmd.certificate_type)),
+            "certificate": cmd.certificate,
+        },
+    ),
+    c.GetInstalledCertificateIds: _installed_ids,
+    c.ExtendedTriggerMessage: _extended_trigger,
+    c.SetStationPassword: _password,
+    c.SetSecurityProfile: _network_profile,
 }
 
 
@@ -206,6 +273,9 @@ def to_reply(command: c.Command, payload: Payload) -> c.CommandReply:
             ),
             results[0],
         )
+        return c.CommandReply(status=result["attributeStatus"], data={"statusInfo": result.get("attributeStatusInfo")})
+    if isinstance(command, c.SetStationPassword):  # one variable set: its status is the answer
+        result = payload["setVariableResult"][0]
         return c.CommandReply(status=result["attributeStatus"], data={"statusInfo": result.get("attributeStatusInfo")})
     if isinstance(command, c.GetLocalListVersion):
         return c.CommandReply(status="Accepted", data={"version": payload["versionNumber"]})

@@ -123,12 +123,16 @@ async def _request_status(s: StationSession, kind: str, p: Payload) -> Payload:
 
 @on("FirmwareStatusNotification")
 async def firmware_status(s: StationSession, p: Payload) -> Payload:
-    return await _request_status(s, "firmware_status", p)
+    answer = await _request_status(s, "firmware_status", p)
+    await shared.firmware_status(s, p)
+    return answer
 
 
 @on("PublishFirmwareStatusNotification")
 async def publish_firmware_status(s: StationSession, p: Payload) -> Payload:
-    return await _request_status(s, "publish_firmware_status", p)
+    answer = await _request_status(s, "publish_firmware_status", p)
+    await shared.firmware_status(s, p, publish=True)
+    return answer
 
 
 @on("LogStatusNotification")
@@ -247,9 +251,21 @@ async def get_15118_ev_certificate(s: StationSession, p: Payload) -> Payload:
 
 @on("GetCertificateStatus")
 async def get_certificate_status(s: StationSession, p: Payload) -> Payload:
-    # No OCSP client yet: Failed makes the station fall back to its own rules for unchecked certificates.
-    await shared.record(s, "certificate_status_request", p, "OCSP status request (no OCSP configured)")
-    return {"status": "Failed"}
+    """The OCSP response from the configured responder, or Failed with why (the station then applies its own rules
+    for certificates it cannot check)."""
+    data = p["ocspRequestData"]
+    answer = await s.services.certificates.certificate_status(
+        hash_algorithm=data["hashAlgorithm"],
+        issuer_name_hash=data["issuerNameHash"],
+        issuer_key_hash=data["issuerKeyHash"],
+        serial_number=data["serialNumber"],
+    )
+    summary = f"OCSP status request for serial {data['serialNumber']}: {answer.status}"
+    await shared.record(s, "certificate_status_request", p, summary, status=answer.status)
+    if answer.ocsp_result is not None:
+        return {"status": answer.status, "ocspResult": answer.ocsp_result}
+    reason = answer.reason or "no OCSP response"
+    return {"status": answer.status, "statusInfo": {"reasonCode": "NoOCSPResponse", "additionalInfo": reason[:512]}}
 
 
 DIALECT = Dialect(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,10 +18,11 @@ from evscada.core.model import Alarm, AlarmId, AlarmState, Site, Station
 from evscada.core.notifications.deliveries import Delivery, DeliveryFilter, PendingEscalation
 from evscada.core.notifications.on_call import EscalationStep, OnCallNow
 from evscada.core.ports import Clock
+from evscada.core.reports.service import Report
 from evscada.core.store import CoreStore, UnitOfWork
 from evscada.integrations.notifications.channels import EmailChannel, Sender, SmsChannel, WebhookChannel
 from evscada.integrations.notifications.config import Channel, NotificationSettings
-from evscada.integrations.notifications.messages import alarm_facts, compose, probe_text
+from evscada.integrations.notifications.messages import Text, alarm_facts, compose, probe_text
 from evscada.integrations.notifications.routing import Recipients, Router
 from evscada.integrations.notifications.worker import DeliveryWorker, RateLimiter, new_deliveries
 
@@ -199,6 +200,28 @@ class Notifier:
                 await uow.deliveries.add(delivery=row)
         self._wake()
         return rows
+
+    async def announce_report(self, report: Report, subscribers: Sequence[str], link: str | None) -> int:
+        """E-mail the subscribers (people or groups) that a KPI report was made: its summary and a link to the
+        console's download (the outbox carries text, not attachments). Returns the deliveries queued."""
+        now = self._clock.now()
+        groups = {group.name for group in self.config.groups}
+        known = [name for name in subscribers if self.router.person(name) is not None or name in groups]
+        for name in set(subscribers) - set(known):
+            log.warning("report subscriber %r is neither a person nor a group in [notifications]", name)
+        recipients = self.router.expand(known, now, ["email"])
+        if not recipients:
+            return 0
+        lines = list(report.summary.get("summary", []))
+        where = f"Download: {link}" if link else "Open Reports in the console to download it."
+        body = "\n".join([report.title, "", *lines, "", where])
+        text = Text(subject=report.title, body=body, payload={"report_id": report.id})
+        rows = new_deliveries(self.router, recipients, text, kind="report", now=now)
+        async with self._store.unit() as uow:
+            for row in rows:
+                await uow.deliveries.add(delivery=row)
+        self._wake()
+        return len(rows)
 
     def on_call(self) -> OnCallNow:
         """Who is on call now, who comes next and when the duty changes hands: for the console and the API."""

@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import ssl
+import tempfile
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.client import connect
@@ -50,10 +53,25 @@ def basic_auth(spec: StationSpec) -> str | None:
     return "Basic " + base64.b64encode(f"{spec.station_id}:{spec.password}".encode()).decode()
 
 
+def tls_context(spec: StationSpec) -> ssl.SSLContext:
+    """What the station trusts and presents over wss:// (blocking: it reads the certificate files it writes)."""
+    context = ssl.create_default_context(cadata=spec.tls_trust) if spec.tls_trust else ssl.create_default_context()
+    if spec.client_certificate is not None:
+        chain, key = spec.client_certificate
+        with tempfile.TemporaryDirectory(prefix="evscada-sim-") as folder:
+            cert_file, key_file = Path(folder) / "cert.pem", Path(folder) / "key.pem"
+            cert_file.write_text(chain)
+            key_file.touch(mode=0o600)
+            key_file.write_text(key)
+            context.load_cert_chain(cert_file, key_file)
+    return context
+
+
 @contextlib.asynccontextmanager
 async def dial_ocpp(base_url: str, spec: StationSpec) -> AsyncIterator[Connection]:
     """A full station's connection: websockets and the `ocpp` package's ChargePoint."""
     authorization = basic_auth(spec)
+    tls = await asyncio.to_thread(tls_context, spec) if base_url.startswith("wss:") else None
     async with contextlib.AsyncExitStack() as stack:
         try:
             ws = await stack.enter_async_context(
@@ -62,6 +80,7 @@ async def dial_ocpp(base_url: str, spec: StationSpec) -> AsyncIterator[Connectio
                     subprotocols=[SUBPROTOCOLS[spec.version]],  # type: ignore[list-item]
                     additional_headers={"Authorization": authorization} if authorization else None,
                     open_timeout=30,
+                    ssl=tls,
                 )
             )
         except InvalidStatus as exc:

@@ -14,7 +14,10 @@ from evscada.simulator.charging_limits import Purpose
 from evscada.simulator.config import Change
 from evscada.simulator.links.answering import Answering, accepted, parse_time
 from evscada.simulator.model import Trigger
+from evscada.simulator.ocpp16.security import Security16
 from evscada.simulator.ocpp16.smart_charging import PURPOSES, SmartCharging16, profile16
+from evscada.simulator.station_firmware import PLAIN_16, SIGNED, Report, Words
+from evscada.simulator.station_firmware import start as _start
 
 _TRIGGERS = {
     "BootNotification": Trigger.BOOT,
@@ -28,7 +31,7 @@ _TRIGGERS = {
 _CHANGE = {Change.ACCEPTED: "Accepted", Change.REJECTED: "Rejected", Change.UNKNOWN: "NotSupported"}
 
 
-class Commands16(SmartCharging16, Answering):
+class Commands16(SmartCharging16, Security16, Answering):
     version: ClassVar[str] = "1.6"
 
     @on(Action.remote_start_transaction)
@@ -185,6 +188,35 @@ class Commands16(SmartCharging16, Answering):
         self._then(upload)
         return call_result.GetLog(status="Accepted", filename=filename)
 
+    @on(Action.update_firmware)
+    def on_update_firmware(self, location: str, retrieve_date: str, **_: Any) -> Any:
+        async def report(status: str) -> object:
+            return await self.request("FirmwareStatusNotification", {"status": status})  # type: ignore[attr-defined]
+
+        self._firmware(location, retrieve_date, report, PLAIN_16)
+        return call_result.UpdateFirmware()
+
+    @on(Action.signed_update_firmware)
+    def on_signed_update_firmware(self, request_id: int, firmware: dict[str, Any], **_: Any) -> Any:
+        async def report(status: str) -> object:
+            return await self.request(  # type: ignore[attr-defined]  # Words, mixed in beside
+                "SignedFirmwareStatusNotification", {"status": status, "requestId": request_id}
+            )
+
+        self._firmware(firmware["location"], firmware["retrieve_date_time"], report, SIGNED)
+        return call_result.SignedUpdateFirmware(status="Accepted")
+
+    def _firmware(self, location: str, retrieve: str, report: Report, words: Words) -> None:
+        station, retrieve_at = self.station, parse_time(retrieve)
+
+        def begin() -> None:  # once the answer is sent
+            update = station.firmware.update(
+                location=location, retrieve_at=retrieve_at, report=report, words=words, station=station
+            )
+            _start(station, update, "firmware-update")
+
+        self._then(begin)
+
     # Effects run once the answer is sent.
 
     @after(Action.remote_start_transaction)
@@ -225,4 +257,12 @@ class Commands16(SmartCharging16, Answering):
 
     @after(Action.get_log)
     def after_get_log(self, **_: Any) -> None:
+        self._answered()
+
+    @after(Action.update_firmware)
+    def after_update_firmware(self, **_: Any) -> None:
+        self._answered()
+
+    @after(Action.signed_update_firmware)
+    def after_signed_update_firmware(self, **_: Any) -> None:
         self._answered()

@@ -134,5 +134,10 @@ class Words16(Words):
     async def diagnostics_idle(self) -> None:
         await self.request("DiagnosticsStatusNotification", {"status": "Idle"})
 
+    async def sign_certificate(self, csr: str) -> str:
+        """The security extension's SignCertificate; the CSMS's status word (CertificateSigned follows)."""
+        answer = await self.request("SignCertificate", {"csr": csr})
+        return str(answer["status"])
+
     async def reservation_expired(self, reservation_id: int) -> None:
         """1.6 has no message for it: the CSMS learns of the expiry from its own clock."""

@@ -14,8 +14,11 @@ from evscada.simulator.config import Change
 from evscada.simulator.links.answering import Answering, accepted, parse_time
 from evscada.simulator.model import Trigger, now_iso
 from evscada.simulator.ocpp201 import device_report
+from evscada.simulator.ocpp201.security import Security201
 from evscada.simulator.ocpp201.smart_charging import SmartCharging201, profile201
 from evscada.simulator.station import SimulatedStation
+from evscada.simulator.station_firmware import PLAIN_16, SIGNED
+from evscada.simulator.station_firmware import start as _start
 
 _TRIGGERS = {
     "BootNotification": Trigger.BOOT,
@@ -24,6 +27,7 @@ _TRIGGERS = {
     "MeterValues": Trigger.METER,
     "FirmwareStatusNotification": Trigger.FIRMWARE,
     "LogStatusNotification": Trigger.DIAGNOSTICS,
+    "SignChargingStationCertificate": Trigger.SIGN_CERTIFICATE,
 }
 
 _CHANGE = {Change.ACCEPTED: "Accepted", Change.REJECTED: "Rejected", Change.UNKNOWN: "UnknownVariable"}
@@ -37,6 +41,8 @@ def _get_variable(station: SimulatedStation, item: dict[str, Any]) -> dict[str, 
         answer["attribute_status"] = "UnknownComponent"
     elif setting is None:
         answer["attribute_status"] = "UnknownVariable"
+    elif setting.secret:  # WriteOnly (BasicAuthPassword)
+        answer["attribute_status"] = "Rejected"
     elif item.get("attribute_type", "Actual") != "Actual":
         answer["attribute_status"] = "NotSupportedAttributeType"
     else:
@@ -55,7 +61,7 @@ def _set_variable(station: SimulatedStation, item: dict[str, Any]) -> dict[str, 
     return answer | {"attribute_status": _CHANGE[station.change_setting(setting, item["attribute_value"])]}
 
 
-class Commands201(SmartCharging201, Answering):
+class Commands201(SmartCharging201, Security201, Answering):
     version: ClassVar[str] = "2.0.1"
 
     @on(Action.request_start_transaction)
@@ -297,3 +303,50 @@ class Commands201(SmartCharging201, Answering):
     @after(Action.get_log)
     def after_get_log(self, **_: Any) -> None:
         self._answered()
+
+    @on(Action.update_firmware)
+    def on_update_firmware(self, request_id: int, firmware: dict[str, Any], **_: Any) -> Any:
+        station = self.station
+
+        async def report(status: str) -> object:
+            return await self.request(  # type: ignore[attr-defined]  # Words, mixed in beside
+                "FirmwareStatusNotification", {"status": status, "requestId": request_id}
+            )
+
+        words = SIGNED if firmware.get("signature") else PLAIN_16  # 2.0.1 says the same words as 1.6 here
+        location, retrieve_at = firmware["location"], parse_time(firmware["retrieve_date_time"])
+
+        def begin() -> None:  # once the answer is sent
+            update = station.firmware.update(
+                location=location, retrieve_at=retrieve_at, report=report, words=words, station=station
+            )
+            _start(station, update, "firmware-update")
+
+        self._then(begin)
+        return call_result.UpdateFirmware(status="Accepted")
+
+    @after(Action.update_firmware)
+    def after_update_firmware(self, **_: Any) -> None:
+        self._answered()
+
+    @on(Action.publish_firmware)
+    def on_publish_firmware(self, location: str, checksum: str, request_id: int, **_: Any) -> Any:
+        station = self.station
+
+        async def report(status: str, served: str | None = None) -> object:
+            payload: dict[str, Any] = {"status": status, "requestId": request_id}
+            if served is not None:
+                payload["location"] = [served]
+            return await self.request("PublishFirmwareStatusNotification", payload)  # type: ignore[attr-defined]
+
+        self._then(lambda: _start(station, station.firmware.publish(location, checksum, report), "publish"))
+        return call_result.PublishFirmware(status="Accepted")
+
+    @after(Action.publish_firmware)
+    def after_publish_firmware(self, **_: Any) -> None:
+        self._answered()
+
+    @on(Action.unpublish_firmware)
+    def on_unpublish_firmware(self, checksum: str, **_: Any) -> Any:
+        found = self.station.firmware.unpublish(checksum)
+        return call_result.UnpublishFirmware(status="Unpublished" if found else "NoFirmware")

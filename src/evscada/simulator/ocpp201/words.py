@@ -235,6 +235,11 @@ class Words201(Words):
     async def diagnostics_idle(self) -> None:
         await self.request("LogStatusNotification", {"status": "Idle"})
 
+    async def sign_certificate(self, csr: str) -> str:
+        """SignCertificate for the station's own certificate; the CSMS's status word (CertificateSigned follows)."""
+        answer = await self.request("SignCertificate", {"csr": csr, "certificateType": "ChargingStationCertificate"})
+        return str(answer["status"])
+
     async def reservation_expired(self, reservation_id: int) -> None:
         """2.0.1 tells the CSMS when a reservation ran out (1.6 stations say nothing)."""
         await self.request(
