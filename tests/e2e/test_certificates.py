@@ -396,7 +396,7 @@ async def test_profile_0_to_1_the_station_is_never_locked_out(csms_ca: Csms, api
         result = raised.json()
         assert [c["command"] for c in result["commands"]] == ["set_station_password", "set_security_profile"]
         assert result["upgrade"]["state"] == "pending"
-        new_password = cp.config["AuthorizationKey"]
+        new_password = bytes.fromhex(cp.config["AuthorizationKey"]).decode()  # sent hex-encoded, as 1.6 asks
         assert cp.config["SecurityProfile"] == "1" and 16 <= len(new_password) <= 40
     # The password never reaches the command log.
     logged = await csms_ca.rows("command_log", station_id="CP-U")

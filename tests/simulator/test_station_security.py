@@ -85,7 +85,7 @@ async def test_raised_to_profile_1_the_station_reconnects_with_its_new_password(
     assert raised.status_code == 200, raised.text
     assert all(c["status"] == "Accepted" for c in raised.json()["commands"]), raised.json()["commands"]
     assert await eventually(lambda: _upgraded(rig), timeout=10), "the station never connected with the new password"
-    assert rig.station.spec.password is not None and len(rig.station.spec.password) == 32
+    assert rig.station.spec.password is not None and len(rig.station.spec.password) == 20
     (upgrade,) = (await rig.api.get(f"/stations/{SID}/security-profile")).json()
     assert upgrade["state"] == "completed"
     assert await eventually(lambda: ready(rig.csms)), "the station did not come back"

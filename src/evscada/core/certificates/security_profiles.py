@@ -27,7 +27,7 @@ from evscada.core.stations.service import Credentials
 
 log = logging.getLogger(__name__)
 
-PASSWORD_LENGTH = 32  # within OCPP's 16 to 40
+PASSWORD_LENGTH = 20  # 1.6: 16 to 20 bytes, sent as 40 hex digits; 2.0.1: 16 to 40 characters (about 119 bits)
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
 

@@ -225,7 +225,11 @@ BUILDERS: dict[type[c.Command], Callable[[Any], tuple[str, Payload]]] = {
     ),
     c.GetInstalledCertificateIds: _installed_ids,
     c.ExtendedTriggerMessage: _extended_trigger,
-    c.SetStationPassword: lambda cmd: ("ChangeConfiguration", {"key": "AuthorizationKey", "value": cmd.password}),
+    # The 1.6 security whitepaper: AuthorizationKey carries the password hex-encoded; the station decodes it.
+    c.SetStationPassword: lambda cmd: (
+        "ChangeConfiguration",
+        {"key": "AuthorizationKey", "value": cmd.password.encode().hex()},
+    ),
     c.SetSecurityProfile: _security_profile,
 }
 

@@ -105,6 +105,11 @@ class Commands16(SmartCharging16, Security16, Answering):
     @on(Action.change_configuration)
     def on_change_configuration(self, key: str, value: str, **_: Any) -> Any:
         station = self.station
+        if key == "AuthorizationKey":  # the security whitepaper sends the password hex-encoded
+            try:
+                value = bytes.fromhex(value).decode()
+            except ValueError:
+                return call_result.ChangeConfiguration(status="Rejected")
         change = station.change_setting(station.config.by_key(key), value)
         return call_result.ChangeConfiguration(status=_CHANGE[change])
 
