@@ -66,7 +66,7 @@ def test_a_new_csr_is_asked_for_in_each_versions_words() -> None:
 
 def test_a_new_password_is_sent_and_never_logged() -> None:
     command = c.SetStationPassword(password="s3cret-s3cret-s3cret")
-    hexed = "s3cret-s3cret-s3cret".encode().hex()  # the 1.6 security whitepaper: AuthorizationKey is hex-encoded
+    hexed = b"s3cret-s3cret-s3cret".hex()  # the 1.6 security whitepaper: AuthorizationKey is hex-encoded
     assert call("1.6", command) == ("ChangeConfiguration", {"key": "AuthorizationKey", "value": hexed})
     action, payload = call("2.0.1", command)
     assert action == "SetVariables"
