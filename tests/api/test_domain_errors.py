@@ -33,6 +33,7 @@ STATUS_BY_CODE = {
     "vehicle_exists": 409,
     "feeder_in_use": 409,
     "alarm_conflict": 409,
+    "firmware_conflict": 409,
     "reservation_not_active": 409,
     "user_exists": 409,
     "last_admin": 409,

@@ -176,6 +176,7 @@ async def test_a_16_stations_csr_is_signed_by_our_ca_and_installed(csms_ca: Csms
         answer = await cp.call(call16.SignCertificate(csr=csr))
         assert answer.status == "Accepted"
         assert await eventually(lambda: _async(cp.chains))
+        await csms_ca.app.core.certificates.deliveries_done()  # connected until the CSMS has the station's answer
     certificates = x509.load_pem_x509_certificates(cp.chains[0].encode())
     station_cert, ca_cert = certificates
     assert station_cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "CP-16"
@@ -183,7 +184,6 @@ async def test_a_16_stations_csr_is_signed_by_our_ca_and_installed(csms_ca: Csms
     station_cert.verify_directly_issued_by(ca_cert)
     spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     assert station_cert.public_key().public_bytes(*spki) == key.public_key().public_bytes(*spki)
-    await csms_ca.app.core.certificates.deliveries_done()
     (listed,) = (await api.get("/stations/CP-16/certificates")).json()
     assert listed["state"] == "active" and listed["serial"] == format(station_cert.serial_number, "x")
     assert listed["not_after"].startswith(station_cert.not_valid_after_utc.date().isoformat())

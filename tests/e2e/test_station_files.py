@@ -72,7 +72,7 @@ async def rig(database_url: str, tmp_path: Path, version: str, **files: Any) -> 
         assert csms.app.http is not None
         base = f"http://127.0.0.1:{csms.app.http.port}/api/v1"
         try:
-            assert await eventually(lambda: ready(csms, SID)), "the simulated station never booted"
+            assert await eventually(lambda: ready(csms, SID), timeout=15), "the simulated station never booted"
             async with (
                 httpx.AsyncClient(base_url=base, headers=await key_for(csms, Role.OPERATOR), timeout=10) as operator,
                 httpx.AsyncClient(base_url=base, headers=await key_for(csms, Role.VIEWER), timeout=10) as viewer,
