@@ -124,9 +124,8 @@ async def test_sessions_share_the_site_limit_and_a_curtailment_reaches_every_sta
         await start(csms, sids[0], 1)
         await start(csms, sids[1], 2)
         two = datetime.now(UTC)
-        assert await eventually(
-            lambda: obeying(csms, sids[:2], 50e3, two), timeout=10
-        )  # within seconds, also on a loaded machine
+        # Within seconds, also on a loaded machine.
+        assert await eventually(lambda: obeying(csms, sids[:2], 50e3, two), timeout=10)
 
         # A third session: the first two go down to a third of the limit each, within seconds.
         third = datetime.now(UTC)
