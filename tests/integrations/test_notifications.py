@@ -78,7 +78,7 @@ async def test_a_critical_alarm_mails_the_on_duty_person_and_posts_a_signed_webh
     async with running(database_url, config(smtp.port, receiver)) as csms:
         await csms.add_station("CP-1")
         raise_(csms, make_alarm(7, "CP-1", message="Ground fault on connector 1"))
-        assert await eventually(lambda: _async(smtp.to("alice@example.org") and receiver.at("hook")))
+        assert await eventually(lambda: _async(smtp.to("alice@example.org") and receiver.at("hook")), timeout=15)
 
         (mail,) = smtp.messages
         assert mail["To"] == "alice@example.org" and mail["From"] == "scada@example.org"
