@@ -37,6 +37,17 @@ async def test_a_full_backlog_drops_its_oldest_and_raises_once_per_episode() -> 
     waiting.cancel()
 
 
+async def test_after_a_drop_the_whole_state_is_due_once_when_the_backlog_empties() -> None:
+    backlog: Backlog[int] = Backlog(2, on_overflow=lambda: None)
+    backlog.put_all([1, 2])
+    assert not backlog.resync_due()  # nothing lost
+    backlog.put_all([3, 4])
+    assert await backlog.get() == 3
+    assert not backlog.resync_due()  # lost something, but not empty yet
+    assert await backlog.get() == 4
+    assert backlog.resync_due() and not backlog.resync_due()  # due once
+
+
 def test_station_ids_become_single_topic_levels_and_back() -> None:
     for station_id in ("CP-1", "a/b", "x+y#z", "100%"):
         level = segment(station_id)

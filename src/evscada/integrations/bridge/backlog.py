@@ -7,7 +7,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
@@ -48,6 +48,7 @@ class Backlog(Generic[T]):
         self._overflowing = False
         self.dropped = 0
         self.dropped_last: T | None = None  # the last item dropped (the MQTT bridge resyncs what it loses)
+        self._lost = False  # something was dropped since the last resync_due()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -56,6 +57,7 @@ class Backlog(Generic[T]):
         if len(self._items) >= self._size:
             self.dropped_last = self._items.popleft()
             self.dropped += 1
+            self._lost = True
             if not self._overflowing:
                 self._overflowing = True
                 self._on_overflow()
@@ -70,6 +72,18 @@ class Backlog(Generic[T]):
         if not self._items:
             self._overflowing = False
         return item
+
+    def put_all(self, items: Iterable[T]) -> None:
+        for item in items:
+            self.put(item)
+
+    def resync_due(self) -> bool:
+        """True once the backlog is empty after it dropped something: a dropped change may have been the last of its
+        kind, so the bridge writes its whole state once (OPC UA, IEC 104)."""
+        if self._lost and not self._items:
+            self._lost = False
+            return True
+        return False
 
     def push_front(self, item: T) -> None:
         """Put back an item that could not be delivered (the connection broke): it goes first when it is back, unless

@@ -59,7 +59,6 @@ class Iec104Bridge:
         self.fleet = FleetView(core)
         self._alarm = OverflowAlarm(core, "iec104")
         self.backlog: Backlog[Change] = Backlog(settings.queue_size, on_overflow=self._alarm)
-        self._resync = False
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="iec104")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: c104.Server | None = None
@@ -390,19 +389,14 @@ class Iec104Bridge:
         await self._in_worker(self._apply, updates)
 
     def _on_event(self, event: events.Event) -> None:
-        dropped = self.backlog.dropped
-        for change in self.fleet.apply(event):
-            self.backlog.put(change)
-        if self.backlog.dropped != dropped:
-            self._resync = True  # a dropped change may have been the last of its kind: write everything once idle
+        self.backlog.put_all(self.fleet.apply(event))
 
     async def _keep_writing(self) -> None:
         while True:
             change = await self.backlog.get()
             try:
                 await self._write(change)
-                if self._resync and not len(self.backlog):
-                    self._resync = False
+                if self.backlog.resync_due():
                     await self._write_all()
             except Exception:  # one bad value must not stop the server's updates
                 log.exception("iec104 server: could not update %s", change.station.station_id)

@@ -113,7 +113,6 @@ class OpcUaBridge:
         self.fleet = FleetView(core)
         self._alarm = OverflowAlarm(core, "opcua")
         self.backlog: Backlog[Change] = Backlog(settings.queue_size, on_overflow=self._alarm)
-        self._resync = False
         self.server: Server | None = None
         self._ns = 0
         self._folders: dict[str, Node] = {}
@@ -196,19 +195,14 @@ class OpcUaBridge:
     # --- events to values -----------------------------------------------------------------------------------------
 
     def _on_event(self, event: Any) -> None:
-        dropped = self.backlog.dropped
-        for change in self.fleet.apply(event):
-            self.backlog.put(change)
-        if self.backlog.dropped != dropped:
-            self._resync = True  # a dropped change may have been the last of its kind: write everything once idle
+        self.backlog.put_all(self.fleet.apply(event))
 
     async def _keep_writing(self) -> None:
         while True:
             change = await self.backlog.get()
             try:
                 await self._write(change)
-                if self._resync and not len(self.backlog):
-                    self._resync = False
+                if self.backlog.resync_due():
                     for station in list(self.fleet.stations.values()):
                         await self._write_station(station)
                     await self._prune_sessions()
