@@ -27,7 +27,7 @@ __all__ = ["broker"]  # the fixture, used by name
 
 
 @contextlib.asynccontextmanager
-async def csms_with_mqtt(sqlite_url: str, broker: Broker, **mqtt: Any) -> AsyncIterator[Csms]:
+async def csms_with_mqtt(database_url: str, broker: Broker, **mqtt: Any) -> AsyncIterator[Csms]:
     settings = {
         "enabled": True,
         "port": broker.port,
@@ -41,7 +41,7 @@ async def csms_with_mqtt(sqlite_url: str, broker: Broker, **mqtt: Any) -> AsyncI
         "keepalive": 5,
         **mqtt,
     }
-    running = start_csms(test_settings(sqlite_url, mqtt=settings))
+    running = start_csms(test_settings(database_url, mqtt=settings))
     csms = await anext(running)
     try:
         yield csms
@@ -107,8 +107,8 @@ async def metrics(csms: Csms) -> str:
         return (await client.get("/metrics")).text
 
 
-async def test_a_booted_station_has_its_state_retained_under_its_site(broker: Broker, sqlite_url: str) -> None:
-    async with csms_with_mqtt(sqlite_url, broker) as csms:
+async def test_a_booted_station_has_its_state_retained_under_its_site(broker: Broker, database_url: str) -> None:
+    async with csms_with_mqtt(database_url, broker) as csms:
         site = await on_site(csms, "DC-1", "Depot North")
         async with charging_station(csms, "DC-1"):
             base = f"evscada/site/{site}/station/DC-1"
@@ -132,9 +132,9 @@ async def test_a_booted_station_has_its_state_retained_under_its_site(broker: Br
         assert bridge["name"] == "mqtt" and bridge["state"] == "connected" and bridge["dropped"] == 0
 
 
-async def test_a_remote_start_over_mqtt_charges_and_telemetry_carries_units(broker: Broker, sqlite_url: str) -> None:
+async def test_a_remote_start_over_mqtt_charges_and_telemetry_carries_units(broker: Broker, database_url: str) -> None:
     async with (
-        csms_with_mqtt(sqlite_url, broker) as csms,
+        csms_with_mqtt(database_url, broker) as csms,
         watching(broker, "evscada/#", "scada/replies/#") as scada,
     ):
         await csms.add_station("DC-2")  # at no site: the station tree without a site level
@@ -232,9 +232,9 @@ async def test_after_a_broker_restart_the_retained_state_is_published_again(brok
 
 
 async def test_a_blocked_broker_costs_the_bridge_its_backlog_not_the_stations_messages(
-    broker: Broker, sqlite_url: str
+    broker: Broker, database_url: str
 ) -> None:
-    async with csms_with_mqtt(sqlite_url, broker, queue_size=10) as csms:
+    async with csms_with_mqtt(database_url, broker, queue_size=10) as csms:
         await csms.add_station("DC-5")
         async with charging_station(csms, "DC-5"):
             await send(csms, remote_start(), station_id="DC-5")
@@ -252,6 +252,8 @@ async def test_a_blocked_broker_costs_the_bridge_its_backlog_not_the_stations_me
                 text = await metrics(csms)
                 dropped = next(line for line in text.splitlines() if line.startswith("evscada_bridge_dropped_total"))
                 assert 'bridge="mqtt"' in dropped and float(dropped.split()[-1]) > 10
+                (entry,) = (await health(csms))["bridges"]  # the same count in the health entry
+                assert entry["name"] == "mqtt" and entry["dropped"] > 10 and entry["queued"] <= 10
             finally:
                 broker.thaw()
             assert await eventually(lambda: _async(bridge.state == "connected" and not len(bridge.backlog)), timeout=15)
@@ -262,8 +264,10 @@ async def _async(value: Any) -> Any:
     return value
 
 
-async def test_a_station_moved_to_another_site_leaves_no_retained_state_behind(broker: Broker, sqlite_url: str) -> None:
-    async with csms_with_mqtt(sqlite_url, broker) as csms:
+async def test_a_station_moved_to_another_site_leaves_no_retained_state_behind(
+    broker: Broker, database_url: str
+) -> None:
+    async with csms_with_mqtt(database_url, broker) as csms:
         north = await on_site(csms, "DC-6", "North")
         south = await csms.app.core.sites.create(name="South")
         async with charging_station(csms, "DC-6"):

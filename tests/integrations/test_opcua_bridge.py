@@ -26,7 +26,7 @@ CLIENT_URI = "urn:evscada:test-client"
 
 
 @contextlib.asynccontextmanager
-async def csms_with_opcua(sqlite_url: str, tmp_path: Path, *policies: str) -> AsyncIterator[Csms]:
+async def csms_with_opcua(database_url: str, tmp_path: Path, *policies: str) -> AsyncIterator[Csms]:
     settings = {
         "enabled": True,
         "port": free_port(),
@@ -34,7 +34,7 @@ async def csms_with_opcua(sqlite_url: str, tmp_path: Path, *policies: str) -> As
         "security_policies": list(policies or ["None"]),
         "certificate_folder": str(tmp_path / "opcua"),
     }
-    running = start_csms(test_settings(sqlite_url, opcua=settings))
+    running = start_csms(test_settings(database_url, opcua=settings))
     csms = await anext(running)
     try:
         yield csms
@@ -72,8 +72,8 @@ async def _async(value: Any) -> Any:
     return value
 
 
-async def test_a_scada_browses_watches_power_and_starts_a_session(sqlite_url: str, tmp_path: Path) -> None:
-    async with csms_with_opcua(sqlite_url, tmp_path) as csms:
+async def test_a_scada_browses_watches_power_and_starts_a_session(database_url: str, tmp_path: Path) -> None:
+    async with csms_with_opcua(database_url, tmp_path) as csms:
         await on_site(csms, "DC-UA", "Depot South")
         async with charging_station(csms, "DC-UA"), connected(csms, OPERATOR) as client:
             station, ns = await station_node(client, "DC-UA")

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
-from evscada.bus.local import LocalBus
+from evscada.bus import Bus
 from evscada.core.events import Event
 from evscada.core.model import AlarmPriority
 from evscada.core.services import Core
@@ -27,12 +27,12 @@ BridgeState = Literal["starting", "connected", "reconnecting", "listening", "fai
 class BridgeHealth:
     """One bridge as /api/v1/health and /metrics show it."""
 
-    name: str  # mqtt | opcua
+    name: str  # mqtt | opcua | iec104
     state: BridgeState
     detail: str | None  # why it is not connected, or where it listens
     queued: int  # items waiting in its backlog
     dropped: int  # items dropped from its backlog since start (the oldest first)
-    published: int  # items delivered (MQTT: published; OPC UA: values written)
+    published: int  # items delivered (MQTT: published; OPC UA: values written; IEC 104: spontaneous sends)
     commands: int  # commands received from the bridge's clients
 
 
@@ -96,7 +96,7 @@ class Backlog(Generic[T]):
         self._ready.set()
 
 
-async def pump(bus: LocalBus, handle: Callable[[Event], None]) -> None:
+async def pump(bus: Bus, handle: Callable[[Event], None]) -> None:
     """Move every event from the bus to `handle` (which must not await): the bus's queue for this bridge stays
     empty however slow the bridge's far side is."""
     async with bus.subscribe() as queue:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import c104
 
-from evscada.bus.local import LocalBus
+from evscada.bus import Bus
 from evscada.core import events
 from evscada.core.energy.grid import Limit, Node
 from evscada.core.energy.site_limits import SiteLimits
@@ -49,9 +49,7 @@ _UNSENT = object()
 
 
 class Iec104Bridge:
-    def __init__(
-        self, *, core: Core, bus: LocalBus, settings: Iec104Settings, load_manager: SiteLoadManager | None
-    ) -> None:
+    def __init__(self, *, core: Core, bus: Bus, settings: Iec104Settings, load_manager: SiteLoadManager | None) -> None:
         self.settings = settings
         self._core = core
         self._bus = bus
@@ -109,6 +107,8 @@ class Iec104Bridge:
                 f"iec104: cannot listen on {s.host}:{s.port} ({exc}); set [iec104] host/port to a free address"
             ) from exc
         self.state, self.detail = "listening", f"{s.host}:{s.port} common address {s.common_address}"
+        if s.tls:
+            self.detail += " over TLS (client certificates required)"
         log.info("iec104 server: listening on %s, %d information objects", self.detail, len(self.points))
         self._tasks = [
             asyncio.create_task(pump(self._bus, self._on_event), name="iec104-feed"),
@@ -167,7 +167,7 @@ class Iec104Bridge:
 
     def _build(self) -> None:
         s = self.settings
-        server = c104.Server(ip=s.host, port=s.port)
+        server = c104.Server(ip=s.host, port=s.port, transport_security=transport_security(s) if s.tls else None)
         parameters = server.protocol_parameters
         parameters.message_timeout, parameters.confirm_interval, parameters.keep_alive_interval = s.t1, s.t2, s.t3
         server.on_connect(callable=self._on_connect)
@@ -452,6 +452,37 @@ class Iec104Bridge:
             c = limits.curtailment
             curtailed = c is not None and (c.since is None or c.since <= now) and now < c.until
             self._limits[site.id] = (None if watts is None else round(watts / 1e3, 3), curtailed)
+
+
+def transport_security(settings: Iec104Settings) -> c104.TransportSecurity:
+    """IEC 62351-3 TLS: TLS 1.2 or later, the server's certificate, and each control centre's certificate checked
+    (chain and validity) against tls_client_ca. lib60870 always asks the client for a certificate: none, or one from
+    another CA, ends the handshake before any IEC 104 frame."""
+    files = {
+        "tls_certificate": settings.tls_certificate,
+        "tls_private_key": settings.tls_private_key,
+        "tls_client_ca": settings.tls_client_ca,
+    }
+    for name, path in files.items():
+        if path is None or not path.is_file():
+            raise RuntimeError(f"iec104: {name} {path} is not a readable file; set [iec104] {name} to a PEM file")
+    security = c104.TransportSecurity(validate=True, only_known=False)
+    try:
+        security.set_certificate(cert=str(settings.tls_certificate), key=str(settings.tls_private_key))
+    except ValueError as exc:
+        raise RuntimeError(
+            f"iec104: cannot load tls_certificate {settings.tls_certificate} with tls_private_key "
+            f"{settings.tls_private_key} ({exc}); give a PEM certificate and its unencrypted PEM key"
+        ) from exc
+    try:
+        security.set_ca_certificate(cert=str(settings.tls_client_ca))
+    except ValueError as exc:
+        raise RuntimeError(
+            f"iec104: cannot load tls_client_ca {settings.tls_client_ca} ({exc}); give the PEM certificate of the CA "
+            "that issued the control centres' certificates"
+        ) from exc
+    security.set_version(min=c104.TlsVersion.TLS_1_2)
+    return security
 
 
 def worth_sending(spec: PointSpec, before: object, value: Value, deadband_kw: float) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -44,6 +45,12 @@ class Iec104Settings(BaseModel):
     t2: int = Field(10, ge=1, le=255, description="t2: seconds before received APDUs are acknowledged (< t1)")
     t3: int = Field(20, ge=1, le=255, description="t3: seconds of silence before a test frame is sent")
     queue_size: int = Field(10_000, ge=10, description="value updates the server holds back; then the oldest go")
+    tls: bool = Field(False, description="IEC 62351-3 TLS on the port: TLS 1.2 or later, both sides show a certificate")
+    tls_certificate: Path | None = Field(None, description="the server's certificate (PEM; its chain may follow)")
+    tls_private_key: Path | None = Field(None, description="its private key (PEM, unencrypted)")
+    tls_client_ca: Path | None = Field(
+        None, description="CA certificate(s) (PEM) that issued the control centres' certificates; others are refused"
+    )
 
     @field_validator("allowed_clients")
     @classmethod
@@ -66,6 +73,15 @@ class Iec104Settings(BaseModel):
             raise ValueError("iec104: t2 must be shorter than t1 (IEC 60870-5-104 5.2)")
         if self.site_base + self.site_stride > MAX_IOA:
             raise ValueError(f"iec104: site_base + site_stride must stay below {MAX_IOA} (3-octet addresses)")
+        if self.tls:
+            missing = [
+                name for name in ("tls_certificate", "tls_private_key", "tls_client_ca") if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(
+                    f"iec104: tls = true needs {', '.join(missing)}: the server's certificate and key, and the CA that "
+                    "issued the control centres' certificates (IEC 62351-3 authenticates both sides)"
+                )
         return self
 
     def allows(self, ip: str) -> bool:
