@@ -1,12 +1,23 @@
 """The OCPP proxy against a second evscada as the upstream CSMS: a station connected to the first instance shows up
 in the second one's database, upstream's allowed commands reach it, disallowed ones are refused, an upstream
-outage is bridged by the durable buffer, and in upstream_answers mode the station gets upstream's answer."""
+outage is bridged by the durable buffer, and in upstream_answers mode the station gets upstream's answer. A killed
+evscada loses no transaction message, 1.6 transaction ids survive a restart, a configuration change applies at once,
+health shows the links, passwords are sealed at rest, and a wss upstream is trusted through its CA file."""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import sys
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,9 +28,13 @@ import pytest
 from sqlalchemy import insert
 from websockets.asyncio.client import ClientConnection
 
+from evscada.app import Application
 from evscada.core.access.users import Role
 from evscada.core.control import commands as c
 from evscada.core.model import StationId
+from evscada.core.upstream.service import Scope, UpstreamCsms
+from evscada.security.certificates import make_dev_certificate
+from evscada.settings import Settings
 from evscada.simulator.fleet import Fleet
 from evscada.simulator.links.dial import dial_ocpp
 from evscada.simulator.station import StationSpec, cancel_quietly
@@ -33,16 +48,34 @@ STATION = "CP-PX"
 T0 = "2026-12-06T10:00:00Z"
 
 
+KEYS = tempfile.mkdtemp(prefix="evscada-upstream-keys-")  # never the working copy's var/
+atexit.register(shutil.rmtree, KEYS, True)
+
+
+def settings_for(url: str, **overrides: Any) -> Settings:
+    return test_settings(url, **{"upstream_key_file": str(Path(KEYS) / "upstream.key"), **overrides})
+
+
 @contextlib.asynccontextmanager
 async def running(url: str, **overrides: Any) -> AsyncIterator[Csms]:
-    async with contextlib.asynccontextmanager(start_csms)(test_settings(url, **overrides)) as csms:
+    async with contextlib.asynccontextmanager(start_csms)(settings_for(url, **overrides)) as csms:
         yield csms
+
+
+@contextlib.asynccontextmanager
+async def restarted(url: str, **overrides: Any) -> AsyncIterator[Csms]:
+    """evscada started again on a database that already has data (start_csms would empty a PostgreSQL one)."""
+    app = Application(settings_for(url, **overrides))
+    await app.database.migrate()
+    async with app:
+        yield Csms(app)
 
 
 @contextlib.asynccontextmanager
 async def api_of(csms: Csms, role: Role = Role.OPERATOR) -> AsyncIterator[httpx.AsyncClient]:
     assert csms.app.http is not None
-    headers = await key_for(csms, role)
+    keys: dict[Role, dict[str, str]] = csms.__dict__.setdefault("api_keys", {})  # one user per role and instance
+    headers = keys[role] = keys.get(role) or await key_for(csms, role)
     base = f"http://127.0.0.1:{csms.app.http.port}/api/v1"
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=15) as client:
         yield client
@@ -294,6 +327,13 @@ async def test_a_site_s_upstream_serves_its_stations_without_one_of_their_own(tm
                 return (await upstream.station(STATION))["vendor"] == "V"
 
             assert await eventually(upstream_booted, timeout=10)
+            async with api_of(local, Role.ADMIN) as api:  # removed while the station is connected: unlinked now
+                assert (await api.delete(f"/sites/{site.id}/upstream")).status_code == 204
+
+            async def unlinked() -> bool:
+                return upstream.app.gateway.registry.get(StationId(STATION)) is None
+
+            assert await eventually(unlinked, timeout=10)
 
 
 async def test_the_buffer_is_bounded_per_station_and_counts_what_it_drops(tmp_path: Path) -> None:
@@ -367,3 +407,314 @@ async def test_a_simulated_station_is_started_and_stopped_from_the_upstream_csms
             assert refused.outcome == "call_error" and "not allowed" in (refused.error or "")
         finally:
             await cancel_quietly(simulated)
+
+
+# --- durability, restarts, live configuration, health, sealed passwords, wss -----------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _serve_in_a_process(database: Path, folder: Path) -> tuple[asyncio.subprocess.Process, int]:
+    """`evscada serve` as its own process (so that it can be killed), and its OCPP port."""
+    env = {
+        **os.environ,
+        "EVSCADA_DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "EVSCADA_OCPP_HOST": "127.0.0.1",
+        "EVSCADA_OCPP_PORT": "0",
+        "EVSCADA_HTTP_HOST": "127.0.0.1",
+        "EVSCADA_HTTP_PORT": "0",
+        "EVSCADA_UPSTREAM_KEY_FILE": str(folder / "upstream.key"),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "evscada", "serve", cwd=folder, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert process.stdout is not None
+    seen = []
+    while True:
+        line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode()
+        seen.append(line)
+        assert line, f"evscada serve ended before it ran: {''.join(seen)}"
+        if found := re.search(r"OCPP ws port (\d+)", line):
+            return process, int(found.group(1))
+
+
+async def test_transaction_messages_survive_a_killed_evscada_and_reach_upstream_after_the_restart(
+    tmp_path: Path,
+) -> None:
+    local_db = tmp_path / "local.db"
+    async with running(f"sqlite+aiosqlite:///{tmp_path / 'upstream.db'}") as upstream:
+        await upstream.add_station(STATION)
+        await upstream.add_token("TAG-1")
+        async with running(f"sqlite+aiosqlite:///{local_db}") as seed:
+            await seed.add_station(STATION)
+            await seed.add_token("TAG-1")
+            await seed.app.core.upstream.configure(
+                UpstreamCsms(scope=Scope.STATION, target=STATION, url=ocpp_base(upstream)), actor="test"
+            )
+        process, port = await _serve_in_a_process(local_db, tmp_path)
+        try:
+            async with open_socket(f"ws://127.0.0.1:{port}/ocpp/{STATION}", "ocpp1.6") as ws:
+                await call(ws, "b1", "BootNotification", BOOT["ocpp1.6"])
+
+                async def upstream_booted() -> bool:
+                    return (await upstream.station(STATION))["vendor"] == "V"
+
+                assert await eventually(upstream_booted, timeout=15)
+                # Upstream stops reading: the proxy's first message waits for an answer, the rest queue behind it.
+                stalled = upstream.app.gateway.registry.get(StationId(STATION))
+                assert stalled is not None
+                stalled._connection.transport.pause_reading()  # type: ignore[attr-defined]
+                start = {"connectorId": 1, "idTag": "TAG-1", "meterStart": 1000, "timestamp": T0}
+                ours = (await call(ws, "t1", "StartTransaction", start))[2]["transactionId"]
+                for n in range(5):
+                    sample = {"measurand": "Energy.Active.Import.Register", "unit": "Wh", "value": str(1100 + n)}
+                    values = {
+                        "connectorId": 1,
+                        "transactionId": ours,
+                        "meterValue": [{"timestamp": f"2026-12-06T10:0{n + 1}:00Z", "sampledValue": [sample]}],
+                    }
+                    assert await call(ws, f"m{n}", "MeterValues", values) == [3, f"m{n}", {}]
+                stop = {"transactionId": ours, "meterStop": 1500, "timestamp": "2026-12-06T10:30:00Z"}
+                assert (await call(ws, "t2", "StopTransaction", stop))[0] == 3
+                process.send_signal(signal.SIGKILL)  # the station has all its answers; nothing was stopped cleanly
+                await process.wait()
+            stalled._connection.transport.abort()  # type: ignore[attr-defined]  # upstream never read any of it
+            assert await upstream.rows("transactions", station_id=STATION) == []
+            held = sqlite3.connect(local_db).execute("SELECT action FROM upstream_buffer ORDER BY id").fetchall()
+            assert [a for (a,) in held] == ["StartTransaction", *["MeterValues"] * 5, "StopTransaction"]
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        async with restarted(f"sqlite+aiosqlite:///{local_db}", upstream_reconnect_max=0.5) as local:
+            async with open_socket(f"{ocpp_base(local)}/{STATION}", "ocpp1.6") as ws:
+                await call(ws, "b2", "BootNotification", BOOT["ocpp1.6"])
+
+                async def replayed() -> bool:
+                    return await local.app.core.upstream.held_count(station_id=StationId(STATION)) == 0
+
+                assert await eventually(replayed, timeout=20)
+            (session,) = await upstream.rows("transactions", station_id=STATION)
+            assert (session["meter_start"], session["meter_stop"]) == (1000, 1500)
+            assert session["ended_at"] is not None
+            energy = await upstream.rows("meter_samples", station_id=STATION)
+            assert sorted(row["value"] for row in energy if row["measurand"] == "Energy.Active.Import.Register") == [
+                1100 + n for n in range(5)
+            ]
+
+
+async def test_a_1_6_stop_after_an_evscada_restart_goes_up_with_upstream_s_transaction_id(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with running(f"sqlite+aiosqlite:///{tmp_path / 'upstream.db'}") as upstream:
+        await upstream.add_station(STATION)
+        await upstream.add_token("TAG-1")
+        async with upstream.app.database.transaction() as connection:  # upstream's ids now differ from ours
+            at = datetime.now(UTC)
+            for _ in range(3):
+                row = {"station_id": "OTHER", "state": "ended", "created_at": at, "updated_at": at}
+                await connection.execute(insert(tables.transactions).values(**row))
+        async with running(database_url) as local:
+            await local.add_station(STATION)
+            await local.add_token("TAG-1")
+            await proxy(local, upstream)
+            async with open_socket(f"{ocpp_base(local)}/{STATION}", "ocpp1.6") as ws:
+                await call(ws, "b1", "BootNotification", BOOT["ocpp1.6"])
+                assert await upstream_connected(local)
+                start = {"connectorId": 1, "idTag": "TAG-1", "meterStart": 100, "timestamp": T0}
+                ours = (await call(ws, "t1", "StartTransaction", start))[2]["transactionId"]
+
+                async def mapped() -> list[dict[str, Any]]:
+                    return await local.rows("upstream_transactions", station_id=STATION)
+
+                (mapping,) = await eventually(mapped, timeout=10)
+                (theirs,) = await upstream.rows("transactions", station_id=STATION)
+                assert (mapping["ours"], mapping["theirs"]) == (ours, int(theirs["station_transaction_id"]))
+                assert mapping["ours"] != mapping["theirs"]
+        async with restarted(database_url) as local, open_socket(f"{ocpp_base(local)}/{STATION}", "ocpp1.6") as ws:
+            await call(ws, "b2", "BootNotification", BOOT["ocpp1.6"])
+            stop = {"transactionId": ours, "meterStop": 900, "timestamp": "2026-12-06T11:00:00Z"}
+            assert (await call(ws, "t2", "StopTransaction", stop))[0] == 3
+
+            async def ended_upstream() -> list[dict[str, Any]]:
+                return await upstream.rows("transactions", station_id=STATION, state="ended")
+
+            (session,) = await eventually(ended_upstream, timeout=15)
+            assert (session["meter_start"], session["meter_stop"]) == (100, 900)
+            assert len(await upstream.rows("transactions", station_id=STATION)) == 1
+
+            async def unmapped() -> bool:
+                return await local.rows("upstream_transactions", station_id=STATION) == []
+
+            assert await eventually(unmapped, timeout=10)  # done with once upstream had the stop
+
+
+async def _health(csms: Csms) -> dict[str, Any]:
+    assert csms.app.http is not None
+    async with httpx.AsyncClient(timeout=15) as client:  # no credentials: load balancers ask it
+        response = await client.get(f"http://127.0.0.1:{csms.app.http.port}/api/v1/health")
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_a_configuration_change_applies_at_once_and_health_shows_the_links(tmp_path: Path) -> None:
+    async with (
+        running(f"sqlite+aiosqlite:///{tmp_path / 'first.db'}") as first,
+        running(f"sqlite+aiosqlite:///{tmp_path / 'second.db'}") as second,
+        running(f"sqlite+aiosqlite:///{tmp_path / 'local.db'}", upstream_reconnect_max=0.5) as local,
+    ):
+        for instance in (local, first, second):
+            await instance.add_station(STATION)
+        async with open_socket(f"{ocpp_base(local)}/{STATION}", "ocpp1.6") as ws:
+            await call(ws, "b1", "BootNotification", BOOT["ocpp1.6"])
+            assert "upstream" not in await _health(local) or (await _health(local))["upstream"] is None
+
+            def at(instance: Csms) -> Any:
+                async def check() -> bool:
+                    return instance.app.gateway.registry.get(StationId(STATION)) is not None
+
+                return check
+
+            def gone_from(instance: Csms) -> Any:
+                async def check() -> bool:
+                    return instance.app.gateway.registry.get(StationId(STATION)) is None
+
+                return check
+
+            await proxy(local, first)  # the station stays connected: its link opens now
+            assert await eventually(at(first), timeout=10)
+
+            async def first_booted() -> bool:
+                return (await first.station(STATION))["vendor"] == "V"
+
+            assert await eventually(first_booted, timeout=10)  # the station's last boot went up first
+
+            async def connected_link() -> dict[str, Any] | None:
+                shown = (await _health(local)).get("upstream")
+                return shown if shown and shown["connected"] == 1 else None
+
+            shown = await eventually(connected_link, timeout=10)
+            assert shown["links"] == 1 and shown["not_connected"] == []
+
+            await proxy(local, second)  # replaced: the first upstream sees the station leave, the second arrive
+            assert await eventually(gone_from(first), timeout=10)
+            assert await eventually(at(second), timeout=10)
+
+            with socket.socket() as unused:  # a port nobody listens on
+                unused.bind(("127.0.0.1", 0))
+                dead = f"ws://127.0.0.1:{unused.getsockname()[1]}/ocpp"
+                async with api_of(local) as api:
+                    assert (await api.put(f"/stations/{STATION}/upstream", json={"url": dead})).status_code == 200
+                assert await eventually(gone_from(second), timeout=10)
+                await call(ws, "s1", "StatusNotification", status(1, "Preparing", T0))
+
+                async def trouble_shown() -> dict[str, Any] | None:
+                    shown = (await _health(local)).get("upstream")
+                    down = shown["not_connected"] if shown else []
+                    return shown if down and down[0]["last_error"] and down[0]["held"] == 1 else None
+
+                shown = await eventually(trouble_shown, timeout=10)
+            assert (shown["links"], shown["connected"], shown["held"]) == (1, 0, 1)
+            (down,) = shown["not_connected"]
+            assert down["station_id"] == STATION and down["url"] == dead and down["since"]
+
+            async with api_of(local) as api:
+                assert (await api.delete(f"/stations/{STATION}/upstream")).status_code == 204
+
+            async def no_links() -> bool:
+                return (await _health(local)).get("upstream") is None
+
+            assert await eventually(no_links, timeout=10)
+            assert local.app.gateway.registry.get(StationId(STATION)) is not None  # the station never noticed
+
+
+async def test_the_upstream_password_is_sealed_at_rest_and_still_opens_upstream(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys" / "upstream.key"
+    local_db = tmp_path / "local.db"
+    async with (
+        running(f"sqlite+aiosqlite:///{tmp_path / 'upstream.db'}") as upstream,
+        running(f"sqlite+aiosqlite:///{local_db}", upstream_key_file=str(key_file)) as local,
+    ):
+        await local.add_station(STATION)
+        await upstream.add_station(STATION, profile=1, password="their-secret-1234")
+        await proxy(local, upstream, security_profile=1, password="their-secret-1234")
+        (row,) = await local.rows("upstream_csms", target=STATION)
+        assert "their-secret-1234" not in row["password"] and row["password"].startswith("fernet:")
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        async with open_socket(f"{ocpp_base(local)}/{STATION}", "ocpp1.6") as ws:
+            await call(ws, "b1", "BootNotification", BOOT["ocpp1.6"])
+
+            async def upstream_booted() -> bool:
+                return (await upstream.station(STATION))["vendor"] == "V"
+
+            assert await eventually(upstream_booted, timeout=10)  # Basic Auth with the right password
+        # a password an older evscada stored in clear still works, and is sealed when read
+        async with local.app.database.transaction() as connection:
+            await connection.execute(
+                tables.upstream_csms.update()
+                .where(tables.upstream_csms.c.target == STATION)
+                .values(password="their-secret-1234")
+            )
+        async with open_socket(f"{ocpp_base(local)}/{STATION}", "ocpp1.6") as ws:
+            await call(ws, "b2", "BootNotification", BOOT["ocpp1.6"])
+
+            async def sealed_again() -> bool:
+                (row,) = await local.rows("upstream_csms", target=STATION)
+                return bool(row["password"].startswith("fernet:"))
+
+            assert await eventually(sealed_again, timeout=10)
+
+            async def booted_again_upstream() -> bool:
+                return upstream.app.gateway.message_counts["1.6", "BootNotification"] == 2
+
+            assert await eventually(booted_again_upstream, timeout=10)  # the plain password opened upstream too
+
+
+async def test_a_wss_upstream_is_reached_when_its_ca_file_is_trusted(tmp_path: Path) -> None:
+    certificate = make_dev_certificate(tmp_path / "upstream-tls", ["localhost", "127.0.0.1"])
+    async with (
+        running(
+            f"sqlite+aiosqlite:///{tmp_path / 'upstream.db'}",
+            tls_cert_file=certificate.cert_file,
+            tls_key_file=certificate.key_file,
+        ) as upstream,
+        running(f"sqlite+aiosqlite:///{tmp_path / 'local.db'}", upstream_reconnect_max=0.5) as local,
+    ):
+        await local.add_station(STATION)
+        await upstream.add_station(STATION, profile=2, password="tls-secret-1234")
+        wss = f"wss://127.0.0.1:{upstream.app.gateway.ports['wss']}/ocpp"
+        untrusted = {"url": wss, "security_profile": 2, "password": "tls-secret-1234"}
+        async with api_of(local) as api:
+            assert (await api.put(f"/stations/{STATION}/upstream", json=untrusted)).status_code == 200
+        async with open_socket(f"{ocpp_base(local)}/{STATION}", "ocpp1.6") as ws:
+            await call(ws, "b1", "BootNotification", BOOT["ocpp1.6"])
+
+            async def refused_certificate() -> str | None:
+                shown = (await _health(local)).get("upstream")
+                error = shown["not_connected"][0]["last_error"] if shown and shown["not_connected"] else None
+                return error if error and "CERTIFICATE_VERIFY_FAILED" in error else None
+
+            assert await eventually(refused_certificate, timeout=10)  # the system store does not know this CA
+            assert upstream.app.gateway.registry.get(StationId(STATION)) is None
+            trusted = await proxy(
+                local,
+                upstream,
+                url=wss,
+                security_profile=2,
+                password="tls-secret-1234",
+                ca_file=str(certificate.cert_file),
+            )
+            assert trusted["ca_file"] == str(certificate.cert_file)
+
+            async def upstream_booted() -> bool:
+                return (await upstream.station(STATION))["vendor"] == "V"
+
+            assert await eventually(upstream_booted, timeout=15)
+            session = upstream.app.gateway.registry.get(StationId(STATION))
+            assert session is not None

@@ -99,6 +99,14 @@ class AlarmChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class UpstreamConfigChanged(Event):
+    """An OCPP proxy configuration was set or removed: in a cluster, the gateway holding the station re-links it."""
+
+    scope: str  # station | site
+    target: str  # the station id or the site id
+
+
+@dataclass(frozen=True, slots=True)
 class StationMessageReceived(Event):
     """A station report kept as a record (NotifyEvent, firmware/log status, security event ...) was stored."""
 

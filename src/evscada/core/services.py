@@ -159,7 +159,7 @@ class Core:
             logins=LoginService(store=store, clock=clock, hasher=hasher, bus=bus, backoff=config.login_backoff),
             monitoring=MonitoringService(store=store, clock=clock),
             frame_log=FrameLogService(store=store, clock=clock),
-            upstream=UpstreamService(store=store, clock=clock, buffer_limit=config.upstream_buffer_limit),
+            upstream=UpstreamService(store=store, clock=clock, bus=bus, buffer_limit=config.upstream_buffer_limit),
             audit=AuditService(store=store),
             charging_profiles=ChargingProfileService(store=store, clock=clock, commands=commands),
             charging_reports=ChargingReportService(store=store, bus=bus, clock=clock),

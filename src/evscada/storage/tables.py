@@ -988,9 +988,10 @@ upstream_csms = Table(
     Column("mode", String(20), nullable=False),  # observe | upstream_answers
     Column("upstream_station_id", String(64)),
     Column("security_profile", Integer, nullable=False),
-    Column("password", String(255)),  # never returned by the API
+    Column("password", String(500)),  # sealed (Fernet, "fernet:..."); never returned by the API
     Column("client_cert_file", String(500)),
     Column("client_key_file", String(500)),
+    Column("ca_file", String(500)),  # wss: PEM bundle trusted for upstream's certificate
     Column("allowed_actions", JSON, nullable=False),
     Column("updated_at", UtcDateTime),
     Column("updated_by", String(255), nullable=False),
@@ -1006,4 +1007,15 @@ upstream_buffer = Table(
     Column("answer", Text, nullable=False),  # evscada's answer to the station, JSON
     Column("queued_at", UtcDateTime, nullable=False),
     Index("ix_upstream_buffer_station_id", "station_id", "id"),
+    sqlite_autoincrement=True,  # ids never reused: the proxy skips what a replay sent by id (gateway/upstream)
+)
+
+# OCPP 1.6: evscada's transactionId -> upstream's, until upstream has the StopTransaction (a restart keeps it).
+upstream_transactions = Table(
+    "upstream_transactions",
+    metadata,
+    Column("station_id", String(64), primary_key=True),
+    Column("ours", Integer, primary_key=True),
+    Column("theirs", Integer, nullable=False),
+    Column("mapped_at", UtcDateTime, nullable=False),
 )

@@ -18,17 +18,20 @@ router = APIRouter(tags=["OCPP proxy"])
 
 
 class UpstreamIn(BaseModel):
-    """Where evscada connects as the station, and what it lets through. Applies from the station's next connection."""
+    """Where evscada connects as the station, and what it lets through. Applies at once to a connected station."""
 
     url: str = Field(max_length=500, description="ws:// or wss:// base URL; the station id is appended")
     mode: Literal["observe", "upstream_answers"] = "observe"
     station_id: str | None = Field(None, max_length=48, description="the station's id at upstream, if different")
     security_profile: int = Field(0, ge=0, le=3)
     password: str | None = Field(
-        None, max_length=255, description="Basic Auth password at upstream; write-only (never returned)"
+        None, max_length=255, description="Basic Auth password at upstream; write-only (never returned), sealed at rest"
     )
     client_cert_file: str | None = Field(None, max_length=500, description="profile 3: PEM client certificate path")
     client_key_file: str | None = Field(None, max_length=500, description="profile 3: PEM private key path")
+    ca_file: str | None = Field(
+        None, max_length=500, description="wss: PEM CA bundle trusted for upstream's certificate besides the system's"
+    )
     allowed_actions: list[str] = Field(
         default_factory=list,
         max_length=100,
@@ -46,6 +49,7 @@ class UpstreamOut(BaseModel):
     password_set: bool
     client_cert_file: str | None
     client_key_file: str | None
+    ca_file: str | None
     allowed_actions: list[str]
     updated_at: datetime | None
     updated_by: str
@@ -62,6 +66,7 @@ class UpstreamOut(BaseModel):
             password_set=bool(c.password),
             client_cert_file=c.client_cert_file,
             client_key_file=c.client_key_file,
+            ca_file=c.ca_file,
             allowed_actions=list(c.allowed_actions),
             updated_at=c.updated_at,
             updated_by=c.updated_by,
@@ -85,6 +90,7 @@ def _config(scope: Scope, target: str, body: UpstreamIn) -> UpstreamCsms:
         password=body.password,
         client_cert_file=body.client_cert_file,
         client_key_file=body.client_key_file,
+        ca_file=body.ca_file,
         allowed_actions=tuple(dict.fromkeys(body.allowed_actions)),
     )
 
@@ -104,7 +110,7 @@ async def get_station_upstream(station_id: str, core: CoreDep, user: Viewer) -> 
 
 @router.put("/stations/{station_id}/upstream", response_model=UpstreamOut, summary="set a station's upstream CSMS")
 async def put_station_upstream(station_id: str, body: UpstreamIn, core: CoreDep, user: Operator) -> UpstreamOut:
-    """Takes effect at the station's next connection (a new session opens the upstream link)."""
+    """Takes effect at once: a connected station's link to its old upstream is closed and one to this is opened."""
     await core.queries.station(station_id=StationId(station_id))
     stored = await core.upstream.configure(_config(Scope.STATION, station_id, body), actor=user.username)
     return UpstreamOut.of(stored)
@@ -125,7 +131,7 @@ async def get_site_upstream(site_id: Id, core: CoreDep, user: Viewer) -> Upstrea
 
 @router.put("/sites/{site_id}/upstream", response_model=UpstreamOut, summary="set a site's upstream CSMS")
 async def put_site_upstream(site_id: Id, body: UpstreamIn, core: CoreDep, user: Operator) -> UpstreamOut:
-    """For every station of the site without one of its own; from each station's next connection."""
+    """For every station of the site without one of its own; at once for those connected."""
     await core.sites.get(site_id=SiteId(site_id))
     stored = await core.upstream.configure(_config(Scope.SITE, str(site_id), body), actor=user.username)
     return UpstreamOut.of(stored)

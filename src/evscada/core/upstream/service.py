@@ -1,22 +1,26 @@
 """Upstream CSMS per station or per site (docs/adr/0011-ocpp-proxy-to-an-upstream-csms.md).
 
-The core keeps what the proxy needs to survive a restart or an outage: who the upstream is, how to log in, who
-answers the station, which upstream commands may reach it, and the transaction messages upstream has not had yet.
+The core keeps what the proxy needs to survive a restart or an outage: who the upstream is, how to log in (the
+password sealed at rest), who answers the station, which upstream commands may reach it, the transaction messages
+upstream has not had yet (written before the station is answered) and the OCPP 1.6 transaction id map. It also
+tells the gateway when a configuration changes and keeps what the gateway's links report for health.
 The gateway (gateway/upstream) does the talking."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from evscada.core import events
 from evscada.core.errors import InvalidArgument
 from evscada.core.model import SiteId, StationId
-from evscada.core.ports import Clock, Store
+from evscada.core.ports import Clock, EventBus, Store
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,7 @@ class UpstreamCsms:
     password: str | None = field(default=None, repr=False)  # Basic Auth at upstream; never leaves through the API
     client_cert_file: str | None = None  # profile 3
     client_key_file: str | None = None
+    ca_file: str | None = None  # wss: a PEM bundle trusted for upstream's certificate besides the system store
     allowed_actions: tuple[str, ...] = ()  # upstream commands that may reach the station
     updated_at: datetime | None = None
     updated_by: str = ""
@@ -64,6 +69,48 @@ class BufferedMessage:
     answer: str  # JSON of what evscada answered the station (1.6: its transactionId, mapped to upstream's)
 
 
+@dataclass(frozen=True, slots=True)
+class HeldMessage:
+    """One message to keep for upstream, as the batch writer takes it."""
+
+    station_id: StationId
+    action: str
+    frame: str
+    answer: str
+    at: datetime
+
+
+class SecretBox(Protocol):
+    """Seals the upstream passwords at rest (security/secret_box.py); `open` reads a legacy plain value as is."""
+
+    async def seal(self, plain: str) -> str: ...
+
+    async def open(self, stored: str) -> tuple[str, bool]:
+        """(the plain text, whether it was stored sealed)."""
+        ...
+
+
+class PlainBox:
+    """No sealing (tests and tools without a key file)."""
+
+    async def seal(self, plain: str) -> str:
+        return plain
+
+    async def open(self, stored: str) -> tuple[str, bool]:
+        return stored, True
+
+
+@dataclass(slots=True)
+class LinkHealth:
+    """What a running link reports: read by /api/v1/health."""
+
+    station_id: StationId
+    url: str
+    connected: bool = False
+    since: datetime | None = None  # when it connected, or when it lost (or never had) its connection
+    last_error: str | None = None
+
+
 class UpstreamRepository(Protocol):
     async def get(self, *, scope: Scope, target: str) -> UpstreamCsms | None: ...
 
@@ -73,13 +120,25 @@ class UpstreamRepository(Protocol):
 
     async def buffer(self, *, station_id: StationId, action: str, frame: str, answer: str, at: datetime) -> None: ...
 
-    async def buffered(self, *, station_id: StationId, limit: int) -> list[BufferedMessage]:
-        """Oldest first."""
+    async def buffered(self, *, station_id: StationId, limit: int, after: int = 0) -> list[BufferedMessage]:
+        """Oldest first, with ids above `after`."""
         ...
 
     async def buffered_count(self, *, station_id: StationId) -> int: ...
 
     async def unbuffer(self, *, ids: Sequence[int]) -> None: ...
+
+    async def buffer_many(self, *, messages: Sequence[HeldMessage]) -> list[int]:
+        """Ids in the order given."""
+        ...
+
+    async def put_password(self, *, scope: Scope, target: str, password: str | None) -> None: ...
+
+    async def map_transaction(self, *, station_id: StationId, ours: int, theirs: int, at: datetime) -> None: ...
+
+    async def transaction_map(self, *, station_id: StationId) -> dict[int, int]: ...
+
+    async def unmap_transaction(self, *, station_id: StationId, ours: int) -> None: ...
 
 
 class UpstreamUnit(Protocol):
@@ -104,23 +163,62 @@ def check(config: UpstreamCsms) -> UpstreamCsms:
     return config
 
 
+ConfigListener = Callable[[Scope, str], Awaitable[None]]
+
+
 class UpstreamService:
-    def __init__(self, *, store: Store[UpstreamUnit], clock: Clock, buffer_limit: int) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store[UpstreamUnit],
+        clock: Clock,
+        buffer_limit: int,
+        secrets: SecretBox | None = None,
+        bus: EventBus | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._bus = bus
         self.buffer_limit = buffer_limit
+        self.secrets: SecretBox = PlainBox() if secrets is None else secrets  # the app sets the key-file one
         self.dropped: dict[StationId, int] = {}  # station -> messages dropped because its buffer was full
+        self.links: dict[StationId, LinkHealth] = {}  # the gateway's running links in this process
+        self._listeners: list[ConfigListener] = []
+        self._held: dict[StationId, int] = {}  # rows in the buffer per station, counted once, then kept up to date
+        self._writes: list[tuple[HeldMessage, asyncio.Future[int | None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    # --- configuration ----------------------------------------------------------------------------------------
+
+    def on_change(self, listener: ConfigListener) -> None:
+        """The gateway re-links the stations a configuration change touches, at once."""
+        self._listeners.append(listener)
+
+    async def _changed(self, scope: Scope, target: str) -> None:
+        if self._bus is not None:  # other processes of a cluster hear it (ADR 12)
+            station = StationId(target) if scope is Scope.STATION else StationId("")
+            self._bus.publish(
+                events.UpstreamConfigChanged(station_id=station, at=self._clock.now(), scope=scope.value, target=target)
+            )
+        for listener in self._listeners:
+            try:
+                await listener(scope, target)
+            except Exception:  # the change is stored; the station picks it up at its next connection at worst
+                log.exception("applying the upstream change of %s %s failed", scope, target)
 
     async def configure(self, config: UpstreamCsms, *, actor: str) -> UpstreamCsms:
         stored = replace(check(config), updated_at=self._clock.now(), updated_by=actor)
+        sealed = None if stored.password is None else await self.secrets.seal(stored.password)
         async with self._store.unit() as uow:
-            await uow.upstream.put(config=stored)
+            await uow.upstream.put(config=replace(stored, password=sealed))
         log.info(
             "upstream CSMS of %s %s set to %s (%s) by %s", config.scope, config.target, config.url, config.mode, actor
         )
+        await self._changed(config.scope, config.target)
         return stored
 
     async def get(self, *, scope: Scope, target: str) -> UpstreamCsms | None:
+        """As stored: the password stays sealed (the API only says whether there is one)."""
         async with self._store.unit() as uow:
             return await uow.upstream.get(scope=scope, target=target)
 
@@ -129,6 +227,7 @@ class UpstreamService:
             removed = await uow.upstream.delete(scope=scope, target=target)
         if removed:
             log.info("upstream CSMS of %s %s removed by %s", scope, target, actor)
+            await self._changed(scope, target)
         return removed
 
     async def for_station(self, *, station_id: StationId, site_id: SiteId | None) -> UpstreamCsms | None:
@@ -136,29 +235,121 @@ class UpstreamService:
         async with self._store.unit() as uow:
             own = await uow.upstream.get(scope=Scope.STATION, target=station_id)
             if own is not None or site_id is None:
-                return own
-            return await uow.upstream.get(scope=Scope.SITE, target=str(site_id))
+                return await self._opened(uow, own)
+            return await self._opened(uow, await uow.upstream.get(scope=Scope.SITE, target=str(site_id)))
+
+    async def _opened(self, uow: UpstreamUnit, config: UpstreamCsms | None) -> UpstreamCsms | None:
+        """The configuration with its password in clear; a plain one left by an older evscada is sealed now."""
+        if config is None or config.password is None:
+            return config
+        plain, was_sealed = await self.secrets.open(config.password)
+        if not was_sealed:
+            sealed = await self.secrets.seal(plain)
+            if sealed != config.password:
+                await uow.upstream.put_password(scope=config.scope, target=config.target, password=sealed)
+                log.info("upstream password of %s %s sealed at rest", config.scope, config.target)
+        return replace(config, password=plain)
+
+    # --- the durable buffer -----------------------------------------------------------------------------------
 
     async def hold(self, *, station_id: StationId, action: str, frame: str, answer: str) -> bool:
-        """Keep a message for upstream until it is back; False (and counted) when the station's buffer is full."""
-        async with self._store.unit() as uow:
-            if await uow.upstream.buffered_count(station_id=station_id) >= self.buffer_limit:
-                self.dropped[station_id] = self.dropped.get(station_id, 0) + 1
-                log.warning("%s: upstream buffer full (%d); %s dropped", station_id, self.buffer_limit, action)
-                return False
-            await uow.upstream.buffer(
-                station_id=station_id, action=action, frame=frame, answer=answer, at=self._clock.now()
-            )
-        return True
+        """Keep a message for upstream until it has it; False (and counted) when the station's buffer is full."""
+        return await self.keep(station_id=station_id, action=action, frame=frame, answer=answer) is not None
 
-    async def held(self, *, station_id: StationId, limit: int = 100) -> list[BufferedMessage]:
+    async def keep(self, *, station_id: StationId, action: str, frame: str, answer: str) -> int | None:
+        """Write a message to the buffer and return its row id once committed; None when the buffer is full.
+
+        Messages of all stations arriving while a write is under way go together in the next one (group commit):
+        one transaction for many messages when many stations talk at once."""
+        if await self._count(station_id) >= self.buffer_limit:
+            self.dropped[station_id] = self.dropped.get(station_id, 0) + 1
+            log.warning("%s: upstream buffer full (%d); %s dropped", station_id, self.buffer_limit, action)
+            return None
+        self._held[station_id] += 1  # reserved now: the bound holds for messages waiting in the batch too
+        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._writes.append((HeldMessage(station_id, action, frame, answer, self._clock.now()), future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches(), name="upstream-buffer-writer")
+        return await asyncio.shield(future)
+
+    async def _write_batches(self) -> None:
+        while self._writes:
+            batch, self._writes = self._writes, []
+            try:
+                async with self._store.unit() as uow:
+                    ids = await uow.upstream.buffer_many(messages=[message for message, _ in batch])
+            except Exception as exc:
+                for message, future in batch:
+                    self._held[message.station_id] -= 1
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), row_id in zip(batch, ids, strict=True):
+                if not future.done():
+                    future.set_result(row_id)
+
+    async def _count(self, station_id: StationId) -> int:
+        if station_id not in self._held:
+            async with self._store.unit() as uow:
+                count = await uow.upstream.buffered_count(station_id=station_id)
+            self._held.setdefault(station_id, count)
+        return self._held[station_id]
+
+    async def held(self, *, station_id: StationId, limit: int = 100, after: int = 0) -> list[BufferedMessage]:
         async with self._store.unit() as uow:
-            return await uow.upstream.buffered(station_id=station_id, limit=limit)
+            return await uow.upstream.buffered(station_id=station_id, limit=limit, after=after)
 
     async def held_count(self, *, station_id: StationId) -> int:
         async with self._store.unit() as uow:
             return await uow.upstream.buffered_count(station_id=station_id)
 
-    async def delivered(self, *, ids: Sequence[int]) -> None:
+    def held_now(self, station_id: StationId) -> int:
+        """Without a query: the count this process keeps (0 before the station's first message)."""
+        return self._held.get(station_id, 0)
+
+    async def delivered(self, *, ids: Sequence[int], station_id: StationId | None = None) -> None:
+        if not ids:
+            return
         async with self._store.unit() as uow:
             await uow.upstream.unbuffer(ids=ids)
+        if station_id is not None and station_id in self._held:
+            self._held[station_id] = max(0, self._held[station_id] - len(ids))
+        elif station_id is None:
+            self._held.clear()  # unknown whose: counted again on next use
+
+    # --- OCPP 1.6 transaction ids -----------------------------------------------------------------------------
+
+    async def map_transaction(self, *, station_id: StationId, ours: int, theirs: int) -> None:
+        async with self._store.unit() as uow:
+            await uow.upstream.map_transaction(station_id=station_id, ours=ours, theirs=theirs, at=self._clock.now())
+
+    async def transaction_map(self, *, station_id: StationId) -> dict[int, int]:
+        async with self._store.unit() as uow:
+            return await uow.upstream.transaction_map(station_id=station_id)
+
+    async def unmap_transaction(self, *, station_id: StationId, ours: int) -> None:
+        async with self._store.unit() as uow:
+            await uow.upstream.unmap_transaction(station_id=station_id, ours=ours)
+
+    # --- health -----------------------------------------------------------------------------------------------
+
+    def health(self, *, list_limit: int = 20) -> dict[str, Any]:
+        """Totals over this process's links, and the first `list_limit` that are not connected."""
+        links = sorted(self.links.values(), key=lambda h: h.station_id)
+        down = [h for h in links if not h.connected]
+        return {
+            "links": len(links),
+            "connected": len(links) - len(down),
+            "held": sum(self._held.get(h.station_id, 0) for h in links),
+            "dropped": sum(self.dropped.values()),
+            "not_connected": [
+                {
+                    "station_id": h.station_id,
+                    "url": h.url,
+                    "since": h.since.isoformat() if h.since else None,
+                    "held": self._held.get(h.station_id, 0),
+                    "last_error": h.last_error,
+                }
+                for h in down[:list_limit]
+            ],
+        }

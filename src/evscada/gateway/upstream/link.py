@@ -2,10 +2,11 @@
 
 Two tasks: `dial` keeps the WebSocket to upstream open (doubling back-off) and reads what upstream sends;
 `pump` is the only writer of the station's CALLs to upstream, so they leave in the order the station sent them.
-While upstream is away the pump holds transaction messages in the database (core/upstream); on reconnect it sends
-the station's last BootNotification, replays what it holds oldest first (deleting each once upstream answered),
-and only then goes on with live messages. Answers to the station come from evscada whenever upstream cannot give
-one, so nothing reaches the station twice.
+Transaction messages are written to the durable buffer (core/upstream) before the station gets its answer, so a
+killed evscada loses none; the pump deletes each row once upstream answered it. On each new upstream connection the
+pump sends the station's last BootNotification, replays the buffer oldest first, and only then goes on with live
+messages. Answers to the station come from evscada whenever upstream cannot give one, so nothing reaches the
+station twice. `UpstreamLinks` starts and stops the links with the sessions and when a configuration changes.
 """
 
 from __future__ import annotations
@@ -20,13 +21,23 @@ import ssl
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from evscada.core.upstream.service import BUFFERED_ACTIONS, UpstreamCsms, UpstreamMode, UpstreamService
+from evscada.core.model import SiteId, Station, StationId
+from evscada.core.upstream.service import (
+    BUFFERED_ACTIONS,
+    LinkHealth,
+    Scope,
+    UpstreamCsms,
+    UpstreamMode,
+    UpstreamService,
+)
 from evscada.gateway import rpc
 from evscada.gateway.adapter import Payload
 from evscada.gateway.session import CommandFailed, StationSession
@@ -37,6 +48,7 @@ log = logging.getLogger(__name__)
 UPSTREAM_IN, UPSTREAM_OUT = "upstream-in", "upstream-out"  # frame-log directions, beside in / out
 UPSTREAM_ANSWER_TIMEOUT = 10.0  # seconds a station waits for upstream's answer before evscada answers itself
 REPLAY_BATCH = 100
+DELETE_BATCH = 50  # rows upstream has answered, deleted together (a kill in between only means a replay)
 # CALLERROR codes OCPP knows; a command's other failures (Timeout, StationOffline) reach upstream as GenericError.
 _OCPP_ERROR_CODES = frozenset(
     {
@@ -63,6 +75,7 @@ class _Outgoing:
     text: str  # the station's frame as sent: forwarded verbatim when nothing in it needs rewriting
     local_answer: Payload  # what evscada answered (or would answer) the station
     answered: asyncio.Future[Answer | None] | None  # upstream_answers mode: the station waits for this
+    row_id: int | None = None  # its row in the durable buffer, once written
 
 
 class UpstreamLink:
@@ -74,6 +87,7 @@ class UpstreamLink:
         service: UpstreamService,
         reconnect_max: float = 60.0,
         counts: Counter[str] | None = None,
+        last_boot: str | None = None,
     ) -> None:
         self.session = session
         self.config = config
@@ -86,44 +100,47 @@ class UpstreamLink:
         self._pending: dict[str, asyncio.Future[Answer]] = {}
         self._ids = itertools.count(1)
         self._id_prefix = f"evs-up-{int(time.time() * 1000):x}-"  # never one of the station's own ids
-        self._last_boot: str | None = None
+        self._last_boot = last_boot  # the station's BootNotification frame, sent first on every connection
         # (connection, boot frame, upstream's answer): the boot a connection was opened with
         self._boot_sent: tuple[ClientConnection, str, Answer] | None = None
         # OCPP 1.6: evscada's transactionId -> upstream's, learnt from upstream's StartTransaction answers
         self._transactions: dict[int, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._current: _Outgoing | None = None  # the message the pump is passing on now
         self._command_tasks: set[asyncio.Task[None]] = set()
+        self._replayed_through = 0  # buffer rows up to this id went out in a replay: not sent again live
+        self._answered_rows: list[int] = []  # buffer rows upstream answered, not deleted yet
+        self._map_loaded = False
         self.connected = asyncio.Event()
+        self.health = LinkHealth(station_id=session.station_id, url=config.url, since=datetime.now(UTC))
 
     @property
-    def station_id(self) -> str:
-        return self.session.station_id
+    def station_id(self) -> StationId:
+        return StationId(self.session.station_id)
 
     def start(self) -> None:
+        self._service.links[self.station_id] = self.health
         self._tasks = [
             asyncio.create_task(self._dial(), name=f"upstream-dial-{self.station_id}"),
             asyncio.create_task(self._pump(), name=f"upstream-pump-{self.station_id}"),
         ]
 
     async def stop(self) -> None:
-        """The station left: close upstream, and hold what was still on its way there."""
+        """The station left (or its configuration changed): close upstream. What upstream has not answered is in
+        the buffer already; only the deletions of what it did answer are still to do."""
         for task in [*self._tasks, *self._command_tasks]:
             task.cancel()
-        interrupted = self._current  # cancelled on its way: upstream may or may not have it, so it is kept
         await asyncio.gather(*self._tasks, *self._command_tasks, return_exceptions=True)
         self._tasks.clear()
-        left: list[_Outgoing | None] = [interrupted]
+        if self._service.links.get(self.station_id) is self.health:
+            del self._service.links[self.station_id]
         while not self._queue.empty():
-            left.append(self._queue.get_nowait())
-        for item in left:
-            if item is not None:
-                try:
-                    await self._hold(item)
-                except Exception:
-                    log.exception("%s: keeping %s for upstream failed", self.station_id, item.call.action)
-                if item.answered is not None and not item.answered.done():
-                    item.answered.set_result(None)
+            item = self._queue.get_nowait()
+            if item is not None and item.answered is not None and not item.answered.done():
+                item.answered.set_result(None)
+        try:
+            await self._forget_answered()
+        except Exception:  # they stay in the buffer and go upstream once more: at-least-once
+            log.exception("%s: deleting what upstream answered failed", self.station_id)
 
     # --- the station's side -------------------------------------------------------------------------------------
 
@@ -131,9 +148,10 @@ class UpstreamLink:
         """Pass a station's CALL on; in upstream_answers mode the frame to answer the station with, else None."""
         if call.action == "BootNotification":
             self._last_boot = text
+        row_id = await self._keep(call, text, local_answer) if call.action in BUFFERED_ACTIONS else None
         waiting = self.config.mode is UpstreamMode.UPSTREAM_ANSWERS and self._ws is not None
         future: asyncio.Future[Answer | None] | None = asyncio.get_running_loop().create_future() if waiting else None
-        self._queue.put_nowait(_Outgoing(call, text, local_answer, future))
+        self._queue.put_nowait(_Outgoing(call, text, local_answer, future, row_id))
         if future is None:
             return None
         try:
@@ -165,18 +183,39 @@ class UpstreamLink:
 
     # --- writing to upstream ------------------------------------------------------------------------------------
 
+    async def _keep(self, call: rpc.Call, text: str, local_answer: Payload) -> int | None:
+        """Write a transaction message to the buffer before the station is answered; its row id, or None."""
+        try:
+            row_id = await self._service.keep(
+                station_id=self.station_id, action=call.action, frame=text, answer=orjson.dumps(local_answer).decode()
+            )
+        except Exception:  # the station's own CSMS goes on; this message then only goes up live
+            log.exception("%s: keeping %s for upstream failed", self.station_id, call.action)
+            return None
+        if row_id is None:
+            self.counts["dropped"] += 1
+        return row_id
+
     async def _pump(self) -> None:
         while True:
             item = await self._queue.get()
-            self._current = item
             try:
+                if not self._map_loaded:
+                    self._transactions.update(await self._service.transaction_map(station_id=self.station_id))
+                    self._map_loaded = True
                 await self._pass_on(item)
+                if self._queue.empty() or len(self._answered_rows) >= DELETE_BATCH:
+                    await self._forget_answered()
             except Exception:  # a failing database must not end the proxy: the next message tries again
                 log.exception("%s: passing a message upstream failed", self.station_id)
             finally:
                 if item is not None and item.answered is not None and not item.answered.done():
                     item.answered.set_result(None)
-                self._current = None
+
+    async def _forget_answered(self) -> None:
+        if self._answered_rows:
+            rows, self._answered_rows = self._answered_rows, []
+            await self._service.delivered(ids=rows, station_id=self.station_id)
 
     async def _pass_on(self, item: _Outgoing | None) -> None:
         ws = self._ws
@@ -184,16 +223,22 @@ class UpstreamLink:
             await self._greet(ws)
         if item is None:  # a wake-up after a reconnect
             return
+        if item.row_id is not None and item.row_id <= self._replayed_through:
+            return  # upstream had it in the replay of the buffer
         answer = None
         greeted_with = self._boot_sent
         if greeted_with is not None and greeted_with[0] is self._ws and greeted_with[1] is item.text:
             answer = greeted_with[2]  # this very BootNotification opened the connection: not sent twice
         elif self._ws is not None and self._greeted is self._ws:
             answer = await self._deliver(self._ws, item.call, item.text, item.local_answer)
-        if answer is None:
-            await self._hold(item)
-        else:
+        if answer is not None:
             self.counts["forwarded"] += 1
+            if item.row_id is not None:
+                self._answered_rows.append(item.row_id)
+        elif item.row_id is not None:
+            self.counts["held"] += 1  # in the buffer already: replayed on the next connection
+        elif item.call.action not in BUFFERED_ACTIONS:
+            self.counts["skipped"] += 1  # e.g. a Heartbeat while upstream is away: nothing to catch up on
         if item.answered is not None and not item.answered.done():
             item.answered.set_result(answer)
 
@@ -206,32 +251,26 @@ class UpstreamLink:
             if boot_answer is None:
                 return
             self._boot_sent = (ws, self._last_boot, boot_answer)
+        await self._forget_answered()  # else the replay would send them again
+        after = 0
         while True:
-            held = await self._service.held(station_id=self.session.station_id, limit=REPLAY_BATCH)
+            held = await self._service.held(station_id=self.station_id, limit=REPLAY_BATCH, after=after)
             if not held:
                 break
-            for message in held:
-                call = rpc.parse(message.frame)
-                assert isinstance(call, rpc.Call)
-                local = orjson.loads(message.answer) if message.answer else {}
-                if await self._deliver(ws, call, message.frame, local) is None:
-                    return  # gone again: the rest stays held
-                await self._service.delivered(ids=[message.id])
-                self.counts["replayed"] += 1
+            try:
+                for message in held:
+                    call = rpc.parse(message.frame)
+                    assert isinstance(call, rpc.Call)
+                    local = orjson.loads(message.answer) if message.answer else {}
+                    if await self._deliver(ws, call, message.frame, local) is None:
+                        return  # gone again: the rest stays held
+                    self._answered_rows.append(message.id)
+                    self._replayed_through = after = max(self._replayed_through, message.id)
+                    self.counts["replayed"] += 1
+            finally:
+                await self._forget_answered()
         self._greeted = ws
         log.info("%s: upstream %s up to date", self.station_id, self.config.url)
-
-    async def _hold(self, item: _Outgoing) -> None:
-        if item.call.action not in BUFFERED_ACTIONS:
-            self.counts["skipped"] += 1  # e.g. a Heartbeat while upstream is away: nothing to catch up on
-            return
-        answer = orjson.dumps(item.local_answer).decode()
-        if await self._service.hold(
-            station_id=self.session.station_id, action=item.call.action, frame=item.text, answer=answer
-        ):
-            self.counts["held"] += 1
-        else:
-            self.counts["dropped"] += 1
 
     async def _deliver(self, ws: ClientConnection, call: rpc.Call, text: str, local_answer: Payload) -> Answer | None:
         """Send one station CALL upstream and wait for its answer; None when upstream is gone or silent."""
@@ -249,10 +288,17 @@ class UpstreamLink:
             self._pending.pop(call.unique_id, None)
         if isinstance(answer, rpc.CallError):
             log.warning("%s: upstream refused %s: %s %s", self.station_id, call.action, answer.code, answer.description)
+            self.health.last_error = f"upstream refused {call.action}: {answer.code} {answer.description}"[:300]
         elif call.action == "StartTransaction" and isinstance(local_answer.get("transactionId"), int):
             theirs = answer.payload.get("transactionId")
             if isinstance(theirs, int):
-                self._transactions[local_answer["transactionId"]] = theirs
+                ours = local_answer["transactionId"]
+                self._transactions[ours] = theirs
+                await self._service.map_transaction(station_id=self.station_id, ours=ours, theirs=theirs)
+        if call.action == "StopTransaction" and isinstance(call.payload.get("transactionId"), int):
+            ours = call.payload["transactionId"]
+            if self._transactions.pop(ours, None) is not None:
+                await self._service.unmap_transaction(station_id=self.station_id, ours=ours)
         return answer
 
     def _to_upstream(self, call: rpc.Call) -> Payload:
@@ -277,7 +323,7 @@ class UpstreamLink:
                     url,
                     subprotocols=[self.session.adapter.subprotocol],  # type: ignore[list-item]
                     additional_headers=self._headers(),
-                    ssl=self._tls() if url.startswith("wss://") else None,
+                    ssl=await asyncio.to_thread(self._tls) if url.startswith("wss://") else None,
                     open_timeout=10,
                     ping_interval=30,
                     max_size=1 << 20,
@@ -293,15 +339,19 @@ class UpstreamLink:
                     delay = 1.0
                     self._ws = ws
                     self.connected.set()
+                    self.health.connected, self.health.since = True, datetime.now(UTC)
                     self.counts["connects"] += 1
                     log.info("%s: connected upstream to %s", self.station_id, url)
                     self._queue.put_nowait(None)  # the pump greets the new connection now, not at the next message
                     await self._read(ws)
-            except (OSError, InvalidHandshake, InvalidURI, ConnectionClosed, TimeoutError) as exc:
+            except (OSError, InvalidHandshake, InvalidURI, ConnectionClosed, TimeoutError, ssl.SSLError) as exc:
                 log.info("%s: upstream %s unreachable (%s); next try in %.0f s", self.station_id, url, exc, delay)
+                self.health.last_error = f"{type(exc).__name__}: {exc}"[:300]
             finally:
                 self._ws = None
                 self.connected.clear()
+                if self.health.connected:
+                    self.health.connected, self.health.since = False, datetime.now(UTC)
                 for future in self._pending.values():
                     if not future.done():
                         future.set_exception(ConnectionClosed(None, None))
@@ -318,6 +368,8 @@ class UpstreamLink:
     def _tls(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
         context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.config.ca_file:  # e.g. a private CA of the upstream operator, trusted besides the system store
+            context.load_verify_locations(cafile=Path(self.config.ca_file))
         if self.config.security_profile == 3 and self.config.client_cert_file and self.config.client_key_file:
             context.load_cert_chain(self.config.client_cert_file, self.config.client_key_file)
         return context
@@ -379,6 +431,128 @@ class UpstreamLink:
     async def _send_quietly(self, ws: ClientConnection, frame: str) -> None:
         with contextlib.suppress(ConnectionClosed):
             await self._send(ws, frame)
+
+
+class _SessionRelay:
+    """Every session's `upstream`: remembers the station's last BootNotification (a link opened later by a
+    configuration change greets upstream with it) and passes CALLs to the session's link, when it has one."""
+
+    def __init__(self) -> None:
+        self.link: UpstreamLink | None = None
+        self.last_boot: str | None = None
+        # A link is swapped between two CALLs, never during one: a message kept by the old link is then in the
+        # buffer before the new one reads it for its replay.
+        self.busy = asyncio.Lock()
+
+    async def relay(self, call: rpc.Call, text: str, local_answer: Payload) -> str | None:
+        if call.action == "BootNotification":
+            self.last_boot = text
+        if self.link is None:
+            return None
+        async with self.busy:
+            link = self.link
+            return None if link is None else await link.relay(call, text, local_answer)
+
+
+class UpstreamLinks:
+    """The links of this process's sessions: one started with each session that has an upstream, stopped with it,
+    and replaced at once when the station's (or its site's) configuration changes."""
+
+    def __init__(
+        self, *, service: UpstreamService, reconnect_max: float, counts: Counter[str], follow_service: bool = True
+    ) -> None:
+        """`follow_service`: re-link when this process's service changes a configuration; a cluster's gateway
+        follows the change events of every process instead (app.py calls reconfigure)."""
+        self._service = service
+        self._reconnect_max = reconnect_max
+        self._counts = counts
+        self._sites: dict[StationSession, SiteId | None] = {}  # sessions served now, with their station's site
+        self._relays: dict[StationSession, _SessionRelay] = {}
+        self._lock = asyncio.Lock()  # one configuration change at a time
+        self._changes = 0  # configuration changes seen: a session's start looks its upstream up again after one
+        if follow_service:
+            service.on_change(self.reconfigure)
+
+    async def attach(self, session: StationSession, station: Station) -> UpstreamLink | None:
+        """No lock: stations connecting together look their upstream up together."""
+        self._sites[session] = station.site_id
+        relay = self._relays[session] = session.upstream = _SessionRelay()
+        while True:
+            seen = self._changes
+            try:
+                config = await self._config_of(session)
+            except Exception:  # the proxy is an extra: a failing lookup must not keep the station from its CSMS
+                log.exception("%s: reading its upstream CSMS failed; no proxy for this connection", session.station_id)
+                return None
+            if seen == self._changes:
+                break  # else a change came in during the lookup: it may have been this station's
+        if relay.link is not None or self._relays.get(session) is not relay:
+            return relay.link  # a change linked it meanwhile, or the session ended
+        return self._link(session, config)
+
+    async def detach(self, session: StationSession) -> None:
+        self._sites.pop(session, None)
+        relay = self._relays.pop(session, None)
+        if relay is None:
+            return
+        session.upstream = None
+        if relay.link is not None:
+            link, relay.link = relay.link, None
+            await link.stop()
+
+    async def reconfigure(self, scope: Scope, target: str) -> None:
+        """A configuration was set or removed: the sessions it touches get a new link (or none) now."""
+        self._changes += 1
+        async with self._lock:
+            touched = [
+                session
+                for session, site_id in self._sites.items()
+                if (session.station_id == target if scope is Scope.STATION else str(site_id) == target)
+            ]
+            for session in touched:
+                relay = self._relays.get(session)
+                current = relay.link.config if relay is not None and relay.link is not None else None
+                try:
+                    config = await self._config_of(session)
+                except Exception:
+                    log.exception("%s: reading its upstream CSMS failed; its link is left as it is", session.station_id)
+                    continue
+                if relay is None or config == current or self._relays.get(session) is not relay:
+                    continue  # e.g. a site's change for a station with its own upstream; or the session ended
+                async with relay.busy:
+                    await self._unlink(session)
+                    link = self._link(session, config)
+                log.info(
+                    "%s: upstream configuration changed; %s",
+                    session.station_id,
+                    f"now linked to {link.config.url}" if link else "no upstream any more",
+                )
+
+    async def _config_of(self, session: StationSession) -> UpstreamCsms | None:
+        station_id = StationId(session.station_id)
+        return await self._service.for_station(station_id=station_id, site_id=self._sites.get(session))
+
+    def _link(self, session: StationSession, config: UpstreamCsms | None) -> UpstreamLink | None:
+        relay = self._relays.get(session)
+        if relay is None or config is None:  # the session ended meanwhile, or it has no upstream
+            return None
+        link = UpstreamLink(
+            session=session,
+            config=config,
+            service=self._service,
+            reconnect_max=self._reconnect_max,
+            counts=self._counts,
+            last_boot=relay.last_boot,
+        )
+        relay.link = link
+        link.start()
+        return link
+
+    async def _unlink(self, session: StationSession) -> None:
+        relay = self._relays.get(session)
+        if relay is not None and relay.link is not None:
+            link, relay.link = relay.link, None
+            await link.stop()
 
 
 def describe(counts: Counter[str]) -> dict[str, Any]:

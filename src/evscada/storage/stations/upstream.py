@@ -1,4 +1,5 @@
-"""SQL for the OCPP proxy: upstream CSMS per station or site, and the messages held while upstream is away."""
+"""SQL for the OCPP proxy: upstream CSMS per station or site, the messages upstream has not had yet, and the OCPP
+1.6 transaction id map (evscada's id -> upstream's)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from evscada.core.model import StationId
-from evscada.core.upstream.service import BufferedMessage, Scope, UpstreamCsms, UpstreamMode
+from evscada.core.upstream.service import BufferedMessage, HeldMessage, Scope, UpstreamCsms, UpstreamMode
 from evscada.storage import tables as t
 
 
@@ -25,6 +26,7 @@ def _config(row: Any) -> UpstreamCsms:
         password=row["password"],
         client_cert_file=row["client_cert_file"],
         client_key_file=row["client_key_file"],
+        ca_file=row["ca_file"],
         allowed_actions=tuple(row["allowed_actions"] or ()),
         updated_at=row["updated_at"],
         updated_by=row["updated_by"],
@@ -54,6 +56,7 @@ class SqlUpstream:
                 password=config.password,
                 client_cert_file=config.client_cert_file,
                 client_key_file=config.client_key_file,
+                ca_file=config.ca_file,
                 allowed_actions=list(config.allowed_actions),
                 updated_at=config.updated_at,
                 updated_by=config.updated_by,
@@ -72,10 +75,40 @@ class SqlUpstream:
             )
         )
 
-    async def buffered(self, *, station_id: StationId, limit: int) -> list[BufferedMessage]:
+    async def buffer_many(self, *, messages: Sequence[HeldMessage]) -> list[int]:
+        rows = [
+            {"station_id": m.station_id, "action": m.action, "frame": m.frame, "answer": m.answer, "queued_at": m.at}
+            for m in messages
+        ]
+        statement = insert(t.upstream_buffer).returning(t.upstream_buffer.c.id, sort_by_parameter_order=True)
+        result = await self._c.execute(statement, rows)
+        return [int(row_id) for row_id in result.scalars()]
+
+    async def put_password(self, *, scope: Scope, target: str, password: str | None) -> None:
+        c = t.upstream_csms.c
+        await self._c.execute(
+            update(t.upstream_csms).where(c.scope == scope.value, c.target == target).values(password=password)
+        )
+
+    async def map_transaction(self, *, station_id: StationId, ours: int, theirs: int, at: datetime) -> None:
+        await self.unmap_transaction(station_id=station_id, ours=ours)
+        await self._c.execute(
+            insert(t.upstream_transactions).values(station_id=station_id, ours=ours, theirs=theirs, mapped_at=at)
+        )
+
+    async def transaction_map(self, *, station_id: StationId) -> dict[int, int]:
+        c = t.upstream_transactions.c
+        rows = await self._c.execute(select(c.ours, c.theirs).where(c.station_id == station_id))
+        return {int(ours): int(theirs) for ours, theirs in rows}
+
+    async def unmap_transaction(self, *, station_id: StationId, ours: int) -> None:
+        c = t.upstream_transactions.c
+        await self._c.execute(delete(t.upstream_transactions).where(c.station_id == station_id, c.ours == ours))
+
+    async def buffered(self, *, station_id: StationId, limit: int, after: int = 0) -> list[BufferedMessage]:
         c = t.upstream_buffer.c
         rows = await self._c.execute(
-            select(t.upstream_buffer).where(c.station_id == station_id).order_by(c.id).limit(limit)
+            select(t.upstream_buffer).where(c.station_id == station_id, c.id > after).order_by(c.id).limit(limit)
         )
         return [
             BufferedMessage(r["id"], StationId(r["station_id"]), r["action"], r["frame"], r["answer"])
