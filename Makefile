@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run demo test lint bench clean chromium
+.PHONY: install run demo test lint bench clean chromium haproxy
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,8 +29,16 @@ chromium:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "warning: no /usr/bin/chromium; the browser tests will be skipped"
 
+# The cluster tests put Debian's HAProxy in front of several evscada processes (deploy/haproxy.cfg); installed here
+# when absent.
+haproxy:
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || { echo "Installing Debian's haproxy for the cluster tests ..."; \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq haproxy >/dev/null; } \
+	  || echo "warning: no haproxy; the cluster tests will be skipped"
+
 # One pytest worker per CPU (each with its own scratch PostgreSQL database); PYTEST_ARGS='-n 0' runs in one process.
-test: $(STAMP) chromium
+test: $(STAMP) chromium haproxy
 	$(BIN)/ruff check
 	$(BIN)/python -m pytest -n logical --dist loadgroup $(PYTEST_ARGS)
 

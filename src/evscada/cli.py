@@ -1,4 +1,4 @@
-"""Command line: `evscada serve | migrate | station add | token add | cert dev`."""
+"""Command line: `evscada serve [--role all|gateway|api] | migrate | station add | token add | cert dev`."""
 
 from __future__ import annotations
 
@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the CSMS: OCPP gateway (ws/wss) and REST API until Ctrl-C")
+    serve.add_argument(
+        "--role",
+        choices=("all", "gateway", "api"),
+        dest="cluster_role",
+        help="in a cluster (cluster.redis_url set): gateway holds stations, api serves HTTP; all (default) both",
+    )
     serve.set_defaults(run=_serve)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date (serve does it on start)")
@@ -164,8 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.config is not None:
         os.environ["EVSCADA_CONFIG"] = str(args.config)
+    # `serve --role` overrides cluster.role from the file or the environment; the rest of [cluster] stays.
+    overrides = {"cluster": {"role": args.cluster_role}} if getattr(args, "cluster_role", None) else {}
     try:
-        settings = Settings()
+        settings = Settings(**overrides)
     except (ValidationError, FileNotFoundError) as exc:
         print(f"evscada: the settings are not valid:\n{exc}\nSee docs/configuration.md.", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from evscada.bus.settings import ClusterSettings
 from evscada.console.config import ConsoleSettings
 from evscada.core.alarms.rules import AlarmSettings
 from evscada.core.certificates.settings import CertificateSettings
@@ -63,6 +64,10 @@ class Settings(BaseSettings):
     )
     upstream_reconnect_max: float = Field(
         60.0, gt=0, description="OCPP proxy: longest wait in seconds between attempts to reach an upstream CSMS"
+    )
+    upstream_key_file: str = Field(
+        "var/upstream.key",
+        description="OCPP proxy: Fernet key sealing upstream passwords at rest; made on first use (mode 600)",
     )
     ocpp_listen_backlog: int = Field(
         4096, ge=1, description="connections the kernel queues before accept (capped by net.core.somaxconn)"
@@ -133,6 +138,10 @@ class Settings(BaseSettings):
     iec104: Iec104Settings = Field(
         default_factory=Iec104Settings, description="[iec104] table: the IEC 60870-5-104 server (off by default)"
     )
+    cluster: ClusterSettings = Field(
+        default_factory=ClusterSettings,
+        description="[cluster] table: several gateway and API processes on PostgreSQL and Redis (off by default)",
+    )
 
     @field_validator("operator_timezone")
     @classmethod
@@ -157,6 +166,20 @@ class Settings(BaseSettings):
     def operator_zone(self) -> ZoneInfo:
         """operator_timezone as a zone (checked at load)."""
         return ZoneInfo(self.operator_timezone)
+
+    @model_validator(mode="after")
+    def _cluster_needs_shared_storage(self) -> Settings:
+        if self.cluster.role != "all" and not self.cluster.enabled:
+            raise ValueError(
+                f"cluster.role {self.cluster.role!r} needs cluster.redis_url: a {self.cluster.role} process works "
+                "beside others, which it reaches through Redis; set it, or use role 'all' for one process"
+            )
+        if self.cluster.enabled and self.database_url.startswith("sqlite"):
+            raise ValueError(
+                "cluster.redis_url is set but database_url is SQLite, which processes on several machines cannot "
+                "share; use PostgreSQL (postgresql+asyncpg://...) or unset cluster.redis_url"
+            )
+        return self
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:

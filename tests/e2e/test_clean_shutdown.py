@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from evscada.app import Application
 from evscada.core.alarms.service import AlarmFilter
+from evscada.core.energy.site_manager import LATE_SOURCE
 from evscada.core.model import Alarm, StationId
 from evscada.demo.run import run_demo
 from evscada.simulator.fleet import Fleet, run_station
@@ -157,7 +158,10 @@ async def test_stopping_the_demo_raises_no_alarm_during_or_after_the_stop(tmp_pa
         stop.set()
         await asyncio.wait_for(demo, 20)
         await asyncio.sleep(4)
-    assert await _alarm_rows(database) == []
+    # A bus whose plan falls short is alarmed whatever the hour (the demo's departures are at fixed times of day,
+    # so at some hours the depot's capacity is short): that is the planner's verdict, not the stop's doing.
+    stop_alarms = [row for row in await _alarm_rows(database) if row[0] != LATE_SOURCE]
+    assert stop_alarms == []
 
 
 async def _alarm_rows(path: Path) -> list[tuple[str, str, str]]:

@@ -95,6 +95,16 @@ STATUS_OF: dict[ErrorCategory, int] = {
 }
 
 
+def create_monitoring(context: ApiContext) -> FastAPI:
+    """A gateway process's HTTP in a cluster: /api/v1/health and /metrics only, for the load balancer and
+    Prometheus; the API and console are the api processes' (ADR 12)."""
+    monitoring = FastAPI(title="evscada gateway", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    monitoring.state.api = context  # read by deps.get_context only
+    monitoring.include_router(health.router, prefix="/api/v1")
+    monitoring.include_router(metrics.router)
+    return monitoring
+
+
 def create_api(context: ApiContext) -> FastAPI:
     """The REST API under /api/v1 and /metrics; the composition root may mount more (the console) on it."""
     api = FastAPI(

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Protocol
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from evscada.bus.local import LocalBus
+from evscada.bus import Bus
 from evscada.core.access.users import Role, User, csrf_token
 from evscada.core.energy.site_manager import SiteLoadManager
 from evscada.core.notifications.deliveries import Delivery, DeliveryFilter
@@ -40,7 +40,7 @@ class ApiContext:
     """Everything the routes use besides the request: built by the composition root, given to create_api once."""
 
     core: Core
-    bus: LocalBus
+    bus: Bus
     notifier: Notifications
     wake_webhooks: Callable[[], None]  # new webhook deliveries go out now rather than at the worker's next scan
     connected_by_version: Callable[[], Counter[str]]  # stations connected to this node, by OCPP version
@@ -53,6 +53,7 @@ class ApiContext:
     load_manager: SiteLoadManager | None = None  # site load management, when it runs in this process
     bridges: Callable[[], list[BridgeHealth]] = list  # the MQTT / OPC UA bridges switched on in this process
     iec104_points: Callable[[], list[dict[str, Any]]] | None = None  # the IEC 104 address map, when the server runs
+    cluster: Callable[[], dict[str, Any]] | None = None  # this node, its role, the leader, Redis: in a cluster only
 
 
 def get_context(request: Request) -> ApiContext:

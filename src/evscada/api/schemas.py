@@ -228,6 +228,11 @@ class HealthOut(BaseModel):
     bridges: list[BridgeHealthOut] = Field(
         default_factory=list, description="the MQTT / OPC UA bridges switched on; their trouble never fails health"
     )
+    cluster: dict[str, Any] | None = Field(
+        None,
+        description="in a cluster: this node, its role, whether it leads, the event bus's Redis link; null in one "
+        "process",
+    )
 
 
 # --- sites, vehicles, users, API keys, audit log ---------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -18,6 +18,21 @@ class LastSeenWriter(Protocol):
     """The store's one write the registry makes."""
 
     async def touch_stations(self, *, last_seen: Mapping[StationId, datetime]) -> None: ...
+
+
+class StationClaims(Protocol):
+    """A cluster's record of which node holds each station (bus/ownership.py; ADR 12). The last connection wins:
+    a claim takes the station from wherever it was, and the session it took it from is closed through its `drop`.
+    Absent (one process), the registry alone knows."""
+
+    async def claim(self, station_id: str, token: str, drop: Callable[[str], Awaitable[None]]) -> None:
+        """Record this session (`token`, unique per session) as the station's; `drop(reason)` closes it when
+        another session takes the station. Never raises for want of the record: the station is served anyway."""
+        ...
+
+    async def release(self, station_id: str, token: str) -> None:
+        """The session ended: forget the record if it still names this session."""
+        ...
 
 
 class SessionRegistry:

@@ -9,6 +9,7 @@ import http
 import logging
 import os
 import random
+import secrets
 import ssl
 import weakref
 from collections import Counter
@@ -30,10 +31,10 @@ from evscada.core.stations.service import MAX_STATION_ID_LENGTH, Credentials
 from evscada.gateway.adapter import VersionAdapter
 from evscada.gateway.admission import Admission, BackingOff, StationBackOffSettings
 from evscada.gateway.coalescing import CoalescingTransport, WriteCoalescer
-from evscada.gateway.registry import SessionRegistry
+from evscada.gateway.registry import SessionRegistry, StationClaims
 from evscada.gateway.services import StationServices
 from evscada.gateway.session import StationSession
-from evscada.gateway.upstream.link import UpstreamLink
+from evscada.gateway.upstream.link import UpstreamLink, UpstreamLinks
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,14 @@ class GatewayConfig:
     upstream_reconnect_max: float = 60.0  # OCPP proxy: longest wait between attempts to reach an upstream CSMS
 
 
+@dataclass(slots=True)
+class _Hold:
+    """A session's claim on its station in a cluster (ADR 12)."""
+
+    token: str  # unique per session: tells this session's claim from a newer one's
+    taken_over: str | None = None  # why another session (on another node) took the station from this one
+
+
 def station_id_from_path(path: str) -> StationId | None:
     """Stations are configured with a base URL and append their id: the last path segment is the id."""
     segments = [s for s in urlsplit(path).path.split("/") if s]
@@ -116,8 +125,10 @@ class Gateway:
         config: GatewayConfig,
         registry: SessionRegistry | None = None,
         storage_fault: Callable[[], str | None] | None = None,
+        claims: StationClaims | None = None,
     ) -> None:
         self.services = services
+        self._claims = claims  # a cluster's station ownership (ADR 12); None: this process alone holds stations
         self._storage_fault = storage_fault or (lambda: None)  # why the database fails now; None when it works
         self.registry = SessionRegistry() if registry is None else registry  # an empty one is falsy
         self._adapters = {adapter.subprotocol: adapter for adapter in adapters}
@@ -128,6 +139,12 @@ class Gateway:
         self.message_counts: Counter[tuple[str, str]] = Counter()  # (OCPP version, action) -> calls received
         self.refusals: Counter[str] = Counter()  # reason -> handshakes refused (unknown_station, backing_off ...)
         self.upstream_counts: Counter[str] = Counter()  # OCPP proxy: forwarded, held, replayed, dropped, refused ...
+        self.upstream_links = UpstreamLinks(
+            service=services.upstream,
+            reconnect_max=config.upstream_reconnect_max,
+            counts=self.upstream_counts,
+            follow_service=claims is None,  # in a cluster app.py hands it every node's changes
+        )
         self._admission = Admission(services=services, settings=config.backoff, refusals=self.refusals)
         self._closing: set[asyncio.Task[None]] = set()  # replaced connections being closed in the background
         self._stopping = False  # stop() closes the connections: their disconnect reason says so
@@ -263,6 +280,7 @@ class Gateway:
             closing = asyncio.create_task(previous.close("replaced by a new connection of the same station"))
             self._closing.add(closing)
             closing.add_done_callback(self._closing.discard)
+        hold = await self._claim(session)
         try:
             await self.services.stations.connected(station_id=station.id, ocpp_version=adapter.version)
         except Exception:
@@ -270,10 +288,11 @@ class Gateway:
                 raise
             log.warning("%s: connection closed: the database fails (%s)", station.id, fault, exc_info=True)
             self.registry.remove(session)
+            await self._release(session, hold)
             await connection.close(TRY_AGAIN_LATER, "the CSMS cannot store data now")
             return
         log.info("%s: connected (OCPP %s) from %s", station.id, adapter.version, connection.remote_address)
-        link = await self._upstream_link(session, station)
+        await self._upstream_link(session, station)
         reason = "connection closed"
         try:
             await session.run(connection)
@@ -287,31 +306,33 @@ class Gateway:
                 reason = f"closed with code {connection.close_code} {connection.close_reason or ''}".strip()
             if self._stopping:
                 reason = CSMS_STOPPED  # not the station's doing: no offline alarm, now or after the restart
-            if link is not None:
-                await link.stop()
-            if self.registry.remove(session):
+            await self.upstream_links.detach(session)  # also a link started by a configuration change
+            await self._release(session, hold)
+            # A session taken over by another node's is no disconnection: the station is connected there.
+            if self.registry.remove(session) and hold.taken_over is None:
                 await self.services.stations.disconnected(station_id=station.id, reason=reason)
                 log.info("%s: disconnected (%s)", station.id, reason)
 
+    async def _claim(self, session: StationSession) -> _Hold:
+        """In a cluster, make this session the station's owner: the last connection wins on every node."""
+        hold = _Hold(token=secrets.token_hex(8))
+        if self._claims is not None:
+
+            async def drop(why: str) -> None:
+                hold.taken_over = why
+                await session.close(why)
+
+            await self._claims.claim(session.station_id, hold.token, drop)
+        return hold
+
+    async def _release(self, session: StationSession, hold: _Hold) -> None:
+        if self._claims is not None:
+            await self._claims.release(session.station_id, hold.token)
+
     async def _upstream_link(self, session: StationSession, station: Station) -> UpstreamLink | None:
-        """The OCPP proxy for this connection, when the station or its site has an upstream CSMS."""
-        try:
-            config = await self.services.upstream.for_station(station_id=station.id, site_id=station.site_id)
-        except Exception:  # the proxy is an extra: a failing lookup must not keep the station from its CSMS
-            log.exception("%s: reading its upstream CSMS failed; no proxy for this connection", station.id)
-            return None
-        if config is None:
-            return None
-        link = UpstreamLink(
-            session=session,
-            config=config,
-            service=self.services.upstream,
-            reconnect_max=self._config.upstream_reconnect_max,
-            counts=self.upstream_counts,
-        )
-        session.upstream = link
-        link.start()
-        return link
+        """The OCPP proxy for this connection, when the station or its site has an upstream CSMS (and from when one
+        is set while the station is connected: UpstreamLinks)."""
+        return await self.upstream_links.attach(session, station)
 
 
 def _unauthorized(connection: ServerConnection, message: str, *, retry_after: int | None = None) -> Response:

@@ -53,7 +53,18 @@ class _Session:
 class AlarmEngine:
     """One per process that holds station connections; events arrive in order and are handled one at a time."""
 
-    def __init__(self, *, core: Core, bus: Subscribable, rules: AlarmRules, last_seen: LastSeen | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        core: Core,
+        bus: Subscribable,
+        rules: AlarmRules,
+        last_seen: LastSeen | None = None,
+        resume_connected: bool = False,
+    ) -> None:
+        """`resume_connected`: in a cluster the engine may start (a new leader) while other processes hold stations;
+        stations the database says are online then count as connected, not as offline since their last message."""
+        self._resume_connected = resume_connected
         self._core = core
         self._alarms = core.alarms
         self._clock = core.clock
@@ -104,7 +115,9 @@ class AlarmEngine:
         for station in await self._core.stations.list():
             if station.last_seen is None:
                 continue
-            if station.disconnect_reason == r.CSMS_STOPPED:
+            if self._resume_connected and station.online:
+                self._connected.add(station.id)
+            elif station.disconnect_reason == r.CSMS_STOPPED:
                 # Closed by the last stop and unable to come back while the CSMS was down: it counts as away from
                 # now, not for the whole downtime (issue 19).
                 self._offline_since[station.id] = now

@@ -15,7 +15,7 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from evscada.bus.local import LocalBus
+from evscada.bus import Bus
 from evscada.core import events
 from evscada.core.model import StationId
 from evscada.core.services import Core
@@ -32,7 +32,7 @@ ACTOR = "mqtt"  # who the command log and audit trail say sent a command that ca
 
 
 class MqttBridge:
-    def __init__(self, *, core: Core, bus: LocalBus, settings: MqttSettings) -> None:
+    def __init__(self, *, core: Core, bus: Bus, settings: MqttSettings) -> None:
         self.settings = settings
         self.topics = Topics(settings)
         self._core = core

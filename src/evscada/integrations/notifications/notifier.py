@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from evscada.bus.local import LocalBus
+from evscada.bus import Bus
 from evscada.core.errors import InvalidArgument, UnknownRecipient
 from evscada.core.events import AlarmChanged, Event
 from evscada.core.model import Alarm, AlarmId, AlarmState, Site, Station
@@ -34,7 +34,7 @@ _STOPS_ESCALATION = frozenset({"acknowledged", "cleared", "shelved"})
 class Notifier:
     """Owned by the Application: start() subscribes and starts the worker, stop() cancels both."""
 
-    def __init__(self, *, config: NotificationSettings, store: CoreStore, bus: LocalBus, clock: Clock) -> None:
+    def __init__(self, *, config: NotificationSettings, store: CoreStore, bus: Bus, clock: Clock) -> None:
         self.config = config
         self._store = store
         self._bus = bus

@@ -12,7 +12,7 @@ from typing import Any
 
 from asyncua import Node, Server, ua
 
-from evscada.bus.local import LocalBus
+from evscada.bus import Bus
 from evscada.core.control import commands as c
 from evscada.core.model import IdToken, SiteId, StationId, TransactionPk
 from evscada.core.services import Core
@@ -106,7 +106,7 @@ SITE_VARIABLES = {
 
 
 class OpcUaBridge:
-    def __init__(self, *, core: Core, bus: LocalBus, settings: OpcUaSettings) -> None:
+    def __init__(self, *, core: Core, bus: Bus, settings: OpcUaSettings) -> None:
         self.settings = settings
         self._core = core
         self._bus = bus

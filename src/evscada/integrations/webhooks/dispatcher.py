@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from evscada.bus.local import LocalBus
+from evscada.bus import Bus
 from evscada.core import events
 from evscada.core.model import Transaction
 from evscada.core.notifications.webhooks import OutboxEvent, WebhookDelivery, envelope, new_event_id
@@ -34,7 +34,7 @@ class WebhookDispatcher:
         self,
         *,
         store: CoreStore,
-        bus: LocalBus,
+        bus: Bus,
         clock: Clock,
         poll_interval: float,
         on_dispatched: Callable[[], None],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from evscada.bus.local import LocalBus
+from evscada.bus import Bus
 from evscada.core.ports import Clock
 from evscada.core.store import CoreStore
 from evscada.integrations.webhooks.dispatcher import TransactionJson, WebhookDispatcher
@@ -18,7 +18,7 @@ class Webhooks:
         self,
         *,
         store: CoreStore,
-        bus: LocalBus,
+        bus: Bus,
         clock: Clock,
         settings: WebhookSettings,
         transaction_json: TransactionJson,
