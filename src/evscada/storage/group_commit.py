@@ -15,6 +15,7 @@ import asyncio
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -79,7 +80,7 @@ class GroupWriter(ABC, Generic[Item, Result]):
 
     async def _commit(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         try:
-            async with self._database.transaction() as connection:
+            async with self.session() as connection:
                 results = await self.write(connection, [item for item, _ in batch])
         except Exception as exc:
             if len(batch) > 1 and not database_fault(exc):
@@ -109,6 +110,10 @@ class GroupWriter(ABC, Generic[Item, Result]):
             else:
                 future.set_result(result)
 
+    def session(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """Where one batch is written: a transaction; a writer that writes a batch in one statement may say so."""
+        return self._database.transaction()
+
     @abstractmethod
     async def write(self, connection: AsyncConnection, items: Sequence[Item]) -> Sequence[Result | Refused]:
-        """Write the batch inside the open transaction; one result per item, in order."""
+        """Write the batch on the session's connection (see session); one result per item, in order."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -56,7 +57,13 @@ class MeterSampleWriter(GroupWriter[PendingSamples, MeterWrite]):
     ) -> MeterWrite:
         return await self.submit(PendingSamples(station_id, evse, station_transaction_id, samples, message_key, at))
 
+    def session(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        # On PostgreSQL a batch is one statement (_write_in_one_statement): no BEGIN and COMMIT trips around it.
+        return self._database.statement()
+
     async def write(self, connection: AsyncConnection, items: Sequence[PendingSamples]) -> list[MeterWrite]:
+        if connection.dialect.name == "postgresql":
+            return await _write_in_one_statement(connection, list(items))
         return await _write(connection, list(items))
 
 
@@ -100,6 +107,74 @@ async def _write(connection: AsyncConnection, batch: list[PendingSamples]) -> li
     return results
 
 
+# PostgreSQL: the whole batch in one statement of fixed text, its rows as one array per column. The text never
+# changes, so asyncpg prepares it once per connection (a VALUES list is a new statement for every batch size, parsed
+# and planned anew), and one statement is one round trip that commits by itself (Database.statement). Receipts are
+# claimed in their primary key's order (see _claim_receipts); only the readings of messages whose receipt this
+# statement claimed (or that have no key) are inserted, with their transaction's pk.
+_PG_BATCH = """
+WITH message AS (
+    SELECT * FROM unnest($1::int[], $2::varchar[], $3::varchar[], $4::timestamptz[], $5::varchar[])
+        AS m(i, station_id, message_key, received_at, station_transaction_id)
+), claimed AS (
+    INSERT INTO message_receipts (station_id, message_key, received_at)
+    SELECT station_id, message_key, received_at FROM message WHERE message_key IS NOT NULL
+    ORDER BY message_key, station_id
+    ON CONFLICT DO NOTHING
+    RETURNING station_id, message_key
+), looked_up AS (
+    SELECT m.i, m.station_id, m.message_key IS NULL OR c.message_key IS NOT NULL AS fresh, tx.pk
+    FROM message m
+    LEFT JOIN claimed c ON c.station_id = m.station_id AND c.message_key = m.message_key
+    LEFT JOIN transactions tx
+        ON tx.station_id = m.station_id AND tx.station_transaction_id = m.station_transaction_id
+), stored AS (
+    INSERT INTO meter_readings (station_id, evse_id, connector_id, transaction_pk, timestamp, samples)
+    SELECT f.station_id, r.evse_id, r.connector_id, f.pk, r.at, r.samples::jsonb
+    FROM unnest($6::int[], $7::int[], $8::int[], $9::timestamptz[], $10::text[]) WITH ORDINALITY
+        AS r(i, evse_id, connector_id, at, samples, n)
+    JOIN looked_up f ON f.i = r.i AND f.fresh
+    ORDER BY r.n
+)
+SELECT i, fresh, pk FROM looked_up
+"""
+
+_PG_READINGS = (
+    "INSERT INTO meter_readings (station_id, evse_id, connector_id, transaction_pk, timestamp, samples) "
+    "SELECT s, e, c, t, at, v::jsonb FROM unnest($1::varchar[], $2::int[], $3::int[], $4::bigint[], "
+    "$5::timestamptz[], $6::text[]) WITH ORDINALITY AS r(s, e, c, t, at, v, n) ORDER BY n"
+)
+
+
+async def _write_in_one_statement(connection: AsyncConnection, batch: list[PendingSamples]) -> list[MeterWrite]:
+    """PostgreSQL: claim the receipts, look up the transactions and insert the readings in one statement."""
+    messages: tuple[list[object], ...] = ([], [], [], [], [])
+    rows: tuple[list[object], ...] = ([], [], [], [], [])
+    first_of: dict[tuple[str, str], int] = {}
+    repeat_of: dict[int, int] = {}  # a repeat inside the batch: the same frame, so the same outcome, never stored
+    for index, item in enumerate(batch):
+        if item.message_key is not None:
+            first = first_of.setdefault((item.station_id, item.message_key), index)
+            if first != index:
+                repeat_of[index] = first
+                continue
+        for column, value in zip(
+            messages, (index, item.station_id, item.message_key, item.at, item.station_transaction_id), strict=True
+        ):
+            column.append(value)
+        for at, values in readings(item.samples):
+            for column, value in zip(rows, (index, item.evse.evse_id, item.evse.connector_id, at, values), strict=True):
+                column.append(value)
+    outcome = await connection.exec_driver_sql(_PG_BATCH, (*messages, *rows))
+    found = {row[0]: (bool(row[1]), row[2]) for row in outcome}
+    results = []
+    for index in range(len(batch)):
+        fresh, pk = found[repeat_of.get(index, index)]
+        stored = fresh and index not in repeat_of
+        results.append(MeterWrite(stored=stored, transaction_pk=TransactionPk(pk) if pk is not None else None))
+    return results
+
+
 async def insert_readings(
     connection: AsyncConnection,
     *,
@@ -117,7 +192,9 @@ async def insert_readings(
 async def _insert_readings(connection: AsyncConnection, rows: list[tuple[object, ...]]) -> None:
     # Plain SQL and tuples: the hot path's choice, and the packed text goes to a JSONB column on PostgreSQL
     # as it is (SQLAlchemy's JSONB type would encode the text again).
-    if rows:
+    if rows and connection.dialect.name == "postgresql":
+        await connection.exec_driver_sql(_PG_READINGS, tuple(map(list, zip(*rows, strict=True))))
+    elif rows:
         placeholders = _placeholders(connection.dialect, 1, len(_READING_COLUMNS))
         await connection.exec_driver_sql(
             f"INSERT INTO meter_readings ({', '.join(_READING_COLUMNS)}) VALUES {placeholders}", rows
