@@ -121,6 +121,22 @@ async def test_a_subscriber_on_another_node_gets_only_the_kinds_it_asked_for(red
         assert statuses.empty()
 
 
+async def test_a_node_decodes_only_the_kinds_its_subscribers_read(redis_url: str, prefix: str) -> None:
+    """A gateway that is not the leader reads almost nothing of the others' events: it must not pay to decode them."""
+    async with (
+        running_bus(redis_url, node_id="a", prefix=prefix) as a,
+        running_bus(redis_url, node_id="b", prefix=prefix) as b,
+        b.subscribe(events.ConnectorStatusChanged) as statuses,
+    ):
+        for n in range(50):
+            a.publish(_connected(n))
+        a.publish(_status(1))
+
+        assert await _next(statuses) == _status(1)
+        await _until(lambda: b.health()["skipped"] == 50, "the 50 unread events skipped")
+        assert b.health()["received"] == 1 and statuses.empty()
+
+
 async def test_a_burst_of_1000_events_arrives_complete_and_in_order(redis_url: str, prefix: str) -> None:
     async with (
         running_bus(redis_url, node_id="a", prefix=prefix) as a,

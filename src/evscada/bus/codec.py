@@ -52,6 +52,11 @@ def register(*classes: type) -> None:
             _register(cls)
 
 
+def class_of(tag: str) -> type | None:
+    """The class registered under a tag, or None (no walk: a hot path's cheap look-up)."""
+    return _registry.get(tag)
+
+
 def registered() -> dict[str, type]:
     """tag -> class of everything known now (after the automatic walk)."""
     _walk()
@@ -189,16 +194,31 @@ _ENCODERS: tuple[tuple[type | tuple[type, ...], Callable[[Any], Any]], ...] = (
 )
 
 
+_PLAIN = (str, int, float, bool, type(None))  # exactly these types pass as they are (not their subclasses: enums)
+_shapes: dict[type, tuple[str, tuple[str, ...]]] = {}  # dataclass -> (tag, init field names): read once per class
+
+
+def _shape(cls: type) -> tuple[str, tuple[str, ...]]:
+    """A dataclass's tag and init fields, kept: every MeterValues publishes an event, so encoding is a hot path."""
+    shape = _shapes.get(cls)
+    if shape is None:
+        shape = _shapes[cls] = (_known(cls), tuple(f.name for f in dataclasses.fields(cls) if f.init))
+    return shape
+
+
 def _to_tree(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, enum.Enum):  # before str/int: StrEnum and IntEnum are both
         return {"$enum": _known(type(value)), "v": _to_tree(value.value)}
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        tree: dict[str, Any] = {"$type": _known(type(value))}
-        for f in dataclasses.fields(value):
-            if f.init:
-                tree[f.name] = _to_tree(getattr(value, f.name))
+        tag, names = _shape(type(value))
+        tree: dict[str, Any] = {"$type": tag}
+        for name in names:
+            field_value = getattr(value, name)
+            tree[name] = field_value if type(field_value) in _PLAIN else _to_tree(field_value)
         return tree
     for kind, encoder in _ENCODERS:
         if isinstance(value, kind):
@@ -282,15 +302,50 @@ def _dataclass_from(tree: dict[str, Any]) -> Any:
     unknown = [k for k in tree if k != "$type" and k not in hints]
     if unknown:
         raise CodecError(f"{tree['$type']}: unknown field(s) {', '.join(sorted(unknown))}")
-    kwargs = {
-        name: _conform(_from_tree(raw), hints[name], f"{tree['$type']}.{name}")
-        for name, raw in tree.items()
-        if name != "$type"
-    }
+    kwargs = {}
+    for name, raw in tree.items():
+        if name == "$type":
+            continue
+        plain = _plain_types(hints[name]) if type(raw) in _PLAIN else None
+        if plain is not None and type(raw) in plain:  # the common case, without the generic walk
+            kwargs[name] = float(raw) if type(raw) is int and float in plain and int not in plain else raw
+        else:
+            kwargs[name] = _conform(_from_tree(raw), hints[name], f"{tree['$type']}.{name}")
     try:
         return cls(**kwargs)
     except TypeError as exc:  # a required field missing
         raise CodecError(f"{tree['$type']}: {exc}") from exc
+
+
+_plain_of: dict[Any, frozenset[type] | None] = {}
+
+
+def _plain_types(declared: Any) -> frozenset[type] | None:
+    """The JSON value types a field declared of str, int, float, bool, None (or a NewType or union of them) takes
+    as they are (an int also for a float); None for any other declaration, which the generic walk checks."""
+    try:
+        return _plain_of[declared]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable declaration
+        return None
+    arms = typing.get_args(declared) if typing.get_origin(declared) in (typing.Union, types.UnionType) else (declared,)
+    found: set[type] = set()
+    for declared_arm in arms:
+        arm = declared_arm
+        while isinstance(arm, typing.NewType):
+            arm = arm.__supertype__
+        if arm is None:
+            arm = types.NoneType
+        if arm not in _PLAIN:
+            found = set()
+            break
+        found.add(arm)
+        if arm is float:
+            found.add(int)  # JSON writes 7000.0 as 7000.0, but a writer may send 7000
+    result = frozenset(found) or None
+    _plain_of[declared] = result
+    return result
 
 
 def _conform(value: Any, declared: Any, where: str) -> Any:

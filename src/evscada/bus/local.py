@@ -28,6 +28,10 @@ class LocalBus:
                 self.dropped += 1
             queue.put_nowait(event)
 
+    def wants(self, kind: type[Event]) -> bool:
+        """Whether any subscriber would receive an event of this type: what no one here reads need not be decoded."""
+        return any(kinds is None or issubclass(kind, kinds) for kinds in self._subscribers.values())
+
     @asynccontextmanager
     async def subscribe(self, *kinds: type[Event]) -> AsyncIterator[asyncio.Queue[Event]]:
         """A queue of the events of these types (none given: every event) published from now on."""

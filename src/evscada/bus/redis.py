@@ -24,7 +24,7 @@ from evscada.core.events import Event
 
 log = logging.getLogger(__name__)
 
-SEND_BATCH = 200  # events per pipeline round trip
+SEND_BATCH = 1000  # events per pipeline round trip: a busy gateway's sender keeps up with fewer, larger trips
 FIRST_BACKOFF = 0.1  # seconds before the first reconnect; doubles up to MAX_BACKOFF
 MAX_BACKOFF = 2.0
 POLL_SECONDS = 1.0  # how long the listener waits for a message before checking that it should go on
@@ -58,6 +58,7 @@ class RedisBus:
         self.received = 0
         self.dropped_outgoing = 0
         self.refused = 0  # messages from Redis that were not an event this node can decode
+        self.skipped = 0  # events of other nodes that no subscriber here reads (not decoded)
         self.last_error: str | None = None
 
     # -- the LocalBus interface ----------------------------------------------------------------------------------
@@ -70,7 +71,8 @@ class RedisBus:
     def publish(self, event: Event) -> None:
         self._local.publish(event)
         try:
-            message = self._node_prefix + codec.encode(event)
+            # origin node, the event's type (read without decoding), the event
+            message = self._node_prefix + codec.tag_of(type(event)).encode() + b"\n" + codec.encode(event)
         except ValueError as exc:  # a private event (one that holds a future ...) stays in this process
             name = type(event).__qualname__
             if name not in self._unencodable:
@@ -124,6 +126,7 @@ class RedisBus:
             "dropped_outgoing": self.dropped_outgoing,
             "dropped_local": self.dropped,
             "refused": self.refused,
+            "skipped": self.skipped,
             "last_error": self.last_error,
         }
 
@@ -212,6 +215,11 @@ class RedisBus:
         origin, separator, payload = data.partition(b"\n")
         if origin + separator == self._node_prefix:
             return  # our own: delivered locally when published
+        tag, _, payload = payload.partition(b"\n")
+        kind = codec.class_of(tag.decode(errors="replace"))
+        if kind is not None and issubclass(kind, Event) and not self._local.wants(kind):
+            self.skipped += 1  # nobody here reads it: decoding it would cost a gateway what a station's message does
+            return
         try:
             if not separator:
                 raise ValueError("no origin node before the event")
