@@ -4,6 +4,10 @@
 bounded outgoing queue a sender task drains; when Redis is slow or away the oldest queued event is dropped and
 counted. A listener task delivers the events other nodes publish. Both reconnect with back-off, and an outage is
 logged once when it starts and once when it ends, not per event.
+
+What crosses is one Redis message per batch of events, not one per event: packing a PUBLISH costs redis-py about
+18 us and receiving one about 20 us, more than encoding the event (docs/performance.md, "Cluster"). A message is
+the origin node's id, a newline, then one line per event: its type tag, a tab, its JSON (which holds neither).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from evscada.core.events import Event
 
 log = logging.getLogger(__name__)
 
-SEND_BATCH = 1000  # events per pipeline round trip: a busy gateway's sender keeps up with fewer, larger trips
+SEND_BATCH = 1000  # events per Redis message at most: a busy gateway's sender keeps up with fewer, larger trips
 FIRST_BACKOFF = 0.1  # seconds before the first reconnect; doubles up to MAX_BACKOFF
 MAX_BACKOFF = 2.0
 POLL_SECONDS = 1.0  # how long the listener waits for a message before checking that it should go on
@@ -71,8 +75,8 @@ class RedisBus:
     def publish(self, event: Event) -> None:
         self._local.publish(event)
         try:
-            # origin node, the event's type (read without decoding), the event
-            message = self._node_prefix + codec.tag_of(type(event)).encode() + b"\n" + codec.encode(event)
+            # the event's type (read without decoding), the event; the sender puts the origin node before a batch
+            message = codec.tag_of(type(event)).encode() + b"\t" + codec.encode(event)
         except ValueError as exc:  # a private event (one that holds a future ...) stays in this process
             name = type(event).__qualname__
             if name not in self._unencodable:
@@ -154,10 +158,7 @@ class RedisBus:
     async def _send_batch(self) -> None:
         batch = [self._outgoing.popleft() for _ in range(min(SEND_BATCH, len(self._outgoing)))]
         try:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for message in batch:
-                    pipe.publish(self.channel, message)
-                await pipe.execute()
+            await self._client.publish(self.channel, self._node_prefix + b"\n".join(batch))
         except BaseException:
             # back to the front, in order, within the bound (what no longer fits is the oldest: dropped)
             room = self._outgoing_limit - len(self._outgoing)
@@ -212,29 +213,39 @@ class RedisBus:
         raise TimeoutError(f"Redis did not confirm the subscription to {self.channel} within {START_WAIT:.0f} s")
 
     def _deliver(self, data: bytes) -> None:
-        origin, separator, payload = data.partition(b"\n")
+        origin, separator, lines = data.partition(b"\n")
         if origin + separator == self._node_prefix:
             return  # our own: delivered locally when published
-        tag, _, payload = payload.partition(b"\n")
+        if not separator:
+            self._refuse(ValueError("no origin node before the events"))
+            return
+        for line in lines.split(b"\n"):
+            self._deliver_one(line)
+
+    def _refuse(self, exc: ValueError) -> None:
+        self.refused += 1
+        if self.refused == 1 or self.refused % 1000 == 0:
+            log.warning(
+                "refused %d message(s) on %s (an older or newer node, or not evscada?): %s",
+                self.refused,
+                self.channel,
+                exc,
+            )
+
+    def _deliver_one(self, line: bytes) -> None:
+        tag, tab, payload = line.partition(b"\t")
         kind = codec.class_of(tag.decode(errors="replace"))
         if kind is not None and issubclass(kind, Event) and not self._local.wants(kind):
             self.skipped += 1  # nobody here reads it: decoding it would cost a gateway what a station's message does
             return
         try:
-            if not separator:
-                raise ValueError("no origin node before the event")
+            if not tab:
+                raise ValueError("no type tag before the event")
             event = codec.decode(payload)
             if not isinstance(event, Event):
                 raise ValueError(f"a {type(event).__qualname__} is not an event")
         except ValueError as exc:
-            self.refused += 1
-            if self.refused == 1 or self.refused % 1000 == 0:
-                log.warning(
-                    "refused %d message(s) on %s (an older or newer node, or not evscada?): %s",
-                    self.refused,
-                    self.channel,
-                    exc,
-                )
+            self._refuse(exc)
             return
         self.received += 1
         self._local.publish(event)

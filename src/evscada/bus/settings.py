@@ -46,6 +46,13 @@ class ClusterSettings(BaseModel):
             raise ValueError(f"cluster.prefix {prefix!r} may hold only letters, digits, '-', '_' and '.'")
         return prefix
 
+    @field_validator("node_id")
+    @classmethod
+    def _plain_node_id(cls, node_id: str) -> str:
+        if not all(c.isalnum() or c in "-_.:" for c in node_id):
+            raise ValueError(f"cluster.node_id {node_id!r} may hold only letters, digits, '-', '_', '.' and ':'")
+        return node_id
+
     @property
     def enabled(self) -> bool:
         return self.redis_url is not None
