@@ -26,6 +26,19 @@ def node_channel(prefix: str, node_id: str) -> str:
     return f"{prefix}:node:{node_id}"
 
 
+def shared_or_own(client: Any, *, node_id: str, prefix: str, channel: NodeChannel | None) -> tuple[NodeChannel, bool]:
+    """The node's channel as given (started by whoever built it), or one of the caller's own (True: it starts and
+    stops it); refuses a channel built for another node."""
+    if channel is None:
+        return NodeChannel(client, node_id=node_id, prefix=prefix), True
+    if (channel.node_id, channel.prefix) != (node_id, prefix):
+        raise ValueError(
+            f"the node channel is {channel.prefix}/{channel.node_id}, not {prefix}/{node_id}: "
+            "pass the channel built for this node"
+        )
+    return channel, False
+
+
 class NodeChannel:
     """Subscribes to this node's channel, dispatches its messages, and publishes to other nodes' channels."""
 

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from evscada.bus.node_channel import Message, NodeChannel
+from evscada.bus.node_channel import Message, NodeChannel, shared_or_own
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +85,6 @@ class StationOwnership:
         channel: NodeChannel | None = None,
     ) -> None:
         """`channel`: the node's shared channel, started by whoever built it; None makes (and runs) one of our own."""
-        if channel is not None and (channel.node_id, channel.prefix) != (node_id, prefix):
-            raise ValueError(
-                f"the node channel is {channel.prefix}/{channel.node_id}, not {prefix}/{node_id}: "
-                "pass the channel built for this node"
-            )
         self._redis = client
         self._renew_script = client.register_script(_RENEW)
         self.node_id = node_id
@@ -98,8 +93,7 @@ class StationOwnership:
         # Longest wait for one Redis answer: a session's start waits for its claim. A claim that timed out is made
         # again by the renewal (finding its own value, it tells nobody to close).
         self._wait = min(2.0, max(0.5, ttl_seconds / 3))
-        self._own_channel = channel is None
-        self.channel = NodeChannel(client, node_id=node_id, prefix=prefix) if channel is None else channel
+        self.channel, self._own_channel = shared_or_own(client, node_id=node_id, prefix=prefix, channel=channel)
         self.channel.on(KICK, self._kicked)
         self._held: dict[str, _Claim] = {}  # station -> the claim of its newest session on this node
         self._locks: dict[str, _StationLock] = {}  # one claim or release per station at a time, in call order

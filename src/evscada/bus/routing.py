@@ -21,7 +21,7 @@ import uuid
 from typing import Any
 
 from evscada.bus import codec
-from evscada.bus.node_channel import Message, NodeChannel
+from evscada.bus.node_channel import Message, NodeChannel, shared_or_own
 from evscada.bus.ownership import StationOwnership
 from evscada.core.control.commands import Command, CommandReply, StationCommander
 from evscada.core.errors import CommandTimeout, DomainError, StationOffline
@@ -201,13 +201,7 @@ class CommandServer:
         channel: NodeChannel | None = None,
     ) -> None:
         """`channel`: the node's shared channel, started by whoever built it; None makes (and runs) one of our own."""
-        if channel is not None and (channel.node_id, channel.prefix) != (node_id, prefix):
-            raise ValueError(
-                f"the node channel is {channel.prefix}/{channel.node_id}, not {prefix}/{node_id}: "
-                "pass the channel built for this node"
-            )
-        self._own_channel = channel is None
-        self._channel = NodeChannel(client, node_id=node_id, prefix=prefix) if channel is None else channel
+        self._channel, self._own_channel = shared_or_own(client, node_id=node_id, prefix=prefix, channel=channel)
         self.node_id = node_id
         self._local = local
         self.served = 0
