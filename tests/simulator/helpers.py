@@ -47,7 +47,7 @@ async def running_transaction(csms: Csms, station_id: str = SID) -> dict[str, An
     async def running() -> list[dict[str, Any]]:
         return await csms.rows("transactions", station_id=station_id, state="running")
 
-    (tx,) = await eventually(running)
+    (tx,) = await eventually(running, timeout=15)  # the station's StartTransaction; slow on a loaded machine
     return tx
 
 

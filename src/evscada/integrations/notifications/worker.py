@@ -133,11 +133,28 @@ class DeliveryWorker:
             due = await uow.deliveries.due(now=now, limit=_BATCH)
         if not due:
             return False
-        await asyncio.gather(*(self._attempt(delivery) for delivery in due))
+        try:
+            await asyncio.gather(*(self._attempt(delivery) for delivery in due))
+        except asyncio.CancelledError:  # stopping: what went out is recorded first, or a restart sends it again
+            await self._record(due)
+            raise
+        await self._record(due)
+        return len(due) == _BATCH
+
+    async def _record(self, due: list[Delivery]) -> None:
+        """Save the attempts' outcomes; a stop arriving meanwhile waits for the save (a message sent must be marked
+        sent, else the next start sends it twice)."""
+        save = asyncio.ensure_future(self._save(due))
+        try:
+            await asyncio.shield(save)
+        except asyncio.CancelledError:
+            await save
+            raise
+
+    async def _save(self, due: list[Delivery]) -> None:
         async with self._store.unit() as uow:
             for delivery in due:
                 await uow.deliveries.save(delivery=delivery)
-        return len(due) == _BATCH
 
     async def _attempt(self, delivery: Delivery) -> None:
         sender = self._senders.get(delivery.channel)
