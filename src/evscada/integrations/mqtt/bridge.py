@@ -47,6 +47,7 @@ class MqttBridge:
         self._commands = asyncio.Semaphore(COMMANDS_AT_ONCE)
         self._command_tasks: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False  # stop() was called: the connection loop ends instead of reconnecting
         # Clients of past connection attempts: a broker that wakes up may still answer one (see _forget_disconnection).
         self._past: collections.deque[aiomqtt.Client] = collections.deque(maxlen=64)
         self.state: BridgeState = "starting"
@@ -66,8 +67,13 @@ class MqttBridge:
         self._task = asyncio.create_task(self._run(), name="mqtt-bridge")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
-            self._task.cancel()
+            # Cancelled until it ends: a cancel arriving while aiomqtt disconnects can be swallowed by the client's
+            # exit, and the loop would connect again (seen as a shutdown that never ended).
+            while not self._task.done():
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
@@ -166,7 +172,7 @@ class MqttBridge:
 
     async def _stay_connected(self) -> None:
         delay = self.settings.reconnect_initial
-        while True:
+        while not self._stopping:
             client = self._client()
             self._past.append(client)
             try:
