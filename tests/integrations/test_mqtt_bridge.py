@@ -84,7 +84,10 @@ async def watching(broker: Broker, *topics: str) -> AsyncIterator[Watcher]:
         try:
             yield watcher
         finally:
-            reader.cancel()
+            # Cancelled until it ends: aiomqtt's message iterator can swallow a cancel (seen as a hung test).
+            while not reader.done():
+                reader.cancel()
+                await asyncio.wait({reader}, timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
 
