@@ -18,7 +18,8 @@ from evscada.settings import Settings
 from evscada.storage.db import Database
 from tests.support import Csms
 
-pytest_plugins = ["tests.outside_parties"]  # fixtures `smtp` and `receiver`: a real SMTP server and HTTP receiver
+# fixtures `smtp` and `receiver` (a real SMTP server and HTTP receiver); a hung test fails with its tasks' state
+pytest_plugins = ["tests.outside_parties", "tests.watchdog"]
 
 POSTGRES_URL = os.environ.get("EVSCADA_TEST_POSTGRES_URL")
 REQUIRE_SERVICES = bool(os.environ.get("EVSCADA_TEST_REQUIRE_SERVICES"))
@@ -212,3 +213,4 @@ async def csms_sqlite(sqlite_url: str) -> AsyncIterator[Csms]:
     """The same on SQLite only, for protocol-level tests where storage does not vary."""
     async for running in start_csms(test_settings(sqlite_url)):
         yield running
+
