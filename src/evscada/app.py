@@ -22,6 +22,7 @@ from evscada.api.deps import ApiContext
 from evscada.api.schemas import transaction_json
 from evscada.api.server import HttpServer
 from evscada.bus import Bus
+from evscada.bus.frames import FrameServer, RemoteFrames
 from evscada.bus.leases import Leadership
 from evscada.bus.local import LocalBus
 from evscada.bus.node_channel import NodeChannel
@@ -160,6 +161,7 @@ class Application:
     ownership: StationOwnership | None = None
     command_server: CommandServer | None = None
     routing: RoutingCommander | None = None  # commands to stations on any node
+    remote_frames: RemoteFrames | None = None  # the console's view of stations' frames on any node
     leadership: Leadership | None = None
 
     def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
@@ -305,6 +307,8 @@ class Application:
                 local=local_commander,
                 channel=self.node_channel,
             )
+            FrameServer(self.node_channel, self._station_frames)
+        self.remote_frames = RemoteFrames(self.node_channel, self.ownership, self._station_frames)
         self.leadership = Leadership(
             self.redis,
             node_id=self.node_id,
@@ -386,7 +390,7 @@ class Application:
             cluster=None if self.leadership is None else self.cluster_health,
         )
         console = (
-            ConsoleContext(settings=self.settings.console, station_frames=self._station_frames)
+            ConsoleContext(settings=self.settings.console, station_frames=self._frames_anywhere)
             if self.settings.console.enabled
             else None
         )
@@ -507,9 +511,16 @@ class Application:
         return [bridge for bridge in (self.mqtt, self.opcua, self.iec104) if bridge is not None]
 
     def _station_frames(self, station_id: StationId) -> list[tuple[float, str, str]]:
-        """The recent OCPP frames of a station connected here (the console shows them)."""
+        """The recent OCPP frames of a station connected here (the frame log records them)."""
         session = self.gateway.registry.get(station_id)
         return list(session.frames) if session is not None else []
+
+    async def _frames_anywhere(self, station_id: StationId) -> list[tuple[float, str, str]]:
+        """The recent OCPP frames of a station on this node or, in a cluster, on the node holding it (the console
+        shows them)."""
+        if self.remote_frames is None:
+            return self._station_frames(station_id)
+        return await self.remote_frames.frames(station_id, limit=self.settings.frame_log_size)
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from evscada.bus.frames import FrameServer, RemoteFrames
 from evscada.bus.local import LocalBus
 from evscada.bus.node_channel import NodeChannel
 from evscada.bus.ownership import StationOwnership
@@ -108,6 +109,8 @@ class Node:
             local=local,
             timeout=route_timeout if route_timeout is not None else call_timeout + 2,
         )
+        FrameServer(self.channel, self.local_frames)
+        self.frames = RemoteFrames(self.channel, self.ownership, self.local_frames, timeout=2.0)
         self.core = Core.build(
             store=store,
             bus=LocalBus(),
@@ -142,6 +145,10 @@ class Node:
         await self.ownership.stop(release=False)
         await self.channel.stop()
         await self.gateway.stop()
+
+    def local_frames(self, station_id: StationId) -> list[tuple[float, str, str]]:
+        session = self.registry.get(station_id)
+        return list(session.frames) if session is not None else []
 
     def url(self, station_id: str) -> str:
         return f"ws://127.0.0.1:{self.gateway.ports['ws']}/ocpp/{station_id}"

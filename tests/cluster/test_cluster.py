@@ -35,6 +35,7 @@ pytestmark = [pytest.mark.xdist_group("cluster")]  # three processes and HAProxy
 
 SIMULATED = [f"CL-{n:04d}" for n in range(1, 9)]
 LOADED = [f"LOAD-{n:03d}" for n in range(1, 13)]
+CONSOLE_PASSWORD = "cluster-console-password"
 
 
 async def _prepare(database_url: str) -> str:
@@ -44,7 +45,7 @@ async def _prepare(database_url: str) -> str:
     core = build_core(Settings(database_url=database_url), SqlStore(database), LocalBus())
     for station_id in [*SIMULATED, *LOADED, "CL-FAULT", "CL-NEVER"]:
         await core.stations.register(station_id=StationId(station_id))
-    await core.access.add_user(username="grid", role=Role.OPERATOR)
+    await core.access.add_user(username="grid", role=Role.OPERATOR, password=CONSOLE_PASSWORD)
     key = await core.access.create_api_key(username="grid", name="cluster-test")
     await database.close()
     return key
@@ -201,6 +202,7 @@ async def test_commands_events_and_one_alarm_across_two_gateways(
             assert next(iter(leaders.values())) in {"gw1", "gw2", "api1"}, leaders
             await _check_health(api, cluster, leaders[f"{cluster.prefix}:leader"])
             await _proxy_follows_the_station(api, cluster, SIMULATED[0], owners[SIMULATED[0]])
+            await _console_shows_frames_from_the_gateway(cluster, SIMULATED[-1])
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await listener
@@ -244,6 +246,17 @@ async def _proxy_follows_the_station(api: httpx.AsyncClient, cluster: Cluster, s
         return (await api.get(gateway)).json().get("upstream") is None
 
     await eventually(unlinked, timeout=15, what=f"the proxy link of {station_id} gone after DELETE")
+
+
+async def _console_shows_frames_from_the_gateway(cluster: Cluster, station_id: str) -> None:
+    """The station page of the api process shows the frames the gateway holding the station keeps in memory."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster.lb_http_port}", timeout=30) as browser:
+        login = await browser.post("/login", data={"username": "grid", "password": CONSOLE_PASSWORD})
+        assert login.status_code == 303, login.text
+        page = await browser.get(f"/stations/{station_id}", params={"fragment": "frames"})
+        assert page.status_code == 200, page.text
+        # The ChangeAvailability the test sent a moment ago, in the gateway's frames.
+        assert "ChangeAvailability" in page.text, page.text[-3000:]
 
 
 async def _async(value: object) -> object:

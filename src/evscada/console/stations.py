@@ -121,7 +121,7 @@ async def station_page(
     if part in (None, "history"):
         context["history"] = await core.monitoring.status_history(station_id=sid, limit=50)
     if part in (None, "frames"):
-        context["frames"] = _frames(console, sid)
+        context["frames"] = await _frames(console, sid)
         context["logging"] = (await core.frame_log.switched_on()).get(sid)
     if part == "alarms":
         context.update(await alarm_context(core, sid))
@@ -169,7 +169,7 @@ async def logged_frames(station_id: str, core: CoreDep, user: PageUser) -> Plain
     )
 
 
-def _frames(console: ConsoleContext, station_id: StationId) -> list[tuple[datetime, str, str]]:
-    """The gateway's recent frames of a station connected to this node, newest first."""
-    frames = console.station_frames(station_id)
+async def _frames(console: ConsoleContext, station_id: StationId) -> list[tuple[datetime, str, str]]:
+    """The gateway's recent frames of the station (on whichever node holds it), newest first."""
+    frames = await console.station_frames(station_id)
     return [(datetime.fromtimestamp(at, UTC), way, text) for at, way, text in reversed(frames[-FRAMES_SHOWN:])]

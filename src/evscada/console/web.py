@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +26,7 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 MAX_FORM_BYTES = 64 * 1024
 
-Frames = Callable[[StationId], list[tuple[float, str, str]]]
+Frames = Callable[[StationId], Awaitable[list[tuple[float, str, str]]]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,7 +34,7 @@ class ConsoleContext:
     """What the pages use besides the core (theirs through the API's dependencies): given to mount_console once."""
 
     settings: ConsoleSettings
-    station_frames: Frames  # a station's recent OCPP frames (time, direction, text) if it is connected to this node
+    station_frames: Frames  # a station's recent OCPP frames (time, direction, text) wherever it is connected
 
 
 class LoginRequired(Exception):
