@@ -256,6 +256,8 @@ def haproxy_in_front(gateway_ports: list[int], workdir: Path) -> Iterator[tuple[
         "EVSCADA_LB_HTTP": f"127.0.0.1:{free_port()}",
         "EVSCADA_GATEWAY_1": f"127.0.0.1:{gateway_ports[0]}",
         "EVSCADA_GATEWAY_2": f"127.0.0.1:{gateway_ports[1]}",
+        "EVSCADA_GATEWAY_1_HEALTH_PORT": str(HTTP_PORTS[gateway_ports[0]]),
+        "EVSCADA_GATEWAY_2_HEALTH_PORT": str(HTTP_PORTS[gateway_ports[1]]),
         "EVSCADA_API_1": "127.0.0.1:9",  # no api process in this benchmark: its health check fails, harmless
     }
     log_file = open(workdir / "haproxy.log", "ab")  # noqa: SIM115

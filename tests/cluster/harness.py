@@ -162,6 +162,8 @@ class Cluster:
                     "EVSCADA_LB_HTTP": f"127.0.0.1:{self.lb_http_port}",
                     "EVSCADA_GATEWAY_1": f"127.0.0.1:{gateways[0].ocpp_port}",
                     "EVSCADA_GATEWAY_2": f"127.0.0.1:{gateways[1].ocpp_port}",
+                    "EVSCADA_GATEWAY_1_HEALTH_PORT": str(gateways[0].http_port),
+                    "EVSCADA_GATEWAY_2_HEALTH_PORT": str(gateways[1].http_port),
                     "EVSCADA_API_1": f"127.0.0.1:{apis[0].http_port}",
                 }
             )
