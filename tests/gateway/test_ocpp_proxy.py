@@ -336,6 +336,37 @@ async def test_a_site_s_upstream_serves_its_stations_without_one_of_their_own(tm
             assert await eventually(unlinked, timeout=10)
 
 
+async def test_a_connected_station_moved_into_a_site_with_an_upstream_is_linked_at_once(tmp_path: Path) -> None:
+    async with (
+        running(f"sqlite+aiosqlite:///{tmp_path / 'upstream.db'}") as upstream,
+        running(f"sqlite+aiosqlite:///{tmp_path / 'local.db'}") as local,
+    ):
+        await local.add_station(STATION)
+        await upstream.add_station(STATION)
+        site = await local.app.core.sites.create(name="Depot")
+        async with api_of(local, Role.ADMIN) as api:
+            assert (await api.put(f"/sites/{site.id}/upstream", json={"url": ocpp_base(upstream)})).status_code == 200
+        async with open_socket(f"{ocpp_base(local)}/{STATION}", "ocpp1.6") as ws:
+            await call(ws, "b1", "BootNotification", BOOT["ocpp1.6"])
+            assert upstream.app.gateway.registry.get(StationId(STATION)) is None  # no site yet: no upstream
+
+            async def linked() -> bool:
+                return upstream.app.gateway.registry.get(StationId(STATION)) is not None
+
+            async with api_of(local, Role.ADMIN) as api:  # moved into the site while connected
+                assert (await api.patch(f"/stations/{STATION}", json={"site_id": site.id})).status_code == 200
+            assert await eventually(linked, timeout=10)
+            await call(ws, "h1", "Heartbeat", {})  # and its messages now go up
+
+            async with api_of(local, Role.ADMIN) as api:  # and out of it again: unlinked
+                assert (await api.patch(f"/stations/{STATION}", json={"site_id": None})).status_code == 200
+            assert await eventually(lambda: _async_not(linked), timeout=10)
+
+
+async def _async_not(check: Any) -> bool:
+    return not await check()
+
+
 async def test_the_buffer_is_bounded_per_station_and_counts_what_it_drops(tmp_path: Path) -> None:
     async with running(f"sqlite+aiosqlite:///{tmp_path / 'local.db'}", upstream_buffer_limit=2) as local:
         upstream = local.app.core.upstream

@@ -127,6 +127,7 @@ class Core:
             config=config.firmware,
             audit=audit,
         )
+        upstream = UpstreamService(store=store, clock=clock, bus=bus, buffer_limit=config.upstream_buffer_limit)
         return cls(
             stations=StationService(
                 store=store,
@@ -146,7 +147,7 @@ class Core:
             commands=commands,
             access=AccessService(store=store, clock=clock, hasher=hasher, audit=audit),
             queries=QueryService(store=store, clock=clock),
-            sites=SiteService(store=store, audit=audit),
+            sites=SiteService(store=store, audit=audit, station_moved=upstream.station_moved),
             vehicles=VehicleService(store=store, audit=audit, clock=clock, zone=config.operator_zone),
             clock=clock,
             historian=HistorianService(store=store, clock=clock, config=config.historian),
@@ -159,7 +160,7 @@ class Core:
             logins=LoginService(store=store, clock=clock, hasher=hasher, bus=bus, backoff=config.login_backoff),
             monitoring=MonitoringService(store=store, clock=clock),
             frame_log=FrameLogService(store=store, clock=clock),
-            upstream=UpstreamService(store=store, clock=clock, bus=bus, buffer_limit=config.upstream_buffer_limit),
+            upstream=upstream,
             audit=AuditService(store=store),
             charging_profiles=ChargingProfileService(store=store, clock=clock, commands=commands),
             charging_reports=ChargingReportService(store=store, bus=bus, clock=clock),

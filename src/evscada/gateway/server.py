@@ -144,6 +144,7 @@ class Gateway:
             reconnect_max=config.upstream_reconnect_max,
             counts=self.upstream_counts,
             follow_service=claims is None,  # in a cluster app.py hands it every node's changes
+            site_of=services.stations.site_of,
         )
         self._admission = Admission(services=services, settings=config.backoff, refusals=self.refusals)
         self._closing: set[asyncio.Task[None]] = set()  # replaced connections being closed in the background

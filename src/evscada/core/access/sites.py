@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Protocol
 
@@ -59,10 +60,17 @@ def _check_site(site: Site) -> None:
         raise InvalidArgument("grid_capacity_a must be 0 to 100000 A per phase", field="grid_capacity_a")
 
 
+StationMoved = Callable[[StationId], Awaitable[None]]
+
+
 class SiteService:
-    def __init__(self, *, store: Store[SiteUnit], audit: Auditor | None = None) -> None:
+    def __init__(
+        self, *, store: Store[SiteUnit], audit: Auditor | None = None, station_moved: StationMoved | None = None
+    ) -> None:
+        """`station_moved`: told after a station changed site (its site's OCPP proxy applies from then on)."""
         self._store = store
         self._audit = audit or Auditor()
+        self._station_moved = station_moved
 
     async def create(
         self,
@@ -171,6 +179,8 @@ class SiteService:
                     target_id=station_id,
                     details=changed,
                 )
+        if "site_id" in changed and self._station_moved is not None:
+            await self._station_moved(station_id)
         return station
 
 

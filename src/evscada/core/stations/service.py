@@ -20,6 +20,7 @@ from evscada.core.model import (
     BootInfo,
     RegistrationStatus,
     SecurityProfile,
+    SiteId,
     Station,
     StationId,
     StationMessage,
@@ -194,6 +195,12 @@ class StationService:
     async def list(self) -> list[Station]:
         async with self._store.unit() as uow:
             return await uow.stations.list()
+
+    async def site_of(self, station_id: StationId) -> SiteId | None:
+        """The station's site as stored now (None: no site, or no such station)."""
+        async with self._store.unit() as uow:
+            station = await uow.stations.get(station_id=station_id)
+        return None if station is None else station.site_id
 
     async def admit(self, *, station_id: StationId, credentials: Credentials) -> Station:
         """Decide whether a connecting station may open its OCPP session; raises with a reason if not."""

@@ -217,6 +217,10 @@ class UpstreamService:
         await self._changed(config.scope, config.target)
         return stored
 
+    async def station_moved(self, station_id: StationId) -> None:
+        """A station changed site: a connected one is linked to its new site's upstream (or none) at once."""
+        await self._changed(Scope.STATION, station_id)
+
     async def get(self, *, scope: Scope, target: str) -> UpstreamCsms | None:
         """As stored: the password stays sealed (the API only says whether there is one)."""
         async with self._store.unit() as uow:

@@ -20,6 +20,7 @@ import random
 import ssl
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +68,7 @@ _OCPP_ERROR_CODES = frozenset(
     }
 )
 Answer = rpc.CallResult | rpc.CallError
+SiteLookup = Callable[[StationId], Awaitable[SiteId | None]]
 
 
 @dataclass(slots=True)
@@ -459,11 +461,19 @@ class UpstreamLinks:
     and replaced at once when the station's (or its site's) configuration changes."""
 
     def __init__(
-        self, *, service: UpstreamService, reconnect_max: float, counts: Counter[str], follow_service: bool = True
+        self,
+        *,
+        service: UpstreamService,
+        reconnect_max: float,
+        counts: Counter[str],
+        follow_service: bool = True,
+        site_of: SiteLookup | None = None,
     ) -> None:
         """`follow_service`: re-link when this process's service changes a configuration; a cluster's gateway
-        follows the change events of every process instead (app.py calls reconfigure)."""
+        follows the change events of every process instead (app.py calls reconfigure). `site_of`: a station's site
+        as stored now, read again on a change of the station (it may have moved to another site)."""
         self._service = service
+        self._site_of = site_of
         self._reconnect_max = reconnect_max
         self._counts = counts
         self._sites: dict[StationSession, SiteId | None] = {}  # sessions served now, with their station's site
@@ -513,6 +523,8 @@ class UpstreamLinks:
                 relay = self._relays.get(session)
                 current = relay.link.config if relay is not None and relay.link is not None else None
                 try:
+                    if scope is Scope.STATION and self._site_of is not None and session in self._sites:
+                        self._sites[session] = await self._site_of(StationId(session.station_id))
                     config = await self._config_of(session)
                 except Exception:
                     log.exception("%s: reading its upstream CSMS failed; its link is left as it is", session.station_id)
