@@ -38,9 +38,11 @@ haproxy:
 	  || echo "warning: no haproxy; the cluster tests will be skipped"
 
 # One pytest worker per CPU (each with its own scratch PostgreSQL database); PYTEST_ARGS='-n 0' runs in one process.
+# A crashed worker ends the run at once, naming the test: xdist's grouped scheduling can wait forever for a
+# replacement worker's work.
 test: $(STAMP) chromium haproxy
 	$(BIN)/ruff check
-	$(BIN)/python -m pytest -n logical --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n logical --dist loadgroup --max-worker-restart 0 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check

@@ -122,7 +122,7 @@ class Iec104Bridge:
         self._tasks = []
         if self._server is not None:
             with contextlib.suppress(Exception):
-                await self._in_worker(self._server.stop)
+                await self._in_worker(self._server_stop)
             self._server = None
         self._worker.shutdown(wait=False)
         await self._alarm.close()
@@ -175,6 +175,10 @@ class Iec104Bridge:
         if station is None:
             raise RuntimeError(f"iec104: common address {s.common_address} was refused by c104")
         self._server, self._station = server, station
+
+    def _server_stop(self) -> None:
+        assert self._server is not None
+        self._server.stop()
 
     def _server_start(self) -> None:
         assert self._server is not None
