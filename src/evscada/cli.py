@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     token_add.set_defaults(run=_token_add)
 
     _add_user_parser(commands)
+    _add_upstream_key_parser(commands)
 
     demo = commands.add_parser("demo", help="run the CSMS with a simulated fleet on its own demo database")
     demo.add_argument("--stations", type=int, default=28, help="number of simulated stations (default 28)")
@@ -156,6 +157,22 @@ def _add_user_parser(commands: argparse._SubParsersAction) -> None:  # type: ign
     user_key.add_argument("username")
     user_key.add_argument("--name", default="cli", help="what the key is for, e.g. billing-system")
     user_key.set_defaults(run=_user_key)
+
+
+def _add_upstream_key_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    key = commands.add_parser(
+        "upstream-key", help="rotate the key sealing the OCPP proxy's upstream passwords (upstream_key_file)"
+    ).add_subparsers(dest="upstream_key_command", required=True, metavar="ACTION")
+    rotate = key.add_parser(
+        "rotate", help="one machine: a new key, every stored upstream password sealed again with it, old keys dropped"
+    )
+    rotate.set_defaults(run=_upstream_key_rotate)
+    add = key.add_parser("add", help="a cluster, step 1: a new key seals from now on; the old keys stay to open")
+    add.set_defaults(run=_upstream_key_add)
+    drop = key.add_parser(
+        "drop-old", help="a cluster, step 2: every password sealed again with the first key, the other keys dropped"
+    )
+    drop.set_defaults(run=_upstream_key_drop_old)
 
 
 def _utc_datetime(text: str) -> datetime:
@@ -316,6 +333,44 @@ async def _user_key(args: argparse.Namespace, settings: Settings) -> int:
 
     await _with_app(settings, make)
     print(f"{keys[0]}\nthis is the only time the key is shown; send it as 'Authorization: Bearer <key>'")
+    return 0
+
+
+async def _upstream_key_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    await _upstream_key_add(args, settings)
+    return await _upstream_key_drop_old(args, settings)
+
+
+async def _upstream_key_add(args: argparse.Namespace, settings: Settings) -> int:
+    from evscada.security.secret_box import add_new_key
+
+    path = Path(settings.upstream_key_file)
+    kept = await asyncio.to_thread(add_new_key, path)
+    print(f"{path}: a new key now seals; the {kept} old key(s) still open what they sealed")
+    if args.upstream_key_command == "add":
+        print("copy this file to every evscada machine now, then run: evscada upstream-key drop-old")
+    return 0
+
+
+async def _upstream_key_drop_old(args: argparse.Namespace, settings: Settings) -> int:
+    """Seal every stored upstream password with the file's first key, showing progress; then drop the others."""
+    from evscada.security.secret_box import keep_only_first_key
+
+    path = Path(settings.upstream_key_file)
+    counted: list[int] = []
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rsealed again: {done} of {total} upstream password(s)", end="", flush=True)
+
+    async def reseal(core):  # type: ignore[no-untyped-def]
+        counted.append(await core.upstream.reseal_passwords(progress))
+
+    await _with_app(settings, reseal)
+    print(f"\r{counted[0]} upstream password(s) now sealed with the first key of {path}")
+    dropped = await asyncio.to_thread(keep_only_first_key, path)
+    print(f"{path}: {dropped} old key(s) dropped")
+    if args.upstream_key_command == "drop-old":
+        print("copy this file to every evscada machine again")
     return 0
 
 

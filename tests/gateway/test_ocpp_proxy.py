@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import insert
 from websockets.asyncio.client import ClientConnection
 
@@ -705,6 +706,64 @@ async def test_the_upstream_password_is_sealed_at_rest_and_still_opens_upstream(
                 return upstream.app.gateway.message_counts["1.6", "BootNotification"] == 2
 
             assert await eventually(booted_again_upstream, timeout=10)  # the plain password opened upstream too
+
+
+async def _cli(*arguments: str, database: Path, key_file: Path) -> str:
+    """`evscada` as an operator runs it beside a running server: same database, same key file."""
+    env = {**os.environ, "EVSCADA_DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    env["EVSCADA_UPSTREAM_KEY_FILE"] = str(key_file)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "evscada", *arguments, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, out.decode()
+    return out.decode()
+
+
+async def test_the_upstream_key_is_rotated_while_evscada_runs_and_upstream_still_opens(tmp_path: Path) -> None:
+    key_file = tmp_path / "keys" / "upstream.key"
+    local_db = tmp_path / "local.db"
+    async with (
+        running(f"sqlite+aiosqlite:///{tmp_path / 'upstream.db'}") as upstream,
+        running(f"sqlite+aiosqlite:///{local_db}", upstream_key_file=str(key_file)) as local,
+    ):
+        await local.add_station(STATION)
+        await upstream.add_station(STATION, profile=1, password="their-secret-1234")
+        await proxy(local, upstream, security_profile=1, password="their-secret-1234")
+        (before,) = await local.rows("upstream_csms", target=STATION)
+        old_key = key_file.read_bytes().strip()
+
+        out = await _cli("upstream-key", "rotate", database=local_db, key_file=key_file)
+
+        assert "1 upstream password(s) now sealed with the first key" in out and "1 old key(s) dropped" in out
+        new_key = key_file.read_bytes().strip()
+        assert new_key != old_key and len(new_key.splitlines()) == 1
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        (after,) = await local.rows("upstream_csms", target=STATION)
+        assert after["password"] != before["password"] and after["password"].startswith("fernet:")
+        token = after["password"].removeprefix("fernet:").encode()
+        assert Fernet(new_key).decrypt(token) == b"their-secret-1234"
+        with pytest.raises(InvalidToken):  # the old key opens nothing any more
+            Fernet(old_key).decrypt(token)
+        # The running process still holds the old key: it reads the file again and opens the new seal.
+        async with open_socket(f"{ocpp_base(local)}/{STATION}", "ocpp1.6") as ws:
+            await call(ws, "b1", "BootNotification", BOOT["ocpp1.6"])
+
+            async def upstream_booted() -> bool:
+                return (await upstream.station(STATION))["vendor"] == "V"
+
+            assert await eventually(upstream_booted, timeout=10)  # Basic Auth with the right password
+
+        # A cluster's two steps: add (old keys stay, so every machine opens both), then drop-old.
+        out = await _cli("upstream-key", "add", database=local_db, key_file=key_file)
+        assert "copy this file to every evscada machine" in out
+        assert key_file.read_bytes().split()[1] == new_key  # the previous key stays, second
+        out = await _cli("upstream-key", "drop-old", database=local_db, key_file=key_file)
+        assert "1 old key(s) dropped" in out
+        (last,) = await local.rows("upstream_csms", target=STATION)
+        newest = key_file.read_bytes().strip()
+        assert Fernet(newest).decrypt(last["password"].removeprefix("fernet:").encode()) == b"their-secret-1234"
 
 
 async def test_a_wss_upstream_is_reached_when_its_ca_file_is_trusted(tmp_path: Path) -> None:

@@ -89,6 +89,10 @@ class SecretBox(Protocol):
         """(the plain text, whether it was stored sealed)."""
         ...
 
+    async def reseal(self, stored: str) -> str:
+        """The value sealed with the current key (after a new key was added)."""
+        ...
+
 
 class PlainBox:
     """No sealing (tests and tools without a key file)."""
@@ -98,6 +102,9 @@ class PlainBox:
 
     async def open(self, stored: str) -> tuple[str, bool]:
         return stored, True
+
+    async def reseal(self, stored: str) -> str:
+        return stored
 
 
 @dataclass(slots=True)
@@ -113,6 +120,8 @@ class LinkHealth:
 
 class UpstreamRepository(Protocol):
     async def get(self, *, scope: Scope, target: str) -> UpstreamCsms | None: ...
+
+    async def all(self) -> list[UpstreamCsms]: ...
 
     async def put(self, *, config: UpstreamCsms) -> None: ...
 
@@ -133,6 +142,10 @@ class UpstreamRepository(Protocol):
         ...
 
     async def put_password(self, *, scope: Scope, target: str, password: str | None) -> None: ...
+
+    async def replace_password(self, *, scope: Scope, target: str, old: str, new: str) -> bool:
+        """Only while the stored value is still `old`: False when it changed meanwhile."""
+        ...
 
     async def map_transaction(self, *, station_id: StationId, ours: int, theirs: int, at: datetime) -> None: ...
 
@@ -233,6 +246,23 @@ class UpstreamService:
             log.info("upstream CSMS of %s %s removed by %s", scope, target, actor)
             await self._changed(scope, target)
         return removed
+
+    async def reseal_passwords(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Seal every stored upstream password again with the key file's first key (after `evscada upstream-key
+        rotate` put a new one there); returns how many were sealed again. One row at a time: a failure leaves the
+        rest as they were, each still opening with the keys in the file."""
+        async with self._store.unit() as uow:
+            configs = [config for config in await uow.upstream.all() if config.password is not None]
+        for done, config in enumerate(configs, start=1):
+            assert config.password is not None
+            sealed = await self.secrets.reseal(config.password)
+            async with self._store.unit() as uow:  # a password set meanwhile is sealed with the new key already
+                await uow.upstream.replace_password(
+                    scope=config.scope, target=config.target, old=config.password, new=sealed
+                )
+            if progress is not None:
+                progress(done, len(configs))
+        return len(configs)
 
     async def for_station(self, *, station_id: StationId, site_id: SiteId | None) -> UpstreamCsms | None:
         """The station's own upstream, else its site's, else none."""

@@ -43,6 +43,11 @@ class SqlUpstream:
         row = rows.mappings().first()
         return None if row is None else _config(row)
 
+    async def all(self) -> list[UpstreamCsms]:
+        c = t.upstream_csms.c
+        rows = await self._c.execute(select(t.upstream_csms).order_by(c.scope, c.target))
+        return [_config(row) for row in rows.mappings()]
+
     async def put(self, *, config: UpstreamCsms) -> None:
         await self.delete(scope=config.scope, target=config.target)
         await self._c.execute(
@@ -89,6 +94,15 @@ class SqlUpstream:
         await self._c.execute(
             update(t.upstream_csms).where(c.scope == scope.value, c.target == target).values(password=password)
         )
+
+    async def replace_password(self, *, scope: Scope, target: str, old: str, new: str) -> bool:
+        c = t.upstream_csms.c
+        result = await self._c.execute(
+            update(t.upstream_csms)
+            .where(c.scope == scope.value, c.target == target, c.password == old)
+            .values(password=new)
+        )
+        return bool(result.rowcount)
 
     async def map_transaction(self, *, station_id: StationId, ours: int, theirs: int, at: datetime) -> None:
         await self.unmap_transaction(station_id=station_id, ours=ours)
