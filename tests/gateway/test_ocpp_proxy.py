@@ -368,6 +368,60 @@ async def _async_not(check: Any) -> bool:
     return not await check()
 
 
+async def test_messages_held_for_an_upstream_a_station_no_longer_has_are_discarded_never_sent_elsewhere(
+    database_url: str,
+) -> None:
+    async with running(database_url) as local:
+        service = local.app.core.upstream
+
+        async def hold(station: str, n: int) -> None:
+            for i in range(n):
+                frame = f"[{i}]"
+                assert await service.hold(station_id=StationId(station), action="MeterValues", frame=frame, answer="{}")
+
+        async def held(station: str) -> int:
+            return await service.held_count(station_id=StationId(station))
+
+        depot = await local.app.core.sites.create(name="Depot")
+        yard = await local.app.core.sites.create(name="Yard")
+        for station, site in (("OWN", None), ("INHERITS", depot.id), ("OWN-IN-DEPOT", depot.id), ("MOVER", depot.id)):
+            await local.add_station(station)
+            if site is not None:
+                await local.app.core.sites.place_station(
+                    station_id=StationId(station), name=None, site_id=site, latitude=None, longitude=None
+                )
+        async with api_of(local, Role.ADMIN) as api:
+            a, b = "ws://127.0.0.1:9/ocpp", "ws://127.0.0.1:10/ocpp"
+            assert (await api.put("/stations/OWN/upstream", json={"url": a})).status_code == 200
+            await hold("OWN", 3)
+            # The same upstream in another mode: the messages are still for it.
+            assert (await api.put("/stations/OWN/upstream", json={"url": a, "mode": "upstream_answers"})).is_success
+            assert await held("OWN") == 3
+            # Another upstream: what was held for the first would reach the wrong CSMS.
+            assert (await api.put("/stations/OWN/upstream", json={"url": b})).is_success
+            assert await held("OWN") == 0
+            await hold("OWN", 2)
+            assert (await api.delete("/stations/OWN/upstream")).status_code == 204
+            assert await held("OWN") == 0
+            assert service.discarded == 5
+
+            # A site's upstream: removing it discards for the stations it served, not for one with its own.
+            assert (await api.put(f"/sites/{depot.id}/upstream", json={"url": a})).is_success
+            assert (await api.put("/stations/OWN-IN-DEPOT/upstream", json={"url": b})).is_success
+            await hold("INHERITS", 2)
+            await hold("OWN-IN-DEPOT", 2)
+            await hold("MOVER", 2)
+            # Moved to a site whose upstream is the same CSMS: kept; to one with another: discarded.
+            assert (await api.put(f"/sites/{yard.id}/upstream", json={"url": a})).is_success
+            assert (await api.patch("/stations/MOVER", json={"site_id": yard.id})).is_success
+            assert await held("MOVER") == 2
+            assert (await api.put(f"/sites/{yard.id}/upstream", json={"url": b})).is_success
+            assert await held("MOVER") == 0
+            assert (await api.delete(f"/sites/{depot.id}/upstream")).status_code == 204
+            assert (await held("INHERITS"), await held("OWN-IN-DEPOT")) == (0, 2)
+            assert service.discarded == 5 + 2 + 2
+
+
 async def test_the_buffer_is_bounded_per_station_and_counts_what_it_drops(tmp_path: Path) -> None:
     async with running(f"sqlite+aiosqlite:///{tmp_path / 'local.db'}", upstream_buffer_limit=2) as local:
         upstream = local.app.core.upstream

@@ -31,6 +31,9 @@ class UpstreamHealthOut(BaseModel):
     connected: int
     held: int = Field(description="messages in the buffer over these links")
     dropped: int = Field(description="messages dropped since start because a station's buffer was full")
+    discarded: int = Field(
+        0, description="held messages discarded since start because their station's upstream changed or was removed"
+    )
     not_connected: list[UpstreamLinkOut] = Field(description=f"the first {PROXY_LIST_LIMIT} by station id")
 
 

@@ -60,7 +60,7 @@ def _check_site(site: Site) -> None:
         raise InvalidArgument("grid_capacity_a must be 0 to 100000 A per phase", field="grid_capacity_a")
 
 
-StationMoved = Callable[[StationId], Awaitable[None]]
+StationMoved = Callable[[StationId, SiteId | None, SiteId | None], Awaitable[None]]  # station, from, to
 
 
 class SiteService:
@@ -180,7 +180,7 @@ class SiteService:
                     details=changed,
                 )
         if "site_id" in changed and self._station_moved is not None:
-            await self._station_moved(station_id)
+            await self._station_moved(station_id, before["site_id"], site_id)
         return station
 
 

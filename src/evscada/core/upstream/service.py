@@ -21,6 +21,7 @@ from evscada.core import events
 from evscada.core.errors import InvalidArgument
 from evscada.core.model import SiteId, StationId
 from evscada.core.ports import Clock, EventBus, Store
+from evscada.core.stations.repositories import StationRepository
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +136,10 @@ class UpstreamRepository(Protocol):
 
     async def buffered_count(self, *, station_id: StationId) -> int: ...
 
+    async def discard_buffered(self, *, station_ids: Sequence[StationId]) -> int:
+        """Delete every held message of these stations; returns how many."""
+        ...
+
     async def unbuffer(self, *, ids: Sequence[int]) -> None: ...
 
     async def buffer_many(self, *, messages: Sequence[HeldMessage]) -> list[int]:
@@ -156,6 +161,12 @@ class UpstreamRepository(Protocol):
 
 class UpstreamUnit(Protocol):
     upstream: UpstreamRepository
+    stations: StationRepository  # which stations a site's upstream serves
+
+
+def _destination(config: UpstreamCsms | None, station_id: StationId) -> tuple[str, str] | None:
+    """Where a station's messages go: the upstream's URL and the station's id there."""
+    return None if config is None else (config.url, config.upstream_id(station_id))
 
 
 def check(config: UpstreamCsms) -> UpstreamCsms:
@@ -195,6 +206,7 @@ class UpstreamService:
         self.buffer_limit = buffer_limit
         self.secrets: SecretBox = PlainBox() if secrets is None else secrets  # the app sets the key-file one
         self.dropped: dict[StationId, int] = {}  # station -> messages dropped because its buffer was full
+        self.discarded = 0  # held messages discarded because their station's upstream changed or was removed
         self.links: dict[StationId, LinkHealth] = {}  # the gateway's running links in this process
         self._listeners: list[ConfigListener] = []
         self._held: dict[StationId, int] = {}  # rows in the buffer per station, counted once, then kept up to date
@@ -223,16 +235,68 @@ class UpstreamService:
         stored = replace(check(config), updated_at=self._clock.now(), updated_by=actor)
         sealed = None if stored.password is None else await self.secrets.seal(stored.password)
         async with self._store.unit() as uow:
+            affected = await self._served(uow, config.scope, config.target)
             await uow.upstream.put(config=replace(stored, password=sealed))
+            await self._discard_orphans(uow, affected, actor)
         log.info(
             "upstream CSMS of %s %s set to %s (%s) by %s", config.scope, config.target, config.url, config.mode, actor
         )
         await self._changed(config.scope, config.target)
         return stored
 
-    async def station_moved(self, station_id: StationId) -> None:
-        """A station changed site: a connected one is linked to its new site's upstream (or none) at once."""
+    async def station_moved(self, station_id: StationId, before: SiteId | None, after: SiteId | None) -> None:
+        """A station changed site: a connected one is linked to its new site's upstream (or none) at once; what was
+        held for its old site's upstream is discarded when the new one is another CSMS."""
+        async with self._store.unit() as uow:
+            if await uow.upstream.get(scope=Scope.STATION, target=station_id) is None:
+                old = None if before is None else await uow.upstream.get(scope=Scope.SITE, target=str(before))
+                new = None if after is None else await uow.upstream.get(scope=Scope.SITE, target=str(after))
+                if _destination(old, station_id) != _destination(new, station_id):
+                    await self._discard(uow, [station_id], "moved to another site")
         await self._changed(Scope.STATION, station_id)
+
+    async def _served(self, uow: UpstreamUnit, scope: Scope, target: str) -> dict[StationId, UpstreamCsms | None]:
+        """The stations whose upstream a change of this configuration decides, each with its upstream until now."""
+        if scope is Scope.STATION:
+            station_id = StationId(target)
+            own = await uow.upstream.get(scope=scope, target=target)
+            if own is None:
+                station = await uow.stations.get(station_id=station_id)
+                site = None if station is None else station.site_id
+                own = None if site is None else await uow.upstream.get(scope=Scope.SITE, target=str(site))
+            return {station_id: own}
+        site_config = await uow.upstream.get(scope=scope, target=target)
+        with_own = {config.target for config in await uow.upstream.all() if config.scope is Scope.STATION}
+        return {
+            station.id: site_config
+            for station in await uow.stations.list()
+            if str(station.site_id) == target and station.id not in with_own
+        }
+
+    async def _discard_orphans(
+        self, uow: UpstreamUnit, before: dict[StationId, UpstreamCsms | None], actor: str
+    ) -> None:
+        """Messages held for an upstream a station no longer has would reach the wrong CSMS: discard them."""
+        orphaned = []
+        for station_id, old in before.items():
+            (new,) = (await self._served(uow, Scope.STATION, station_id)).values()
+            if old is not None and _destination(old, station_id) != _destination(new, station_id):
+                orphaned.append(station_id)
+        if orphaned:
+            await self._discard(uow, orphaned, f"its upstream changed (by {actor})")
+
+    async def _discard(self, uow: UpstreamUnit, station_ids: list[StationId], why: str) -> None:
+        discarded = await uow.upstream.discard_buffered(station_ids=station_ids)
+        for station_id in station_ids:
+            self._held.pop(station_id, None)  # counted again at the next message
+        if discarded:
+            self.discarded += discarded
+            log.warning(
+                "%d message(s) held for the previous upstream of %s discarded: %s",
+                discarded,
+                ", ".join(station_ids[:10]) + (" ..." if len(station_ids) > 10 else ""),
+                why,
+            )
 
     async def get(self, *, scope: Scope, target: str) -> UpstreamCsms | None:
         """As stored: the password stays sealed (the API only says whether there is one)."""
@@ -241,7 +305,10 @@ class UpstreamService:
 
     async def remove(self, *, scope: Scope, target: str, actor: str) -> bool:
         async with self._store.unit() as uow:
+            affected = await self._served(uow, scope, target)
             removed = await uow.upstream.delete(scope=scope, target=target)
+            if removed:
+                await self._discard_orphans(uow, affected, actor)
         if removed:
             log.info("upstream CSMS of %s %s removed by %s", scope, target, actor)
             await self._changed(scope, target)
@@ -376,6 +443,7 @@ class UpstreamService:
             "connected": len(links) - len(down),
             "held": sum(self._held.get(h.station_id, 0) for h in links),
             "dropped": sum(self.dropped.values()),
+            "discarded": self.discarded,
             "not_connected": [
                 {
                     "station_id": h.station_id,

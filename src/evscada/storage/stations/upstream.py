@@ -136,6 +136,11 @@ class SqlUpstream:
         )
         return int(count or 0)
 
+    async def discard_buffered(self, *, station_ids: Sequence[StationId]) -> int:
+        c = t.upstream_buffer.c
+        result = await self._c.execute(delete(t.upstream_buffer).where(c.station_id.in_(list(station_ids))))
+        return int(result.rowcount or 0)
+
     async def unbuffer(self, *, ids: Sequence[int]) -> None:
         if ids:
             await self._c.execute(delete(t.upstream_buffer).where(t.upstream_buffer.c.id.in_(list(ids))))
