@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from evscada.core.access.users import Role
 from evscada.core.control import commands as c
@@ -28,6 +29,7 @@ class Trouble:
     """What went wrong on a page, in the browser's words."""
 
     problems: list[str] = field(default_factory=list)
+    page_url: str = ""  # the page being visited, as path and query
 
     def watch(self, page: Any) -> None:
         page.on("pageerror", lambda error: self.problems.append(f"script error: {error}"))
@@ -39,9 +41,13 @@ class Trouble:
         page.on("response", self._answered)
 
     def _failed(self, request: Any) -> None:
-        # Leaving a page cuts its live event stream: the browser reports that as an aborted request, which is no fault.
-        if "/api/v1/events" in request.url and "ERR_ABORTED" in (request.failure or ""):
-            return
+        # Leaving a page cuts its live event stream, and any refresh the previous page had under way: the browser
+        # reports those as aborted requests, which is no fault of the page being visited.
+        if "ERR_ABORTED" in (request.failure or ""):
+            referer = urlsplit(request.headers.get("referer") or "")
+            asked_by = referer.path + (f"?{referer.query}" if referer.query else "")
+            if "/api/v1/events" in request.url or (referer.path and asked_by != self.page_url):
+                return
         self.problems.append(f"request failed: {request.method} {request.url} ({request.failure})")
 
     def _answered(self, response: Any) -> None:
@@ -63,6 +69,7 @@ async def watched(browser: Any, csms: Csms, *, mobile: bool) -> AsyncIterator[tu
 async def visit(page: Any, trouble: Trouble, url: str) -> list[str]:
     """Open one page, let its scripts and live stream settle, and say what went wrong on it."""
     trouble.problems.clear()
+    trouble.page_url = url
     answer = await page.goto(url)
     assert answer is not None and answer.status == 200, f"{url} answered {answer and answer.status}"
     await page.wait_for_load_state("networkidle") if "/api/docs" in url else await page.wait_for_timeout(700)
