@@ -308,13 +308,20 @@ async def test_the_api_refuses_an_upstream_that_could_never_connect_and_never_sh
         assert (await api.get(path)).status_code == 404
 
 
-async def test_a_site_s_upstream_serves_its_stations_without_one_of_their_own(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def station_known_to_both(tmp_path: Path) -> AsyncIterator[tuple[Csms, Csms]]:
+    """An upstream evscada and a local one, STATION registered at both: (upstream, local)."""
     async with (
         running(f"sqlite+aiosqlite:///{tmp_path / 'upstream.db'}") as upstream,
         running(f"sqlite+aiosqlite:///{tmp_path / 'local.db'}") as local,
     ):
         await local.add_station(STATION)
         await upstream.add_station(STATION)
+        yield upstream, local
+
+
+async def test_a_site_s_upstream_serves_its_stations_without_one_of_their_own(tmp_path: Path) -> None:
+    async with station_known_to_both(tmp_path) as (upstream, local):
         site = await local.app.core.sites.create(name="Depot")
         async with api_of(local, Role.ADMIN) as api:
             assert (await api.patch(f"/stations/{STATION}", json={"site_id": site.id})).status_code == 200
@@ -338,12 +345,7 @@ async def test_a_site_s_upstream_serves_its_stations_without_one_of_their_own(tm
 
 
 async def test_a_connected_station_moved_into_a_site_with_an_upstream_is_linked_at_once(tmp_path: Path) -> None:
-    async with (
-        running(f"sqlite+aiosqlite:///{tmp_path / 'upstream.db'}") as upstream,
-        running(f"sqlite+aiosqlite:///{tmp_path / 'local.db'}") as local,
-    ):
-        await local.add_station(STATION)
-        await upstream.add_station(STATION)
+    async with station_known_to_both(tmp_path) as (upstream, local):
         site = await local.app.core.sites.create(name="Depot")
         async with api_of(local, Role.ADMIN) as api:
             assert (await api.put(f"/sites/{site.id}/upstream", json={"url": ocpp_base(upstream)})).status_code == 200
@@ -720,7 +722,10 @@ async def test_a_configuration_change_applies_at_once_and_health_shows_the_links
             assert local.app.gateway.registry.get(StationId(STATION)) is not None  # the station never noticed
 
 
-async def test_the_upstream_password_is_sealed_at_rest_and_still_opens_upstream(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def proxied_with_a_password(tmp_path: Path) -> AsyncIterator[tuple[Csms, Csms, Path, Path]]:
+    """An upstream evscada wanting Basic Auth (profile 1) and a local one proxying STATION to it with the password:
+    (upstream, local, the local key file, the local database file)."""
     key_file = tmp_path / "keys" / "upstream.key"
     local_db = tmp_path / "local.db"
     async with (
@@ -730,16 +735,26 @@ async def test_the_upstream_password_is_sealed_at_rest_and_still_opens_upstream(
         await local.add_station(STATION)
         await upstream.add_station(STATION, profile=1, password="their-secret-1234")
         await proxy(local, upstream, security_profile=1, password="their-secret-1234")
+        yield upstream, local, key_file, local_db
+
+
+async def booted_through_to_upstream(local: Csms, upstream: Csms) -> None:
+    """The station boots at evscada and upstream records the boot: the link logged in with the right password."""
+    async with open_socket(f"{ocpp_base(local)}/{STATION}", "ocpp1.6") as ws:
+        await call(ws, "b1", "BootNotification", BOOT["ocpp1.6"])
+
+        async def upstream_booted() -> bool:
+            return (await upstream.station(STATION))["vendor"] == "V"
+
+        assert await eventually(upstream_booted, timeout=10)
+
+
+async def test_the_upstream_password_is_sealed_at_rest_and_still_opens_upstream(tmp_path: Path) -> None:
+    async with proxied_with_a_password(tmp_path) as (upstream, local, key_file, _):
         (row,) = await local.rows("upstream_csms", target=STATION)
         assert "their-secret-1234" not in row["password"] and row["password"].startswith("fernet:")
         assert key_file.stat().st_mode & 0o777 == 0o600
-        async with open_socket(f"{ocpp_base(local)}/{STATION}", "ocpp1.6") as ws:
-            await call(ws, "b1", "BootNotification", BOOT["ocpp1.6"])
-
-            async def upstream_booted() -> bool:
-                return (await upstream.station(STATION))["vendor"] == "V"
-
-            assert await eventually(upstream_booted, timeout=10)  # Basic Auth with the right password
+        await booted_through_to_upstream(local, upstream)
         # a password an older evscada stored in clear still works, and is sealed when read
         async with local.app.database.transaction() as connection:
             await connection.execute(
@@ -776,15 +791,7 @@ async def _cli(*arguments: str, database: Path, key_file: Path) -> str:
 
 
 async def test_the_upstream_key_is_rotated_while_evscada_runs_and_upstream_still_opens(tmp_path: Path) -> None:
-    key_file = tmp_path / "keys" / "upstream.key"
-    local_db = tmp_path / "local.db"
-    async with (
-        running(f"sqlite+aiosqlite:///{tmp_path / 'upstream.db'}") as upstream,
-        running(f"sqlite+aiosqlite:///{local_db}", upstream_key_file=str(key_file)) as local,
-    ):
-        await local.add_station(STATION)
-        await upstream.add_station(STATION, profile=1, password="their-secret-1234")
-        await proxy(local, upstream, security_profile=1, password="their-secret-1234")
+    async with proxied_with_a_password(tmp_path) as (upstream, local, key_file, local_db):
         (before,) = await local.rows("upstream_csms", target=STATION)
         old_key = key_file.read_bytes().strip()
 
@@ -801,13 +808,7 @@ async def test_the_upstream_key_is_rotated_while_evscada_runs_and_upstream_still
         with pytest.raises(InvalidToken):  # the old key opens nothing any more
             Fernet(old_key).decrypt(token)
         # The running process still holds the old key: it reads the file again and opens the new seal.
-        async with open_socket(f"{ocpp_base(local)}/{STATION}", "ocpp1.6") as ws:
-            await call(ws, "b1", "BootNotification", BOOT["ocpp1.6"])
-
-            async def upstream_booted() -> bool:
-                return (await upstream.station(STATION))["vendor"] == "V"
-
-            assert await eventually(upstream_booted, timeout=10)  # Basic Auth with the right password
+        await booted_through_to_upstream(local, upstream)
 
         # A cluster's two steps: add (old keys stay, so every machine opens both), then drop-old.
         out = await _cli("upstream-key", "add", database=local_db, key_file=key_file)
