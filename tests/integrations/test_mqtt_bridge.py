@@ -289,3 +289,27 @@ async def test_a_station_moved_to_another_site_leaves_no_retained_state_behind(
         async with watching(broker, f"evscada/site/{north}/#") as late:
             await asyncio.sleep(0.5)  # a retained message would arrive at once
             assert [m.topic.value for m in late.messages if m.payload] == []
+
+
+async def test_stop_ends_even_when_a_publish_swallows_its_cancel(broker: Broker, sqlite_url: str) -> None:
+    """aiomqtt's publish can swallow a cancel (seen in CI: a shutdown that never ended). The task group around the
+    connection cancels its tasks once only, so stop() cancels them itself until the bridge has ended."""
+    async with csms_with_mqtt(sqlite_url, broker) as csms:
+        bridge = csms.app.mqtt
+        assert bridge is not None
+        assert await eventually(lambda: _async(bridge.state == "connected"), timeout=10)
+        real_send = bridge._send
+        publishing = asyncio.Event()
+
+        async def send_swallowing_a_cancel(*args: Any, **kwargs: Any) -> None:
+            publishing.set()
+            with contextlib.suppress(asyncio.CancelledError):  # swallowed, as aiomqtt can
+                await asyncio.sleep(3600)  # a publish whose acknowledgement does not come
+            await real_send(*args, **kwargs)
+
+        bridge._send = send_swallowing_a_cancel  # type: ignore[method-assign]
+        await csms.add_station("CP-SWALLOW")  # an event, so a publication goes out
+        await csms.app.core.stations.connected(station_id=StationId("CP-SWALLOW"), ocpp_version="1.6")
+        await asyncio.wait_for(publishing.wait(), timeout=10)
+        await asyncio.wait_for(bridge.stop(), timeout=15)  # before the change: waited forever
+        assert bridge._task is None

@@ -48,6 +48,7 @@ class MqttBridge:
         self._command_tasks: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False  # stop() was called: the connection loop ends instead of reconnecting
+        self._connection_tasks: set[asyncio.Task[None]] = set()  # publishing and listening on the connection now
         # Clients of past connection attempts: a broker that wakes up may still answer one (see _forget_disconnection).
         self._past: collections.deque[aiomqtt.Client] = collections.deque(maxlen=64)
         self.state: BridgeState = "starting"
@@ -73,6 +74,10 @@ class MqttBridge:
             # exit, and the loop would connect again (seen as a shutdown that never ended).
             while not self._task.done():
                 self._task.cancel()
+                # The connection's own tasks too: a task group cancels them once only, and aiomqtt's publish can
+                # swallow that cancel, after which the task waits for the next publication forever.
+                for child in list(self._connection_tasks):
+                    child.cancel()
                 await asyncio.wait({self._task}, timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -185,8 +190,10 @@ class MqttBridge:
                     await client.publish(self.topics.status, b"online", qos=1, retain=True)
                     await self._republish(client)
                     async with asyncio.TaskGroup() as group:
-                        group.create_task(self._publish_backlog(client))
-                        group.create_task(self._listen(client))
+                        for work in (self._publish_backlog(client), self._listen(client)):
+                            task = group.create_task(work)
+                            self._connection_tasks.add(task)
+                            task.add_done_callback(self._connection_tasks.discard)
             except* aiomqtt.MqttError as errors:
                 reason = "; ".join(str(e) for e in errors.exceptions)
                 self.state, self.detail = "reconnecting", f"{reason} (retry in {delay:.1f} s)"
