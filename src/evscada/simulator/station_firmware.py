@@ -121,9 +121,10 @@ class StationFirmware:
                     await asyncio.sleep(min(wait, 3600))
             await report(words.downloading)
             content = None if self.fail_download else await self._download(location)
+            # Each outcome is in the history before the CSMS hears of it: whoever reads both never sees it missing.
             if content is None:
-                await report(words.download_failed)
                 self.history.append(Installed(location, None, 0, "", words.download_failed))
+                await report(words.download_failed)
                 return
             await report(words.downloaded)
             if words.signature_verified:
@@ -133,11 +134,11 @@ class StationFirmware:
             version = version_of(content, location)
             digest = hashlib.sha256(content).hexdigest()
             if self.fail_install:
-                await report(words.install_failed)
                 self.history.append(Installed(location, version, len(content), digest, words.install_failed))
+                await report(words.install_failed)
                 return
-            await report(words.installed)
             self.history.append(Installed(location, version, len(content), digest, words.installed))
+            await report(words.installed)
             log.info("%s: installed firmware %s; rebooting", self.station_id, version)
             station.restart("FirmwareUpdate", version)
         finally:
