@@ -138,12 +138,16 @@ async def connected_station(
 
 
 async def until_connected(csms: Csms, station_id: str) -> None:
-    """Wait (up to 2 s) until the gateway's registry holds the station's session."""
-    for _ in range(100):
-        if csms.app.gateway.registry.get(StationId(station_id)) is not None:
-            return
+    """Wait (up to 10 s, a loaded machine) until the gateway's registry holds the station's session and its OCPP
+    version is stored: the API judges a command by the stored version (a 1.6 profile's rules, for one)."""
+    sid = StationId(station_id)
+    for _ in range(500):
+        if csms.app.gateway.registry.get(sid) is not None:
+            stored = (await csms.app.core.queries.station(station_id=sid)).station
+            if stored.ocpp_version is not None:
+                return
         await asyncio.sleep(0.02)
-    raise AssertionError(f"{station_id} never registered a session")
+    raise AssertionError(f"{station_id} never registered a session with its OCPP version stored")
 
 
 class Recording:

@@ -26,7 +26,7 @@ async def fleet(csms_sqlite: Csms) -> AsyncIterator[Fleet]:
     fleet = Fleet(csms_sqlite.url(SID).rsplit("/", 1)[0], [spec], QUIET)
     task = asyncio.create_task(fleet.run())
     try:
-        assert await eventually(lambda: ready(csms_sqlite)), "the simulated station never booted"
+        assert await eventually(lambda: ready(csms_sqlite), timeout=20), "the simulated station never booted"
         yield fleet
     finally:
         await cancel_quietly(task)

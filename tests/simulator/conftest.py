@@ -29,7 +29,7 @@ async def station(csms_sqlite: Csms, links: str, request: pytest.FixtureRequest)
     spec = StationSpec(station_id=SID, version=request.node.callspec.params["version"], connectors=2)
     task = asyncio.create_task(run_station(csms.url(SID).rsplit("/", 1)[0], spec, QUIET, dial=dial(links)))
     try:
-        assert await eventually(lambda: ready(csms)), "the simulated station never booted"
+        assert await eventually(lambda: ready(csms), timeout=20), "the simulated station never booted"
         yield spec
     finally:
         await cancel_quietly(task)

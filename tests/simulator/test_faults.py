@@ -41,7 +41,7 @@ async def fleet(csms_sqlite: Csms, request: pytest.FixtureRequest) -> AsyncItera
     fleet = Fleet(csms.url(SID).rsplit("/", 1)[0], [spec], QUIET, dial=dial(params.get("links", "full")))
     task = asyncio.create_task(fleet.run())
     try:
-        assert await eventually(lambda: ready(csms)), "the simulated station never booted"
+        assert await eventually(lambda: ready(csms), timeout=20), "the simulated station never booted"
         yield fleet
     finally:
         await cancel_quietly(task)

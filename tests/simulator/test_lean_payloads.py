@@ -129,7 +129,7 @@ async def _say_everything(csms: Csms, station_id: str, version: str, links: str)
     station, said = fleet.station(station_id), Transcript(csms, station_id)
     running = asyncio.create_task(fleet.run())
     try:
-        assert await eventually(lambda: ready(csms, station_id))
+        assert await eventually(lambda: ready(csms, station_id), timeout=20)
         said.note()
         await _remote_session_with_a_fault(csms, station_id, fleet, f"{station_id}-A")
         for message in ("MeterValues", "Heartbeat", "FirmwareStatusNotification", "LogStatusNotification"):

@@ -57,7 +57,7 @@ async def test_a_stopped_simulation_closes_its_stations_as_going_away(csms_sqlit
     await csms_sqlite.add_station(SID)
     spec = StationSpec(station_id=SID, version=version, connectors=2)
     task = asyncio.create_task(run_station(csms_sqlite.url(SID).rsplit("/", 1)[0], spec, QUIET))
-    assert await eventually(lambda: ready(csms_sqlite)), "the simulated station never booted"
+    assert await eventually(lambda: ready(csms_sqlite), timeout=20), "the simulated station never booted"
     await cancel_quietly(task)
 
     async def offline() -> bool:

@@ -117,7 +117,7 @@ async def test_a_reset_ends_the_sessions_and_the_station_boots_again(
     assert await eventually(rebooted)
     (ended,) = await csms.rows("transactions", pk=tx["pk"])
     assert (ended["state"], ended["stop_reason"]) == ("ended", "SoftReset" if version == "1.6" else "ImmediateReset")
-    assert await eventually(lambda: ready(csms))
+    assert await eventually(lambda: ready(csms), timeout=20)
     if version == "2.0.1":  # it says why it booted (1.6 has no word for it)
         (boot,) = frames_in(csms, "BootNotification")
         assert boot[3]["reason"] == "RemoteReset"

@@ -44,7 +44,7 @@ async def rig(sqlite_url: str, tmp_path: Path, version: str) -> AsyncIterator[Ri
         key = await csms.app.core.access.create_api_key(username="secops", name="test")
         assert csms.app.http is not None
         try:
-            assert await eventually(lambda: ready(csms)), "the simulated station never booted"
+            assert await eventually(lambda: ready(csms), timeout=20), "the simulated station never booted"
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{csms.app.http.port}/api/v1",
                 headers={"Authorization": f"Bearer {key}"},
@@ -88,7 +88,7 @@ async def test_raised_to_profile_1_the_station_reconnects_with_its_new_password(
     assert rig.station.spec.password is not None and len(rig.station.spec.password) == 20
     (upgrade,) = (await rig.api.get(f"/stations/{SID}/security-profile")).json()
     assert upgrade["state"] == "completed"
-    assert await eventually(lambda: ready(rig.csms)), "the station did not come back"
+    assert await eventually(lambda: ready(rig.csms), timeout=20), "the station did not come back"
     assert rig.csms.app.gateway.registry.get(StationId(SID)) is not None
 
 
@@ -116,7 +116,7 @@ async def tls_rig(sqlite_url: str, tmp_path: Path) -> AsyncIterator[Rig]:
         key = await csms.app.core.access.create_api_key(username="secops", name="test")
         assert csms.app.http is not None
         try:
-            assert await eventually(lambda: ready(csms)), "the simulated station never booted over wss"
+            assert await eventually(lambda: ready(csms), timeout=20), "the simulated station never booted over wss"
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{csms.app.http.port}/api/v1",
                 headers={"Authorization": f"Bearer {key}"},
@@ -145,6 +145,6 @@ async def test_profile_2_to_3_the_station_reconnects_with_the_certificate_our_ca
     assert raised.status_code == 200, raised.text
     assert [c["command"] for c in raised.json()["commands"]] == ["set_security_profile"]
     assert await eventually(lambda: _at_profile_3(r), timeout=10), "the station never connected with its certificate"
-    assert await eventually(lambda: ready(r.csms)), "the station did not come back"
+    assert await eventually(lambda: ready(r.csms), timeout=20), "the station did not come back"
     (upgrade,) = (await r.api.get(f"/stations/{SID}/security-profile")).json()
     assert upgrade["state"] == "completed"
