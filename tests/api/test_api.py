@@ -131,7 +131,7 @@ async def test_prometheus_metrics_count_stations_messages_and_commands(csms: Csm
         await station.call(call.Heartbeat())
         await station.call(call.Heartbeat())
         await csms.app.core.commands.send(station_id=StationId("CP-M"), command=c.ClearCache(), actor="ops")
-        async with httpx.AsyncClient() as client:
+        async with httpx.AsyncClient(timeout=30) as client:
             response = await client.get(f"http://127.0.0.1:{csms.app.http.port}/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
     text = response.text

@@ -62,7 +62,7 @@ async def test_availability_and_outages_follow_status_changes_and_a_disconnect(d
         async with station16(csms, "CP-A") as cp:
             await cp.call(call.Heartbeat())
         clock.at = T0 + timedelta(hours=5)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{csms.app.http.port}/api/v1") as api:  # type: ignore[union-attr]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{csms.app.http.port}/api/v1", timeout=30) as api:  # type: ignore[union-attr]
             period = {"from": _iso(T0), "to": _iso(T0 + timedelta(hours=2))}
             body = (await api.get("/stations/CP-A/availability", params=period, headers=viewer)).json()
             fleet = (await api.get("/availability", params=period, headers=viewer)).json()

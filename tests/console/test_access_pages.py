@@ -112,7 +112,7 @@ async def test_an_api_key_is_shown_once_and_revoked_in_the_console(access_csms: 
         assert key.group(1) not in listed.text and "billing" in listed.text
         key_id = re.search(r'name="key_id" value="(\d+)"', listed.text)
         assert key_id
-        async with httpx.AsyncClient(base_url=str(client.base_url)) as api:
+        async with httpx.AsyncClient(base_url=str(client.base_url), timeout=30) as api:
             bearer = {"Authorization": f"Bearer {key.group(1)}"}
             assert (await api.get("/api/v1/tokens?limit=1", headers=bearer)).status_code == 200
             revoked = await client.post(

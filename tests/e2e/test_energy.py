@@ -67,7 +67,9 @@ async def test_energy_has_the_meters_digits_and_is_never_negative_everywhere(csm
     key = await csms.app.core.access.create_api_key(username="billing", name="billing-system")
     assert csms.app.http is not None
     async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{csms.app.http.port}/api/v1", headers={"Authorization": f"Bearer {key}"}
+        base_url=f"http://127.0.0.1:{csms.app.http.port}/api/v1",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
     ) as api:
         export = await api.get("/transactions/export", params={"updated_since": "2026-01-01T00:00:00Z"})
         exported = {row["station_transaction_id"]: row for row in map(json.loads, export.text.splitlines())}

@@ -95,7 +95,7 @@ async def test_unknown_station_ids_get_404_whatever_they_send_and_raise_nothing(
     assert await csms.rows("station_messages") == [] and await csms.rows("stations") == []
     assert csms.app.gateway.refusals["unknown_station"] == sent
     assert csms.app.http is not None
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(timeout=30) as client:
         metrics = (await client.get(f"http://127.0.0.1:{csms.app.http.port}/metrics")).text
     assert f'evscada_ocpp_handshakes_refused_total{{reason="unknown_station"}} {sent}.0' in metrics
 

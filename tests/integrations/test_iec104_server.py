@@ -223,7 +223,7 @@ async def test_interrogation_spontaneous_power_and_a_limit_setpoint(database_url
 
         assert csms.app.http is not None
         base = f"http://127.0.0.1:{csms.app.http.port}"
-        async with httpx.AsyncClient(base_url=base, headers=await key_for(csms, Role.VIEWER)) as api:
+        async with httpx.AsyncClient(base_url=base, headers=await key_for(csms, Role.VIEWER), timeout=30) as api:
             limits = (await api.get(f"/api/v1/sites/{site_id}/limits")).json()
             assert limits["curtailment"]["max_kw"] == 80.0  # in force through the core, as the REST API shows it
             points = {p["ioa"]: p for p in (await api.get("/api/v1/iec104/points")).json()}
@@ -501,7 +501,7 @@ async def test_a_stalled_server_drops_its_own_backlog_counted_and_alarmed(sqlite
                 (alarm,) = await eventually(lambda: csms.rows("alarms", source="bridge"), timeout=10)
                 assert alarm["state"] == "active" and "iec104" in alarm["message"]
                 assert csms.app.http is not None
-                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{csms.app.http.port}") as api:
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{csms.app.http.port}", timeout=30) as api:
                     (entry,) = (await api.get("/api/v1/health")).json()["bridges"]
                     assert entry["name"] == "iec104" and entry["dropped"] > 10
                     metrics = (await api.get("/metrics")).text

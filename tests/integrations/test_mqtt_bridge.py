@@ -99,14 +99,14 @@ def bridge_of(csms: Csms) -> MqttBridge:
 
 async def health(csms: Csms) -> dict[str, Any]:
     assert csms.app.http is not None
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{csms.app.http.port}") as client:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{csms.app.http.port}", timeout=30) as client:
         body: dict[str, Any] = (await client.get("/api/v1/health")).json()
         return body
 
 
 async def metrics(csms: Csms) -> str:
     assert csms.app.http is not None
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{csms.app.http.port}") as client:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{csms.app.http.port}", timeout=30) as client:
         return (await client.get("/metrics")).text
 
 

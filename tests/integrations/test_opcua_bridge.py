@@ -111,7 +111,7 @@ async def test_a_scada_browses_watches_power_and_starts_a_session(database_url: 
             (logged,) = await csms.rows("command_log", station_id="DC-UA")
             assert logged["actor"] == "opcua"
         assert csms.app.http is not None
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{csms.app.http.port}") as api:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{csms.app.http.port}", timeout=30) as api:
             (bridge,) = (await api.get("/api/v1/health")).json()["bridges"]
             assert (bridge["name"], bridge["state"], bridge["dropped"]) == ("opcua", "listening", 0)
             assert 'evscada_bridge_up{bridge="opcua"} 1.0' in (await api.get("/metrics")).text

@@ -28,7 +28,7 @@ async def control(csms_sqlite: Csms) -> AsyncIterator[httpx.AsyncClient]:
     server = await start_control(fleet, 0)
     try:
         assert await eventually(lambda: ready(csms), timeout=20)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", timeout=30) as client:
             yield client
     finally:
         await server.stop()
