@@ -30,8 +30,13 @@ def test_a_battery_s_voltage_rises_with_its_charge() -> None:
 def test_the_stations_current_and_the_cars_phases_bound_ac_power() -> None:
     eleven = ac_station("S", "1.6", phases=3, amps=16)
     three_phase = flow(eleven, Battery(CAR, 30), Cap())
-    # 11 kW on three phases at the grid's voltage of the moment (230 V with a little noise): about 15.9 A each
-    assert three_phase.phases == 3 and abs(three_phase.power_w - 11_000) <= 100, three_phase
+    # About 11 kW on three phases at the grid's voltage of the moment (230 V with a little noise): the car's charger
+    # draws at most 15.94 A a phase (11 kW at 230 V), the station gives at most its 11,040 W (16 A at 230 V); the
+    # current is stated to 0.01 A.
+    volts = three_phase.voltage_v
+    assert three_phase.phases == 3 and 215 <= volts <= 245, three_phase
+    expected = min(eleven.max_power_w, 3 * volts * 15.94)
+    assert abs(three_phase.power_w - expected) <= 3 * volts * 0.01, (three_phase, expected)
     assert abs(three_phase.current_a - three_phase.power_w / 3 / three_phase.voltage_v) <= 0.01, three_phase
     assert three_phase.current_a <= 16.0
     one_phase = flow(eleven, Battery(ONE_PHASE_CAR, 30), Cap())
