@@ -86,7 +86,7 @@ async def open_socket(
         yield ws
 
 
-async def exchange(ws: ClientConnection, frame: list[Any], *, timeout: float = 10) -> list[Any]:
+async def exchange(ws: ClientConnection, frame: list[Any], *, timeout: float = 30) -> list[Any]:
     """Send one OCPP-J frame on a raw socket and read the next frame back."""
     await ws.send(json.dumps(frame))
     answer: list[Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))
@@ -117,7 +117,7 @@ async def connected_station(
     tls: bool = False,
     ssl_context: ssl.SSLContext | None = None,
     base: str = "/ocpp",
-    response_timeout: float = 10,
+    response_timeout: float = 30,
     until_registered: bool = False,
 ) -> AsyncIterator[Any]:
     """An `ocpp`-library client of class `cls` over a real socket, reading until the block ends; with
@@ -168,8 +168,9 @@ class Recording:
         return [p for a, p in self.received if a == action][-1]
 
 
-async def eventually(check: Any, *, timeout: float = 5.0) -> Any:
-    """Poll an async predicate until it returns something truthy (for effects that land after a reply)."""
+async def eventually(check: Any, *, timeout: float = 15.0) -> Any:
+    """Poll an async predicate until it returns something truthy (for effects that land after a reply). The default
+    wait is long because CI machines are shared: a loaded one has stalled a process for more than 5 s."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         result = await check()

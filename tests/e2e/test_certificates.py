@@ -371,7 +371,7 @@ async def test_profile_3_a_station_signed_by_our_ca_connects_with_its_certificat
     with_cert.load_cert_chain(cert_file, key_file)
     async with open_socket(csms_tls.url("CP-3", tls=True), "ocpp1.6", ssl_context=with_cert) as ws:
         await ws.send('[2,"b","BootNotification",' + _json(BOOT["ocpp1.6"]) + "]")
-        assert '"Accepted"' in await asyncio.wait_for(ws.recv(), 5)
+        assert '"Accepted"' in await asyncio.wait_for(ws.recv(), 30)
     assert (await csms_tls.station("CP-3"))["security_profile"] == 3
     # The password alone no longer does: the old credentials were withdrawn once it connected with the new ones.
     with pytest.raises(InvalidStatus):

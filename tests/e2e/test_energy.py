@@ -30,7 +30,7 @@ async def csms(database_url: str) -> AsyncIterator[Csms]:
 
 async def _call(ws: ClientConnection, unique_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
     await ws.send(json.dumps([2, unique_id, action, payload]))
-    answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    answer = json.loads(await asyncio.wait_for(ws.recv(), 30))
     assert answer[:2] == [3, unique_id], answer
     return dict(answer[2])
 

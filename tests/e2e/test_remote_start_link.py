@@ -25,18 +25,18 @@ async def _remote_start_answered(csms: Csms, ws: ClientConnection, order: str, s
             station_id=StationId("CP-RS"), command=c.RemoteStart(id_token=IdToken("CARD-1"), evse_id=1), actor="ops"
         )
     )
-    request = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    request = json.loads(await asyncio.wait_for(ws.recv(), 30))
     assert request[2] == "RemoteStartTransaction"
     answer = json.dumps([3, request[1], {"status": status}])
     start = json.dumps([2, "start-1", "StartTransaction", START])
     if order == "start before the answer":
         await ws.send(start)
-        started: list[Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))  # stored and answered
+        started: list[Any] = json.loads(await asyncio.wait_for(ws.recv(), 30))  # stored and answered
         await ws.send(answer)
     else:
         await ws.send(answer)
         await ws.send(start)  # at once: the CSMS may not have stored the answer yet
-        started = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        started = json.loads(await asyncio.wait_for(ws.recv(), 30))
     assert started[:2] == [3, "start-1"] and started[2]["idTagInfo"]["status"] == "Accepted"
     return await sending
 

@@ -226,7 +226,7 @@ def _started(version: str) -> tuple[str, dict[str, Any]]:
 async def _call(ws: Any, unique_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
     await ws.send(json.dumps([2, unique_id, action, payload]))
     while True:
-        frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
         if frame[0] == 3 and frame[1] == unique_id:
             return dict(frame[2])
         if frame[0] == 2:  # a CALL of the CSMS meanwhile: not this test's concern
@@ -235,7 +235,7 @@ async def _call(ws: Any, unique_id: str, action: str, payload: dict[str, Any]) -
 
 async def _next_call(ws: Any, action: str) -> list[Any]:
     while True:
-        frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
         if frame[0] == 2 and frame[2] == action:
             return list(frame)
         if frame[0] == 2:

@@ -46,7 +46,7 @@ PAYLOADS: list[tuple[str, str, dict[str, Any], str]] = [
 
 async def _exchange(ws: ClientConnection, frame: str | bytes) -> list[Any]:
     await ws.send(frame)
-    answer: list[Any] = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    answer: list[Any] = json.loads(await asyncio.wait_for(ws.recv(), 30))
     return answer
 
 

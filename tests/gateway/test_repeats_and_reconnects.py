@@ -32,7 +32,7 @@ START = {"connectorId": 1, "idTag": "CARD", "meterStart": 100, "timestamp": T0}
 
 async def _call(ws: ClientConnection, unique_id: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
     await ws.send(json.dumps([2, unique_id, action, payload]))
-    answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    answer = json.loads(await asyncio.wait_for(ws.recv(), 30))
     assert answer[:2] == [3, unique_id], answer
     return dict(answer[2])
 
@@ -47,7 +47,7 @@ async def _offline(csms: Csms, station_id: str) -> bool:
 
 async def _wait_closed(ws: ClientConnection) -> None:
     with contextlib.suppress(ConnectionClosed):
-        await asyncio.wait_for(ws.recv(), 5)
+        await asyncio.wait_for(ws.recv(), 30)
 
 
 # ---- connection state --------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ async def _refusal(
 
 async def _boot(ws: ClientConnection, subprotocol: str) -> str:
     await ws.send(json.dumps(BOOT_FRAMES[subprotocol]))
-    answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    answer = json.loads(await asyncio.wait_for(ws.recv(), 30))
     assert answer[:2] == [3, "boot"], answer
     return str(answer[2]["status"])
 
@@ -249,7 +249,7 @@ async def test_an_unknown_201_station_is_registered_pending_and_may_not_authoriz
     async with open_socket(csms_registering.url("NEW-2"), "ocpp2.0.1") as ws:
         assert await _boot(ws, "ocpp2.0.1") == "Pending"
         await ws.send(json.dumps([2, "a", "Authorize", {"idToken": {"idToken": "CARD", "type": "ISO14443"}}]))
-        answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        answer = json.loads(await asyncio.wait_for(ws.recv(), 30))
     assert answer[:3] == [4, "a", "SecurityError"]
 
 
@@ -273,7 +273,7 @@ async def test_offering_no_supported_version_completes_the_handshake_without_one
     async with connect(csms_sqlite.url("CP-V"), subprotocols=offered, ping_interval=None) as ws:  # type: ignore[arg-type]
         assert ws.response is not None and "Sec-WebSocket-Protocol" not in ws.response.headers
         with pytest.raises(ConnectionClosed):
-            await asyncio.wait_for(ws.recv(), 5)
+            await asyncio.wait_for(ws.recv(), 30)
     assert ws.close_code == 1002
     assert (await csms_sqlite.station("CP-V"))["online"] is False
 
@@ -282,7 +282,7 @@ async def test_offering_no_subprotocol_at_all_is_closed_1002(csms_sqlite: Csms) 
     await csms_sqlite.add_station("CP-V")
     async with connect(csms_sqlite.url("CP-V"), ping_interval=None) as ws:
         with pytest.raises(ConnectionClosed):
-            await asyncio.wait_for(ws.recv(), 5)
+            await asyncio.wait_for(ws.recv(), 30)
     assert ws.close_code == 1002
 
 

@@ -129,7 +129,7 @@ async def test_a_number_beyond_a_double_is_refused_by_name_and_by_the_frame_s_ow
     async with open_socket(csms_sqlite.url("CP-BIG"), version) as ws:
         await _booted(ws, version)
         await ws.send(frame)
-        answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        answer = json.loads(await asyncio.wait_for(ws.recv(), 30))
     assert answer[:3] == [4, "big", "TypeConstraintViolation"] and field in answer[3]
     await _nothing_stored(csms_sqlite, "CP-BIG")
 
@@ -250,9 +250,9 @@ async def test_bytes_that_are_no_utf_8_are_refused_not_replaced(csms_sqlite: Csm
     async with open_socket(csms_sqlite.url("CP-BYTES"), version) as ws:
         await _booted(ws, version)
         await ws.send(b'[2, "b", "DataTransfer", {"vendorId": "REL\xffTOKEN"}]')
-        answer = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        answer = json.loads(await asyncio.wait_for(ws.recv(), 30))
         await ws.send(b'[2, "raw-nul", "Heartbeat", {"x": "a\x00b"}]')  # a raw NUL: no JSON either
-        raw_nul = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        raw_nul = json.loads(await asyncio.wait_for(ws.recv(), 30))
     code = "FormationViolation" if version == "ocpp1.6" else "RpcFrameworkError"
     assert answer[:3] == raw_nul[:3] == [4, "-1", code]
 
