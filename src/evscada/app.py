@@ -270,6 +270,7 @@ class Application:
                 rule=SendRule(min_interval=timedelta(seconds=settings.load_management_send_interval_seconds)),
                 lease=timedelta(seconds=settings.load_management_lease_seconds),
                 zone=settings.operator_zone,
+                share_views=self.leadership is not None,
             )
         # The IEC 104 server's commands act through the load manager: built after it.
         self.iec104 = (
@@ -327,6 +328,8 @@ class Application:
         if self.leadership is None:
             await self._start_singletons()  # before the gateway: no station's first event goes unheard
         else:
+            if self.load_manager is not None:  # grid limits set through any process reach this one (ADR 12)
+                self._tasks.append(asyncio.create_task(self.load_manager.follow(), name="grid-limits"))
             await self._join_cluster()
         for bridge in self.bridges():  # before the gateway: they must see the first station's first event
             await bridge.start()

@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -36,6 +36,7 @@ pytestmark = [pytest.mark.xdist_group("cluster")]  # three processes and HAProxy
 SIMULATED = [f"CL-{n:04d}" for n in range(1, 9)]
 LOADED = [f"LOAD-{n:03d}" for n in range(1, 13)]
 CONSOLE_PASSWORD = "cluster-console-password"
+DEPOT = "Cluster depot"  # load-managed (a grid connection): the leader's load management shares it out
 
 
 async def _prepare(database_url: str) -> str:
@@ -46,6 +47,7 @@ async def _prepare(database_url: str) -> str:
     for station_id in [*SIMULATED, *LOADED, "CL-FAULT", "CL-NEVER"]:
         await core.stations.register(station_id=StationId(station_id))
     await core.access.add_user(username="grid", role=Role.OPERATOR, password=CONSOLE_PASSWORD)
+    await core.sites.create(name=DEPOT, grid_capacity_w=200e3)
     key = await core.access.create_api_key(username="grid", name="cluster-test")
     await database.close()
     return key
@@ -203,6 +205,7 @@ async def test_commands_events_and_one_alarm_across_two_gateways(
             await _check_health(api, cluster, leaders[f"{cluster.prefix}:leader"])
             await _proxy_follows_the_station(api, cluster, SIMULATED[0], owners[SIMULATED[0]])
             await _console_shows_frames_from_the_gateway(cluster, SIMULATED[-1])
+            await _curtailment_reaches_the_leader(api, leaders[f"{cluster.prefix}:leader"])
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await listener
@@ -257,6 +260,27 @@ async def _console_shows_frames_from_the_gateway(cluster: Cluster, station_id: s
         assert page.status_code == 200, page.text
         # The ChangeAvailability the test sent a moment ago, in the gateway's frames.
         assert "ChangeAvailability" in page.text, page.text[-3000:]
+
+
+async def _curtailment_reaches_the_leader(api: httpx.AsyncClient, leader: str) -> None:
+    """A curtailment posted to the api process is in force in the leader's load management, whichever process
+    leads, and the api process shows the leader's view of the site (ADR 12)."""
+    site_id = next(s["id"] for s in (await api.get("/sites")).json() if s["name"] == DEPOT)
+    until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    answer = await api.post(f"/sites/{site_id}/curtailment", json={"max_kw": 50, "until": until})
+    assert answer.status_code == 200, answer.text
+
+    async def in_the_leaders_view() -> object:
+        first = (await api.get(f"/sites/{site_id}/draw")).json()
+        await asyncio.sleep(0.3)
+        second = (await api.get(f"/sites/{site_id}/draw")).json()
+        # A view made by the leader's recompute stays the same until its next one; one the api process made itself
+        # would be of the moment asked.
+        from_the_leader = first["at"] == second["at"] or leader == "api1"
+        return second if from_the_leader and second["limit"]["max_kw"] == 50 else None
+
+    await eventually(in_the_leaders_view, timeout=30, what=f"the curtailment in the leader's ({leader}) site view")
+    assert (await api.delete(f"/sites/{site_id}/curtailment")).status_code in (200, 204)
 
 
 async def _async(value: object) -> object:

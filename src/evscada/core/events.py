@@ -107,6 +107,19 @@ class UpstreamConfigChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Internal(Event):
+    """Between the processes of a cluster only (ADR 12): not streamed to clients of GET /api/v1/events."""
+
+
+@dataclass(frozen=True, slots=True)
+class SiteGridChanged(Internal):
+    """A site's grid limits (curve, curtailment, tariff) or feeders were changed: in a cluster every process reloads
+    the limits, so the leader's load management applies them and every api process shows them (ADR 12)."""
+
+    site_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class StationMessageReceived(Event):
     """A station report kept as a record (NotifyEvent, firmware/log status, security event ...) was stored."""
 

@@ -92,6 +92,8 @@ async def stream_events(
                             yield ": keep-alive\n\n"
                         continue
                     event, getting = getting.result(), None
+                    if isinstance(event, events.Internal):
+                        continue
                     if stations and event.station_id not in stations:
                         continue
                     if sites and not await at_site(event.station_id):

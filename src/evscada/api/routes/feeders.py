@@ -38,7 +38,7 @@ async def add_feeder(site_id: Id, body: FeederIn, core: CoreDep, context: Contex
         parent_id=body.parent_id,
         actor=user.username,
     )
-    _recompute(context)
+    _recompute(context, site_id)
     return FeederOut.of(feeder)
 
 
@@ -61,7 +61,7 @@ async def change_feeder(
         parent_id=fields["parent_id"],
         actor=user.username,
     )
-    _recompute(context)
+    _recompute(context, site_id)
     return FeederOut.of(feeder)
 
 
@@ -73,7 +73,7 @@ async def change_feeder(
 )
 async def delete_feeder(site_id: Id, feeder_id: Id, core: CoreDep, context: Context, user: Admin) -> Response:
     await core.layout.delete_feeder(site_id=SiteId(site_id), feeder_id=feeder_id, actor=user.username)
-    _recompute(context)
+    _recompute(context, site_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -87,11 +87,11 @@ async def set_feeder_limit_curve(
     feeder = await core.layout.set_feeder_curve(
         site_id=SiteId(site_id), feeder_id=feeder_id, curve=curve, actor=user.username
     )
-    _recompute(context)
+    _recompute(context, site_id)
     return FeederOut.of(feeder)
 
 
-def _recompute(context: Context) -> None:
+def _recompute(context: Context, site_id: int) -> None:
     """A feeder's limits changed: load management applies them now rather than at its next interval."""
     if context.load_manager is not None:
-        context.load_manager.wake()
+        context.load_manager.grid_changed(SiteId(site_id))

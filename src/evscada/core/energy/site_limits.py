@@ -51,7 +51,12 @@ class GridLimits:
     """Every site's limits as stored; each change is stored, audited, kept, then announced."""
 
     def __init__(
-        self, *, store: Store[SiteLimitUnit], sites: SiteService, clock: Clock, on_change: Callable[[], None]
+        self,
+        *,
+        store: Store[SiteLimitUnit],
+        sites: SiteService,
+        clock: Clock,
+        on_change: Callable[[SiteId], None],
     ) -> None:
         self._store = store
         self._sites = sites
@@ -122,6 +127,6 @@ class GridLimits:
 
     def _changed(self, site_id: SiteId, limits: SiteLimits) -> SiteLimits:
         self._limits[site_id] = limits
-        self._on_change()
+        self._on_change(site_id)
         return limits
 

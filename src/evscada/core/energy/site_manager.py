@@ -23,7 +23,10 @@ draws clearly more than it holds is alarmed and counted as uncontrolled (its max
 reconnects or accepts a limit again.
 
 The grid operator's limit curve and curtailment are stored (and audited), read once at start and kept in memory;
-the trend of each site (draw, allocation, limit) is kept in memory for the last `HISTORY` recomputes.
+each change is announced on the bus (`SiteGridChanged`), and in a cluster every process follows those announcements
+and reads the limits again (`follow`), so a limit set through any api process reaches the leader, which runs load
+management, and every console. The trend of each site (draw, allocation, limit) is kept in memory for the last
+`HISTORY` recomputes.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 from evscada.core import events
@@ -54,7 +57,7 @@ from evscada.core.energy.sending import SendRule, to_send
 from evscada.core.energy.service import ProfileRequest, ProfileSent, ProfileStatus
 from evscada.core.energy.session_readings import Meter, SessionReadings
 from evscada.core.energy.site_limits import GridLimits, SiteLimits, SiteLimitUnit
-from evscada.core.energy.site_view import DrawSample, NodeDraw, SessionDraw, SessionPlan, SiteDraw
+from evscada.core.energy.site_view import DrawSample, NodeDraw, SessionDraw, SessionPlan, SiteDraw, SiteDrawShared
 from evscada.core.model import (
     AlarmPriority,
     EvseRef,
@@ -69,7 +72,7 @@ from evscada.core.model import (
     Vehicle,
     VehicleId,
 )
-from evscada.core.ports import Store
+from evscada.core.ports import EventBus, Store
 
 if TYPE_CHECKING:
     from evscada.core.services import Core
@@ -121,20 +124,27 @@ class _Inputs:
     token_priorities: dict[str, int]  # tokens with a priority: for sessions without a vehicle
 
 
+class ManagerBus(Subscribable, EventBus, Protocol):
+    """The manager hears what stations do and announces its sites' grid changes to the other processes."""
+
+
 class SiteLoadManager:
-    """One per process that holds station connections; recomputes every site in one task it owns."""
+    """One per process; where load management runs (the one process, or the cluster's leader) it recomputes every
+    site in one task it owns, and elsewhere it follows the grid limits and shows the leader's views (`follow`)."""
 
     def __init__(
         self,
         *,
         core: Core,
         store: Store[SiteLimitUnit],
-        bus: Subscribable,
+        bus: ManagerBus,
         interval: float,
         rule: SendRule | None = None,
         lease: timedelta = timedelta(minutes=15),
         zone: ZoneInfo | None = None,
+        share_views: bool = False,
     ) -> None:
+        """`share_views`: in a cluster, publish each site's view after a recompute for the api processes (ADR 12)."""
         self._core = core
         self._store = store
         self._clock = core.clock
@@ -149,7 +159,7 @@ class SiteLoadManager:
         self._queue: asyncio.Queue[events.Event] | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self.grid_limits = GridLimits(store=store, sites=core.sites, clock=core.clock, on_change=self._wake.set)
+        self.grid_limits = GridLimits(store=store, sites=core.sites, clock=core.clock, on_change=self.grid_changed)
         self._state: dict[SiteId, _SiteState] = {}
         self._sent_at: dict[StationId, datetime] = {}
         self._readings = SessionReadings()
@@ -159,6 +169,8 @@ class SiteLoadManager:
         self._failsafe: dict[StationId, float] = {}  # station -> the fail-safe limit it holds (A or W)
         self._failsafe_w: dict[StationId, float] = {}  # the same in W per EVSE: what it draws once its lease lapsed
         self._history: dict[SiteId, collections.deque[DrawSample]] = {}
+        self._share_views = share_views
+        self._shared: dict[SiteId, SiteDraw] = {}  # while another process leads: its last view of each site
 
     async def start(self) -> None:
         kinds = (
@@ -185,9 +197,51 @@ class SiteLoadManager:
     def now(self) -> datetime:
         return self._clock.now()
 
-    def wake(self) -> None:
-        """Recompute at once: something the manager does not hear about on the bus changed (a vehicle, a feeder)."""
+    def grid_changed(self, site_id: SiteId) -> None:
+        """The site's grid limits or feeders changed: recompute at once here, and tell the other processes."""
         self._wake.set()
+        self._bus.publish(events.SiteGridChanged(station_id=StationId(""), at=self._clock.now(), site_id=int(site_id)))
+
+    async def follow(self) -> None:
+        """Keep this process's grid limits as stored, and the leader's views of the sites, for as long as it runs
+        (in a cluster, in every process).
+
+        A limit set through one api process is stored there; the leader, which runs load management, and the other
+        api processes, which show it, read the limits again when they hear of the change. Subscribed before the
+        first read, so no change falls between the two. While another process leads, its views of the sites
+        (allocations, plans, the trend) are what this one shows."""
+        async with self._bus.subscribe(events.SiteGridChanged, SiteDrawShared) as changes:
+            await self.grid_limits.load()
+            while True:
+                reload = self._follow(await changes.get())
+                while not changes.empty():  # a burst of changes: one read
+                    reload = self._follow(changes.get_nowait()) or reload
+                if not reload:
+                    continue
+                try:
+                    await self.grid_limits.load()
+                except Exception:  # the database failed: the next change, or a restart, reads them again
+                    log.exception("site load manager: reading the sites' grid limits again failed")
+                self._wake.set()
+
+    def _follow(self, event: events.Event) -> bool:
+        """Keep a view shared by the leader (unless this process leads); whether the grid limits must be read again."""
+        if isinstance(event, SiteDrawShared):
+            if self._task is None:
+                self._shared[event.draw.site_id] = event.draw
+                self._record(event.draw)
+            return False
+        return True
+
+    def _leader_view(self, site_id: SiteId) -> SiteDraw | None:
+        """The leader's latest view of the site while another process leads, if it is recent (a new leader's
+        first recompute replaces a departed one's within an interval or two)."""
+        if self._task is not None:
+            return None
+        view = self._shared.get(site_id)
+        if view is None or self._clock.now() - view.at > timedelta(seconds=3 * self._interval):
+            return None
+        return view
 
     def history(self, site_id: SiteId, since: datetime | None = None) -> list[DrawSample]:
         """The site's trend since a time (all that is kept: the last `HISTORY` recomputes), in memory only."""
@@ -196,6 +250,14 @@ class SiteLoadManager:
 
     def vehicle_plans(self) -> dict[VehicleId, SessionPlan]:
         """What the last plan says of each charging vehicle that has one: for the dispatch view."""
+        if self._task is None and self._shared:  # another process leads
+            views = [v for v in map(self._leader_view, list(self._shared)) if v is not None]
+            return {
+                s.vehicle_id: s.plan
+                for view in views
+                for s in view.sessions
+                if s.vehicle_id is not None and s.plan is not None
+            }
         return {
             state.vehicles[session_id]: plan
             for state in self._state.values()
@@ -225,6 +287,9 @@ class SiteLoadManager:
     async def draw(self, *, site_id: SiteId) -> SiteDraw:
         """The site's measured draw now against its effective limit, and each session's last allocation."""
         site = await self._core.sites.get(site_id=site_id)
+        shared = self._leader_view(site.id)
+        if shared is not None:
+            return shared
         state = self._state.get(site.id)
         if state is None or state.grid is None:
             inputs = await self._inputs()
@@ -741,7 +806,12 @@ class SiteLoadManager:
             self._failsafe[station.id] = value  # not again until it reconnects; the allocation path alarms
 
     def _sample(self, site: Site, view: SiteDraw) -> None:
-        samples = self._history.setdefault(site.id, collections.deque(maxlen=HISTORY))
+        self._record(view)
+        if self._share_views:
+            self._bus.publish(SiteDrawShared(station_id=StationId(""), at=view.at, draw=view))
+
+    def _record(self, view: SiteDraw) -> None:
+        samples = self._history.setdefault(view.site_id, collections.deque(maxlen=HISTORY))
         allocated = sum(s.allocation.watts for s in view.sessions)
         samples.append(DrawSample(view.at.astimezone(UTC), view.draw_w, allocated, view.limit.watts))
 

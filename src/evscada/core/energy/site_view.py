@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from evscada.core import events
 from evscada.core.energy.allocation import Allocation
 from evscada.core.energy.grid import Limit
 from evscada.core.energy.planner import Shortfall
@@ -79,3 +80,10 @@ class DrawSample:
     draw_w: float
     allocated_w: float
     limit_w: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SiteDrawShared(events.Internal):
+    """The leader's view of a site after a recompute: the api processes of a cluster show it (ADR 12)."""
+
+    draw: SiteDraw
