@@ -25,6 +25,7 @@ from evscada.gateway.session import StationSession
 from evscada.simulator.faults import FaultKind
 from evscada.simulator.fleet import Fleet
 from evscada.simulator.station import StationSpec, cancel_quietly
+from evscada.simulator.vehicles import CARS
 from tests.conftest import start_csms, test_settings
 from tests.simulator.helpers import (
     LINKS,
@@ -124,7 +125,9 @@ class Transcript:
 
 
 async def _say_everything(csms: Csms, station_id: str, version: str, links: str) -> list[list[Any]]:
-    spec = StationSpec(station_id=station_id, version=version, connectors=2, serial=f"SN-{station_id}")
+    # One three-phase car behind both cards: a car drawn at random gave one station one phase and the other three.
+    car = {f"{station_id}-A": CARS[0], f"{station_id}-B": CARS[0]}
+    spec = StationSpec(station_id=station_id, version=version, connectors=2, serial=f"SN-{station_id}", vehicles=car)
     fleet = Fleet(csms.url(station_id).rsplit("/", 1)[0], [spec], QUIET, dial=dial(links))
     station, said = fleet.station(station_id), Transcript(csms, station_id)
     running = asyncio.create_task(fleet.run())
