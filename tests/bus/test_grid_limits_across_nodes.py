@@ -33,9 +33,9 @@ async def node(
     store: SqlStore,  # noqa: F811
     *,
     leading: bool = False,
-) -> AsyncIterator[SiteLoadManager]:
-    """One process's load manager on the cluster's bus, following the sites' grid limits as `serve` has it do; the
-    leader's also runs load management."""
+) -> AsyncIterator[tuple[Core, SiteLoadManager]]:
+    """One process's core and load manager on the cluster's bus, following the sites' grid limits as `serve` has it
+    do; the leader's also runs load management."""
     client = aioredis.Redis.from_url(REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
     bus = RedisBus(client, node_id=name, prefix=prefix)
     core = Core.build(
@@ -52,7 +52,7 @@ async def node(
     if leading:
         await manager.start()
     try:
-        yield manager
+        yield core, manager
     finally:
         await manager.stop()
         following.cancel()
@@ -67,8 +67,11 @@ async def test_a_limit_set_through_one_process_is_in_force_in_the_others(
     prefix: str,  # noqa: F811
     store: SqlStore,  # noqa: F811
 ) -> None:
-    async with node("api-1", prefix, store) as api, node("gateway-1", prefix, store, leading=True) as leader:
-        site = await api._core.sites.create(name="Depot", grid_capacity_w=200e3)
+    async with (
+        node("api-1", prefix, store) as (core, api),
+        node("gateway-1", prefix, store, leading=True) as (_, leader),
+    ):
+        site = await core.sites.create(name="Depot", grid_capacity_w=200e3)
         until = api.now() + timedelta(hours=1)
 
         await api.curtail(site_id=site.id, limit=Limit(watts=80e3), until=until, actor="grid-operator")

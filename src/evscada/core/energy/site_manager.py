@@ -211,20 +211,19 @@ class SiteLoadManager:
         first read, so no change falls between the two. While another process leads, its views of the sites
         (allocations, plans, the trend) are what this one shows."""
         async with self._bus.subscribe(events.SiteGridChanged, SiteDrawShared) as changes:
-            await self.grid_limits.load()
+            reload = True
             while True:
-                reload = self._follow(await changes.get())
+                if reload:
+                    try:
+                        await self.grid_limits.load()
+                    except Exception:  # the database failed: the next change, or a restart, reads them again
+                        log.exception("site load manager: reading the sites' grid limits failed")
+                    self._wake.set()
+                reload = self._heard(await changes.get())
                 while not changes.empty():  # a burst of changes: one read
-                    reload = self._follow(changes.get_nowait()) or reload
-                if not reload:
-                    continue
-                try:
-                    await self.grid_limits.load()
-                except Exception:  # the database failed: the next change, or a restart, reads them again
-                    log.exception("site load manager: reading the sites' grid limits again failed")
-                self._wake.set()
+                    reload = self._heard(changes.get_nowait()) or reload
 
-    def _follow(self, event: events.Event) -> bool:
+    def _heard(self, event: events.Event) -> bool:
         """Keep a view shared by the leader (unless this process leads); whether the grid limits must be read again."""
         if isinstance(event, SiteDrawShared):
             if self._task is None:
